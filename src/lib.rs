@@ -1,0 +1,8 @@
+//! smsbridge: an appliance daemon that drives a USB GSM/LTE modem with AT commands
+//! in PDU mode and joins it to instant messaging, so that IM users can message
+//! people who only have SMS. See DESIGN.md for the module map.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod cli;
+pub mod pdu;
