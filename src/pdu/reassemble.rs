@@ -224,3 +224,127 @@ pub fn join_text<'a>(bodies: impl IntoIterator<Item = &'a Body>) -> String {
     flush(&mut pending, &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdu::{Body, gsm7::Shift};
+
+    fn key(reference: u16, total: u8) -> PartKey {
+        PartKey {
+            sender: Address::from_number("+4915551234").unwrap(),
+            reference,
+            total,
+            wide: false,
+        }
+    }
+
+    #[test]
+    fn parts_in_any_order_complete_once() {
+        let t0 = Instant::now();
+        let mut r = Reassembly::new(Duration::from_secs(60));
+        assert_eq!(
+            r.offer(t0, key(7, 3), 3, "c"),
+            Ok(Offer::Waiting { have: 1, of: 3 })
+        );
+        assert_eq!(
+            r.offer(t0, key(7, 3), 1, "a"),
+            Ok(Offer::Waiting { have: 2, of: 3 })
+        );
+        assert_eq!(r.offer(t0, key(7, 3), 1, "x"), Ok(Offer::Duplicate));
+        assert_eq!(
+            r.offer(t0, key(7, 3), 2, "b"),
+            Ok(Offer::Complete(vec!["a", "b", "c"]))
+        );
+        assert!(r.is_empty());
+        assert_eq!(r.poll_timeout(), None);
+        // The same reference again later is a new message.
+        assert_eq!(
+            r.offer(t0, key(7, 3), 2, "b"),
+            Ok(Offer::Waiting { have: 1, of: 3 })
+        );
+    }
+
+    #[test]
+    fn keys_keep_messages_apart() {
+        let t0 = Instant::now();
+        let mut r = Reassembly::new(Duration::from_secs(60));
+        let wide = PartKey {
+            wide: true,
+            ..key(7, 2)
+        };
+        let other_sender = PartKey {
+            sender: Address::from_number("+4915550000").unwrap(),
+            ..key(7, 2)
+        };
+        for k in [key(7, 2), wide.clone(), other_sender, key(8, 2), key(7, 3)] {
+            let of = k.total;
+            assert_eq!(r.offer(t0, k, 1, 0), Ok(Offer::Waiting { have: 1, of }));
+        }
+        assert_eq!(r.len(), 5);
+        assert_eq!(r.offer(t0, wide, 2, 1), Ok(Offer::Complete(vec![0, 1])));
+    }
+
+    #[test]
+    fn expiry_hands_back_what_arrived() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(600);
+        let mut r = Reassembly::new(timeout);
+        r.offer(t0, key(1, 3), 1, "a").unwrap();
+        r.offer(t0 + Duration::from_secs(100), key(1, 3), 3, "c")
+            .unwrap();
+        r.offer(t0 + Duration::from_secs(10), key(2, 2), 2, "y")
+            .unwrap();
+        // The deadline follows the newest part of each message.
+        assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(610)));
+        assert_eq!(r.expire(t0 + Duration::from_secs(609)), vec![]);
+        let gone = r.expire(t0 + Duration::from_secs(610));
+        assert_eq!(
+            gone,
+            vec![Incomplete {
+                key: key(2, 2),
+                parts: vec![(2, "y")]
+            }]
+        );
+        let gone = r.expire(t0 + Duration::from_secs(700));
+        assert_eq!(
+            gone,
+            vec![Incomplete {
+                key: key(1, 3),
+                parts: vec![(1, "a"), (3, "c")]
+            }]
+        );
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn invalid_positions_are_refused() {
+        let mut r = Reassembly::new(Duration::from_secs(1));
+        let now = Instant::now();
+        assert_eq!(
+            r.offer(now, key(1, 2), 0, ()),
+            Err(ReassemblyError::InvalidSequence { seq: 0, total: 2 })
+        );
+        assert_eq!(
+            r.offer(now, key(1, 2), 3, ()),
+            Err(ReassemblyError::InvalidSequence { seq: 3, total: 2 })
+        );
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn join_mends_pairs_split_by_another_encoder() {
+        // A surrogate pair split across parts (chan_dongle splits at 67 units).
+        let a = Body::Ucs2(vec![0x0041, 0xD83D]);
+        let b = Body::Ucs2(vec![0xDE01, 0x0042]);
+        assert_eq!(join_text([&a, &b]), "A😁B");
+        // An escape at the end of one part and its septet at the start of the next.
+        let g = |s: &[u8]| Body::Gsm7 {
+            septets: s.to_vec(),
+            shift: Shift::default(),
+        };
+        assert_eq!(join_text([&g(&[0x41, 0x1B]), &g(&[0x65, 0x42])]), "A€B");
+        // Mixed alphabets are decoded per run and concatenated.
+        assert_eq!(join_text([&g(&[0x41]), &Body::Ucs2(vec![0x0436])]), "Aж");
+    }
+}

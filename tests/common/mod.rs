@@ -1,0 +1,66 @@
+//! Helpers shared by the integration tests that talk to a third-party peer
+//! (python-gammu, gammu, kamailio, sipp, baresip, ...).
+//!
+//! Use it as `mod common;` from a file in `tests/`. A test that needs a peer
+//! starts with
+//!
+//! ```ignore
+//! if !common::peer_available("python3-gammu", "apt-get install python3-gammu", found) {
+//!     return;
+//! }
+//! ```
+//!
+//! On a developer machine without the peer the test prints one `skipping:`
+//! line and passes. CI sets `SMSBRIDGE_REQUIRE_PEERS=1`, and then a missing
+//! peer fails the test instead, so a broken CI install step cannot turn the
+//! peer tests into silent no-ops.
+
+use std::process::{Command, Stdio};
+
+/// The environment variable that turns a missing peer from a skip into a failure.
+#[allow(dead_code)]
+pub const REQUIRE_PEERS_ENV: &str = "SMSBRIDGE_REQUIRE_PEERS";
+
+/// Whether missing peers must fail the test run: `SMSBRIDGE_REQUIRE_PEERS=1`.
+/// Any other value, or none, means a missing peer is skipped.
+#[allow(dead_code)]
+pub fn peers_required() -> bool {
+    std::env::var(REQUIRE_PEERS_ENV).is_ok_and(|v| v.trim() == "1")
+}
+
+/// Decides whether a peer-based test runs.
+///
+/// - `name`: the peer as a person would look for it, e.g. `"python3-gammu"`.
+/// - `install`: how to get it, e.g. `"apt-get install python3-gammu"`.
+/// - `available`: the caller's probe result (see [`command_succeeds`]).
+///
+/// Returns `true` when the peer is there. When it is not, prints
+/// `skipping: <name> not installed (<install>)` and returns `false`, unless
+/// `SMSBRIDGE_REQUIRE_PEERS=1`, in which case it panics with the same hint.
+#[allow(dead_code)]
+pub fn peer_available(name: &str, install: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if peers_required() {
+        panic!("peer {name} is not installed but {REQUIRE_PEERS_ENV}=1 requires it: {install}");
+    }
+    // Printed on stdout so that `cargo test -- --nocapture` shows it next to
+    // the test name; eprintln would do as well.
+    println!("skipping: {name} not installed ({install})");
+    false
+}
+
+/// Runs `program args...` with no stdin and discarded output, and says
+/// whether it could be started and exited with status 0. Handy as the probe
+/// for [`peer_available`], e.g. `command_succeeds("/usr/bin/python3", &["-c", "import gammu"])`.
+#[allow(dead_code)]
+pub fn command_succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
