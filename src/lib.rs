@@ -5,4 +5,5 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cli;
+pub mod modem;
 pub mod pdu;

@@ -1,0 +1,14 @@
+//! The modem side: the AT conversation in PDU mode (sans-IO [`Session`]), the
+//! tokio driver that owns the port and the clock, transports (serial, TCP), and
+//! several modems as one pool.
+
+mod error;
+mod framer;
+mod parse;
+mod quirks;
+mod session;
+
+pub use error::{CmeError, CmsClass, CmsError, FinalError, SubmitError};
+pub use framer::{AtFramer, Frame, MAX_LINE};
+pub use quirks::{Quirks, for_model as quirks_for_model};
+pub use session::{Event, JobId, ModemInfo, Receipt, RegState, Session, SessionConfig};
