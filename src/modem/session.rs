@@ -22,13 +22,12 @@ use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 
 use super::error::{CmeError, CmsError, FinalError, SubmitError};
+pub use super::event::{Event, JobId, Receipt};
 use super::framer::{AtFramer, Frame};
+pub use super::info::{ModemInfo, RegState};
 use super::parse::{self, Item};
 use super::quirks::{self, Quirks};
 use crate::pdu;
-
-/// Identifies a send job; chosen by the caller (an outbox part id).
-pub type JobId = u64;
 
 /// How the session is configured.
 #[derive(Debug, Clone)]
@@ -71,130 +70,6 @@ impl Default for SessionConfig {
             pin_rejected: false,
         }
     }
-}
-
-/// Registration of one domain (TS 27.007 `<stat>`), `None` when not asked or unknown.
-pub type RegState = Option<u8>;
-
-/// What the session knows about the modem.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ModemInfo {
-    /// `AT+CGMI`.
-    pub manufacturer: Option<String>,
-    /// `AT+CGMM`.
-    pub model: Option<String>,
-    /// `AT+CGMR`.
-    pub revision: Option<String>,
-    /// `AT+CGSN`.
-    pub imei: Option<String>,
-    /// `AT+CIMI`.
-    pub imsi: Option<String>,
-    /// `AT+CPIN?` answer, e.g. `READY`.
-    pub sim: Option<String>,
-    /// `AT+CREG?` (circuit switched).
-    pub creg: RegState,
-    /// `AT+CGREG?` (packet switched).
-    pub cgreg: RegState,
-    /// `AT+CEREG?` (EPS/LTE).
-    pub cereg: RegState,
-    /// `AT+COPS?` operator name.
-    pub operator: Option<String>,
-    /// `AT+CSQ` in dBm.
-    pub signal_dbm: Option<i32>,
-    /// `AT+CSCA?`.
-    pub smsc: Option<String>,
-    /// `AT+CPMS?`: (memory, used, total) for read, write and receive memory.
-    pub storage: Vec<(String, u32, u32)>,
-    /// The `AT+CNMI` in force, e.g. `2,1,0,1,0`, or `None` when polling.
-    pub cnmi: Option<String>,
-    /// Whether `AT+CSMS=1` (phase 2+, acknowledgements with `AT+CNMA`) is on.
-    pub phase2_plus: bool,
-    /// The quirk profile chosen.
-    pub quirks: &'static str,
-}
-
-impl ModemInfo {
-    /// Registered (home, roaming, SMS-only or CSFB) in any of CS, PS or EPS.
-    pub fn registered(&self) -> bool {
-        [self.creg, self.cgreg, self.cereg]
-            .into_iter()
-            .flatten()
-            .any(parse::is_registered)
-    }
-
-    /// How incoming messages and reports reach us, for humans.
-    pub fn receive_mode(&self) -> String {
-        let Some(cnmi) = &self.cnmi else {
-            return "polling (AT+CMGL), no AT+CNMI accepted".into();
-        };
-        let f: Vec<&str> = cnmi.split(',').collect();
-        let mt = match f.get(1).copied() {
-            Some("1") => "stored, announced by +CMTI",
-            Some("2") | Some("3") => "routed as +CMT",
-            _ => "stored silently (swept)",
-        };
-        let ds = match f.get(3).copied() {
-            Some("1") => "reports routed as +CDS",
-            Some("2") => "reports stored, announced by +CDSI",
-            _ => "no status reports",
-        };
-        format!("AT+CNMI={cnmi}: messages {mt}, {ds}")
-    }
-}
-
-/// Where a received PDU came from, and what confirming it does.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Receipt {
-    /// Read from memory: confirming deletes it (`AT+CMGD`).
-    Stored {
-        /// The memory (`SM`, `ME`, `SR`, …).
-        mem: String,
-        /// The index in it.
-        index: u32,
-    },
-    /// Routed (`+CMT`/`+CDS`) in phase 2+: confirming acknowledges it (`AT+CNMA`).
-    Routed,
-    /// Routed without acknowledgement: nothing to confirm.
-    Unacknowledged,
-}
-
-/// What the session tells its caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Start-up finished; the modem can send and receive.
-    Ready(Box<ModemInfo>),
-    /// A health round finished (registration, signal, storage).
-    Status(Box<ModemInfo>),
-    /// `+CMGS: <mr>`: the network took the part.
-    Submitted {
-        /// The job.
-        job: JobId,
-        /// TP-MR the modem used (status reports carry it).
-        mr: u8,
-    },
-    /// The part was not sent (or refused); [`SubmitError::class`] says what to do.
-    SubmitFailed {
-        /// The job.
-        job: JobId,
-        /// Why.
-        error: SubmitError,
-    },
-    /// The PDU left but no final result came (DESIGN rule 4: never resend blindly).
-    OutcomeUnknown {
-        /// The job.
-        job: JobId,
-    },
-    /// A PDU (SMSC field first) to store durably, then [`Session::confirm`].
-    Received {
-        /// What confirming does.
-        receipt: Receipt,
-        /// The PDU octets.
-        pdu: Vec<u8>,
-    },
-    /// The modem cannot be used until someone acts (SIM PIN, PUK, no SIM).
-    Fatal(String),
-    /// The modem stopped answering: close and reopen the port.
-    Reopen(String),
 }
 
 /// Operations the session performs; most are one AT command.
@@ -401,6 +276,12 @@ impl Session {
                     ..
                 })
             )
+    }
+
+    /// An exchange is in progress or work is queued that must not be cut off.
+    pub fn is_busy(&self) -> bool {
+        self.phase != Phase::Dead
+            && (self.in_flight.is_some() || !self.jobs.is_empty() || !self.urgent.is_empty())
     }
 
     /// Whether a rejected PIN was seen (carry it into the next session).
@@ -1005,317 +886,6 @@ impl Session {
         }
         self.complete(now, f.op, f.lines, result);
     }
-
-    /// Applies the answer of a finished op.
-    fn complete(
-        &mut self,
-        now: Instant,
-        op: Op,
-        lines: Vec<String>,
-        result: Result<(), FinalError>,
-    ) {
-        use IdentityField::*;
-        let first = lines.first().map(String::as_str);
-        match op {
-            Op::Identity(field) => {
-                let value = first.filter(|_| result.is_ok()).map(identity_value);
-                match field {
-                    Manufacturer => self.info.manufacturer = value,
-                    Model => {
-                        self.info.model = value;
-                        self.quirks = quirks::for_model(
-                            self.info.manufacturer.as_deref().unwrap_or(""),
-                            self.info.model.as_deref().unwrap_or(""),
-                        );
-                        self.info.quirks = self.quirks.name;
-                        for cmd in self.quirks.init.iter().rev() {
-                            self.queue.push_front(Op::Raw(cmd));
-                        }
-                    }
-                    Revision => self.info.revision = value,
-                    Imei => self.info.imei = value,
-                    Imsi => self.info.imsi = value,
-                }
-            }
-            Op::PinQuery => self.pin_state(now, first, result),
-            Op::PinEnter => match result {
-                Ok(()) => {
-                    tracing::info!("SIM PIN accepted");
-                    self.queue.push_front(Op::PinQuery);
-                    self.not_before = Some(now + SIM_WAIT);
-                }
-                Err(e) => {
-                    self.cfg.pin_rejected = true;
-                    self.fatal(format!(
-                        "SIM PIN rejected ({e}); not retrying: another wrong PIN could lock the SIM (PUK)"
-                    ));
-                }
-            },
-            Op::PduMode => {
-                if let Err(e) = result {
-                    self.fatal(format!("the modem refuses PDU mode (AT+CMGF=0: {e})"));
-                }
-            }
-            Op::CsmsTest => {
-                self.caps.csms = lines
-                    .iter()
-                    .find_map(|l| parse::groups(l, "+CSMS:"))
-                    .and_then(|g| g.into_iter().next());
-            }
-            Op::CsmsSet => self.info.phase2_plus = result.is_ok(),
-            Op::CpmsTest => self.caps.cpms = lines.iter().find_map(|l| parse::groups(l, "+CPMS:")),
-            Op::CnmiTest => {
-                self.caps.cnmi = lines.iter().find_map(|l| parse::groups(l, "+CNMI:"));
-                self.caps.cnmi_candidates = self.cnmi_candidates();
-            }
-            Op::CnmiSet => self.cnmi_result(result),
-            Op::CpmsSet => {
-                if result.is_ok() {
-                    self.read_mem = self.chosen_mem();
-                }
-            }
-            Op::SelectMem(m) => {
-                if result.is_ok() {
-                    self.read_mem = Some(m);
-                } else {
-                    // Without the memory, the read/delete that needed it cannot run.
-                    tracing::warn!("memory {m} cannot be selected; skipping what needed it");
-                    if matches!(
-                        self.queue.front(),
-                        Some(Op::Read { .. } | Op::Delete { .. } | Op::List { .. })
-                    ) {
-                        self.queue.pop_front();
-                    }
-                }
-            }
-            Op::CscaQuery => self.info.smsc = lines.iter().find_map(|l| parse::csca(l)),
-            Op::Reg(d) => {
-                let stat = lines
-                    .iter()
-                    .find_map(|l| parse::registration(l, d.prefix(), true));
-                match d {
-                    RegDomain::Cs => self.info.creg = stat,
-                    RegDomain::Ps => self.info.cgreg = stat,
-                    RegDomain::Eps => self.info.cereg = stat,
-                }
-            }
-            Op::Csq => {
-                if let Some(dbm) = lines.iter().find_map(|l| parse::csq_dbm(l)) {
-                    self.info.signal_dbm = dbm;
-                }
-            }
-            Op::Cops => self.info.operator = lines.iter().find_map(|l| parse::cops_operator(l)),
-            Op::CpmsQuery => {
-                if let Some(s) = lines.iter().find_map(|l| parse::cpms_query(l)) {
-                    self.info.storage = s;
-                }
-            }
-            Op::Read { mem, index } => self.read_result(mem, index, &lines, result),
-            Op::List { mem } => self.list_result(&mem, &lines),
-            Op::Delete { mem, index } => {
-                self.outstanding.remove(&(mem, index));
-                if let Err(e) = result {
-                    tracing::warn!("AT+CMGD={index} failed: {e}");
-                }
-            }
-            Op::Probe | Op::Raw(_) | Op::Ack | Op::CscaSet => {}
-            Op::Submit { .. } | Op::InitDone | Op::HealthDone => {}
-        }
-    }
-
-    fn pin_state(&mut self, now: Instant, first: Option<&str>, result: Result<(), FinalError>) {
-        let state = first
-            .and_then(|l| parse::after(l, "+CPIN:"))
-            .map(str::to_owned);
-        match (state.as_deref(), result) {
-            (Some("READY"), _) => self.info.sim = Some("READY".into()),
-            (Some("SIM PIN"), _) => {
-                self.info.sim = Some("SIM PIN".into());
-                match (&self.cfg.pin, self.cfg.pin_rejected) {
-                    (Some(_), false) => self.queue.push_front(Op::PinEnter),
-                    (Some(_), true) => self.fatal("SIM PIN required; the configured PIN was rejected before and is not tried again".into()),
-                    (None, _) => self.fatal("SIM PIN required (set the modem's pin in the configuration)".into()),
-                }
-            }
-            (Some(other), _) => {
-                self.info.sim = Some(other.to_owned());
-                self.fatal(format!("SIM not usable: {other}"));
-            }
-            (None, Err(FinalError::Cme(e))) if e.code == Some(10) => {
-                self.fatal("SIM not inserted".into())
-            }
-            // SIM busy (CME 14) and the like: the SIM is still starting.
-            (None, Err(e)) => {
-                tracing::info!("SIM not ready yet ({e}); asking again");
-                self.wait_for_sim(now);
-            }
-            (None, Ok(())) => self.wait_for_sim(now),
-        }
-    }
-
-    fn wait_for_sim(&mut self, now: Instant) {
-        self.sim_waits += 1;
-        if self.sim_waits > SIM_WAIT_TRIES {
-            self.fatal("SIM not ready after waiting".into());
-            return;
-        }
-        self.queue.push_front(Op::PinQuery);
-        self.not_before = Some(now + SIM_WAIT);
-    }
-
-    fn read_result(
-        &mut self,
-        mem: String,
-        index: u32,
-        lines: &[String],
-        result: Result<(), FinalError>,
-    ) {
-        if let Err(e) = result {
-            tracing::warn!("AT+CMGR={index} on {mem}: {e}");
-            return;
-        }
-        let pdu = lines
-            .iter()
-            .position(|l| parse::cmgr_length(l).is_some())
-            .and_then(|i| lines.get(i + 1))
-            .and_then(|l| pdu::from_hex(l).ok());
-        match pdu {
-            Some(pdu) => self.emit_stored(mem, index, pdu),
-            None => tracing::info!("{mem} index {index} is empty"),
-        }
-    }
-
-    fn list_result(&mut self, mem: &str, lines: &[String]) {
-        for (i, l) in lines.iter().enumerate() {
-            let Some(index) = parse::cmgl_index(l) else {
-                continue;
-            };
-            if self.outstanding.contains(&(mem.to_owned(), index)) {
-                continue;
-            }
-            if let Some(pdu) = lines.get(i + 1).and_then(|h| pdu::from_hex(h).ok()) {
-                self.emit_stored(mem.to_owned(), index, pdu);
-            }
-        }
-    }
-
-    fn emit_stored(&mut self, mem: String, index: u32, pdu: Vec<u8>) {
-        self.outstanding.insert((mem.clone(), index));
-        self.events.push_back(Event::Received {
-            receipt: Receipt::Stored { mem, index },
-            pdu,
-        });
-    }
-
-    fn mem_supported(&self, which: usize, mem: &str) -> bool {
-        self.caps
-            .cpms
-            .as_ref()
-            .and_then(|g| g.get(which))
-            .is_some_and(|g| parse::has_word(g, mem))
-    }
-
-    /// The memory used for reading and receiving: SM where offered, else ME, else MT.
-    fn chosen_mem(&self) -> Option<String> {
-        let cpms = self.caps.cpms.as_ref()?;
-        ["SM", "ME", "MT"]
-            .into_iter()
-            .find(|m| cpms.iter().take(3).all(|g| parse::has_word(g, m)))
-            .map(str::to_owned)
-    }
-
-    /// `AT+CNMI` settings to try, best first: store and announce messages (+CMTI,
-    /// survives our crashes), route reports (+CDS) else store them (+CDSI), else
-    /// none. Without an answer to `AT+CNMI=?`, ModemManager's fallback order.
-    fn cnmi_candidates(&self) -> Vec<String> {
-        let Some(g) = self.caps.cnmi.as_ref().filter(|g| g.len() >= 4) else {
-            return ["2,1,0,1,0", "2,1,0,2,0", "2,1,0,0,0", "1,1,0,0,0"]
-                .into_iter()
-                .filter(|c| self.cfg.status_reports || c.ends_with(",0,0"))
-                .map(str::to_owned)
-                .collect();
-        };
-        let pick =
-            |i: usize, prefs: &[u32]| prefs.iter().copied().find(|&v| parse::allows(&g[i], v));
-        let (Some(mode), Some(mt)) = (pick(0, &[2, 1, 3]), pick(1, &[1, 2, 3])) else {
-            return Vec::new();
-        };
-        let bfr = g
-            .get(4)
-            .and_then(|b| [0, 1].into_iter().find(|&v| parse::allows(b, v)))
-            .unwrap_or(0);
-        let bm = if parse::allows(&g[2], 0) {
-            0
-        } else {
-            pick(2, &[0, 1, 2, 3]).unwrap_or(0)
-        };
-        let mut ds_order = Vec::new();
-        if self.cfg.status_reports {
-            ds_order.push(1);
-            if !self.quirks.stored_reports_unreadable {
-                ds_order.push(2);
-            }
-        }
-        ds_order.push(0);
-        ds_order
-            .into_iter()
-            .filter(|&ds| parse::allows(&g[3], ds))
-            .map(|ds| format!("{mode},{mt},{bm},{ds},{bfr}"))
-            .collect()
-    }
-
-    fn cnmi_result(&mut self, result: Result<(), FinalError>) {
-        let tried = self
-            .caps
-            .cnmi_candidates
-            .get(self.caps.cnmi_tried)
-            .cloned()
-            .or_else(|| self.cnmi_candidates().first().cloned());
-        match result {
-            Ok(()) => {
-                if self.info.cnmi.is_none() {
-                    self.info.cnmi = tried;
-                }
-            }
-            Err(e) if self.info.cnmi.is_some() => {
-                tracing::warn!("re-asserting AT+CNMI failed: {e}");
-            }
-            Err(e) => {
-                self.caps.cnmi_tried += 1;
-                if self.caps.cnmi_tried < self.caps.cnmi_candidates.len() {
-                    tracing::info!(
-                        "AT+CNMI={} refused ({e}); trying the next setting",
-                        tried.unwrap_or_default()
-                    );
-                    self.queue.push_front(Op::CnmiSet);
-                } else {
-                    tracing::warn!(
-                        "no AT+CNMI setting accepted; falling back to polling with AT+CMGL"
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// The value of an identity answer, without a `+CGMI: ` style prefix some modems add.
-fn identity_value(line: &str) -> String {
-    for p in [
-        "+CGMI:",
-        "+CGMM:",
-        "+CGMR:",
-        "+CGSN:",
-        "+CIMI:",
-        "Manufacturer:",
-        "Model:",
-        "Revision:",
-        "IMEI:",
-    ] {
-        if let Some(v) = parse::after(line, p) {
-            return v.trim_matches('"').to_owned();
-        }
-    }
-    line.trim_matches('"').to_owned()
 }
 
 /// The response line prefix of an op, so its answer is not mistaken for a URC.
@@ -1346,6 +916,8 @@ fn final_result(line: &str) -> Option<Result<(), FinalError>> {
     }
     parse::after(line, "+CME ERROR:").map(|rest| Err(FinalError::Cme(CmeError::parse(rest))))
 }
+
+mod answers;
 
 #[cfg(test)]
 mod tests;
