@@ -5,5 +5,6 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cli;
+pub mod config;
 pub mod pdu;
 pub mod store;

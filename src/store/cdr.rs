@@ -5,7 +5,8 @@
 use rusqlite::{Transaction, params};
 
 use super::error::StoreError;
-use super::outbox::{MessageId, PartRow};
+use super::outbox::MessageId;
+use super::sending::PartRow;
 use super::{Store, UnixTime};
 
 /// One charging record.

@@ -199,6 +199,24 @@ impl Store {
         rows: &[NewContact],
         now: UnixTime,
     ) -> Result<usize, ImportError> {
+        self.import_rows(rows, now, true)
+    }
+
+    /// Checks rows as `import_contacts` would, and adds none of them.
+    pub fn check_contacts(
+        &mut self,
+        rows: &[NewContact],
+        now: UnixTime,
+    ) -> Result<(), ImportError> {
+        self.import_rows(rows, now, false).map(drop)
+    }
+
+    fn import_rows(
+        &mut self,
+        rows: &[NewContact],
+        now: UnixTime,
+        commit: bool,
+    ) -> Result<usize, ImportError> {
         let mut bad = Vec::new();
         let res = self.write(|tx| {
             for (i, c) in rows.iter().enumerate() {
@@ -208,16 +226,17 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
-            if bad.is_empty() {
+            if bad.is_empty() && commit {
                 Ok(())
             } else {
-                // Rolls the transaction back: all rows or none.
-                Err(StoreError::InvalidInput("bad rows".into()))
+                // An error rolls the transaction back: all rows or none.
+                Err(StoreError::InvalidInput("rolled back".into()))
             }
         });
         match res {
             Ok(()) => Ok(rows.len()),
             Err(_) if !bad.is_empty() => Err(ImportError::Rows(bad)),
+            Err(StoreError::InvalidInput(_)) if !commit => Ok(0),
             Err(e) => Err(e.into()),
         }
     }

@@ -62,6 +62,7 @@ mod numbers;
 mod outbox;
 mod reports;
 mod schema;
+mod sending;
 mod time;
 mod users;
 

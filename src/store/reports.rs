@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::error::StoreError;
 use super::numbers::Msisdn;
-use super::outbox::{FrontEnd, MessageId, MessageState, PartId, fail_rest, refresh_message};
+use super::outbox::{FrontEnd, MessageId, MessageState, PartId, refresh_message};
+use super::sending::fail_rest;
 use super::users::UserId;
 use super::{Store, UnixTime};
 use crate::pdu::{Outcome, Status};
