@@ -168,7 +168,15 @@ fn import(ctx: &Ctx, path: &Path) -> Result<(), Failure> {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                bad.push((line, e.to_string()));
+                let why = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!("{len} fields, but the header has {expected_len}")
+                    }
+                    _ => e.to_string(),
+                };
+                bad.push((line, why));
                 continue;
             }
         };
