@@ -31,13 +31,14 @@
 //!                  refused        -> part_failed(part, error, Retry::At(t) | Retry::Never, now)
 //!                  no final result-> part_outcome_unknown(part, now)
 //! +CMTI/+CMT:    receive_pdu(imsi, bytes, now) -> Received     then AT+CMGD / AT+CNMA
-//! +CDS:          apply_status_report(imsi, recipient, mr, discharge, status, now)
+//! +CDS:          apply_report(imsi, &status_report, now) -> Option<ReportOutcome>
+//!                (or apply_status_report with the fields already normalised)
 //! timer:         expire_reassembly(now, timeout), next_reassembly_deadline(timeout)
 //! ```
 //!
 //! # For the bridge
 //!
-//! - Users: [`Store::user_by_address`], [`Store::verify_password`] (IMPS),
+//! - Users: [`Store::user_by_address`], [`Store::user`], [`Store::verify_password`] (IMPS),
 //!   [`User::sip_digest`] (SIP HA1), [`UserSettings`] limits with
 //!   [`Store::messages_since`].
 //! - IM → SMS: resolve the recipient with [`Store::contact_by_alias`] or
@@ -125,8 +126,9 @@ impl Store {
         })
     }
 
-    /// The country code used to read national numbers of senders in received SMS
-    /// (the configuration's `numbers.default_country_code`).
+    /// The country code used to read national numbers in received PDUs: senders
+    /// of SMS and recipients of status reports (the configuration's
+    /// `numbers.default_country_code`).
     pub fn set_default_country_code(&mut self, cc: Option<String>) {
         self.default_country_code = cc;
     }

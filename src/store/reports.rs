@@ -4,12 +4,12 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::error::StoreError;
-use super::numbers::Msisdn;
+use super::numbers::{Msisdn, normalise_msisdn};
 use super::outbox::{FrontEnd, MessageId, MessageState, PartId, refresh_message};
 use super::sending::fail_rest;
 use super::users::UserId;
 use super::{Store, UnixTime};
-use crate::pdu::{Outcome, Status};
+use crate::pdu::{Outcome, Status, StatusReport};
 
 /// How long after sending a part a status report may still match it. TP-MR is
 /// one octet and wraps after 256 parts, so old parts must stop matching.
@@ -55,6 +55,36 @@ impl ReportOutcome {
 }
 
 impl Store {
+    /// [`Store::apply_status_report`] for a decoded SMS-STATUS-REPORT (`+CDS`, or
+    /// [`Received::StatusReport`](super::Received::StatusReport)): the recipient is
+    /// read as E.164 (national numbers with the default country code) and TP-DT is
+    /// the discharge time. A recipient that is not a number matches nothing.
+    pub fn apply_report(
+        &mut self,
+        modem_imsi: &str,
+        report: &StatusReport,
+        now: UnixTime,
+    ) -> Result<Option<ReportOutcome>, StoreError> {
+        let r = &report.recipient;
+        let written = if r.is_international() {
+            format!("+{}", r.value)
+        } else {
+            r.value.clone()
+        };
+        let Ok(recipient) = normalise_msisdn(&written, self.default_country_code.as_deref()) else {
+            return Ok(None);
+        };
+        let discharge = Some(UnixTime::from_pdu(&report.discharge_time));
+        self.apply_status_report(
+            modem_imsi,
+            &recipient,
+            report.mr,
+            discharge,
+            report.status,
+            now,
+        )
+    }
+
     /// Applies a status report received on `modem_imsi`. It matches the newest part
     /// sent through that modem to `recipient` with TP-MR `mr` within
     /// [`REPORT_WINDOW_SECS`] that has no final report yet. TP-ST 0x20–0x3F (still

@@ -161,14 +161,7 @@ fn undecodable_reports_and_stored_submits_are_kept_raw() {
     );
     let submit = &submit_parts("+491701234567", "stored", 0)[0];
     assert_eq!(s.receive_pdu(MODEM_A, submit, T0).unwrap(), Received::Other);
-    let kinds: Vec<String> = s
-        .conn
-        .prepare("SELECT kind FROM inbox_pdus ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let kinds: Vec<String> = rows(&s, "SELECT kind FROM inbox_pdus ORDER BY id", |r| r.get(0));
     assert_eq!(kinds, ["undecodable", "status_report", "other"]);
     let err: String = q(
         &s,

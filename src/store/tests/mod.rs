@@ -25,8 +25,13 @@ pub(super) fn num(s: &str) -> Msisdn {
 }
 
 pub(super) fn add_alice(s: &mut Store) -> UserId {
+    add_sip_user(s, "sip:alice@example.com")
+}
+
+/// A SIP user with default settings and no password.
+pub(super) fn add_sip_user(s: &mut Store, aor: &str) -> UserId {
     s.add_user(
-        Some("sip:alice@example.com"),
+        Some(aor),
         None,
         &UserSettings::default(),
         None,
@@ -34,6 +39,19 @@ pub(super) fn add_alice(s: &mut Store) -> UserId {
         T0,
     )
     .unwrap()
+}
+
+/// Every row of a query on the store's own connection, through `f`.
+pub(super) fn rows<T>(
+    s: &Store,
+    sql: &str,
+    f: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let mut stmt = s.conn.prepare(sql).unwrap();
+    stmt.query_map([], |r| f(r))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 /// A one-value query on the store's own connection.

@@ -28,14 +28,11 @@ fn enqueue_commits_the_message_and_its_parts() {
         .unwrap();
     assert_eq!((text.as_str(), alphabet.as_str()), (LONG, "gsm7"));
     assert_eq!(im, format!("im-{LONG}"));
-    let tpdus: Vec<Vec<u8>> = s
-        .conn
-        .prepare("SELECT tpdu FROM parts WHERE state = 'queued' ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let tpdus: Vec<Vec<u8>> = rows(
+        &s,
+        "SELECT tpdu FROM parts WHERE state = 'queued' ORDER BY seq",
+        |r| r.get(0),
+    );
     assert_eq!(tpdus, m.parts);
 
     let e = s
@@ -102,14 +99,11 @@ fn a_message_goes_queued_sending_sent_with_one_charging_record_per_part() {
         (sum.parts_sent, sum.modem_imsi.as_deref()),
         (2, Some(MODEM_A))
     );
-    let rows: Vec<(i64, String, i64, String)> = s
-        .conn
-        .prepare("SELECT seq, state, mr, modem_imsi FROM parts ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rows: Vec<(i64, String, i64, String)> = rows(
+        &s,
+        "SELECT seq, state, mr, modem_imsi FROM parts ORDER BY seq",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    );
     assert_eq!(
         rows,
         vec![
@@ -179,14 +173,11 @@ fn failures_retry_at_their_time_or_fail_the_message() {
         .part_failed(again.part, "+CMS ERROR: 500", Retry::Never, T0.plus(61))
         .unwrap();
     assert_eq!(st, MessageState::Failed);
-    let states: Vec<(String, String)> = s
-        .conn
-        .prepare("SELECT state, last_error FROM parts ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let states: Vec<(String, String)> = rows(
+        &s,
+        "SELECT state, last_error FROM parts ORDER BY seq",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    );
     assert_eq!(
         states,
         vec![
@@ -436,4 +427,36 @@ fn queue_listing_filters_by_state_and_counts_per_user() {
         Some(MessageState::OutcomeUnknown)
     );
     assert_eq!(MessageState::parse("lost"), None);
+}
+
+#[test]
+fn a_decoded_status_report_is_applied_by_its_recipient_and_mr() {
+    let mut s = mem();
+    s.set_default_country_code(Some("49".into()));
+    let alice = add_alice(&mut s);
+    let id = s
+        .enqueue(&new_message(alice, "+491701234567", "hi"), T0)
+        .unwrap();
+    send_all(&mut s, MODEM_A, 0x36, T0);
+    let report = pdu::StatusReport {
+        more_messages: false,
+        loop_prevention: false,
+        qualifier_command: false,
+        mr: 0x36,
+        // As some networks write it: national, without the country code.
+        recipient: pdu::Address::from_number("01701234567").unwrap(),
+        scts: scts(10),
+        discharge_time: scts(12),
+        status: delivered(),
+        pid: None,
+        dcs: None,
+        user_data: None,
+    };
+    let r = s
+        .apply_report(MODEM_A, &report, T0.plus(20))
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.message, r.newly_final), (id, true));
+    let t: i64 = q(&s, "SELECT report_time FROM parts");
+    assert_eq!(UnixTime(t).to_string(), "2026-05-01T12:00:12Z");
 }

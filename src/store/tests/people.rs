@@ -132,16 +132,7 @@ fn contact(user: &str, msisdn: &str, alias: Option<&str>) -> NewContact {
 fn contacts_link_users_and_subscribers() {
     let mut s = mem();
     let alice = add_alice(&mut s);
-    let bob = s
-        .add_user(
-            Some("sip:bob@example.com"),
-            None,
-            &UserSettings::default(),
-            None,
-            "r",
-            T0,
-        )
-        .unwrap();
+    let bob = add_sip_user(&mut s, "sip:bob@example.com");
     s.add_contact(
         &contact("sip:alice@example.com", "0170 1234567", Some("Mum")),
         T0,
@@ -236,16 +227,7 @@ fn import_is_all_or_nothing_and_names_every_bad_row() {
 fn last_writer_and_opt_out() {
     let mut s = mem();
     let alice = add_alice(&mut s);
-    let bob = s
-        .add_user(
-            Some("sip:bob@example.com"),
-            None,
-            &UserSettings::default(),
-            None,
-            "r",
-            T0,
-        )
-        .unwrap();
+    let bob = add_sip_user(&mut s, "sip:bob@example.com");
     let m = num("+491701234567");
     assert_eq!(s.last_writer(&m).unwrap(), None);
     s.enqueue(&new_message(alice, "+491701234567", "hi"), T0)
