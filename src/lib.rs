@@ -5,5 +5,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cli;
+pub mod config;
 pub mod modem;
 pub mod pdu;
+pub mod store;

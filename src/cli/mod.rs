@@ -1,17 +1,32 @@
 //! The command line: one `clap` tree, each subcommand a thin shell over the library.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+mod contacts;
 mod modem;
+mod output;
 mod pdu;
+mod queue;
 mod sms;
+mod stress;
+mod users;
 
 /// smsbridge: SMS for instant-messaging users, through a USB GSM/LTE modem.
 #[derive(Debug, Parser)]
 #[command(name = "smsbridge", version, about)]
 pub struct Cli {
+    /// Configuration file (TOML). Without one, every setting has its default.
+    #[arg(long, global = true, env = "SMSBRIDGE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The SQLite database [default: database.path of the configuration, else ./smsbridge.db]
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,6 +42,21 @@ enum Command {
     /// Send and receive SMS through one modem, without the daemon.
     #[command(subcommand)]
     Sms(SmsCommand),
+    /// IM accounts (SIP address of record or IMPS UserID) that may use the bridge.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Contacts: which subscriber (SMS-only person) is in which user's list.
+    #[command(subcommand)]
+    Contacts(contacts::ContactsCommand),
+    /// The outbox: messages waiting for, or sent through, a modem.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// Charging records, one per submitted SMS part.
+    #[command(subcommand)]
+    Cdr(queue::CdrCommand),
+    /// Testing only: load generators for the store (used by the crash test).
+    #[command(subcommand, hide = true)]
+    StoreStress(stress::StressCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,13 +75,95 @@ enum SmsCommand {
 }
 
 impl Cli {
-    /// Runs the chosen subcommand. Exit status 2 means the input was invalid.
+    /// Runs the chosen subcommand. Exit status 2 means the input was invalid, 1
+    /// another failure (e.g. the database is unavailable).
     pub fn run(self) -> ExitCode {
         match self.command {
-            Command::Pdu(cmd) => cmd.run(),
-            Command::Modem(ModemCommand::Probe(args)) => modem::probe(&args),
-            Command::Sms(SmsCommand::Send(args)) => sms::send(&args),
-            Command::Sms(SmsCommand::Listen(args)) => sms::listen(&args),
+            Command::Pdu(cmd) => return cmd.run(),
+            Command::Modem(ModemCommand::Probe(args)) => return modem::probe(&args),
+            Command::Sms(SmsCommand::Send(args)) => return sms::send(&args),
+            Command::Sms(SmsCommand::Listen(args)) => return sms::listen(&args),
+            _ => {}
+        }
+        let ctx = match Ctx::new(self.config, self.db) {
+            Ok(c) => c,
+            Err(f) => return f.report(),
+        };
+        let result = match self.command {
+            Command::Pdu(_) | Command::Modem(_) | Command::Sms(_) => Ok(()),
+            Command::Users(cmd) => cmd.run(&ctx),
+            Command::Contacts(cmd) => cmd.run(&ctx),
+            Command::Queue(cmd) => cmd.run(&ctx),
+            Command::Cdr(cmd) => cmd.run(&ctx),
+            Command::StoreStress(cmd) => cmd.run(&ctx),
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => f.report(),
+        }
+    }
+}
+
+/// What the store commands share: the configuration and the database path.
+struct Ctx {
+    config: Config,
+    db: PathBuf,
+}
+
+impl Ctx {
+    fn new(config: Option<PathBuf>, db: Option<PathBuf>) -> Result<Self, Failure> {
+        let config = match config {
+            Some(path) => Config::load(&path).map_err(|e| Failure::BadInput(e.to_string()))?,
+            None => Config::default(),
+        };
+        let db = db.unwrap_or_else(|| config.database.path.clone());
+        Ok(Self { config, db })
+    }
+
+    fn open(&self) -> Result<Store, Failure> {
+        let mut store = Store::open(&self.db)?;
+        store.set_default_country_code(self.config.numbers.default_country_code.clone());
+        Ok(store)
+    }
+
+    fn country_code(&self) -> Option<&str> {
+        self.config.numbers.default_country_code.as_deref()
+    }
+}
+
+/// Why a command failed, which decides its exit status.
+#[derive(Debug)]
+enum Failure {
+    /// Exit 2, one line: the input was wrong.
+    BadInput(String),
+    /// Exit 2 after the lines were printed (e.g. bad CSV rows).
+    BadInputReported,
+    /// Exit 2 or 1, depending on the store's verdict.
+    Store(StoreError),
+    /// Exit 1.
+    Other(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl Failure {
+    fn report(self) -> ExitCode {
+        match self {
+            Self::BadInput(m) => invalid_input(m),
+            Self::BadInputReported => ExitCode::from(2),
+            Self::Store(e) if e.is_bad_input() => invalid_input(e),
+            Self::Store(e) => {
+                eprintln!("smsbridge: {e}");
+                ExitCode::FAILURE
+            }
+            Self::Other(m) => {
+                eprintln!("smsbridge: {m}");
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -92,6 +92,14 @@ pub struct ModemConfig {
     pub reopen_max: Duration,
     /// After a fatal SIM problem, how long before trying the modem again.
     pub fatal_retry: Duration,
+    /// Ready but unregistered this long: cycle the radio (at most once per this
+    /// period).
+    pub unregistered_cycle: Duration,
+    /// After this many reopens in a row that never got the modem started, reset
+    /// it with the model's reset command and give it `reset_wait` to come back.
+    pub reset_after_failures: u32,
+    /// How long a reset modem gets to re-enumerate.
+    pub reset_wait: Duration,
 }
 
 impl ModemConfig {
@@ -104,6 +112,9 @@ impl ModemConfig {
             reopen_min: Duration::from_millis(500),
             reopen_max: Duration::from_secs(30),
             fatal_retry: Duration::from_secs(300),
+            unregistered_cycle: Duration::from_secs(300),
+            reset_after_failures: 2,
+            reset_wait: Duration::from_secs(20),
         }
     }
 }
@@ -131,6 +142,8 @@ pub async fn run<W: Work>(
     let mut backoff = cfg.reopen_min;
     let mut pin_rejected = cfg.session.pin_rejected;
     let mut known: Option<(Option<String>, Option<String>)> = None;
+    let mut failures = 0u32;
+    let mut reset: Option<&'static str> = Some("AT+CFUN=1,1");
     state.send_modify(|s| {
         s.name = cfg.name.clone();
         s.port = cfg.port.to_string();
@@ -155,8 +168,24 @@ pub async fn run<W: Work>(
                 backoff = (backoff * 2).min(cfg.reopen_max);
                 w
             }
-            Ok(port) => {
+            Ok(mut port) => {
                 tracing::info!(modem = %cfg.name, port = %cfg.port, "port open");
+                if failures >= cfg.reset_after_failures
+                    && let Some(cmd) = reset
+                {
+                    // The modem did not come back by reopening: reset it blindly
+                    // (it may still obey) and give it time to re-enumerate.
+                    tracing::warn!(modem = %cfg.name, "{failures} reopens did not help; resetting with {cmd}");
+                    let _ = port.write_all(format!("{cmd}\r").as_bytes()).await;
+                    drop(port);
+                    failures = 0;
+                    state.send_modify(|s| s.last_error = Some(format!("modem reset ({cmd})")));
+                    tokio::select! {
+                        () = tokio::time::sleep(cfg.reset_wait) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                    continue;
+                }
                 let mut session_cfg = cfg.session.clone();
                 session_cfg.pin_rejected = pin_rejected;
                 let mut session = Session::new(session_cfg, now());
@@ -171,10 +200,16 @@ pub async fn run<W: Work>(
                 )
                 .await;
                 pin_rejected |= session.pin_rejected();
+                if session.was_ready() {
+                    // Learned from the model; keep the last known one otherwise.
+                    reset = session.reset_command();
+                    failures = 0;
+                }
                 state.send_modify(|s| s.ready = false);
                 match end {
                     End::Shutdown => return,
                     End::Reopen(why) => {
+                        failures += 1;
                         tracing::warn!(modem = %cfg.name, "{why}; reopening {}", cfg.port);
                         state.send_modify(|s| s.last_error = Some(why));
                         backoff = cfg.reopen_min;
@@ -210,6 +245,7 @@ async fn drive<W: Work>(
     let mut tx = Vec::with_capacity(512);
     let mut waiting: Option<BoxFuture<()>> = None;
     let mut stopping = false;
+    let mut unregistered_since: Option<tokio::time::Instant> = None;
     loop {
         while s.poll_transmit(&mut tx) {
             if let Err(e) = port.write_all(&tx).await {
@@ -231,7 +267,20 @@ async fn drive<W: Work>(
                         st.last_error = None;
                     });
                 }
-                Event::Status(info) => state.send_modify(|st| st.info = *info),
+                Event::Status(info) => {
+                    let t = tokio::time::Instant::now();
+                    if info.registered() {
+                        unregistered_since = None;
+                    } else {
+                        let since = *unregistered_since.get_or_insert(t);
+                        if t - since >= cfg.unregistered_cycle {
+                            tracing::warn!(modem = %cfg.name, "not registered for {:?}", t - since);
+                            s.radio_cycle(now());
+                            unregistered_since = Some(t);
+                        }
+                    }
+                    state.send_modify(|st| st.info = *info);
+                }
                 Event::Submitted { job, mr } => {
                     work.done(s.info().clone(), job, SendOutcome::Submitted { mr })
                         .await;
@@ -274,10 +323,10 @@ async fn drive<W: Work>(
             },
             () = wait_on(&mut waiting), if waiting.is_some() => {
                 waiting = None;
-                if s.can_send() {
-                    if let Some(job) = work.claim(s.info().clone()).await {
-                        s.submit(now(), job.id, &job.tpdu, job.smsc.as_ref());
-                    }
+                if s.can_send()
+                    && let Some(job) = work.claim(s.info().clone()).await
+                {
+                    s.submit(now(), job.id, &job.tpdu, job.smsc.as_ref());
                 }
             }
             () = sleep_until(deadline) => s.handle_timeout(now()),

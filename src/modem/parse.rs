@@ -209,7 +209,7 @@ pub(crate) fn has_word(group: &[Item], w: &str) -> bool {
 
 /// Whether a line is all hex digits (a PDU line).
 pub(crate) fn is_hex(line: &str) -> bool {
-    !line.is_empty() && line.len() % 2 == 0 && line.bytes().all(|b| b.is_ascii_hexdigit())
+    !line.is_empty() && line.len().is_multiple_of(2) && line.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

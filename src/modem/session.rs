@@ -216,6 +216,7 @@ pub struct Session {
     health_at: Option<Instant>,
     sweep_at: Option<Instant>,
     cnmi_at: Option<Instant>,
+    ever_ready: bool,
 }
 
 impl Session {
@@ -246,6 +247,7 @@ impl Session {
             health_at: None,
             sweep_at: None,
             cnmi_at: None,
+            ever_ready: false,
         };
         s.start_up();
         s.pump(now);
@@ -257,6 +259,11 @@ impl Session {
     /// What is known about the modem so far.
     pub fn info(&self) -> &ModemInfo {
         &self.info
+    }
+
+    /// Whether start-up ever finished in this session.
+    pub fn was_ready(&self) -> bool {
+        self.ever_ready
     }
 
     /// Start-up finished and the session is alive.
@@ -323,6 +330,25 @@ impl Session {
             tpdu_len: tpdu.len(),
         });
         self.pump(now);
+    }
+
+    /// Switches the radio off and on (`AT+CFUN=0`, `AT+CFUN=1`), then refreshes
+    /// registration: the first remedy for a modem that stays unregistered or whose
+    /// SIM misbehaves, before a full reset. The USB port stays up.
+    pub fn radio_cycle(&mut self, now: Instant) {
+        if self.phase != Phase::Ready {
+            return;
+        }
+        tracing::warn!("cycling the radio (AT+CFUN=0, AT+CFUN=1)");
+        self.queue.push_back(Op::Raw("AT+CFUN=0"));
+        self.queue.push_back(Op::Raw("AT+CFUN=1"));
+        self.queue_health();
+        self.pump(now);
+    }
+
+    /// The reset command for this model (`AT+CFUN=1,1` for most), if it has one.
+    pub fn reset_command(&self) -> Option<&'static str> {
+        self.quirks.reset
     }
 
     /// The PDU of `receipt` is stored durably: delete it from the modem or
@@ -550,8 +576,10 @@ impl Session {
             }
         };
         // Reading or deleting needs the right memory selected first.
-        if let Op::Read { mem, .. } | Op::Delete { mem, .. } | Op::List { mem } = &op {
-            if self.read_mem.as_deref() != Some(mem.as_str()) {
+        if let Op::Read { mem, .. } | Op::Delete { mem, .. } | Op::List { mem } = &op
+            && self.read_mem.as_deref() != Some(mem.as_str())
+        {
+            {
                 let select = Op::SelectMem(mem.clone());
                 self.queue.push_front(op);
                 self.start(now, select);
@@ -634,6 +662,7 @@ impl Session {
         match op {
             Op::InitDone => {
                 self.phase = Phase::Ready;
+                self.ever_ready = true;
                 self.health_at = Some(now + self.cfg.health_interval);
                 self.cnmi_at = Some(now + self.cfg.cnmi_refresh_interval);
                 // Polling when no CNMI was accepted: sweep often.
@@ -695,10 +724,11 @@ impl Session {
             tracing::warn!(line = %line, "expected the PDU line of a +CMT/+CDS");
         }
         // The echo of our own command (ATE0 may not have taken effect yet).
-        if let Some(f) = &self.in_flight {
-            if f.lines.is_empty() && line.eq_ignore_ascii_case(&f.command) {
-                return;
-            }
+        if let Some(f) = &self.in_flight
+            && f.lines.is_empty()
+            && line.eq_ignore_ascii_case(&f.command)
+        {
+            return;
         }
         if let Some(result) = final_result(&line) {
             if self.in_flight.is_some() {

@@ -59,10 +59,10 @@ pub fn encode_char(c: char) -> Option<Septets> {
     if c.is_ascii_alphanumeric() {
         return Some(Septets::One(c as u8));
     }
-    if c != '\u{1b}' {
-        if let Some(i) = DEFAULT.iter().position(|&d| d == c) {
-            return Some(Septets::One(i as u8));
-        }
+    if c != '\u{1b}'
+        && let Some(i) = DEFAULT.iter().position(|&d| d == c)
+    {
+        return Some(Septets::One(i as u8));
     }
     EXTENSION
         .iter()

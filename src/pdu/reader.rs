@@ -59,7 +59,7 @@ impl<'a> Reader<'a> {
 pub fn from_hex(hex: &str) -> Result<Vec<u8>, DecodeError> {
     let hex = hex.trim();
     let bytes = hex.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(DecodeError::new(
             "hex",
             bytes.len(),

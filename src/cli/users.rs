@@ -1,0 +1,166 @@
+//! `smsbridge users add|list|remove|passwd`.
+
+use std::io::Read;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::output::{or_dash, table, yes_no};
+use super::{Ctx, Failure};
+use crate::store::{UnixTime, UserAddress, UserSettings};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum UsersCommand {
+    /// Add a user: `sip:alice@example.com` (SIP) or `wv:alice@example.com` (IMPS).
+    Add(AddArgs),
+    /// List users.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user, their contacts and their unsent messages.
+    Remove {
+        /// The user's address.
+        address: String,
+    },
+    /// Set a user's password, read from standard input.
+    Passwd {
+        /// The user's address.
+        address: String,
+        /// Read the password from standard input (one line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(super) struct AddArgs {
+    /// SIP address of record or IMPS UserID.
+    address: String,
+    /// Read a password from standard input (one line).
+    #[arg(long)]
+    password_stdin: bool,
+    /// Display name.
+    #[arg(long, value_name = "NAME")]
+    display: Option<String>,
+    /// The user may not send SMS (receive only).
+    #[arg(long)]
+    no_sms: bool,
+}
+
+/// One line from standard input without its line end.
+fn read_password() -> Result<String, Failure> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).map_err(|e| {
+        Failure::Other(format!("cannot read the password from standard input: {e}"))
+    })?;
+    let line = s.lines().next().unwrap_or_default().to_owned();
+    if line.is_empty() {
+        return Err(Failure::BadInput(
+            "no password on standard input".to_owned(),
+        ));
+    }
+    Ok(line)
+}
+
+impl UsersCommand {
+    pub(super) fn run(self, ctx: &Ctx) -> Result<(), Failure> {
+        match self {
+            Self::Add(a) => add(ctx, a),
+            Self::List { json } => list(ctx, json),
+            Self::Remove { address } => {
+                ctx.open()?.remove_user(&address, UnixTime::now())?;
+                println!("removed user {}", UserAddress::parse(&address)?.as_str());
+                Ok(())
+            }
+            Self::Passwd { address, .. } => {
+                let password = read_password()?;
+                ctx.open()?
+                    .set_password(&address, &password, &ctx.config.sip.realm)?;
+                println!(
+                    "password set for {}",
+                    UserAddress::parse(&address)?.as_str()
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+fn add(ctx: &Ctx, a: AddArgs) -> Result<(), Failure> {
+    let address = UserAddress::parse(&a.address)?;
+    let password = a.password_stdin.then(read_password).transpose()?;
+    let (sip, imps) = match &address {
+        UserAddress::Sip(s) => (Some(s.as_str()), None),
+        UserAddress::Imps(s) => (None, Some(s.as_str())),
+    };
+    let settings = UserSettings {
+        display_name: a.display,
+        may_send_sms: !a.no_sms,
+        ..UserSettings::default()
+    };
+    ctx.open()?.add_user(
+        sip,
+        imps,
+        &settings,
+        password.as_deref(),
+        &ctx.config.sip.realm,
+        UnixTime::now(),
+    )?;
+    println!("added user {}", address.as_str());
+    Ok(())
+}
+
+fn list(ctx: &Ctx, as_json: bool) -> Result<(), Failure> {
+    let users = ctx.open()?.users()?;
+    if as_json {
+        let v: Vec<_> = users
+            .iter()
+            .map(|u| {
+                json!({
+                    "sip": u.sip_aor, "imps": u.imps_id,
+                    "display_name": u.settings.display_name,
+                    "may_send_sms": u.settings.may_send_sms,
+                    "rate_per_minute": u.settings.rate_per_minute,
+                    "daily_cap": u.settings.daily_cap,
+                    "anonymous": u.settings.anonymous,
+                    "body_format": u.settings.body_format,
+                    "has_password": u.has_password(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| {
+            vec![
+                or_dash(u.sip_aor.as_ref()),
+                or_dash(u.imps_id.as_ref()),
+                or_dash(u.settings.display_name.as_ref()),
+                yes_no(u.settings.may_send_sms),
+                u.settings.rate_per_minute.to_string(),
+                u.settings.daily_cap.to_string(),
+                yes_no(u.has_password()),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "SIP",
+                "IMPS",
+                "NAME",
+                "SMS",
+                "PER MINUTE",
+                "PER DAY",
+                "PASSWORD"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}

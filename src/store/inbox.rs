@@ -1,0 +1,519 @@
+//! The inbox: every PDU read from a modem, committed before the modem deletes it;
+//! the reassembly of concatenated parts (rows, so it survives restarts); and the
+//! inbound messages the bridge delivers to users, with store-and-forward state.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::error::{StoreError, is_unique_violation};
+use super::numbers::normalise_msisdn;
+use super::users::UserId;
+use super::{Store, UnixTime};
+use crate::pdu::{Address, Body, Deliver, PartKey, Pdu, StatusReport, Tpdu, join_text};
+
+/// An inbound message's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct InboundId(pub i64);
+
+/// What [`Store::receive_pdu`] did with a PDU. In every case the PDU is committed
+/// (or was before), so the modem may delete it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A complete message (single, or the last missing part) is ready for the bridge.
+    Message(InboundId),
+    /// A part was kept; the message needs more.
+    Waiting {
+        /// Distinct parts held.
+        have: u8,
+        /// Parts in the message.
+        of: u8,
+    },
+    /// This PDU was already received on this modem: nothing new.
+    Duplicate,
+    /// Another copy of a part already held (kept raw, not delivered twice).
+    DuplicatePart,
+    /// An SMS-STATUS-REPORT (stored raw): pass it to [`Store::apply_status_report`].
+    StatusReport(StatusReport),
+    /// An SMS-SUBMIT read back from modem memory: stored raw, nothing to deliver.
+    Other,
+    /// The PDU does not decode: stored raw with the error, never lost.
+    Undecodable(String),
+}
+
+/// Where an inbound message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundState {
+    /// Waiting for delivery to a user.
+    Pending,
+    /// Delivered to a user.
+    Delivered,
+    /// Given up: no user could take it.
+    Failed,
+    /// Held too long undelivered.
+    Expired,
+}
+
+impl InboundState {
+    fn from_db(s: &str) -> Self {
+        match s {
+            "pending" => Self::Pending,
+            "delivered" => Self::Delivered,
+            "expired" => Self::Expired,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// A message from a subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMessage {
+    /// Row id.
+    pub id: InboundId,
+    /// The modem (IMSI) it came in on.
+    pub modem_imsi: String,
+    /// E.164 when the sender is a number, else as received (alphanumeric, short code).
+    pub sender: String,
+    /// The text, parts joined; gaps in an incomplete message read `[…]`.
+    pub text: String,
+    /// The service centre time stamp of the first part.
+    pub sent_at: Option<UnixTime>,
+    /// When it was committed.
+    pub received_at: UnixTime,
+    /// Parts were missing when reassembly timed out.
+    pub incomplete: bool,
+    /// Delivery state.
+    pub state: InboundState,
+    /// The user it was routed to.
+    pub user: Option<UserId>,
+    /// Delivery attempts.
+    pub attempts: u32,
+    /// When to try again.
+    pub next_attempt_at: UnixTime,
+    /// The latest delivery error.
+    pub last_error: Option<String>,
+}
+
+/// Marks a gap where parts never came.
+const GAP: &str = "[…]";
+
+/// The sender as the store keeps it: E.164 where it is a number we can read.
+fn sender_text(a: &Address, default_cc: Option<&str>) -> String {
+    if a.is_alphanumeric() {
+        return a.value.clone();
+    }
+    let written = if a.is_international() {
+        format!("+{}", a.value)
+    } else {
+        a.value.clone()
+    };
+    normalise_msisdn(&written, default_cc).map_or(written, |m| m.to_string())
+}
+
+struct Key<'a> {
+    modem: &'a str,
+    sender: &'a str,
+    reference: u16,
+    total: u8,
+    wide: bool,
+}
+
+fn insert_pdu(
+    tx: &Transaction<'_>,
+    modem: &str,
+    pdu: &[u8],
+    kind: &str,
+    sender: Option<&str>,
+    error: Option<&str>,
+    now: UnixTime,
+) -> Result<i64, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO inbox_pdus (modem_imsi, pdu, received_at, kind, sender, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![modem, pdu, now.0, kind, sender, error])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// An inbound message about to be written, and the PDU rows it came from.
+struct NewInbound<'a> {
+    modem: &'a str,
+    sender: &'a str,
+    text: &'a str,
+    sent_at: Option<UnixTime>,
+    incomplete: bool,
+    pdus: &'a [i64],
+}
+
+fn insert_inbound(
+    tx: &Transaction<'_>,
+    m: &NewInbound<'_>,
+    now: UnixTime,
+) -> Result<InboundId, StoreError> {
+    let NewInbound {
+        modem,
+        sender,
+        text,
+        sent_at,
+        incomplete,
+        pdus,
+    } = *m;
+    tx.prepare_cached(
+        "INSERT INTO inbound (modem_imsi, sender, text, sent_at, received_at, incomplete, state, next_attempt_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5)",
+    )?
+    .execute(params![modem, sender, text, sent_at.map(|t| t.0), now.0, incomplete])?;
+    let id = tx.last_insert_rowid();
+    let mut link = tx.prepare_cached("UPDATE inbox_pdus SET inbound_id = ?2 WHERE id = ?1")?;
+    for p in pdus {
+        link.execute(params![p, id])?;
+    }
+    Ok(InboundId(id))
+}
+
+/// Turns the parts held for `key` into one inbound message and forgets them.
+fn complete(
+    tx: &Transaction<'_>,
+    key: &Key<'_>,
+    incomplete: bool,
+    now: UnixTime,
+) -> Result<InboundId, StoreError> {
+    let where_key =
+        "modem_imsi = ?1 AND sender = ?2 AND reference = ?3 AND total = ?4 AND wide = ?5";
+    let k = params![key.modem, key.sender, key.reference, key.total, key.wide];
+    let parts: Vec<(u8, i64, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT r.seq, p.id, p.pdu FROM reassembly r JOIN inbox_pdus p ON p.id = r.pdu_id \
+             WHERE r.modem_imsi = ?1 AND r.sender = ?2 AND r.reference = ?3 AND r.total = ?4 \
+             AND r.wide = ?5 ORDER BY r.seq",
+        )?
+        .query_map(k, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    // Every held part decoded once already; decoding again cannot fail.
+    let decoded: Vec<(u8, Deliver)> = parts
+        .iter()
+        .filter_map(|(seq, _, raw)| match Pdu::decode(raw).ok()?.tpdu {
+            Tpdu::Deliver(d) => Some((*seq, d)),
+            _ => None,
+        })
+        .collect();
+    let mut text = String::new();
+    let mut run: Vec<&Body> = Vec::new();
+    let mut expected = 1u8;
+    for (seq, d) in &decoded {
+        if *seq != expected {
+            text.push_str(&join_text(run.drain(..)));
+            text.push_str(GAP);
+        }
+        run.push(&d.user_data.body);
+        expected = seq.saturating_add(1);
+    }
+    text.push_str(&join_text(run.drain(..)));
+    if incomplete && expected <= key.total {
+        text.push_str(GAP);
+    }
+    let sent_at = decoded.first().map(|(_, d)| UnixTime::from_pdu(&d.scts));
+    let ids: Vec<i64> = parts.iter().map(|p| p.1).collect();
+    let m = NewInbound {
+        modem: key.modem,
+        sender: key.sender,
+        text: &text,
+        sent_at,
+        incomplete,
+        pdus: &ids,
+    };
+    let id = insert_inbound(tx, &m, now)?;
+    tx.prepare_cached(&format!("DELETE FROM reassembly WHERE {where_key}"))?
+        .execute(k)?;
+    Ok(id)
+}
+
+fn deliver(
+    tx: &Transaction<'_>,
+    modem: &str,
+    raw: &[u8],
+    d: &Deliver,
+    default_cc: Option<&str>,
+    now: UnixTime,
+) -> Result<Received, StoreError> {
+    let sender = sender_text(&d.originator, default_cc);
+    let part = PartKey::of(d).filter(|(k, seq)| k.total > 1 && (1..=k.total).contains(seq));
+    let Some((key, seq)) = part else {
+        let pdu = insert_pdu(tx, modem, raw, "message", Some(&sender), None, now)?;
+        let text = join_text([&d.user_data.body]);
+        let sent_at = Some(UnixTime::from_pdu(&d.scts));
+        let m = NewInbound {
+            modem,
+            sender: &sender,
+            text: &text,
+            sent_at,
+            incomplete: false,
+            pdus: &[pdu],
+        };
+        return Ok(Received::Message(insert_inbound(tx, &m, now)?));
+    };
+    let pdu = insert_pdu(tx, modem, raw, "part", Some(&sender), None, now)?;
+    let k = Key {
+        modem,
+        sender: &sender,
+        reference: key.reference,
+        total: key.total,
+        wide: key.wide,
+    };
+    let res = tx
+        .prepare_cached(
+            "INSERT INTO reassembly (modem_imsi, sender, reference, total, wide, seq, pdu_id, received_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![k.modem, k.sender, k.reference, k.total, k.wide, seq, pdu, now.0]);
+    match res {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            tx.execute(
+                "UPDATE inbox_pdus SET kind = 'duplicate_part' WHERE id = ?1",
+                [pdu],
+            )?;
+            return Ok(Received::DuplicatePart);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let have: u8 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM reassembly WHERE modem_imsi = ?1 AND sender = ?2 AND reference = ?3 \
+             AND total = ?4 AND wide = ?5",
+        )?
+        .query_row(params![k.modem, k.sender, k.reference, k.total, k.wide], |r| r.get(0))?;
+    if have < key.total {
+        return Ok(Received::Waiting {
+            have,
+            of: key.total,
+        });
+    }
+    Ok(Received::Message(complete(tx, &k, false, now)?))
+}
+
+const INBOUND_SELECT: &str = "SELECT id, modem_imsi, sender, text, sent_at, received_at, incomplete, state, \
+     user_id, attempts, next_attempt_at, last_error FROM inbound";
+
+fn inbound_from_row(r: &Row<'_>) -> rusqlite::Result<InboundMessage> {
+    let state: String = r.get(7)?;
+    Ok(InboundMessage {
+        id: InboundId(r.get(0)?),
+        modem_imsi: r.get(1)?,
+        sender: r.get(2)?,
+        text: r.get(3)?,
+        sent_at: r.get::<_, Option<i64>>(4)?.map(UnixTime),
+        received_at: UnixTime(r.get(5)?),
+        incomplete: r.get(6)?,
+        state: InboundState::from_db(&state),
+        user: r.get::<_, Option<i64>>(8)?.map(UserId),
+        attempts: r.get(9)?,
+        next_attempt_at: UnixTime(r.get(10)?),
+        last_error: r.get(11)?,
+    })
+}
+
+impl Store {
+    /// Commits a PDU read from `modem_imsi` (bytes as `AT+CMGR`/`+CMT` give them,
+    /// SMSC field first). Call before deleting it from the modem or acknowledging
+    /// it (rule 3). The same bytes again on the same modem are a [`Received::Duplicate`].
+    pub fn receive_pdu(
+        &mut self,
+        modem_imsi: &str,
+        pdu: &[u8],
+        now: UnixTime,
+    ) -> Result<Received, StoreError> {
+        let cc = self.default_country_code.clone();
+        self.write(|tx| {
+            let seen: Option<i64> = tx
+                .prepare_cached("SELECT id FROM inbox_pdus WHERE modem_imsi = ?1 AND pdu = ?2")?
+                .query_row(params![modem_imsi, pdu], |r| r.get(0))
+                .optional()?;
+            if seen.is_some() {
+                return Ok(Received::Duplicate);
+            }
+            match Pdu::decode(pdu) {
+                Err(e) => {
+                    let e = e.to_string();
+                    insert_pdu(tx, modem_imsi, pdu, "undecodable", None, Some(&e), now)?;
+                    Ok(Received::Undecodable(e))
+                }
+                Ok(Pdu {
+                    tpdu: Tpdu::StatusReport(r),
+                    ..
+                }) => {
+                    insert_pdu(tx, modem_imsi, pdu, "status_report", None, None, now)?;
+                    Ok(Received::StatusReport(r))
+                }
+                Ok(Pdu {
+                    tpdu: Tpdu::Submit(_),
+                    ..
+                }) => {
+                    insert_pdu(tx, modem_imsi, pdu, "other", None, None, now)?;
+                    Ok(Received::Other)
+                }
+                Ok(Pdu {
+                    tpdu: Tpdu::Deliver(d),
+                    ..
+                }) => deliver(tx, modem_imsi, pdu, &d, cc.as_deref(), now),
+            }
+        })
+    }
+
+    /// Turns collections of parts whose newest part is `timeout_secs` old or older
+    /// into inbound messages marked incomplete (never a silent drop). Returns them.
+    pub fn expire_reassembly(
+        &mut self,
+        now: UnixTime,
+        timeout_secs: i64,
+    ) -> Result<Vec<InboundId>, StoreError> {
+        self.write(|tx| {
+            let keys: Vec<(String, String, u16, u8, bool)> = tx
+                .prepare_cached(
+                    "SELECT modem_imsi, sender, reference, total, wide FROM reassembly \
+                     GROUP BY modem_imsi, sender, reference, total, wide HAVING max(received_at) <= ?1 \
+                     ORDER BY min(received_at)",
+                )?
+                .query_map([now.0 - timeout_secs], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<Result<_, _>>()?;
+            keys.iter()
+                .map(|(modem, sender, reference, total, wide)| {
+                    let key = Key {
+                        modem,
+                        sender,
+                        reference: *reference,
+                        total: *total,
+                        wide: *wide,
+                    };
+                    complete(tx, &key, true, now)
+                })
+                .collect()
+        })
+    }
+
+    /// The earliest time a held collection of parts expires with `timeout_secs`,
+    /// for the driver's timer. `None` when no parts wait.
+    pub fn next_reassembly_deadline(
+        &self,
+        timeout_secs: i64,
+    ) -> Result<Option<UnixTime>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT min(newest) FROM (SELECT max(received_at) AS newest FROM reassembly \
+                 GROUP BY modem_imsi, sender, reference, total, wide)",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
+            .map(|t| UnixTime(t + timeout_secs)))
+    }
+
+    /// Inbound messages waiting for delivery whose next attempt is due, oldest first.
+    pub fn pending_inbound(&self, now: UnixTime) -> Result<Vec<InboundMessage>, StoreError> {
+        let sql = format!(
+            "{INBOUND_SELECT} WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([now.0], inbound_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One inbound message.
+    pub fn inbound(&self, id: InboundId) -> Result<Option<InboundMessage>, StoreError> {
+        let sql = format!("{INBOUND_SELECT} WHERE id = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.0], inbound_from_row)
+            .optional()?)
+    }
+
+    /// Inbound messages, oldest first (for lists).
+    pub fn inbound_messages(&self) -> Result<Vec<InboundMessage>, StoreError> {
+        let sql = format!("{INBOUND_SELECT} ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], inbound_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The message reached `user`.
+    pub fn mark_inbound_delivered(
+        &mut self,
+        id: InboundId,
+        user: UserId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.update_pending(
+            id,
+            "state = 'delivered', user_id = ?2, delivered_at = ?3, attempts = attempts + 1",
+            params![id.0, user.0, now.0],
+        )
+    }
+
+    /// Delivery did not work now (user offline, front end down): try again at `at`.
+    pub fn mark_inbound_retry(
+        &mut self,
+        id: InboundId,
+        user: Option<UserId>,
+        at: UnixTime,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.update_pending(
+            id,
+            "user_id = coalesce(?2, user_id), next_attempt_at = ?3, last_error = ?4, attempts = attempts + 1",
+            params![id.0, user.map(|u| u.0), at.0, reason],
+        )
+    }
+
+    /// Delivery failed for good (no user to route to, policy).
+    pub fn mark_inbound_failed(&mut self, id: InboundId, reason: &str) -> Result<(), StoreError> {
+        self.update_pending(
+            id,
+            "state = 'failed', last_error = ?2",
+            params![id.0, reason],
+        )
+    }
+
+    /// The message was held longer than the bridge keeps messages.
+    pub fn mark_inbound_expired(&mut self, id: InboundId, reason: &str) -> Result<(), StoreError> {
+        self.update_pending(
+            id,
+            "state = 'expired', last_error = ?2",
+            params![id.0, reason],
+        )
+    }
+
+    fn update_pending(
+        &mut self,
+        id: InboundId,
+        set: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let n = tx
+                .prepare_cached(&format!(
+                    "UPDATE inbound SET {set} WHERE id = ?1 AND state = 'pending'"
+                ))?
+                .execute(p)?;
+            if n == 1 {
+                return Ok(());
+            }
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM inbound WHERE id = ?1", [id.0], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Err(match state {
+                None => StoreError::NotFound {
+                    what: "inbound message",
+                    id: id.0,
+                },
+                Some(state) => StoreError::WrongState {
+                    what: "inbound message",
+                    id: id.0,
+                    state,
+                    expected: "pending",
+                },
+            })
+        })
+    }
+}

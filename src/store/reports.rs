@@ -1,0 +1,172 @@
+//! Status reports: matching a `+CDS` to the part it is about, and what it means
+//! for the message (delivered when every part is, failed as soon as one part is).
+
+use rusqlite::{OptionalExtension, params};
+
+use super::error::StoreError;
+use super::numbers::{Msisdn, normalise_msisdn};
+use super::outbox::{FrontEnd, MessageId, MessageState, PartId, refresh_message};
+use super::sending::fail_rest;
+use super::users::UserId;
+use super::{Store, UnixTime};
+use crate::pdu::{Outcome, Status, StatusReport};
+
+/// How long after sending a part a status report may still match it. TP-MR is
+/// one octet and wraps after 256 parts, so old parts must stop matching.
+pub const REPORT_WINDOW_SECS: i64 = 72 * 3600;
+
+/// What a status report changed, for the bridge's delivery notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportOutcome {
+    /// The message.
+    pub message: MessageId,
+    /// The part the report matched.
+    pub part: PartId,
+    /// Its position, 1-based.
+    pub seq: u8,
+    /// The sender (`None` once removed).
+    pub user: Option<UserId>,
+    /// The IM message id to notify about.
+    pub im_message_id: Option<String>,
+    /// The front end that accepted the message.
+    pub front_end: FrontEnd,
+    /// The user asked for a positive notification.
+    pub imdn_positive: bool,
+    /// The user asked for a negative notification.
+    pub imdn_negative: bool,
+    /// What the report says about this part.
+    pub outcome: Outcome,
+    /// The message's state after the report.
+    pub message_state: MessageState,
+    /// This report made the message delivered or failed: notify now (once).
+    pub newly_final: bool,
+}
+
+impl ReportOutcome {
+    /// Every part of the message is delivered.
+    pub fn all_delivered(&self) -> bool {
+        self.message_state == MessageState::Delivered
+    }
+
+    /// The message failed.
+    pub fn failed(&self) -> bool {
+        self.message_state == MessageState::Failed
+    }
+}
+
+impl Store {
+    /// [`Store::apply_status_report`] for a decoded SMS-STATUS-REPORT (`+CDS`, or
+    /// [`Received::StatusReport`](super::Received::StatusReport)): the recipient is
+    /// read as E.164 (national numbers with the default country code) and TP-DT is
+    /// the discharge time. A recipient that is not a number matches nothing.
+    pub fn apply_report(
+        &mut self,
+        modem_imsi: &str,
+        report: &StatusReport,
+        now: UnixTime,
+    ) -> Result<Option<ReportOutcome>, StoreError> {
+        let r = &report.recipient;
+        let written = if r.is_international() {
+            format!("+{}", r.value)
+        } else {
+            r.value.clone()
+        };
+        let Ok(recipient) = normalise_msisdn(&written, self.default_country_code.as_deref()) else {
+            return Ok(None);
+        };
+        let discharge = Some(UnixTime::from_pdu(&report.discharge_time));
+        self.apply_status_report(
+            modem_imsi,
+            &recipient,
+            report.mr,
+            discharge,
+            report.status,
+            now,
+        )
+    }
+
+    /// Applies a status report received on `modem_imsi`. It matches the newest part
+    /// sent through that modem to `recipient` with TP-MR `mr` within
+    /// [`REPORT_WINDOW_SECS`] that has no final report yet. TP-ST 0x20–0x3F (still
+    /// trying) is recorded but not final. `Ok(None)`: no part matches (late,
+    /// duplicate or foreign report).
+    pub fn apply_status_report(
+        &mut self,
+        modem_imsi: &str,
+        recipient: &Msisdn,
+        mr: u8,
+        discharge: Option<UnixTime>,
+        status: Status,
+        now: UnixTime,
+    ) -> Result<Option<ReportOutcome>, StoreError> {
+        self.write(|tx| {
+            let found: Option<(i64, i64, u8)> = tx
+                .prepare_cached(
+                    "SELECT p.id, p.message_id, p.seq FROM parts p JOIN messages m ON m.id = p.message_id \
+                     JOIN subscribers s ON s.id = m.subscriber_id \
+                     WHERE p.state = 'sent' AND p.modem_imsi = ?1 AND p.mr = ?2 AND s.msisdn = ?3 \
+                     AND p.sent_at >= ?4 ORDER BY p.sent_at DESC, p.id DESC LIMIT 1",
+                )?
+                .query_row(
+                    params![modem_imsi, mr, recipient.as_str(), now.0 - REPORT_WINDOW_SECS],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((part, message, seq)) = found else {
+                return Ok(None);
+            };
+            let message = MessageId(message);
+            let outcome = status.outcome();
+            let state = match outcome {
+                Outcome::Delivered => "delivered",
+                Outcome::StillTrying => "sent",
+                Outcome::Failed => "failed",
+            };
+            let error = (outcome == Outcome::Failed)
+                .then(|| format!("status report: TP-ST {:#04x}", status.0));
+            tx.prepare_cached(
+                "UPDATE parts SET state = ?2, report_status = ?3, report_time = ?4, \
+                 report_received_at = ?5, last_error = coalesce(?6, last_error) WHERE id = ?1",
+            )?
+            .execute(params![part, state, status.0, discharge.map(|t| t.0), now.0, error])?;
+            if let Some(e) = &error {
+                fail_rest(tx, message, seq)?;
+                tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
+                    .execute(params![message.0, e])?;
+            }
+            let (old, new) = refresh_message(tx, message, now)?;
+            let is_final = |s| matches!(s, MessageState::Delivered | MessageState::Failed);
+            let row = tx
+                .prepare_cached(
+                    "SELECT user_id, im_message_id, front_end, imdn_positive, imdn_negative \
+                     FROM messages WHERE id = ?1",
+                )?
+                .query_row([message.0], |r| {
+                    Ok((
+                        r.get::<_, Option<i64>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, bool>(3)?,
+                        r.get::<_, bool>(4)?,
+                    ))
+                })?;
+            Ok(Some(ReportOutcome {
+                message,
+                part: PartId(part),
+                seq,
+                user: row.0.map(UserId),
+                im_message_id: row.1,
+                front_end: if row.2 == "imps" {
+                    FrontEnd::Imps
+                } else {
+                    FrontEnd::Sip
+                },
+                imdn_positive: row.3,
+                imdn_negative: row.4,
+                outcome,
+                message_state: new,
+                newly_final: !is_final(old) && is_final(new),
+            }))
+        })
+    }
+}

@@ -1,0 +1,192 @@
+//! The schema and its migrations. `PRAGMA user_version` is the number of
+//! migrations applied; [`migrate`] applies the missing ones in one transaction at
+//! open, and refuses a file from a newer build.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::error::StoreError;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a
+/// released migration is never edited.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = r#"
+CREATE TABLE users (
+    id              INTEGER PRIMARY KEY,
+    sip_aor         TEXT UNIQUE,
+    imps_id         TEXT UNIQUE,
+    display_name    TEXT,
+    password_hash   TEXT,             -- argon2id PHC string, for IMPS Login
+    sip_realm       TEXT,             -- the realm sip_ha1 was made for
+    sip_ha1         TEXT,             -- MD5(username:realm:password), hex, for SIP digest
+    may_send_sms    INTEGER NOT NULL DEFAULT 1 CHECK (may_send_sms IN (0, 1)),
+    rate_per_minute INTEGER NOT NULL DEFAULT 10 CHECK (rate_per_minute >= 0),
+    daily_cap       INTEGER NOT NULL DEFAULT 200 CHECK (daily_cap >= 0),
+    anonymous       INTEGER NOT NULL DEFAULT 0 CHECK (anonymous IN (0, 1)),
+    body_format     TEXT NOT NULL DEFAULT 'plain' CHECK (body_format IN ('plain', 'cpim')),
+    created_at      INTEGER NOT NULL,
+    CHECK (sip_aor IS NOT NULL OR imps_id IS NOT NULL)
+);
+
+CREATE TABLE subscribers (
+    id              INTEGER PRIMARY KEY,
+    msisdn          TEXT NOT NULL UNIQUE,
+    display_name    TEXT,
+    opted_out_at    INTEGER,          -- set by an SMS "STOP"; NULL while opted in
+    created_at      INTEGER NOT NULL
+);
+
+CREATE TABLE contacts (
+    id              INTEGER PRIMARY KEY,
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    subscriber_id   INTEGER NOT NULL REFERENCES subscribers(id),
+    nickname        TEXT,
+    alias           TEXT,             -- usable as the user part of a SIP URI
+    list_name       TEXT NOT NULL DEFAULT 'SMS',
+    blocked         INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
+    created_at      INTEGER NOT NULL,
+    UNIQUE (user_id, subscriber_id),
+    UNIQUE (user_id, alias)
+);
+CREATE INDEX contacts_by_subscriber ON contacts(subscriber_id);
+
+CREATE TABLE conversations (
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    subscriber_id   INTEGER NOT NULL REFERENCES subscribers(id),
+    modem_imsi      TEXT,             -- NULL until a part went out
+    last_at         INTEGER NOT NULL,
+    PRIMARY KEY (user_id, subscriber_id)
+);
+CREATE INDEX conversations_by_subscriber ON conversations(subscriber_id, last_at);
+
+CREATE TABLE concat_references (
+    subscriber_id   INTEGER PRIMARY KEY REFERENCES subscribers(id),
+    next            INTEGER NOT NULL
+);
+
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY,
+    user_id         INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    subscriber_id   INTEGER NOT NULL REFERENCES subscribers(id),
+    text            TEXT NOT NULL,
+    alphabet        TEXT NOT NULL CHECK (alphabet IN ('gsm7', 'ucs2', '8bit')),
+    im_message_id   TEXT,
+    front_end       TEXT NOT NULL CHECK (front_end IN ('sip', 'imps')),
+    report_requested INTEGER NOT NULL CHECK (report_requested IN (0, 1)),
+    imdn_positive   INTEGER NOT NULL CHECK (imdn_positive IN (0, 1)),
+    imdn_negative   INTEGER NOT NULL CHECK (imdn_negative IN (0, 1)),
+    part_count      INTEGER NOT NULL CHECK (part_count BETWEEN 1 AND 255),
+    state           TEXT NOT NULL CHECK (state IN
+                        ('queued', 'sending', 'sent', 'delivered', 'failed', 'outcome_unknown')),
+    modem_imsi      TEXT,             -- the modem the parts stay on, once one went out
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX messages_by_state ON messages(state, modem_imsi, id);
+CREATE INDEX messages_by_user ON messages(user_id, created_at);
+
+CREATE TABLE parts (
+    id              INTEGER PRIMARY KEY,
+    message_id      INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL CHECK (seq BETWEEN 1 AND 255),
+    tpdu            BLOB NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN
+                        ('queued', 'sending', 'sent', 'delivered', 'failed', 'outcome_unknown')),
+    modem_imsi      TEXT,
+    mr              INTEGER CHECK (mr BETWEEN 0 AND 255),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    claimed_at      INTEGER,
+    sent_at         INTEGER,
+    last_error      TEXT,
+    report_status   INTEGER,          -- TP-ST of the latest status report
+    report_time     INTEGER,          -- its TP-DT (discharge time)
+    report_received_at INTEGER,
+    UNIQUE (message_id, seq)
+);
+CREATE INDEX parts_queued ON parts(message_id, seq) WHERE state = 'queued';
+CREATE INDEX parts_sending ON parts(modem_imsi) WHERE state = 'sending';
+CREATE INDEX parts_awaiting_report ON parts(modem_imsi, mr, sent_at) WHERE state = 'sent';
+
+CREATE TABLE charging_records (
+    id              INTEGER PRIMARY KEY,
+    at              INTEGER NOT NULL,
+    user_address    TEXT NOT NULL,    -- copied: records outlive users
+    msisdn          TEXT NOT NULL,
+    modem_imsi      TEXT NOT NULL,
+    message_id      INTEGER NOT NULL,
+    seq             INTEGER NOT NULL,
+    mr              INTEGER,
+    result          TEXT NOT NULL CHECK (result IN ('submitted', 'failed', 'unknown')),
+    detail          TEXT
+);
+CREATE INDEX charging_records_by_time ON charging_records(at);
+
+CREATE TABLE inbound (
+    id              INTEGER PRIMARY KEY,
+    modem_imsi      TEXT NOT NULL,
+    sender          TEXT NOT NULL,    -- E.164 when it is a number, else as received
+    text            TEXT NOT NULL,
+    sent_at         INTEGER,          -- TP-SCTS of the first part
+    received_at     INTEGER NOT NULL,
+    incomplete      INTEGER NOT NULL DEFAULT 0 CHECK (incomplete IN (0, 1)),
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'expired')),
+    user_id         INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    delivered_at    INTEGER
+);
+CREATE INDEX inbound_pending ON inbound(next_attempt_at) WHERE state = 'pending';
+
+CREATE TABLE inbox_pdus (
+    id              INTEGER PRIMARY KEY,
+    modem_imsi      TEXT NOT NULL,
+    pdu             BLOB NOT NULL,    -- as read, SMSC field included
+    received_at     INTEGER NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN
+                        ('message', 'part', 'duplicate_part', 'status_report', 'other', 'undecodable')),
+    sender          TEXT,
+    error           TEXT,
+    inbound_id      INTEGER REFERENCES inbound(id),
+    UNIQUE (modem_imsi, pdu)
+);
+
+CREATE TABLE reassembly (
+    modem_imsi      TEXT NOT NULL,
+    sender          TEXT NOT NULL,
+    reference       INTEGER NOT NULL,
+    total           INTEGER NOT NULL,
+    wide            INTEGER NOT NULL CHECK (wide IN (0, 1)),
+    seq             INTEGER NOT NULL,
+    pdu_id          INTEGER NOT NULL REFERENCES inbox_pdus(id),
+    received_at     INTEGER NOT NULL,
+    PRIMARY KEY (modem_imsi, sender, reference, total, wide, seq)
+);
+"#;
+
+/// Applies the missing migrations in one IMMEDIATE transaction, so that two
+/// processes opening a new file at once do not both migrate it.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: VERSION,
+        });
+    }
+    if found == VERSION {
+        return Ok(());
+    }
+    for sql in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
