@@ -50,14 +50,53 @@ pub struct Sip {
     /// The digest authentication realm (default `smsbridge`). Passwords are stored
     /// as HA1 for this realm: changing it needs every password set again.
     pub realm: String,
+    /// The domain of subscriber addresses (`sip:+<E.164>@<domain>`), used in the
+    /// From of SMS delivered as MESSAGE (default `localhost`).
+    pub domain: String,
+    /// UDP listen addresses (default `127.0.0.1:5060`).
+    pub udp: Vec<String>,
+    /// TCP listen addresses (default `127.0.0.1:5060`).
+    pub tcp: Vec<String>,
+    /// Peers (IP addresses) whose requests carry identities they authenticated
+    /// themselves, e.g. the operator's Kamailio: no digest challenge for them.
+    pub trusted_peers: Vec<String>,
+    /// An upstream SIP server: SMS for users without a local registration are sent
+    /// there, and the bridge can register with it as a client.
+    pub upstream: Option<Upstream>,
 }
 
 impl Default for Sip {
     fn default() -> Self {
         Self {
             realm: "smsbridge".into(),
+            domain: "localhost".into(),
+            udp: vec!["127.0.0.1:5060".into()],
+            tcp: vec!["127.0.0.1:5060".into()],
+            trusted_peers: Vec::new(),
+            upstream: None,
         }
     }
+}
+
+/// `[sip.upstream]`: the SIP server users are registered with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// Where to send requests: `sip:host:port;transport=udp|tcp`.
+    pub proxy: String,
+    /// Register with it as this address of record (omit to not register).
+    pub register_as: Option<String>,
+    /// Digest user name for the registration (default: the AOR's user part).
+    pub username: Option<String>,
+    /// Digest password for the registration.
+    pub password: Option<String>,
+    /// Registration lifetime in seconds (default 600).
+    #[serde(default = "default_register_expires")]
+    pub expires: u32,
+}
+
+fn default_register_expires() -> u32 {
+    600
 }
 
 /// Why the configuration could not be read.

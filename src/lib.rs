@@ -4,6 +4,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod modem;

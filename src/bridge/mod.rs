@@ -1,0 +1,5 @@
+//! The decisions: who may send to whom, IM→SMS mapping, SMS→IM routing,
+//! store-and-forward, delivery reports and the presence of subscribers. The only
+//! module that sees both worlds; it knows no wire format.
+
+pub mod api;
