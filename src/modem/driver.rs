@@ -199,6 +199,23 @@ pub async fn run<W: Work>(
                     &mut known,
                 )
                 .await;
+                // Whatever the session still had in hand is reported, never lost.
+                session.abort("the port closed");
+                while let Some(ev) = session.poll_event() {
+                    let info = session.info().clone();
+                    match ev {
+                        Event::SubmitFailed { job, error } => {
+                            work.done(info, job, SendOutcome::Failed(error)).await
+                        }
+                        Event::OutcomeUnknown { job } => {
+                            work.done(info, job, SendOutcome::OutcomeUnknown).await
+                        }
+                        Event::Submitted { job, mr } => {
+                            work.done(info, job, SendOutcome::Submitted { mr }).await
+                        }
+                        _ => {}
+                    }
+                }
                 pin_rejected |= session.pin_rejected();
                 if session.was_ready() {
                     // Learned from the model; keep the last known one otherwise.

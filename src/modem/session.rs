@@ -332,6 +332,21 @@ impl Session {
         self.pump(now);
     }
 
+    /// The port is gone: reports what was in flight or queued (an unfinished send
+    /// is "outcome unknown" if its PDU left, else "not sent") and stops.
+    pub fn abort(&mut self, why: &str) {
+        if self.phase == Phase::Dead && self.in_flight.is_none() && self.jobs.is_empty() {
+            return;
+        }
+        if let Some(f) = self.in_flight.take() {
+            self.abandon(f.op, f.awaiting, why);
+        }
+        for op in std::mem::take(&mut self.jobs) {
+            self.abandon(op, Awaiting::Prompt, why);
+        }
+        self.phase = Phase::Dead;
+    }
+
     /// Switches the radio off and on (`AT+CFUN=0`, `AT+CFUN=1`), then refreshes
     /// registration: the first remedy for a modem that stays unregistered or whose
     /// SIM misbehaves, before a full reset. The USB port stays up.

@@ -435,6 +435,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Makes every pending message routed to `user` due at `now` (the user came
+    /// online: store and forward delivers at once). Returns how many.
+    pub fn inbound_due_for(&mut self, user: UserId, now: UnixTime) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE inbound SET next_attempt_at = ?2 WHERE state = 'pending' AND user_id = ?1 AND next_attempt_at > ?2",
+            params![user.0, now.0],
+        )?)
+    }
+
     /// The message reached `user`.
     pub fn mark_inbound_delivered(
         &mut self,

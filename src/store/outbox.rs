@@ -203,6 +203,12 @@ pub struct MessageSummary {
     /// When its state last changed.
     #[serde(serialize_with = "super::rfc3339")]
     pub updated_at: UnixTime,
+    /// The user asked for a positive delivery notification.
+    #[serde(skip)]
+    pub imdn_positive: bool,
+    /// The user asked for a negative delivery notification.
+    #[serde(skip)]
+    pub imdn_negative: bool,
 }
 
 /// Derives and stores the message's state from its parts; returns (old, new).
@@ -261,7 +267,8 @@ const SUMMARY_SELECT: &str = "SELECT m.id, m.state, coalesce(u.sip_aor, u.imps_i
      m.text, m.part_count, \
      (SELECT count(*) FROM parts p WHERE p.message_id = m.id AND p.state IN ('sent', 'delivered')), \
      (SELECT coalesce(sum(attempts), 0) FROM parts p WHERE p.message_id = m.id), \
-     m.im_message_id, m.front_end, m.modem_imsi, m.last_error, m.created_at, m.updated_at \
+     m.im_message_id, m.front_end, m.modem_imsi, m.last_error, m.created_at, m.updated_at, \
+     m.imdn_positive, m.imdn_negative \
      FROM messages m JOIN subscribers s ON s.id = m.subscriber_id LEFT JOIN users u ON u.id = m.user_id";
 
 fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
@@ -287,6 +294,8 @@ fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
         last_error: r.get(12)?,
         created_at: UnixTime(r.get(13)?),
         updated_at: UnixTime(r.get(14)?),
+        imdn_positive: r.get(15)?,
+        imdn_negative: r.get(16)?,
     })
 }
 
