@@ -3,6 +3,7 @@
 //! silently ignored), and every error names its line and column.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -16,6 +17,118 @@ pub struct Config {
     pub numbers: Numbers,
     /// `[sip]`.
     pub sip: Sip,
+    /// `[bridge]`.
+    pub bridge: Bridge,
+    /// `[[modem]]`, one table per modem. None: the built-in simulated modem (demo).
+    pub modem: Vec<Modem>,
+    /// `[status]`.
+    pub status: Status,
+}
+
+/// `[[modem]]`: one USB modem (or a modem behind ser2net).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Modem {
+    /// A name for logs and status (default `modem<N>`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `/dev/smsbridge/…`, `/dev/serial/by-id/…`, `/dev/ttyUSB2` or `tcp://host:port`.
+    pub port: String,
+    /// Baud rate of a serial port (default 115200).
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// SIM PIN, if the SIM asks for one. A rejected PIN is never tried again.
+    #[serde(default)]
+    pub pin: Option<String>,
+    /// Service centre to set (default: the SIM's).
+    #[serde(default)]
+    pub smsc: Option<String>,
+}
+
+fn default_baud() -> u32 {
+    crate::modem::DEFAULT_BAUD
+}
+
+/// What to do when the outcome of a send is unknown (the PDU left, no answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeUnknown {
+    /// Fail the message (the user gets a negative notification): no duplicates.
+    Fail,
+    /// Send it again: the recipient may get it twice.
+    Requeue,
+}
+
+/// `[bridge]`: policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Bridge {
+    /// Most SMS one IM may take (default 6); longer IMs are refused (SIP 413).
+    pub max_parts: usize,
+    /// Put in front of every SMS, `{name}` being the sender's display name or
+    /// user part (default `"{name}: "`; `""` for none). Left out for anonymous senders.
+    pub sender_prefix: String,
+    /// Whether senders may ask not to be named (`Privacy: id`); else SIP 433.
+    pub allow_anonymous: bool,
+    /// Where SMS from numbers no user knows or wrote to go: a user address, or
+    /// none to record them as failed (default none).
+    pub fallback_user: Option<String>,
+    /// An SMS consisting of this word opts its sender out (default `STOP`).
+    pub stop_keyword: String,
+    /// How long to wait for the missing parts of a concatenated SMS (default 10m).
+    #[serde(deserialize_with = "duration")]
+    pub reassembly_timeout: Duration,
+    /// How long an SMS for an offline user is kept and retried (default 7days).
+    #[serde(deserialize_with = "duration")]
+    pub inbound_expiry: Duration,
+    /// Attempts per part on temporary errors before it fails (default 5).
+    pub send_attempts: u32,
+    /// `fail` (default) or `requeue` for sends with an unknown outcome.
+    pub outcome_unknown: OutcomeUnknown,
+    /// Relative validity period of sent SMS (default 2days).
+    #[serde(deserialize_with = "duration")]
+    pub validity: Duration,
+    /// Most messages waiting in the outbox before new IMs get 503 (default 1000).
+    pub queue_limit: usize,
+}
+
+impl Default for Bridge {
+    fn default() -> Self {
+        Self {
+            max_parts: 6,
+            sender_prefix: "{name}: ".into(),
+            allow_anonymous: true,
+            fallback_user: None,
+            stop_keyword: "STOP".into(),
+            reassembly_timeout: Duration::from_secs(600),
+            inbound_expiry: Duration::from_secs(7 * 86400),
+            send_attempts: 5,
+            outcome_unknown: OutcomeUnknown::Fail,
+            validity: Duration::from_secs(2 * 86400),
+            queue_limit: 1000,
+        }
+    }
+}
+
+/// `[status]`: the local HTTP endpoint for `smsbridge status` and Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Status {
+    /// Listen address (default `127.0.0.1:8426`); `""` to disable.
+    pub listen: String,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8426".into(),
+        }
+    }
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
 }
 
 /// `[database]`: where the SQLite file is.

@@ -3,3 +3,10 @@
 //! module that sees both worlds; it knows no wire format.
 
 pub mod api;
+mod core;
+mod inbound;
+mod work;
+
+pub use core::{Bridge, ModemsReady, Shared, user_part};
+pub use inbound::run_inbound;
+pub use work::StoreWork;

@@ -1,0 +1,235 @@
+//! The store as the modems' work source: parts are claimed from the outbox,
+//! outcomes and received PDUs are committed, status reports become delivery
+//! notifications. Implements [`crate::modem::Work`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::core::Shared;
+use crate::config::OutcomeUnknown;
+use crate::modem::{BoxFuture, CmsClass, Job, JobId, ModemInfo, SendOutcome, Work};
+use crate::store::{MessageId, MessageState, PartId, Received, Retry, UnixTime};
+
+/// How often an idle modem looks for parts whose retry time has come.
+const RETRY_POLL: Duration = Duration::from_secs(5);
+
+/// The outbox as work for the modem pool.
+pub struct StoreWork {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    generation: Arc<AtomicU64>,
+    seen: Mutex<HashMap<String, u64>>,
+    released: Mutex<HashSet<String>>,
+    /// Claimed parts: their message and attempt number.
+    claimed: Mutex<HashMap<JobId, (MessageId, u32)>>,
+}
+
+fn imsi(m: &ModemInfo) -> String {
+    m.imsi.clone().unwrap_or_else(|| "unknown".into())
+}
+
+impl StoreWork {
+    /// Work from `shared`'s store. Also watches `shared.outbox` for new messages.
+    pub fn new(shared: Arc<Shared>) -> Arc<Self> {
+        let generation = Arc::new(AtomicU64::new(0));
+        // Count notifications, so a modem that looked just before one does not
+        // sleep through it.
+        let (g, n) = (Arc::clone(&generation), Arc::clone(&shared.outbox));
+        tokio::spawn(async move {
+            loop {
+                n.notified().await;
+                g.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Arc::new(Self {
+            inner: Arc::new(Inner {
+                shared,
+                generation,
+                seen: Mutex::new(HashMap::new()),
+                released: Mutex::new(HashSet::new()),
+                claimed: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+impl Inner {
+    fn backoff(attempt: u32) -> i64 {
+        (30i64 << attempt.saturating_sub(1).min(6)).min(1800)
+    }
+
+    async fn settle(&self, job: JobId, outcome: SendOutcome) {
+        let part = PartId(job as i64);
+        let (message, attempt) = self
+            .claimed
+            .lock()
+            .ok()
+            .and_then(|mut c| c.remove(&job))
+            .unwrap_or((MessageId(0), 1));
+        let now = UnixTime::now();
+        let policy = &self.shared.policy;
+        let result = match outcome {
+            SendOutcome::Submitted { mr } => {
+                tracing::info!(part = part.0, mr, "part submitted");
+                self.shared.db(move |s| s.part_sent(part, mr, now)).await
+            }
+            SendOutcome::Failed(e) => {
+                let retry = match e.class() {
+                    CmsClass::Permanent => Retry::Never,
+                    _ if attempt >= policy.send_attempts => Retry::Never,
+                    CmsClass::Transient => Retry::At(now.plus(Self::backoff(attempt))),
+                    CmsClass::ModemState => Retry::At(now.plus(30)),
+                };
+                tracing::warn!(part = part.0, attempt, "part not sent: {e} ({retry:?})");
+                let err = e.to_string();
+                self.shared.db(move |s| s.part_failed(part, &err, retry, now)).await
+            }
+            SendOutcome::OutcomeUnknown => {
+                let requeue = policy.outcome_unknown == OutcomeUnknown::Requeue;
+                tracing::warn!(part = part.0, "outcome unknown; policy: {:?}", policy.outcome_unknown);
+                self.shared
+                    .db(move |s| {
+                        s.part_outcome_unknown(part, now)?;
+                        if requeue {
+                            s.requeue_unknown(message, now)?;
+                        } else {
+                            s.fail_unknown(message, now)?;
+                        }
+                        Ok(s.message(message)?.map_or(MessageState::Failed, |m| m.state))
+                    })
+                    .await
+            }
+        };
+        match result {
+            Ok(MessageState::Failed) => {
+                let shared = Arc::clone(&self.shared);
+                tokio::spawn(async move { shared.notify_outcome(message, false, Some("not sent".into())).await });
+            }
+            Ok(MessageState::Queued) => self.shared.outbox.notify_waiters(),
+            Ok(_) => {}
+            Err(e) => tracing::error!(part = part.0, "cannot record a send outcome: {e}"),
+        }
+    }
+}
+
+impl Work for StoreWork {
+    fn wait(&self, modem: ModemInfo) -> BoxFuture<()> {
+        let inner = &self.inner;
+        let seen = inner.seen.lock().ok().and_then(|s| s.get(&imsi(&modem)).copied());
+        let (generation, notify) = (Arc::clone(&inner.generation), Arc::clone(&inner.shared.outbox));
+        Box::pin(async move {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if seen != Some(generation.load(Ordering::SeqCst)) {
+                return;
+            }
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(RETRY_POLL) => {}
+            }
+        })
+    }
+
+    fn claim(&self, modem: ModemInfo) -> BoxFuture<Option<Job>> {
+        let inner = Arc::clone(&self.inner);
+        let id = imsi(&modem);
+        let generation = inner.generation.load(Ordering::SeqCst);
+        if let Ok(mut s) = inner.seen.lock() {
+            s.insert(id.clone(), generation);
+        }
+        let first = inner.released.lock().is_ok_and(|mut r| r.insert(id.clone()));
+        Box::pin(async move {
+            let now = UnixTime::now();
+            let i = id.clone();
+            let part = inner
+                .shared
+                .db(move |s| {
+                    if first {
+                        // Parts left "sending" by a crash become outcome unknown
+                        // (rule 4), never silently sent again.
+                        let n = s.release_claims(&i, now)?;
+                        if n > 0 {
+                            tracing::warn!(modem = %i, "{n} parts were being sent when smsbridge stopped: outcome unknown");
+                        }
+                    }
+                    s.claim_next_part(&i, now)
+                })
+                .await;
+            match part {
+                Ok(Some(p)) => {
+                    let job = p.part.0 as JobId;
+                    if let Ok(mut c) = inner.claimed.lock() {
+                        c.insert(job, (p.message, p.attempt));
+                    }
+                    tracing::debug!(modem = %id, part = p.part.0, seq = p.seq, total = p.total, "part claimed");
+                    Some(Job {
+                        id: job,
+                        tpdu: p.tpdu,
+                        smsc: None,
+                    })
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(modem = %id, "cannot claim work: {e}");
+                    None
+                }
+            }
+        })
+    }
+
+    fn done(&self, _modem: ModemInfo, job: JobId, outcome: SendOutcome) -> BoxFuture<()> {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move { inner.settle(job, outcome).await })
+    }
+
+    fn received(&self, modem: ModemInfo, pdu: Vec<u8>) -> BoxFuture<bool> {
+        let shared = Arc::clone(&self.inner.shared);
+        let id = imsi(&modem);
+        Box::pin(async move {
+            let now = UnixTime::now();
+            let i = id.clone();
+            let result = shared
+                .db(move |s| {
+                    let r = s.receive_pdu(&i, &pdu, now)?;
+                    let report = match &r {
+                        Received::StatusReport(sr) => s.apply_report(&i, sr, now)?,
+                        _ => None,
+                    };
+                    Ok((r, report))
+                })
+                .await;
+            match result {
+                Ok((Received::Message(m), _)) => {
+                    tracing::info!(modem = %id, inbound = m.0, "SMS received");
+                    shared.inbound.notify_one();
+                    true
+                }
+                Ok((Received::StatusReport(_), Some(o))) => {
+                    if o.newly_final {
+                        let delivered = o.all_delivered();
+                        tracing::info!(message = o.message.0, delivered, "delivery outcome from status reports");
+                        let s = Arc::clone(&shared);
+                        let reason = (!delivered).then(|| format!("status report {:?}", o.outcome));
+                        tokio::spawn(async move { s.notify_outcome(o.message, delivered, reason).await });
+                    }
+                    true
+                }
+                Ok((Received::Undecodable(e), _)) => {
+                    tracing::warn!(modem = %id, "undecodable PDU kept raw: {e}");
+                    true
+                }
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(modem = %id, "received PDU not stored (left on the modem): {e}");
+                    false
+                }
+            }
+        })
+    }
+}
