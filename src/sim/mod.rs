@@ -20,17 +20,24 @@ mod line;
 mod log;
 mod modem;
 mod network;
+mod output;
+mod power;
 mod profile;
+mod pty;
 mod rng;
+mod server;
+mod state;
 mod storage;
 mod text_mode;
 
 #[cfg(test)]
 mod tests;
 
+pub(crate) use config::parse_rate;
 pub use config::{Fault, PartOrder, PhoneBehaviour, Registration, SimConfig, StorageSizes};
 pub use control::{ControlRequest, ControlResponse, SentSummary, control_path, send_control};
 pub use error::SimError;
 pub use log::{LogEntry, SimLog};
 pub use modem::{SentSms, SimModem};
 pub use profile::{Model, Profile};
+pub use server::{Listen, ServeOptions, serve};

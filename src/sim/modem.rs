@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use super::clock::Clock;
 use super::config::{Fault, PartOrder, SimConfig};
-use super::error::{AtError, SimError, cme_text, cms_text};
+use super::error::{AtError, SimError};
 use super::line::{self, Command};
 use super::log::{LogEntry, SimLog};
-use super::network::{Mt, Network, number_text};
+use super::network::{Network, number_text};
 use super::profile::Profile;
 use super::rng::Rng;
-use super::storage::{Mem, Storage};
+use super::storage::Storage;
 use crate::pdu::{Address, Submit};
 
 /// Longest command line kept; the rest of a longer line is dropped and the line
@@ -51,136 +51,9 @@ impl SentSms {
     }
 }
 
-/// Settings a reboot or `ATZ` puts back to the profile's defaults.
-#[derive(Debug, Clone)]
-pub(super) struct Settings {
-    pub(super) echo: bool,
-    pub(super) verbose: bool,
-    pub(super) quiet: bool,
-    pub(super) cmee: u8,
-    pub(super) cmgf: u8,
-    pub(super) cscs: &'static str,
-    pub(super) cnmi: [u8; 5],
-    pub(super) csms: u8,
-    /// `<n>` of CREG, CGREG, CEREG.
-    pub(super) reg_n: [u8; 3],
-    /// `<mem1>`, `<mem2>`, `<mem3>` of `AT+CPMS`.
-    pub(super) mems: [Mem; 3],
-    /// `<fo>`, `<vp>`, `<pid>`, `<dcs>` of `AT+CSMP`.
-    pub(super) csmp: [u8; 4],
-    /// Profile noise on (Huawei `^CURC`, Quectel `+QINDCFG="csq"`).
-    pub(super) noise: bool,
-    pub(super) s_regs: [u8; 13],
-}
-
-impl Settings {
-    pub(super) fn new(p: &Profile) -> Self {
-        Self {
-            echo: true,
-            verbose: true,
-            quiet: false,
-            cmee: p.cmee_default,
-            cmgf: 0,
-            cscs: "IRA",
-            cnmi: [0; 5],
-            csms: 0,
-            reg_n: [0; 3],
-            mems: [Mem::Sm; 3],
-            csmp: [17, 167, 0, 0],
-            noise: p.huawei || p.quectel,
-            s_regs: [0, 0, 0, 13, 10, 8, 2, 50, 2, 6, 14, 95, 50],
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SimState {
-    Ready,
-    NeedPin,
-    NeedPuk,
-    Blocked,
-}
-
-/// What is being typed at a `> ` prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum EntryKind {
-    SendPdu {
-        len: usize,
-    },
-    SendText {
-        da: Address,
-    },
-    WritePdu {
-        len: usize,
-        stat: u8,
-    },
-    WriteText {
-        da: Option<Address>,
-        stat: u8,
-    },
-    /// SIM800's `AT+CNMA` prompt.
-    Cnma,
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct Entry {
-    pub(super) kind: EntryKind,
-    pub(super) buf: String,
-}
-
-/// A submit waiting for the end of the send delay.
-#[derive(Debug, Clone)]
-pub(super) struct SendJob {
-    pub(super) submit: Submit,
-    pub(super) smsc: Option<Address>,
-    pub(super) hex: String,
-}
-
-#[derive(Debug, Clone)]
-pub(super) enum State {
-    Idle,
-    Entry(Entry),
-    Busy { until: Instant, job: Box<SendJob> },
-    Rebooting { until: Instant },
-    Hung,
-}
-
-/// What one command of a line did.
-#[derive(Debug)]
-pub(super) enum Outcome {
-    /// Information lines (maybe none); go on with the next command.
-    Info(Vec<String>),
-    /// Open a `> ` prompt; the rest of the line is dropped.
-    Prompt(EntryKind),
-    /// A final error; the rest of the line is dropped.
-    Fail(AtError),
-    /// Information lines and no final result code (Wavecom `+CPIN?`).
-    NoFinal(Vec<String>),
-    /// `OK`, then reboot.
-    Reboot,
-}
-
-/// An unsolicited result code waiting for the interpreter to be idle.
-#[derive(Debug, Clone)]
-pub(super) struct Urc {
-    pub(super) text: String,
-    /// A routed message that needs `AT+CNMA` once this is written.
-    pub(super) ack: Option<Mt>,
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct AckWait {
-    pub(super) deadline: Instant,
-    pub(super) mt: Mt,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(super) struct Faults {
-    pub(super) cms_rate: Option<(f64, u16)>,
-    pub(super) hang_after: Option<u32>,
-    pub(super) reboot_after: Option<u32>,
-    pub(super) vanish_after: Option<(u32, Duration)>,
-}
+pub(super) use super::state::{
+    AckWait, Entry, EntryKind, Faults, Outcome, SendJob, Settings, SimState, State, Urc,
+};
 
 /// One simulated modem and its view of the simulated network. See the module
 /// documentation for the call pattern.
@@ -198,22 +71,22 @@ pub struct SimModem {
     pub(super) radio_on: bool,
     pub(super) smsc: String,
     pub(super) state: State,
-    input: VecDeque<u8>,
-    line: Vec<u8>,
+    pub(super) input: VecDeque<u8>,
+    pub(super) line: Vec<u8>,
     line_overflow: bool,
     last_line: Option<String>,
     /// The response being built for the current command line.
     pub(super) resp: String,
-    out: Vec<u8>,
+    pub(super) out: Vec<u8>,
     pub(super) urcs: VecDeque<Urc>,
     /// Indications buffered in the TA while `AT+CNMI` `<mode>` is 0.
     pub(super) tabuf: VecDeque<Urc>,
     pub(super) ack: Option<AckWait>,
-    log: VecDeque<SimLog>,
+    pub(super) log: VecDeque<SimLog>,
     pub(super) sent: Vec<SentSms>,
     pub(super) mr: u8,
     pub(super) faults: Faults,
-    vanish: Option<Duration>,
+    pub(super) vanish: Option<Duration>,
     pub(super) noise_next: Option<Instant>,
     pub(super) noise_count: u32,
     pub(super) rng: Rng,
@@ -416,6 +289,11 @@ impl SimModem {
         // A send finished while pumping may have made a phone answer at once.
         self.network_due(now);
         self.flush_urcs(now);
+        self.take_net_notes(now);
+    }
+
+    /// The network's notes, into the transcript in the order things happened.
+    fn take_net_notes(&mut self, now: Instant) {
         for note in self.net.take_notes() {
             self.push_log(now, LogEntry::Network(note));
         }
@@ -426,6 +304,7 @@ impl SimModem {
     fn network_due(&mut self, now: Instant) {
         self.retry_held(now);
         while let Some(mt) = self.net.next_due(now) {
+            self.take_net_notes(now);
             self.deliver(now, mt);
         }
     }
@@ -630,6 +509,7 @@ impl SimModem {
         self.mr = self.mr.wrapping_add(1);
         let mr = self.mr;
         self.net.submit(now, &job.submit, mr);
+        self.take_net_notes(now);
         self.sent.push(SentSms {
             submit: job.submit,
             smsc: job.smsc,
@@ -654,216 +534,4 @@ impl SimModem {
             };
         }
     }
-
-    // ---- reboot and noise -----------------------------------------------------
-
-    fn sim_at_power_up(&self) -> SimState {
-        match self.sim {
-            SimState::NeedPuk | SimState::Blocked => self.sim,
-            _ if self.cfg.pin.is_some() => SimState::NeedPin,
-            _ => SimState::Ready,
-        }
-    }
-
-    pub(super) fn reboot(&mut self, now: Instant, why: &str) {
-        self.event(now, format!("reboot ({why})"));
-        if let Some(w) = self.ack.take() {
-            self.net.hold(w.mt);
-        }
-        for u in self.urcs.drain(..).chain(self.tabuf.drain(..)) {
-            if let Some(mt) = u.ack {
-                self.net.hold(mt);
-            }
-        }
-        self.state = State::Rebooting {
-            until: now + self.cfg.reboot_delay,
-        };
-        self.input.clear();
-        self.line.clear();
-        self.resp.clear();
-        self.set = Settings::new(self.profile);
-        self.sim = self.sim_at_power_up();
-        self.radio_on = true;
-        self.noise_next = None;
-    }
-
-    fn boot_done(&mut self, now: Instant) {
-        self.state = State::Idle;
-        self.event(now, "boot complete".into());
-        self.queue_urc("RDY".into(), None);
-        let cpin = self.cpin_text();
-        for l in self.profile.boot_lines {
-            self.queue_urc(l.replace("{cpin}", cpin), None);
-        }
-        self.start_noise(now);
-    }
-
-    fn start_noise(&mut self, now: Instant) {
-        if !(self.profile.huawei || self.profile.quectel) {
-            return;
-        }
-        let every = self
-            .cfg
-            .noise_interval
-            .unwrap_or(self.profile.noise_interval);
-        self.noise_next = (!every.is_zero()).then(|| now + every);
-    }
-
-    fn noise_tick(&mut self, now: Instant) {
-        self.noise_next = None;
-        self.start_noise(now);
-        if !self.set.noise || matches!(self.state, State::Hung | State::Rebooting { .. }) {
-            return;
-        }
-        self.noise_count += 1;
-        let rssi = self.rssi();
-        let text = if self.profile.quectel {
-            format!("+QIND: \"csq\",{rssi},99")
-        } else {
-            match self.noise_count % 3 {
-                1 => format!("^RSSI:{rssi}"),
-                2 => "^HCSQ:\"LTE\",60,52,106,24".to_string(),
-                _ => "^MODE:7,17".to_string(),
-            }
-        };
-        self.queue_urc(text, None);
-    }
-
-    /// Huawei: `^RSSI` between the information lines and the final result of
-    /// every other response that has information lines.
-    fn noise_inside_response(&mut self) {
-        if self.profile.huawei && self.set.noise {
-            self.noise_count += 1;
-            if self.noise_count % 2 == 0 {
-                let rssi = self.rssi();
-                self.resp.push_str(&format!("\r\n^RSSI:{rssi}\r\n"));
-            }
-        }
-    }
-
-    // ---- output ---------------------------------------------------------------
-
-    /// Information lines of one command.
-    pub(super) fn info(&mut self, lines: &[String]) {
-        if self.set.verbose {
-            self.resp.push_str("\r\n");
-            self.resp.push_str(&lines.join("\r\n"));
-            self.resp.push_str("\r\n");
-        } else {
-            for l in lines {
-                self.resp.push_str(l);
-                self.resp.push_str("\r\n");
-            }
-        }
-    }
-
-    /// The final result code: `OK` for `None`.
-    pub(super) fn final_result(&mut self, err: Option<AtError>) {
-        if self.set.quiet {
-            return;
-        }
-        let (text, numeric) = match err {
-            None => ("OK".to_string(), Some('0')),
-            Some(AtError::Plain) => ("ERROR".to_string(), Some('4')),
-            Some(AtError::Cme(n)) => match self.set.cmee {
-                0 => ("ERROR".to_string(), Some('4')),
-                1 => (format!("+CME ERROR: {n}"), None),
-                _ => (format!("+CME ERROR: {}", cme_text(n)), None),
-            },
-            Some(AtError::Cms(n)) => match self.set.cmee {
-                0 => ("ERROR".to_string(), Some('4')),
-                1 => (format!("+CMS ERROR: {n}"), None),
-                _ => (format!("+CMS ERROR: {}", cms_text(n)), None),
-            },
-        };
-        match (self.set.verbose, numeric) {
-            (true, _) => self.resp.push_str(&format!("\r\n{text}\r\n")),
-            (false, Some(code)) => {
-                self.resp.push(code);
-                self.resp.push('\r');
-            }
-            (false, None) => self.resp.push_str(&format!("{text}\r\n")),
-        }
-    }
-
-    pub(super) fn flush_resp(&mut self, now: Instant) {
-        if self.resp.is_empty() {
-            return;
-        }
-        let resp = std::mem::take(&mut self.resp);
-        self.out.extend_from_slice(&latin1(&resp));
-        self.push_log(now, LogEntry::Response(resp));
-    }
-
-    /// Queues an unsolicited result code (`text` may hold two lines, CR LF apart).
-    pub(super) fn queue_urc(&mut self, text: String, ack: Option<Mt>) {
-        self.urcs.push_back(Urc { text, ack });
-    }
-
-    fn flush_urcs(&mut self, now: Instant) {
-        if !matches!(self.state, State::Idle) || !self.line.is_empty() || !self.input.is_empty() {
-            return;
-        }
-        while let Some(u) = self.urcs.pop_front() {
-            let bytes = format!("\r\n{}\r\n", u.text);
-            self.out.extend_from_slice(&latin1(&bytes));
-            self.push_log(now, LogEntry::Urc(bytes));
-            if let Some(mt) = u.ack {
-                self.ack = Some(AckWait {
-                    deadline: now + self.cfg.ack_timeout,
-                    mt,
-                });
-            }
-        }
-    }
-
-    pub(super) fn push_log(&mut self, at: Instant, entry: LogEntry) {
-        self.log.push_back(SimLog { at, entry });
-    }
-
-    pub(super) fn event(&mut self, at: Instant, text: String) {
-        self.push_log(at, LogEntry::Event(text));
-    }
-
-    // ---- state queries used by the commands -----------------------------------
-
-    pub(super) fn cpin_text(&self) -> &'static str {
-        match self.sim {
-            SimState::Ready => "READY",
-            SimState::NeedPin => "SIM PIN",
-            SimState::NeedPuk => "SIM PUK",
-            SimState::Blocked => "SIM PUK2",
-        }
-    }
-
-    /// CREG, CGREG and CEREG stats now.
-    pub(super) fn reg_stats(&self) -> [u8; 3] {
-        if self.sim != SimState::Ready
-            || !self.radio_on
-            || matches!(self.state, State::Rebooting { .. })
-        {
-            return [0, 0, 0];
-        }
-        self.cfg.registration.stats()
-    }
-
-    pub(super) fn registered(&self) -> bool {
-        self.reg_stats().iter().any(|s| *s == 1 || *s == 5)
-    }
-
-    pub(super) fn rssi(&self) -> u8 {
-        if self.radio_on {
-            self.cfg.rssi.min(31)
-        } else {
-            99
-        }
-    }
-}
-
-/// Our responses are ASCII but for text-mode message bodies; those go out as
-/// Latin-1 like a modem's IRA/8859-1 character set would.
-fn latin1(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
 }
