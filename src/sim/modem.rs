@@ -235,7 +235,10 @@ impl SimModem {
             Fault::CmsErrorRate { probability, code } => {
                 self.faults.cms_rate = (probability > 0.0).then_some((probability, code));
             }
-            Fault::HangAfter(n) => self.faults.hang_after = Some(n),
+            Fault::HangAfter(n) => {
+                self.faults.hang_after = Some(n);
+                self.take_hang_due(now);
+            }
             Fault::Reboot => self.reboot(now, "fault"),
             Fault::RebootAfter(0) => self.reboot(now, "fault"),
             Fault::RebootAfter(n) => self.faults.reboot_after = Some(n),
@@ -365,16 +368,6 @@ impl SimModem {
             self.event(now, "line without AT ignored".into());
             return;
         };
-        if let Some(n) = self.faults.hang_after {
-            if n == 0 {
-                self.faults.hang_after = None;
-                self.state = State::Hung;
-                self.input.clear();
-                self.event(now, "hung: no more answers until the port is reset".into());
-                return;
-            }
-            self.faults.hang_after = Some(n - 1);
-        }
         let body = body.to_string();
         self.last_line = Some(text);
         if overflow {
@@ -383,6 +376,10 @@ impl SimModem {
             self.execute(now, &body);
         }
         self.flush_resp(now);
+        if let Some(n) = self.faults.hang_after {
+            self.faults.hang_after = Some(n.saturating_sub(1));
+            self.take_hang_due(now);
+        }
         if let Some(n) = self.faults.reboot_after {
             if n <= 1 {
                 self.faults.reboot_after = None;
@@ -394,6 +391,18 @@ impl SimModem {
         if let Some((n, d)) = self.faults.vanish_after {
             self.faults.vanish_after = Some((n.saturating_sub(1), d));
             self.take_vanish_due();
+        }
+    }
+
+    /// A hang takes effect right after the last answered line, so not even the
+    /// echo of the next one is sent.
+    fn take_hang_due(&mut self, now: Instant) {
+        if self.faults.hang_after == Some(0) {
+            self.faults.hang_after = None;
+            self.state = State::Hung;
+            self.input.clear();
+            self.line.clear();
+            self.event(now, "hung: no more answers until the port is reset".into());
         }
     }
 

@@ -120,6 +120,9 @@ impl Port {
     }
 }
 
+/// Time between the fault falling due and the port disappearing.
+const VANISH_GRACE: Duration = Duration::from_millis(200);
+
 type ControlMsg = (ControlRequest, oneshot::Sender<ControlResponse>);
 
 /// Runs a simulated modem until `shutdown` completes. Prints one line on stdout
@@ -155,6 +158,7 @@ pub async fn serve(opts: ServeOptions, shutdown: impl Future<Output = ()>) -> io
     tokio::pin!(shutdown);
     let mut rbuf = vec![0u8; 4096];
     let mut vanished_until: Option<tokio::time::Instant> = None;
+    let mut vanish_at: Option<(tokio::time::Instant, Duration)> = None;
     loop {
         let mut out = Vec::new();
         if modem.poll_output(&mut out) {
@@ -171,9 +175,9 @@ pub async fn serve(opts: ServeOptions, shutdown: impl Future<Output = ()>) -> io
             }
         }
         if let Some(d) = modem.poll_vanish() {
-            tracing::info!("port vanishes for {}", humantime::format_duration(d));
-            port = None;
-            vanished_until = Some(tokio::time::Instant::now() + d);
+            // A short grace so the last answer reaches the client: closing the
+            // master discards what the slave has not read yet.
+            vanish_at = Some((tokio::time::Instant::now() + VANISH_GRACE, d));
         }
         let deadline = modem
             .poll_timeout()
@@ -185,6 +189,13 @@ pub async fn serve(opts: ServeOptions, shutdown: impl Future<Output = ()>) -> io
                 Happened::Closed | Happened::NewClient => modem.port_reset(Instant::now()),
             },
             _ = tokio::time::sleep_until(deadline) => modem.handle_timeout(Instant::now()),
+            _ = sleep_until_opt(vanish_at.map(|v| v.0)) => {
+                if let Some((_, d)) = vanish_at.take() {
+                    tracing::info!("port vanishes for {}", humantime::format_duration(d));
+                    port = None;
+                    vanished_until = Some(tokio::time::Instant::now() + d);
+                }
+            }
             _ = sleep_until_opt(vanished_until) => {
                 vanished_until = None;
                 let p = Port::open(&opts.listen).await?;
