@@ -1,9 +1,18 @@
 //! Wall-clock time for the simulated network's time stamps (TP-SCTS, TP-DT,
 //! `AT+CCLK?`), derived from the caller's `Instant`s and a Unix time given once.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::pdu::Timestamp;
+
+/// Longest delay honoured; longer ones (a typo of `--send-delay 3y`) are cut
+/// here instead of overflowing an `Instant`.
+const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// `now + d`, with `d` capped at ten years.
+pub(crate) fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(MAX_DELAY)).unwrap_or(now)
+}
 
 /// Maps `Instant`s to calendar time: `unix` seconds at `origin`.
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +82,6 @@ pub(super) fn text_time(t: &Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn unix_times_become_calendar_dates() {

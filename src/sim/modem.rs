@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::clock::Clock;
+use super::clock::{Clock, after};
 use super::config::{Fault, PartOrder, SimConfig};
 use super::error::{AtError, SimError};
 use super::line::{self, Command};
@@ -533,7 +533,7 @@ impl SimModem {
 
     /// Starts a send: busy until the send delay is over.
     pub(super) fn start_send(&mut self, now: Instant, job: SendJob) {
-        let until = now + self.cfg.send_delay;
+        let until = after(now, self.cfg.send_delay);
         if until <= now {
             self.finish_send(now, job);
         } else {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::clock::Clock;
+use super::clock::{Clock, after};
 use super::config::{PartOrder, PhoneBehaviour, SimConfig};
 use super::error::SimError;
 use super::rng::Rng;
@@ -114,7 +114,7 @@ impl Network {
                 PhoneBehaviour::Unreachable => Status::NO_RESPONSE_STOPPED,
                 _ => Status::RECEIVED,
             };
-            let at = now + self.report_delay;
+            let at = after(now, self.report_delay);
             let report = StatusReport {
                 more_messages: false,
                 loop_prevention: false,
@@ -152,7 +152,7 @@ impl Network {
         if let Some(text) = whole {
             let reply = self.template.replace("{text}", &text);
             self.schedule(
-                now + self.reply_delay,
+                after(now, self.reply_delay),
                 Event::Reply {
                     from: to,
                     text: reply,

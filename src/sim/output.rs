@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::clock::after;
 use super::error::{AtError, cme_text, cms_text};
 use super::log::{LogEntry, SimLog};
 use super::modem::{AckWait, SimModem, State, Urc};
@@ -77,7 +78,7 @@ impl SimModem {
             self.push_log(now, LogEntry::Urc(bytes));
             if let Some(mt) = u.ack {
                 self.ack = Some(AckWait {
-                    deadline: now + self.cfg.ack_timeout,
+                    deadline: after(now, self.cfg.ack_timeout),
                     mt,
                 });
             }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::clock::after;
 use super::modem::{Settings, SimModem, SimState, State};
 
 impl SimModem {
@@ -26,7 +27,7 @@ impl SimModem {
             }
         }
         self.state = State::Rebooting {
-            until: now + self.cfg.reboot_delay,
+            until: after(now, self.cfg.reboot_delay),
         };
         self.input.clear();
         self.line.clear();
@@ -56,7 +57,7 @@ impl SimModem {
             .cfg
             .noise_interval
             .unwrap_or(self.profile.noise_interval);
-        self.noise_next = (!every.is_zero()).then(|| now + every);
+        self.noise_next = (!every.is_zero()).then(|| after(now, every));
     }
 
     pub(super) fn noise_tick(&mut self, now: Instant) {

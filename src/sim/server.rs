@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 
+use super::clock::after;
 use super::config::{Fault, PartOrder, SimConfig};
 use super::control::{ControlRequest, ControlResponse, SentSummary};
 use super::modem::SimModem;
@@ -193,7 +194,7 @@ pub async fn serve(opts: ServeOptions, shutdown: impl Future<Output = ()>) -> io
                 if let Some((_, d)) = vanish_at.take() {
                     tracing::info!("port vanishes for {}", humantime::format_duration(d));
                     port = None;
-                    vanished_until = Some(tokio::time::Instant::now() + d);
+                    vanished_until = Some(tokio::time::Instant::from_std(after(Instant::now(), d)));
                 }
             }
             _ = sleep_until_opt(vanished_until) => {

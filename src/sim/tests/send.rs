@@ -219,3 +219,30 @@ fn phones_echo_stay_silent_or_fail() {
     assert_eq!(d.originator.value, "15550000003");
     assert_eq!(d.user_data.body.text().as_deref(), Some("Echo: ping"));
 }
+
+#[test]
+fn cmgw_stores_and_csca_changes_the_service_centre() {
+    let mut b = Bench::generic();
+    b.quiet("AT+CMEE=1");
+    assert_eq!(
+        b.send("AT+CSCA?\r"),
+        "\r\n+CSCA: \"+15550000000\",145\r\n\r\nOK\r\n"
+    );
+    assert_eq!(b.send("AT+CSCA=\"+447802000332\",145\r"), "\r\nOK\r\n");
+    assert_eq!(
+        b.send("AT+CSCA?\r"),
+        "\r\n+CSCA: \"+447802000332\",145\r\n\r\nOK\r\n"
+    );
+    assert_eq!(
+        b.send(&format!("AT+CMGW=19\r{GAMMU_PDU}\x1a")),
+        "\r\n> \r\n+CMGW: 0\r\n\r\nOK\r\n"
+    );
+    assert_eq!(
+        b.send("AT+CMGR=0\r"),
+        format!("\r\n+CMGR: 2,,19\r\n{GAMMU_PDU}\r\n\r\nOK\r\n")
+    );
+    assert_eq!(b.send("AT+CMGL=2\r").matches("+CMGL: 0,2,,19").count(), 1);
+    // Nothing was sent: CMGW only stores.
+    assert!(b.m.sent().is_empty());
+    assert_eq!(b.send("AT+CMGW=19,7\r"), "\r\n+CMS ERROR: 304\r\n");
+}
