@@ -8,11 +8,13 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::api::{
-    Accepted, BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ImFrontEnd, ImToSms,
-    Recipient, Refusal, SipCredentials, SubscriberPresence,
+    Accepted, BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ImFrontEnd, ImToSms, Recipient,
+    Refusal, SipCredentials, SubscriberPresence,
 };
 use crate::config;
-use crate::pdu::{self, Address, Body, DataCoding, EncodeOptions, Submit, Tpdu, UserData, Validity};
+use crate::pdu::{
+    self, Address, Body, DataCoding, EncodeOptions, Submit, Tpdu, UserData, Validity,
+};
 use crate::store::{
     FrontEnd, MessageId, MessageState, Msisdn, NewMessage, Store, StoreError, UnixTime, User,
     normalise_msisdn,
@@ -80,7 +82,11 @@ impl Shared {
         let Ok(Some(m)) = self.db(move |s| s.message(message)).await else {
             return;
         };
-        let wanted = if delivered { m.imdn_positive } else { m.imdn_negative };
+        let wanted = if delivered {
+            m.imdn_positive
+        } else {
+            m.imdn_negative
+        };
         let (Some(id), Some(user), true) = (m.im_message_id.clone(), m.user.clone(), wanted) else {
             return;
         };
@@ -101,7 +107,9 @@ impl Shared {
             DeliveryResult::Delivered => {
                 tracing::info!(message = message.0, %user, delivered, "delivery notification sent")
             }
-            other => tracing::warn!(message = message.0, %user, "delivery notification not taken: {other:?}"),
+            other => {
+                tracing::warn!(message = message.0, %user, "delivery notification not taken: {other:?}")
+            }
         }
     }
 
@@ -113,14 +121,15 @@ impl Shared {
     {
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let mut store = this
-                .store
-                .lock()
-                .map_err(|_| StoreError::Unavailable { detail: "store lock poisoned".into() })?;
+            let mut store = this.store.lock().map_err(|_| StoreError::Unavailable {
+                detail: "store lock poisoned".into(),
+            })?;
             f(&mut store)
         })
         .await
-        .map_err(|e| StoreError::Unavailable { detail: format!("store task failed: {e}") })?
+        .map_err(|e| StoreError::Unavailable {
+            detail: format!("store task failed: {e}"),
+        })?
     }
 }
 
@@ -151,7 +160,10 @@ impl Bridge {
             .map_err(store_refusal)?
             .ok_or_else(|| Refusal::UnknownUser(req.sender.address.clone()))?;
         if !user.settings.may_send_sms {
-            return Err(Refusal::NotAllowed(format!("{} may not send SMS", user.address())));
+            return Err(Refusal::NotAllowed(format!(
+                "{} may not send SMS",
+                user.address()
+            )));
         }
         let msisdn = self.resolve(&user, &req.recipient).await?;
         let (uid, m) = (user.id, msisdn.clone());
@@ -163,7 +175,9 @@ impl Bridge {
             return Err(Refusal::NotAllowed(format!("{msisdn} is blocked")));
         }
         if subscriber.is_some_and(|s| s.opted_out_at.is_some()) {
-            return Err(Refusal::NotAllowed(format!("{msisdn} opted out of messages")));
+            return Err(Refusal::NotAllowed(format!(
+                "{msisdn} opted out of messages"
+            )));
         }
         self.check_limits(&user).await?;
         if !(sh.modems_ready)() {
@@ -394,7 +408,9 @@ impl BridgeApi for Bridge {
                     name: c.nickname,
                 }),
                 Some(_) => Err(Refusal::NotAllowed(format!("{msisdn} is blocked"))),
-                None => Err(Refusal::NotAllowed(format!("{msisdn} is not in your contacts"))),
+                None => Err(Refusal::NotAllowed(format!(
+                    "{msisdn} is not in your contacts"
+                ))),
             }
         })
     }

@@ -22,7 +22,10 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
         let timeout = shared.policy.reassembly_timeout.as_secs() as i64;
         match shared.db(move |s| s.expire_reassembly(now, timeout)).await {
             Ok(ids) if !ids.is_empty() => {
-                tracing::warn!("{} concatenated SMS timed out waiting for parts; delivering what arrived", ids.len())
+                tracing::warn!(
+                    "{} concatenated SMS timed out waiting for parts; delivering what arrived",
+                    ids.len()
+                )
             }
             Ok(_) => {}
             Err(e) => tracing::warn!("cannot expire reassembly: {e}"),
@@ -35,7 +38,10 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
                     }
                     let id = m.id;
                     if let Err(e) = deliver(&shared, m).await {
-                        tracing::warn!(inbound = id.0, "delivery bookkeeping failed, will retry: {e}");
+                        tracing::warn!(
+                            inbound = id.0,
+                            "delivery bookkeeping failed, will retry: {e}"
+                        );
                     }
                 }
             }
@@ -59,7 +65,9 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
     let id = m.id;
     if now.0 - m.received_at.0 > shared.policy.inbound_expiry.as_secs() as i64 {
         tracing::warn!(inbound = id.0, from = %m.sender, "undelivered for too long; expired");
-        return shared.db(move |s| s.mark_inbound_expired(id, "not delivered in time")).await;
+        return shared
+            .db(move |s| s.mark_inbound_expired(id, "not delivered in time"))
+            .await;
     }
     let msisdn = normalise_msisdn(&m.sender, None).ok();
     let stop = shared.policy.stop_keyword.clone();
@@ -70,11 +78,12 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
     // who last wrote), else the last writer, else the fallback user.
     let routed: Option<(User, Option<String>, bool)> = shared
         .db(move |s| {
-            if let Some(n) = &m_for_route {
-                if !stop.is_empty() && text.trim().eq_ignore_ascii_case(&stop) {
-                    s.set_opted_out(n, true, now)?;
-                    tracing::warn!(from = %n, "opted out with {stop:?}");
-                }
+            if let Some(n) = &m_for_route
+                && !stop.is_empty()
+                && text.trim().eq_ignore_ascii_case(&stop)
+            {
+                s.set_opted_out(n, true, now)?;
+                tracing::warn!(from = %n, "opted out with {stop:?}");
             }
             let user_id = match (known_user, &m_for_route) {
                 (Some(u), _) => Some(u),
@@ -108,11 +117,15 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
         .await?;
     let Some((user, from_name, blocked)) = routed else {
         tracing::warn!(inbound = id.0, from = %sender, "no user knows this number and no fallback user is configured");
-        return shared.db(move |s| s.mark_inbound_failed(id, "no user to deliver to")).await;
+        return shared
+            .db(move |s| s.mark_inbound_failed(id, "no user to deliver to"))
+            .await;
     };
     if blocked {
         tracing::info!(inbound = id.0, from = %sender, user = %user.address(), "sender is blocked; not delivered");
-        return shared.db(move |s| s.mark_inbound_failed(id, "sender blocked by the user")).await;
+        return shared
+            .db(move |s| s.mark_inbound_failed(id, "sender blocked by the user"))
+            .await;
     }
     let uid = user.id;
     let kind = front_end_of(&user);
@@ -136,12 +149,16 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
     match fe.deliver(msg).await {
         DeliveryResult::Delivered => {
             tracing::info!(inbound = id.0, from = %sender, %to, "SMS delivered");
-            shared.db(move |s| s.mark_inbound_delivered(id, uid, now)).await
+            shared
+                .db(move |s| s.mark_inbound_delivered(id, uid, now))
+                .await
         }
         DeliveryResult::Retry(why) => {
             let at = now.plus(backoff(m.attempts));
             tracing::info!(inbound = id.0, %to, "not delivered now ({why}); kept");
-            shared.db(move |s| s.mark_inbound_retry(id, Some(uid), at, &why)).await
+            shared
+                .db(move |s| s.mark_inbound_retry(id, Some(uid), at, &why))
+                .await
         }
         DeliveryResult::Failed(why) => {
             tracing::warn!(inbound = id.0, %to, "delivery refused: {why}");

@@ -87,11 +87,17 @@ impl Inner {
                 };
                 tracing::warn!(part = part.0, attempt, "part not sent: {e} ({retry:?})");
                 let err = e.to_string();
-                self.shared.db(move |s| s.part_failed(part, &err, retry, now)).await
+                self.shared
+                    .db(move |s| s.part_failed(part, &err, retry, now))
+                    .await
             }
             SendOutcome::OutcomeUnknown => {
                 let requeue = policy.outcome_unknown == OutcomeUnknown::Requeue;
-                tracing::warn!(part = part.0, "outcome unknown; policy: {:?}", policy.outcome_unknown);
+                tracing::warn!(
+                    part = part.0,
+                    "outcome unknown; policy: {:?}",
+                    policy.outcome_unknown
+                );
                 self.shared
                     .db(move |s| {
                         s.part_outcome_unknown(part, now)?;
@@ -100,7 +106,8 @@ impl Inner {
                         } else {
                             s.fail_unknown(message, now)?;
                         }
-                        Ok(s.message(message)?.map_or(MessageState::Failed, |m| m.state))
+                        Ok(s.message(message)?
+                            .map_or(MessageState::Failed, |m| m.state))
                     })
                     .await
             }
@@ -108,7 +115,11 @@ impl Inner {
         match result {
             Ok(MessageState::Failed) => {
                 let shared = Arc::clone(&self.shared);
-                tokio::spawn(async move { shared.notify_outcome(message, false, Some("not sent".into())).await });
+                tokio::spawn(async move {
+                    shared
+                        .notify_outcome(message, false, Some("not sent".into()))
+                        .await
+                });
             }
             Ok(MessageState::Queued) => self.shared.outbox.notify_waiters(),
             Ok(_) => {}
@@ -120,8 +131,15 @@ impl Inner {
 impl Work for StoreWork {
     fn wait(&self, modem: ModemInfo) -> BoxFuture<()> {
         let inner = &self.inner;
-        let seen = inner.seen.lock().ok().and_then(|s| s.get(&imsi(&modem)).copied());
-        let (generation, notify) = (Arc::clone(&inner.generation), Arc::clone(&inner.shared.outbox));
+        let seen = inner
+            .seen
+            .lock()
+            .ok()
+            .and_then(|s| s.get(&imsi(&modem)).copied());
+        let (generation, notify) = (
+            Arc::clone(&inner.generation),
+            Arc::clone(&inner.shared.outbox),
+        );
         Box::pin(async move {
             let notified = notify.notified();
             tokio::pin!(notified);
@@ -143,7 +161,10 @@ impl Work for StoreWork {
         if let Ok(mut s) = inner.seen.lock() {
             s.insert(id.clone(), generation);
         }
-        let first = inner.released.lock().is_ok_and(|mut r| r.insert(id.clone()));
+        let first = inner
+            .released
+            .lock()
+            .is_ok_and(|mut r| r.insert(id.clone()));
         Box::pin(async move {
             let now = UnixTime::now();
             let i = id.clone();
@@ -213,10 +234,16 @@ impl Work for StoreWork {
                 Ok((Received::StatusReport(_), Some(o))) => {
                     if o.newly_final {
                         let delivered = o.all_delivered();
-                        tracing::info!(message = o.message.0, delivered, "delivery outcome from status reports");
+                        tracing::info!(
+                            message = o.message.0,
+                            delivered,
+                            "delivery outcome from status reports"
+                        );
                         let s = Arc::clone(&shared);
                         let reason = (!delivered).then(|| format!("status report {:?}", o.outcome));
-                        tokio::spawn(async move { s.notify_outcome(o.message, delivered, reason).await });
+                        tokio::spawn(async move {
+                            s.notify_outcome(o.message, delivered, reason).await
+                        });
                     }
                     true
                 }

@@ -13,6 +13,7 @@ mod modem;
 mod output;
 mod pdu;
 mod queue;
+mod sim;
 mod sms;
 mod stress;
 mod users;
@@ -36,7 +37,7 @@ enum Command {
     /// Decode and encode SMS PDUs as a modem in PDU mode prints and takes them.
     #[command(subcommand)]
     Pdu(pdu::PduCommand),
-    /// Talk to a modem: probe it.
+    /// Modems: probe one, or run the simulated modem (`sim`) and talk to it.
     #[command(subcommand)]
     Modem(ModemCommand),
     /// Send and receive SMS through one modem, without the daemon.
@@ -64,6 +65,14 @@ enum ModemCommand {
     /// Start a modem up and print what it is: identity, SIM, registration, signal,
     /// SMSC, storage and the receive mode chosen.
     Probe(modem::ProbeArgs),
+    /// Run a simulated modem on a PTY (--link) or TCP port (--listen) until SIGINT/SIGTERM.
+    Sim(Box<sim::SimArgs>),
+    /// Inject a mobile-originated SMS into a running simulated modem.
+    SimInject(sim::InjectArgs),
+    /// Turn on a fault in a running simulated modem.
+    SimFault(sim::FaultArgs),
+    /// Print the SMS a running simulated modem accepted, one JSON object a line.
+    SimSent(sim::SentArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +90,10 @@ impl Cli {
         match self.command {
             Command::Pdu(cmd) => return cmd.run(),
             Command::Modem(ModemCommand::Probe(args)) => return modem::probe(&args),
+            Command::Modem(ModemCommand::Sim(args)) => return args.run(),
+            Command::Modem(ModemCommand::SimInject(args)) => return args.run(),
+            Command::Modem(ModemCommand::SimFault(args)) => return args.run(),
+            Command::Modem(ModemCommand::SimSent(args)) => return args.run(),
             Command::Sms(SmsCommand::Send(args)) => return sms::send(&args),
             Command::Sms(SmsCommand::Listen(args)) => return sms::listen(&args),
             _ => {}

@@ -1,0 +1,357 @@
+//! How a simulated modem is set up: its SIM, its network, its phones, its delays
+//! and the faults it should show.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::profile::Model;
+
+/// What a simulated phone does with an SMS sent to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PhoneBehaviour {
+    /// Replies with the text (through [`SimConfig::reply_template`]) once every
+    /// part arrived, after [`SimConfig::reply_delay`]; reports "delivered".
+    #[default]
+    Echo,
+    /// Takes the message and says nothing; reports "delivered".
+    Silent,
+    /// Never gets it; a requested status report says it failed (TP-ST 0x62).
+    Unreachable,
+}
+
+impl FromStr for PhoneBehaviour {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "echo" => Ok(Self::Echo),
+            "silent" => Ok(Self::Silent),
+            "unreachable" => Ok(Self::Unreachable),
+            other => Err(format!(
+                "unknown phone behaviour {other:?} (echo, silent or unreachable)"
+            )),
+        }
+    }
+}
+
+/// Registration as `AT+CREG?`, `AT+CGREG?` and `AT+CEREG?` report it once the SIM
+/// is ready and the radio is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Registration {
+    /// Registered, home network (stat 1 everywhere).
+    #[default]
+    Home,
+    /// Registered, roaming (stat 5).
+    Roaming,
+    /// Not registered, searching (stat 2).
+    Searching,
+    /// Registration denied (stat 3).
+    Denied,
+    /// Not registered, not searching (stat 0).
+    NotRegistered,
+    /// An LTE-only network: `+CREG` and `+CGREG` say 0, `+CEREG` says 1.
+    LteOnly,
+}
+
+impl Registration {
+    /// The stat of CREG, CGREG and CEREG.
+    pub(super) fn stats(self) -> [u8; 3] {
+        match self {
+            Self::Home => [1, 1, 1],
+            Self::Roaming => [5, 5, 5],
+            Self::Searching => [2, 2, 2],
+            Self::Denied => [3, 3, 3],
+            Self::NotRegistered => [0, 0, 0],
+            Self::LteOnly => [0, 0, 1],
+        }
+    }
+}
+
+impl FromStr for Registration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "home" => Ok(Self::Home),
+            "roaming" => Ok(Self::Roaming),
+            "searching" => Ok(Self::Searching),
+            "denied" => Ok(Self::Denied),
+            "none" | "not-registered" => Ok(Self::NotRegistered),
+            "lte-only" => Ok(Self::LteOnly),
+            other => Err(format!(
+                "unknown registration {other:?} (home, roaming, searching, denied, none, lte-only)"
+            )),
+        }
+    }
+}
+
+/// The order in which the parts of an injected mobile-originated SMS arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PartOrder {
+    /// Part 1 first.
+    #[default]
+    InOrder,
+    /// Last part first.
+    Reverse,
+    /// A shuffle drawn from the seeded PRNG.
+    Shuffled,
+}
+
+impl FromStr for PartOrder {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "in-order" | "inorder" => Ok(Self::InOrder),
+            "reverse" => Ok(Self::Reverse),
+            "shuffled" | "shuffle" => Ok(Self::Shuffled),
+            other => Err(format!(
+                "unknown order {other:?} (in-order, reverse or shuffled)"
+            )),
+        }
+    }
+}
+
+/// A fault to show, from the configuration or at run time ([`super::SimModem::set_fault`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Each `AT+CMGS` fails with `+CMS ERROR: <code>` with this probability.
+    CmsErrorRate {
+        /// 0.0..=1.0.
+        probability: f64,
+        /// The CMS error code, e.g. 500 (unknown) or 38 (network out of order).
+        code: u16,
+    },
+    /// Answer this many more command lines, then stop answering anything until
+    /// the port is reset (the client closes and reopens it).
+    HangAfter(u32),
+    /// Reboot now: the port goes quiet, then `RDY`; volatile settings are lost.
+    Reboot,
+    /// Answer this many more command lines, then reboot spontaneously.
+    RebootAfter(u32),
+    /// Fill the free slots of the receive memory with read messages.
+    StorageFull,
+    /// After this many more command lines, ask the driver to make the port vanish
+    /// for `duration` (the PTY driver removes and recreates it).
+    VanishAfter {
+        /// Command lines still answered before the port vanishes.
+        commands: u32,
+        /// How long the port stays away.
+        duration: Duration,
+    },
+    /// Clear every pending fault (hang, reboot and vanish counters, error rate).
+    Clear,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CmsErrorRate { probability, code } => {
+                write!(f, "cms-error-rate {probability}:{code}")
+            }
+            Self::HangAfter(n) => write!(f, "hang-after {n}"),
+            Self::Reboot => f.write_str("reboot"),
+            Self::RebootAfter(n) => write!(f, "reboot-after {n}"),
+            Self::StorageFull => f.write_str("storage-full"),
+            Self::VanishAfter { commands, duration } => write!(
+                f,
+                "vanish-after {commands} {}",
+                humantime::format_duration(*duration)
+            ),
+            Self::Clear => f.write_str("clear"),
+        }
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+
+    /// The forms `Display` prints: `cms-error-rate 0.5[:500]`, `hang-after 3`,
+    /// `reboot`, `reboot-after 2`, `storage-full`, `vanish-after 2 5s`, `clear`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let count = |w: Option<&&str>| -> Result<u32, String> {
+            w.ok_or("a count is missing")?
+                .parse::<u32>()
+                .map_err(|e| format!("bad count: {e}"))
+        };
+        match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
+            Some("cms-error-rate") => {
+                let arg = words.get(1).ok_or("a probability is missing")?;
+                let (probability, code) = parse_rate(arg)?;
+                Ok(Self::CmsErrorRate { probability, code })
+            }
+            Some("hang-after") => Ok(Self::HangAfter(count(words.get(1))?)),
+            Some("reboot") => Ok(Self::Reboot),
+            Some("reboot-after") => Ok(Self::RebootAfter(count(words.get(1))?)),
+            Some("storage-full") => Ok(Self::StorageFull),
+            Some("vanish-after") => {
+                let commands = count(words.get(1))?;
+                let d = words.get(2).ok_or("a duration is missing")?;
+                let duration = humantime::parse_duration(d).map_err(|e| e.to_string())?;
+                Ok(Self::VanishAfter { commands, duration })
+            }
+            Some("clear") => Ok(Self::Clear),
+            _ => Err(format!(
+                "unknown fault {s:?} (cms-error-rate P[:CODE], hang-after N, reboot, \
+                 reboot-after N, storage-full, vanish-after N DURATION, clear)"
+            )),
+        }
+    }
+}
+
+/// `P[:CODE]`, e.g. `0.2` or `0.2:38`. The code defaults to 500 (unknown error).
+pub(crate) fn parse_rate(arg: &str) -> Result<(f64, u16), String> {
+    let (p, code) = match arg.split_once(':') {
+        Some((p, c)) => (p, c.parse::<u16>().map_err(|e| format!("bad code: {e}"))?),
+        None => (arg, 500),
+    };
+    let probability: f64 = p.parse().map_err(|e| format!("bad probability: {e}"))?;
+    if !(0.0..=1.0).contains(&probability) {
+        return Err(format!("probability {probability} is not in 0..=1"));
+    }
+    Ok((probability, code))
+}
+
+/// Capacities of the three message memories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageSizes {
+    /// "SM", the SIM.
+    pub sm: usize,
+    /// "ME", the modem's own memory.
+    pub me: usize,
+    /// "SR", status reports.
+    pub sr: usize,
+}
+
+impl Default for StorageSizes {
+    fn default() -> Self {
+        Self {
+            sm: 20,
+            me: 25,
+            sr: 10,
+        }
+    }
+}
+
+/// Everything a [`super::SimModem`] is made from. `Default` is a generic modem,
+/// no PIN, zero send, report and reply delays, and phones that echo.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The model profile.
+    pub model: Model,
+    /// The SIM PIN; `None` means the SIM needs none.
+    pub pin: Option<String>,
+    /// The PUK that unblocks the SIM after three wrong PINs.
+    pub puk: String,
+    /// `AT+CIMI`.
+    pub imsi: String,
+    /// `AT+CGSN`.
+    pub imei: String,
+    /// `AT+CCID`.
+    pub iccid: String,
+    /// `AT+CNUM`, and the number phones reply to.
+    pub own_number: String,
+    /// The service centre (`AT+CSCA?`, the SMSC field of delivered PDUs).
+    pub smsc: String,
+    /// The operator name in `AT+COPS?`.
+    pub operator: String,
+    /// Registration once the SIM is ready.
+    pub registration: Registration,
+    /// `AT+CSQ` rssi (0..=31).
+    pub rssi: u8,
+    /// Message memory capacities.
+    pub storage: StorageSizes,
+    /// Time between Ctrl-Z and `+CMGS: <mr>`; the modem is busy meanwhile.
+    pub send_delay: Duration,
+    /// Time between a submit and its status report.
+    pub report_delay: Duration,
+    /// Time between the last part reaching an echoing phone and its reply.
+    pub reply_delay: Duration,
+    /// Time the port stays quiet during a reboot before `RDY`.
+    pub reboot_delay: Duration,
+    /// How long a routed `+CMT`/`+CDS` waits for `AT+CNMA` (with `AT+CSMS=1`)
+    /// before the modem gives up and sets `<mt>` and `<ds>` of `AT+CNMI` to 0.
+    pub ack_timeout: Duration,
+    /// Timed noise (Huawei `^RSSI`, Quectel `+QIND`): `None` uses the profile's
+    /// interval, `Some(Duration::ZERO)` turns timed noise off.
+    pub noise_interval: Option<Duration>,
+    /// Behaviour of specific phone numbers (as written: `+15551234567`).
+    pub phones: BTreeMap<String, PhoneBehaviour>,
+    /// Behaviour of every other number.
+    pub default_phone: PhoneBehaviour,
+    /// The echo reply; `{text}` stands for the received text.
+    pub reply_template: String,
+    /// Faults from the start.
+    pub faults: Vec<Fault>,
+    /// Seed of the PRNG behind error rates and shuffles.
+    pub seed: u64,
+    /// Unix time at the `now` given to [`super::SimModem::new`], for time stamps.
+    pub unix_time: i64,
+    /// Local time zone of the network in quarter hours east of UTC.
+    pub utc_offset_quarters: i8,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            model: Model::Generic,
+            pin: None,
+            puk: "12345678".into(),
+            imsi: "001010123456789".into(),
+            imei: "490154203237518".into(),
+            iccid: "8900101234567890123".into(),
+            own_number: "+15550001111".into(),
+            smsc: "+15550000000".into(),
+            operator: "SIMNET".into(),
+            registration: Registration::Home,
+            rssi: 20,
+            storage: StorageSizes::default(),
+            send_delay: Duration::ZERO,
+            report_delay: Duration::ZERO,
+            reply_delay: Duration::ZERO,
+            reboot_delay: Duration::from_secs(2),
+            ack_timeout: Duration::from_secs(30),
+            noise_interval: None,
+            phones: BTreeMap::new(),
+            default_phone: PhoneBehaviour::Echo,
+            reply_template: "{text}".into(),
+            faults: Vec::new(),
+            seed: 1,
+            // 2026-01-01T00:00:00Z: a fixed default keeps transcripts repeatable.
+            unix_time: 1_767_225_600,
+            utc_offset_quarters: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_round_trip_through_text() {
+        for f in [
+            Fault::CmsErrorRate {
+                probability: 0.25,
+                code: 38,
+            },
+            Fault::HangAfter(3),
+            Fault::Reboot,
+            Fault::RebootAfter(2),
+            Fault::StorageFull,
+            Fault::VanishAfter {
+                commands: 2,
+                duration: Duration::from_secs(5),
+            },
+            Fault::Clear,
+        ] {
+            assert_eq!(f.to_string().parse::<Fault>(), Ok(f.clone()), "{f}");
+        }
+        assert_eq!(parse_rate("0.5"), Ok((0.5, 500)));
+        assert!(parse_rate("2").is_err());
+        assert!("explode".parse::<Fault>().is_err());
+    }
+}
