@@ -264,12 +264,6 @@ async fn drive<W: Work>(
     let mut stopping = false;
     let mut unregistered_since: Option<tokio::time::Instant> = None;
     loop {
-        while s.poll_transmit(&mut tx) {
-            if let Err(e) = port.write_all(&tx).await {
-                return End::Reopen(format!("write to {} failed: {e}", cfg.port));
-            }
-            tx.clear();
-        }
         while let Some(ev) = s.poll_event() {
             match ev {
                 Event::Ready(info) => {
@@ -324,6 +318,13 @@ async fn drive<W: Work>(
                 Event::Fatal(why) => return End::Fatal(why),
                 Event::Reopen(why) => return End::Reopen(why),
             }
+        }
+        // Events first: confirming a PDU queues a command, which must go out now.
+        while s.poll_transmit(&mut tx) {
+            if let Err(e) = port.write_all(&tx).await {
+                return End::Reopen(format!("write to {} failed: {e}", cfg.port));
+            }
+            tx.clear();
         }
         if stopping && !s.is_busy() {
             return End::Shutdown;

@@ -1,5 +1,5 @@
 //! The byte pipe to a modem: a serial port (tokio-serial), a TCP socket (ser2net
-//! and the simulator's `--listen`), or an in-memory pipe (tests).
+//! and the simulator's `--listen`), or the in-process simulated modem.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -19,6 +19,8 @@ pub enum PortSpec {
     },
     /// `tcp://host:port`, e.g. a modem behind ser2net.
     Tcp(String),
+    /// The simulated modem, in process (the demo, tests, benchmarks).
+    Sim(crate::sim::SimPort),
 }
 
 /// The default baud rate.
@@ -53,6 +55,7 @@ impl fmt::Display for PortSpec {
         match self {
             Self::Serial { path, .. } => write!(f, "{}", path.display()),
             Self::Tcp(a) => write!(f, "tcp://{a}"),
+            Self::Sim(p) => write!(f, "sim:{}", p.name()),
         }
     }
 }
@@ -76,6 +79,7 @@ pub async fn open(spec: &PortSpec) -> std::io::Result<Box<dyn Port>> {
             s.set_nodelay(true)?;
             Ok(Box::new(s))
         }
+        PortSpec::Sim(p) => Ok(Box::new(p.connect()?)),
     }
 }
 

@@ -1,0 +1,355 @@
+//! The modem driver and pool against the simulated modem in process, on tokio's
+//! paused clock: send and receive, faults (hang, reboot mid-send, CMS errors,
+//! unplug, storage full) and a pool where one modem fails.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use smsbridge::modem::{
+    CmsClass, Job, MemoryWork, ModemConfig, ModemState, Pool, PortSpec, SendOutcome, WorkEvent,
+};
+use smsbridge::pdu::{self, Address, Body, DataCoding, EncodeOptions, Pdu, Submit, Tpdu, UserData};
+use smsbridge::sim::{Fault, PartOrder, SimConfig, SimPort};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const PHONE: &str = "+4915112345678";
+
+fn tpdus(to: &str, text: &str, report: bool) -> Vec<Vec<u8>> {
+    let template = Submit {
+        reject_duplicates: false,
+        status_report_request: report,
+        reply_path: false,
+        mr: 0,
+        destination: Address::from_number(to).unwrap(),
+        pid: 0,
+        dcs: DataCoding::GSM7,
+        validity: None,
+        user_data: UserData {
+            header: None,
+            body: Body::Data(Vec::new()),
+        },
+    };
+    pdu::segment(&template, text, 42, &EncodeOptions::default())
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            let mut b = Vec::new();
+            Tpdu::Submit(p).encode(&mut b).unwrap();
+            b
+        })
+        .collect()
+}
+
+fn sim(name: &str, cfg: SimConfig) -> (SimPort, ModemConfig) {
+    let port = SimPort::new(name, cfg, true);
+    let modem = ModemConfig::new(name, PortSpec::Sim(port.clone()));
+    (port, modem)
+}
+
+fn sim_config() -> SimConfig {
+    SimConfig {
+        send_delay: Duration::from_secs(3),
+        report_delay: Duration::from_secs(2),
+        reply_delay: Duration::from_secs(4),
+        ..SimConfig::default()
+    }
+}
+
+async fn until_ready(pool: &Pool, i: usize) -> ModemState {
+    let mut w = pool.watch(i).unwrap();
+    loop {
+        {
+            let s = w.borrow_and_update();
+            if s.ready && s.info.registered() {
+                return s.clone();
+            }
+        }
+        w.changed().await.unwrap();
+    }
+}
+
+async fn until_not_ready(pool: &Pool, i: usize) -> ModemState {
+    let mut w = pool.watch(i).unwrap();
+    loop {
+        {
+            let s = w.borrow_and_update();
+            if !s.ready {
+                return s.clone();
+            }
+        }
+        w.changed().await.unwrap();
+    }
+}
+
+async fn next_done(events: &mut UnboundedReceiver<WorkEvent>) -> (u64, SendOutcome) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(600), events.recv()).await {
+            Ok(Some(WorkEvent::Done { job, outcome, .. })) => return (job, outcome),
+            Ok(Some(_)) => continue,
+            _ => panic!("no outcome"),
+        }
+    }
+}
+
+async fn next_received(events: &mut UnboundedReceiver<WorkEvent>) -> Pdu {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(600), events.recv()).await {
+            Ok(Some(WorkEvent::Received { pdu, .. })) => return Pdu::decode(&pdu).unwrap(),
+            Ok(Some(_)) => continue,
+            _ => panic!("nothing received"),
+        }
+    }
+}
+
+fn job(id: u64, tpdu: Vec<u8>) -> Job {
+    Job {
+        id,
+        tpdu,
+        smsc: None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn sends_gets_the_report_and_the_echo_reply() {
+    let (port, modem) = sim("m0", sim_config());
+    let (work, mut events) = MemoryWork::new();
+    let pool = Pool::start(vec![modem], Arc::clone(&work));
+    let state = until_ready(&pool, 0).await;
+    assert_eq!(
+        state.info.imsi.as_deref(),
+        Some(SimConfig::default().imsi.as_str())
+    );
+    for (i, t) in tpdus(PHONE, "Grüße 😁 from the pool", true)
+        .into_iter()
+        .enumerate()
+    {
+        work.push(job(i as u64, t));
+    }
+    assert_eq!(
+        next_done(&mut events).await,
+        (0, SendOutcome::Submitted { mr: 1 })
+    );
+    // The status report and the phone's echo arrive, in that order (2 s, 4 s).
+    let report = next_received(&mut events).await;
+    let Tpdu::StatusReport(r) = report.tpdu else {
+        panic!("{report:?}")
+    };
+    assert_eq!(
+        (r.mr, r.recipient.to_string(), r.status.0),
+        (1, PHONE.to_owned(), 0)
+    );
+    let echo = next_received(&mut events).await;
+    let Tpdu::Deliver(d) = echo.tpdu else {
+        panic!("{echo:?}")
+    };
+    assert_eq!(d.originator.to_string(), PHONE);
+    assert_eq!(d.user_data.body.text().unwrap(), "Grüße 😁 from the pool");
+    // What the modem accepted is what we encoded.
+    let sent = port.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].text().as_deref(), Some("Grüße 😁 from the pool"));
+    pool.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_modem_is_recovered_by_reopening_the_port() {
+    let (_port, mut modem) = sim("m0", sim_config());
+    modem.session.command_timeout = Duration::from_secs(10);
+    let (work, mut events) = MemoryWork::new();
+    let pool = Pool::start(vec![modem], Arc::clone(&work));
+    until_ready(&pool, 0).await;
+    _port.set_fault(Fault::HangAfter(0));
+    let hung_at = tokio::time::Instant::now();
+    work.push(job(1, tpdus(PHONE, "are you there", false).remove(0)));
+    // No prompt: the part is reported not sent (ESC was sent), then the probe
+    // gets no answer and the port is reopened, which clears the hang.
+    let (id, outcome) = next_done(&mut events).await;
+    let SendOutcome::Failed(e) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!((id, e.class()), (1, CmsClass::ModemState));
+    let down = until_not_ready(&pool, 0).await;
+    assert!(down.last_error.unwrap().contains("no answer to AT"));
+    until_ready(&pool, 0).await;
+    let recovered = hung_at.elapsed();
+    // prompt timeout 5 s + probe timeout 10 s + reopen 0.5 s + start-up.
+    assert!(
+        recovered < Duration::from_secs(20),
+        "recovered after {recovered:?}"
+    );
+    work.push(job(2, tpdus(PHONE, "are you there", false).remove(0)));
+    assert!(matches!(
+        next_done(&mut events).await,
+        (2, SendOutcome::Submitted { .. })
+    ));
+    pool.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reboot_after_the_pdu_left_is_outcome_unknown_never_resent() {
+    let (port, modem) = sim("m0", sim_config());
+    let (work, mut events) = MemoryWork::new();
+    let pool = Pool::start(vec![modem], Arc::clone(&work));
+    until_ready(&pool, 0).await;
+    work.push(job(7, tpdus(PHONE, "mid-send reboot", false).remove(0)));
+    // The send takes 3 s; reboot after 1 s, once the PDU is in.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    port.set_fault(Fault::Reboot);
+    assert_eq!(
+        next_done(&mut events).await,
+        (7, SendOutcome::OutcomeUnknown)
+    );
+    until_ready(&pool, 0).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(work.is_empty());
+    pool.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cms_errors_are_classified_for_retry_or_failure() {
+    let (port, modem) = sim("m0", sim_config());
+    let (work, mut events) = MemoryWork::new();
+    let pool = Pool::start(vec![modem], Arc::clone(&work));
+    until_ready(&pool, 0).await;
+    let t = tpdus(PHONE, "x", false).remove(0);
+    for (code, class) in [
+        (500, CmsClass::Transient),
+        (42, CmsClass::Transient),
+        (1, CmsClass::Permanent),
+    ] {
+        port.set_fault(Fault::CmsErrorRate {
+            probability: 1.0,
+            code,
+        });
+        work.push(job(u64::from(code), t.clone()));
+        let (id, outcome) = next_done(&mut events).await;
+        let SendOutcome::Failed(e) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!((id, e.class()), (u64::from(code), class), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("+CMS ERROR {code}:")),
+            "{e}"
+        );
+    }
+    // A retry once the network recovers goes through.
+    port.set_fault(Fault::Clear);
+    work.push(job(9, t));
+    assert!(matches!(
+        next_done(&mut events).await,
+        (9, SendOutcome::Submitted { .. })
+    ));
+    pool.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unplugged_modem_is_reopened_by_the_same_path_and_recognised() {
+    let (port, modem) = sim("m0", sim_config());
+    let (work, mut events) = MemoryWork::new();
+    let pool = Pool::start(vec![modem], Arc::clone(&work));
+    let before = until_ready(&pool, 0).await;
+    port.unplug_for(Duration::from_secs(8));
+    let down = until_not_ready(&pool, 0).await;
+    assert!(
+        down.last_error.as_deref().unwrap_or("").contains("closed"),
+        "{down:?}"
+    );
+    let after = until_ready(&pool, 0).await;
+    assert_eq!(after.info.imsi, before.info.imsi);
+    // Messages that arrived while it was away are picked up.
+    port.inject_mo(PHONE, "while you were out", PartOrder::InOrder)
+        .unwrap();
+    let got = next_received(&mut events).await;
+    let Tpdu::Deliver(d) = got.tpdu else { panic!() };
+    assert_eq!(d.user_data.body.text().unwrap(), "while you were out");
+    pool.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_storage_drains_and_the_waiting_message_arrives() {
+    let (port, modem) = sim("m0", sim_config());
+    let (work, mut events) = MemoryWork::new();
+    let pool = Pool::start(vec![modem], Arc::clone(&work));
+    until_ready(&pool, 0).await;
+    port.set_fault(Fault::StorageFull);
+    port.inject_mo(PHONE, "the one that waited", PartOrder::InOrder)
+        .unwrap();
+    // The sweep hands up the stored (old) messages; each one is deleted once
+    // taken, a slot frees, and the waiting message is delivered and read.
+    loop {
+        let p = next_received(&mut events).await;
+        if let Tpdu::Deliver(d) = p.tpdu
+            && d.user_data.body.text().as_deref() == Some("the one that waited")
+        {
+            break;
+        }
+    }
+    pool.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn multipart_parts_out_of_order_are_all_handed_up() {
+    let (port, modem) = sim("m0", sim_config());
+    let (work, mut events) = MemoryWork::new();
+    let pool = Pool::start(vec![modem], Arc::clone(&work));
+    until_ready(&pool, 0).await;
+    let text = "Ünïcödé ".repeat(30);
+    let n = port.inject_mo(PHONE, &text, PartOrder::Reverse).unwrap();
+    assert_eq!(n, 4);
+    let mut parts = Vec::new();
+    while parts.len() < n {
+        if let Tpdu::Deliver(d) = next_received(&mut events).await.tpdu {
+            parts.push(d);
+        }
+    }
+    assert_eq!(parts[0].user_data.concat().unwrap().seq, 4);
+    parts.sort_by_key(|d| d.user_data.concat().unwrap().seq);
+    assert_eq!(
+        pdu::join_text(parts.iter().map(|d| &d.user_data.body)),
+        text
+    );
+    pool.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_unusable_modem_does_not_stop_the_other() {
+    let (_a, bad) = sim(
+        "locked",
+        SimConfig {
+            pin: Some("1234".into()),
+            ..sim_config()
+        },
+    );
+    let (b, good) = sim(
+        "good",
+        SimConfig {
+            imsi: "262019999999999".into(),
+            ..sim_config()
+        },
+    );
+    let (work, mut events) = MemoryWork::new();
+    let pool = Pool::start(vec![bad, good], Arc::clone(&work));
+    for i in 0..4 {
+        work.push(job(
+            i,
+            tpdus(PHONE, &format!("message {i}"), false).remove(0),
+        ));
+    }
+    let mut done = Vec::new();
+    while done.len() < 4 {
+        let (id, outcome) = next_done(&mut events).await;
+        assert!(
+            matches!(outcome, SendOutcome::Submitted { .. }),
+            "{outcome:?}"
+        );
+        done.push(id);
+    }
+    assert_eq!(b.sent().len(), 4);
+    let states = pool.states();
+    assert!(!states[0].ready);
+    assert_eq!(
+        states[0].last_error.as_deref(),
+        Some("SIM PIN required (set the modem's pin in the configuration)")
+    );
+    pool.shutdown(Duration::from_secs(10)).await;
+}
