@@ -1,14 +1,19 @@
-use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use clap::Parser;
+
 fn main() -> ExitCode {
-    // Logs go to stderr; RUST_LOG overrides (e.g. RUST_LOG=smsbridge=debug shows
-    // every AT exchange).
+    let cli = smsbridge::cli::Cli::parse();
+    // Logs go to stderr; RUST_LOG overrides (RUST_LOG=smsbridge=debug shows every
+    // AT exchange). One-shot commands print their own results and errors, so by
+    // default they log nothing; the daemon and the simulator log at info.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log_filter()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    smsbridge::cli::Cli::parse().run()
+    cli.run()
 }

@@ -84,6 +84,15 @@ enum SmsCommand {
 }
 
 impl Cli {
+    /// The log filter when `RUST_LOG` is not set: long-running commands log at
+    /// info, one-shot commands not at all (they report on stdout/stderr).
+    pub fn default_log_filter(&self) -> &'static str {
+        match &self.command {
+            Command::Modem(ModemCommand::Sim(_)) => "info",
+            _ => "off",
+        }
+    }
+
     /// Runs the chosen subcommand. Exit status 2 means the input was invalid, 1
     /// another failure (e.g. the database is unavailable).
     pub fn run(self) -> ExitCode {
