@@ -9,4 +9,5 @@ pub mod cli;
 pub mod config;
 pub mod modem;
 pub mod pdu;
+pub mod sip;
 pub mod store;
