@@ -181,7 +181,9 @@ fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Option<String> {
         return None;
     }
     let units = bytes.chunks_exact(2).map(|c| unit([c[0], c[1]]));
-    char::decode_utf16(units).collect::<Result<String, _>>().ok()
+    char::decode_utf16(units)
+        .collect::<Result<String, _>>()
+        .ok()
 }
 
 /// Whether `Privacy` asks to hide the sender's identity (RFC 3323: `id`,
@@ -208,16 +210,21 @@ pub(crate) fn event_id(event: &str) -> Option<String> {
         .and_then(|(_, v)| v)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn charsets() {
-        assert_eq!(decode_text("grüße 👍".as_bytes(), None).unwrap(), "grüße 👍");
+        assert_eq!(
+            decode_text("grüße 👍".as_bytes(), None).unwrap(),
+            "grüße 👍"
+        );
         assert_eq!(decode_text(b"\xEF\xBB\xBFhi", Some("UTF-8")).unwrap(), "hi");
-        assert_eq!(decode_text(b"gr\xfc\xdfe", Some("ISO-8859-1")).unwrap(), "grüße");
+        assert_eq!(
+            decode_text(b"gr\xfc\xdfe", Some("ISO-8859-1")).unwrap(),
+            "grüße"
+        );
         assert_eq!(decode_text(b"plain", Some("us-ascii")).unwrap(), "plain");
         assert_eq!(
             decode_text(b"\xfe\xff\x00h\xd8\x3d\xdc\x4d", Some("utf-16")).unwrap(),
@@ -250,7 +257,12 @@ mod tests {
             notify: NotifyOn::default(),
         };
         assert_eq!(
-            read_im(Some("text/plain;charset=\"iso-8859-1\""), None, b"\xe9t\xe9").unwrap(),
+            read_im(
+                Some("text/plain;charset=\"iso-8859-1\""),
+                None,
+                b"\xe9t\xe9"
+            )
+            .unwrap(),
             text("été")
         );
         assert_eq!(read_im(None, None, b"no type").unwrap(), text("no type"));

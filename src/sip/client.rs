@@ -30,8 +30,13 @@ fn method(m: &str) -> Result<Method, String> {
 impl Client {
     /// Sends `out` and returns the final status code (408 on timeout, 503
     /// when a stream broke), or why it could not be sent at all.
-    pub(crate) async fn send(&self, out: &OutRequest, credential: Option<&Credential>) -> Result<u16, String> {
-        let uri = Uri::try_from(out.request_uri.as_str()).map_err(|e| format!("bad URI {}: {e}", out.request_uri))?;
+    pub(crate) async fn send(
+        &self,
+        out: &OutRequest,
+        credential: Option<&Credential>,
+    ) -> Result<u16, String> {
+        let uri = Uri::try_from(out.request_uri.as_str())
+            .map_err(|e| format!("bad URI {}: {e}", out.request_uri))?;
         let hop = match &out.next_hop {
             Some(h) => Uri::try_from(h.as_str()).map_err(|e| format!("bad next hop {h}: {e}"))?,
             None => uri.clone(),
@@ -47,7 +52,10 @@ impl Client {
             (SipConnection::Channel(_), Some(tcp)) => tcp.clone(),
             _ => connection.get_addr().clone(),
         };
-        let via = self.endpoint.get_via(Some(via_addr), None).map_err(|e| e.to_string())?;
+        let via = self
+            .endpoint
+            .get_via(Some(via_addr), None)
+            .map_err(|e| e.to_string())?;
         let method = method(out.method)?;
         let mut headers: Vec<Header> = vec![
             Header::Via(via.into()),
@@ -71,7 +79,8 @@ impl Client {
             headers: headers.into(),
             body: out.body.clone(),
         };
-        let key = TransactionKey::from_request(&req, TransactionRole::Client).map_err(|e| e.to_string())?;
+        let key = TransactionKey::from_request(&req, TransactionRole::Client)
+            .map_err(|e| e.to_string())?;
         let mut tx = Transaction::new_client(key, req, self.endpoint.clone(), Some(connection));
         tx.destination = Some(resolved);
         tx.send().await.map_err(|e| e.to_string())?;
@@ -127,7 +136,9 @@ pub(crate) async fn register_upstream(
         use rsipstack::dialog::registration::RefreshOutcome;
         match outcome {
             RefreshOutcome::Registered(_) => info!(%aor, "registered upstream"),
-            RefreshOutcome::Rejected(r) => warn!(%aor, code = r.status_code.code(), "upstream registration refused"),
+            RefreshOutcome::Rejected(r) => {
+                warn!(%aor, code = r.status_code.code(), "upstream registration refused")
+            }
             RefreshOutcome::Failed(e) => warn!(%aor, error = %e, "upstream registration failed"),
         }
     })

@@ -38,14 +38,20 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Cpim, CpimError> {
 
 /// Splits at the first empty line: (block before, bytes after it).
 fn split_block(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    if let Some(rest) = bytes.strip_prefix(b"\r\n").or_else(|| bytes.strip_prefix(b"\n")) {
+    if let Some(rest) = bytes
+        .strip_prefix(b"\r\n")
+        .or_else(|| bytes.strip_prefix(b"\n"))
+    {
         return Some((&[], rest));
     }
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'\n' {
             let after = &bytes[i + 1..];
-            if let Some(rest) = after.strip_prefix(b"\r\n").or_else(|| after.strip_prefix(b"\n")) {
+            if let Some(rest) = after
+                .strip_prefix(b"\r\n")
+                .or_else(|| after.strip_prefix(b"\n"))
+            {
                 return Some((&bytes[..i + 1], rest));
             }
         }
@@ -63,7 +69,9 @@ fn parse_block(block: &[u8]) -> Result<Vec<(String, String)>, CpimError> {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            let last = out.last_mut().ok_or(CpimError("continuation without a header"))?;
+            let last = out
+                .last_mut()
+                .ok_or(CpimError("continuation without a header"))?;
             last.1.push(' ');
             last.1.push_str(line.trim());
             continue;
@@ -110,7 +118,9 @@ impl Cpim {
         if urn == IMDN_NS && !prefixes.iter().any(|p| p == "imdn") {
             prefixes.push("imdn".into());
         }
-        prefixes.iter().find_map(|p| self.header(&format!("{p}.{name}")))
+        prefixes
+            .iter()
+            .find_map(|p| self.header(&format!("{p}.{name}")))
     }
 
     /// The IMDN message id and the notifications asked for (RFC 5438 §6).
@@ -143,7 +153,11 @@ fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Builds a CPIM body. Header values lose any control characters, so nothing a
 /// contact name holds can break the framing.
-pub(crate) fn build(headers: &[(&str, &str)], content_headers: &[(&str, &str)], content: &[u8]) -> Vec<u8> {
+pub(crate) fn build(
+    headers: &[(&str, &str)],
+    content_headers: &[(&str, &str)],
+    content: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + content.len());
     for block in [headers, content_headers] {
         for (name, value) in block {

@@ -145,7 +145,13 @@ pub(crate) enum Verdict {
 }
 
 /// Checks credentials for `method` against HA1 at `now`.
-pub(crate) fn verify(nonces: &Nonces, c: &Credentials, ha1: &str, method: &str, now: u64) -> Verdict {
+pub(crate) fn verify(
+    nonces: &Nonces,
+    c: &Credentials,
+    ha1: &str,
+    method: &str,
+    now: u64,
+) -> Verdict {
     if let Some(a) = &c.algorithm
         && !a.eq_ignore_ascii_case("md5")
     {
@@ -171,7 +177,11 @@ pub(crate) fn verify(nonces: &Nonces, c: &Credentials, ha1: &str, method: &str, 
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]
@@ -247,8 +257,14 @@ mod tests {
     fn challenges_and_bad_headers() {
         let nonces = Nonces::new("k".into(), 60);
         let ch = nonces.challenge("smsbridge", 0x10, true);
-        assert!(ch.starts_with("Digest realm=\"smsbridge\", nonce=\"10."), "{ch}");
-        assert!(ch.ends_with("qop=\"auth\", algorithm=MD5, stale=true"), "{ch}");
+        assert!(
+            ch.starts_with("Digest realm=\"smsbridge\", nonce=\"10."),
+            "{ch}"
+        );
+        assert!(
+            ch.ends_with("qop=\"auth\", algorithm=MD5, stale=true"),
+            "{ch}"
+        );
         assert_eq!(parse_authorization("Basic YWxhZGRpbjpvcGVuc2VzYW1l"), None);
         assert_eq!(parse_authorization("Digest username=\"a\""), None);
         assert_eq!(parse_authorization("Digest"), None);

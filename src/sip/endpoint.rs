@@ -95,7 +95,10 @@ impl SipFrontEnd {
         let trusted = cfg
             .trusted_peers
             .iter()
-            .map(|p| p.parse::<IpAddr>().map_err(|_| SipError::Address(p.clone())))
+            .map(|p| {
+                p.parse::<IpAddr>()
+                    .map_err(|_| SipError::Address(p.clone()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let cancel = shutdown.child_token();
         let tl = TransportLayer::new(cancel.clone());
@@ -106,7 +109,9 @@ impl SipFrontEnd {
             let sock = tokio::net::UdpSocket::bind(addr)
                 .await
                 .map_err(|source| SipError::Bind { addr, source })?;
-            let local = sock.local_addr().map_err(|source| SipError::Bind { addr, source })?;
+            let local = sock
+                .local_addr()
+                .map_err(|source| SipError::Bind { addr, source })?;
             let conn = UdpConnection::from_socket(
                 Arc::new(ScreenedUdp::new(sock)),
                 None,
@@ -124,7 +129,9 @@ impl SipFrontEnd {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| SipError::Bind { addr, source })?;
-            let local = l.local_addr().map_err(|source| SipError::Bind { addr, source })?;
+            let local = l
+                .local_addr()
+                .map_err(|source| SipError::Bind { addr, source })?;
             first_tcp.get_or_insert(local);
             addrs.push(local);
             listeners.push(l);
@@ -170,7 +177,12 @@ impl SipFrontEnd {
                 username: u
                     .register_as
                     .as_deref()
-                    .and_then(|a| a.split_once(':')?.1.split_once('@').map(|(u, _)| u.to_owned()))
+                    .and_then(|a| {
+                        a.split_once(':')?
+                            .1
+                            .split_once('@')
+                            .map(|(u, _)| u.to_owned())
+                    })
                     .or_else(|| u.username.clone())
                     .unwrap_or_default(),
                 password: p.clone(),
@@ -260,7 +272,12 @@ impl SipFrontEnd {
                 Followup::UserOnline(aor) => self.inner.uas.bridge().user_online(aor),
                 Followup::Notify(s) => {
                     let contact = self.inner.uas.cfg.contact(req.transport).to_owned();
-                    let out = outbound::presence_notify(&s, &s.state(unix_now()), &self.inner.domain, &contact);
+                    let out = outbound::presence_notify(
+                        &s,
+                        &s.state(unix_now()),
+                        &self.inner.domain,
+                        &contact,
+                    );
                     self.send_logged(out).await;
                 }
             }
@@ -313,7 +330,11 @@ impl SipFrontEnd {
     }
 
     /// Sends one request per target at once; the first 2xx wins.
-    async fn fan_out(&self, aor: &str, build: impl Fn(&Target, Ids) -> OutRequest) -> DeliveryResult {
+    async fn fan_out(
+        &self,
+        aor: &str,
+        build: impl Fn(&Target, Ids) -> OutRequest,
+    ) -> DeliveryResult {
         let (targets, upstream) = self.targets(aor);
         if targets.is_empty() {
             return DeliveryResult::Retry("not registered".into());
@@ -366,8 +387,10 @@ impl ImFrontEnd for SipFrontEnd {
             let domain = fe.inner.domain.clone();
             let aor = notice.to_user.clone();
             let new_id = random_text(16);
-            fe.fan_out(&aor, |t, ids| outbound::imdn_message(&notice, &domain, t, ids, &new_id))
-                .await
+            fe.fan_out(&aor, |t, ids| {
+                outbound::imdn_message(&notice, &domain, t, ids, &new_id)
+            })
+            .await
         })
     }
 }
@@ -405,9 +428,9 @@ fn to_request(tx: &Transaction) -> Request {
 /// Our [`Reply`] as an rsipstack response to the transaction's request.
 fn to_response(tx: &Transaction, reply: Reply) -> rsipstack::sip::Response {
     let body = (!reply.body.is_empty()).then_some(reply.body);
-    let mut resp = tx
-        .endpoint_inner
-        .make_response(&tx.original, StatusCode::from(reply.code), body);
+    let mut resp =
+        tx.endpoint_inner
+            .make_response(&tx.original, StatusCode::from(reply.code), body);
     if reply.code >= 200 {
         let tag = reply.to_tag.unwrap_or_else(random);
         if let Ok(to) = resp.to_header_mut()

@@ -80,7 +80,8 @@ impl Imdn {
         let text = |name: &str| root.child(XML_NS, name).map(|e| e.text.trim().to_owned());
         let message_id =
             text("message-id").ok_or_else(|| XmlError::Unexpected("no message-id".into()))?;
-        let datetime = text("datetime").ok_or_else(|| XmlError::Unexpected("no datetime".into()))?;
+        let datetime =
+            text("datetime").ok_or_else(|| XmlError::Unexpected("no datetime".into()))?;
         let notification = root
             .children
             .iter()
@@ -171,7 +172,10 @@ mod tests {
             <datetime>2008-04-04T12:16:49-05:00</datetime>\n  <display-notification>\n\
             <status>\n <displayed/>\n </status>\n  </display-notification>\n</imdn>";
         let n = Imdn::from_xml(rfc).unwrap();
-        assert_eq!((n.kind.as_str(), n.status.as_str()), ("display-notification", "displayed"));
+        assert_eq!(
+            (n.kind.as_str(), n.status.as_str()),
+            ("display-notification", "displayed")
+        );
         assert!(Imdn::from_xml("<imdn xmlns=\"urn:other\"/>").is_err());
         assert_eq!(
             Imdn::from_xml("<!DOCTYPE imdn><imdn/>"),
@@ -181,7 +185,12 @@ mod tests {
 
     #[test]
     fn the_cpim_wrapper() {
-        let n = Imdn::delivery("orig-1", "2026-05-01T12:00:00Z", "sip:+4917@sms.example", false);
+        let n = Imdn::delivery(
+            "orig-1",
+            "2026-05-01T12:00:00Z",
+            "sip:+4917@sms.example",
+            false,
+        );
         let body = notification_body(
             "sip:+4917@sms.example",
             "sip:alice@example.com",
@@ -195,8 +204,14 @@ mod tests {
         assert_eq!(c.ns_header(cpim::IMDN_NS, "Message-ID"), Some("new-1"));
         assert_eq!(c.header("DateTime"), Some("2026-05-01T12:00:05Z"));
         assert_eq!(c.content_header("Content-Type"), Some("message/imdn+xml"));
-        assert_eq!(c.content_header("Content-Disposition"), Some("notification"));
+        assert_eq!(
+            c.content_header("Content-Disposition"),
+            Some("notification")
+        );
         let x = Imdn::from_xml(std::str::from_utf8(&c.body).unwrap()).unwrap();
-        assert_eq!((x.message_id.as_str(), x.status.as_str()), ("orig-1", "failed"));
+        assert_eq!(
+            (x.message_id.as_str(), x.status.as_str()),
+            ("orig-1", "failed")
+        );
     }
 }

@@ -119,10 +119,19 @@ mod tests {
     #[test]
     fn recipients() {
         let n = |s: &str| Ok(Recipient::Number(s.into()));
-        assert_eq!(recipient("sip:+491715550001@sms.example"), n("+491715550001"));
-        assert_eq!(recipient("sip:+49-171-555.0001@1.2.3.4;user=phone"), n("+491715550001"));
+        assert_eq!(
+            recipient("sip:+491715550001@sms.example"),
+            n("+491715550001")
+        );
+        assert_eq!(
+            recipient("sip:+49-171-555.0001@1.2.3.4;user=phone"),
+            n("+491715550001")
+        );
         assert_eq!(recipient("tel:+491715550001"), n("+491715550001"));
-        assert_eq!(recipient("tel:+49 (171) 5550001;phone-context=x"), n("+491715550001"));
+        assert_eq!(
+            recipient("tel:+49 (171) 5550001;phone-context=x"),
+            n("+491715550001")
+        );
         assert_eq!(recipient("sip:01715550001@x"), n("01715550001"));
         assert_eq!(recipient("sip:%2B4917@x"), n("+4917"));
         assert_eq!(recipient("sip:bob@x"), Ok(Recipient::Alias("bob".into())));
@@ -180,7 +189,10 @@ mod tests {
         let m = map_message(
             &req(
                 "sip:+4917@sms.example",
-                &[("Content-Type", "text/plain;charset=UTF-8"), ("Privacy", "id")],
+                &[
+                    ("Content-Type", "text/plain;charset=UTF-8"),
+                    ("Privacy", "id"),
+                ],
                 "hi ✓".as_bytes(),
             ),
             alice(),
@@ -205,7 +217,10 @@ mod tests {
             &req("sip:bob@x", &[("Content-Type", "image/jpeg")], b"\xff\xd8"),
             alice(),
         ));
-        assert_eq!((r.code, r.header("Accept")), (415, Some("text/plain, message/cpim")));
+        assert_eq!(
+            (r.code, r.header("Accept")),
+            (415, Some("text/plain, message/cpim"))
+        );
         let r = reply(map_message(
             &req("sip:x", &[("Content-Type", "text/plain")], b"hi"),
             alice(),

@@ -135,7 +135,12 @@ pub(crate) fn imdn_message(
 
 /// A NOTIFY in a presence subscription. `state` is the Subscription-State
 /// value; an active one carries the PIDF document.
-pub(crate) fn presence_notify(s: &Subscription, state: &str, domain: &str, contact: &str) -> OutRequest {
+pub(crate) fn presence_notify(
+    s: &Subscription,
+    state: &str,
+    domain: &str,
+    contact: &str,
+) -> OutRequest {
     let event = match &s.event_id {
         Some(id) => format!("presence;id={id}"),
         None => "presence".into(),
@@ -193,7 +198,10 @@ pub(crate) fn combine(results: &[DeliveryResult]) -> DeliveryResult {
     if results.contains(&DeliveryResult::Delivered) {
         return DeliveryResult::Delivered;
     }
-    if let Some(r) = results.iter().find(|r| matches!(r, DeliveryResult::Retry(_))) {
+    if let Some(r) = results
+        .iter()
+        .find(|r| matches!(r, DeliveryResult::Retry(_)))
+    {
         return r.clone();
     }
     results
@@ -244,7 +252,10 @@ mod tests {
         let r = sms_message(&sms(BodyFormat::Cpim), "sms.example", &target(), ids());
         assert_eq!(r.content_type.as_deref(), Some("message/cpim"));
         let c = cpim::parse(&r.body).unwrap();
-        assert_eq!(c.header("From"), Some("\"Bob B\" <sip:+491715550001@sms.example>"));
+        assert_eq!(
+            c.header("From"),
+            Some("\"Bob B\" <sip:+491715550001@sms.example>")
+        );
         assert_eq!(c.header("To"), Some("<sip:alice@sms.example>"));
         assert_eq!(c.header("DateTime"), Some("2026-05-01T12:00:00Z"));
         assert_eq!(c.body, "Hallo 👋".as_bytes());
@@ -268,7 +279,10 @@ mod tests {
         let x = Imdn::from_xml(std::str::from_utf8(&c.body).unwrap()).unwrap();
         assert_eq!(x.message_id, "m-7");
         assert_eq!(x.status, "delivered");
-        assert_eq!(x.recipient_uri.as_deref(), Some("sip:+491715550001@sms.example"));
+        assert_eq!(
+            x.recipient_uri.as_deref(),
+            Some("sip:+491715550001@sms.example")
+        );
     }
 
     #[test]
@@ -281,7 +295,10 @@ mod tests {
         assert!(matches!(classify(603), DeliveryResult::Failed(_)));
         let f = DeliveryResult::Failed("SIP 404".into());
         let r = DeliveryResult::Retry("SIP 480".into());
-        assert_eq!(combine(&[f.clone(), DeliveryResult::Delivered]), DeliveryResult::Delivered);
+        assert_eq!(
+            combine(&[f.clone(), DeliveryResult::Delivered]),
+            DeliveryResult::Delivered
+        );
         assert_eq!(combine(&[f.clone(), r.clone()]), r);
         assert_eq!(combine(std::slice::from_ref(&f)), f);
         assert!(matches!(combine(&[]), DeliveryResult::Retry(_)));

@@ -85,8 +85,16 @@ pub(crate) fn parse(input: &str) -> Result<Presence, XmlError> {
                 .map(|b| b.text.trim().to_owned())
                 .unwrap_or_default();
             let contact = t.child(NS, "contact").map(|c| c.text.trim().to_owned());
-            let notes = t.children_named(NS, "note").map(|n| n.text.clone()).collect();
-            (t.attr("id").unwrap_or_default().to_owned(), basic, contact, notes)
+            let notes = t
+                .children_named(NS, "note")
+                .map(|n| n.text.clone())
+                .collect();
+            (
+                t.attr("id").unwrap_or_default().to_owned(),
+                basic,
+                contact,
+                notes,
+            )
         })
         .collect();
     let person_notes = root

@@ -138,9 +138,11 @@ impl Subscriptions {
 pub(crate) fn subscribe_expires(header: Option<&str>) -> Result<u32, String> {
     match header.map(str::trim) {
         None => Ok(DEFAULT_EXPIRES),
-        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Ok(v
-            .parse::<u64>()
-            .map_or(DEFAULT_EXPIRES, |n| n.min(u64::from(DEFAULT_EXPIRES)) as u32)),
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(v.parse::<u64>().map_or(DEFAULT_EXPIRES, |n| {
+                n.min(u64::from(DEFAULT_EXPIRES)) as u32
+            }))
+        }
         Some(v) => Err(format!("bad Expires {v:?}")),
     }
 }

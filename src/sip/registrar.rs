@@ -198,14 +198,20 @@ pub(crate) fn parse_expires(v: &str) -> Result<u32, RegisterError> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(RegisterError::Bad(format!("bad expires {v:?}")));
     }
-    Ok(v.parse::<u64>().map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    Ok(v.parse::<u64>()
+        .map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reg<'a>(contacts: Vec<&'a str>, expires: Option<&'a str>, call_id: &'a str, cseq: u32) -> Register<'a> {
+    fn reg<'a>(
+        contacts: Vec<&'a str>,
+        expires: Option<&'a str>,
+        call_id: &'a str,
+        cseq: u32,
+    ) -> Register<'a> {
         Register {
             aor: "sip:alice@sms.example",
             contacts,
@@ -224,11 +230,22 @@ mod tests {
     fn several_contacts_expiry_and_removal() {
         let mut r = Registrar::new(3600, 3600, 10);
         let got = r
-            .register(&reg(vec!["<sip:alice@10.0.0.1:5070>"], Some("60"), "c1", 1), 1000)
+            .register(
+                &reg(vec!["<sip:alice@10.0.0.1:5070>"], Some("60"), "c1", 1),
+                1000,
+            )
             .unwrap();
         assert_eq!(got, vec![(A.to_owned(), 60)]);
         let got = r
-            .register(&reg(vec!["<sip:alice@10.0.0.2:5060;transport=tcp>;expires=7200"], None, "c2", 1), 1010)
+            .register(
+                &reg(
+                    vec!["<sip:alice@10.0.0.2:5060;transport=tcp>;expires=7200"],
+                    None,
+                    "c2",
+                    1,
+                ),
+                1010,
+            )
             .unwrap();
         assert_eq!(got, vec![(A.to_owned(), 50), (B.to_owned(), 3600)]);
         let c = r.contacts("sip:alice@sms.example", 1020);
@@ -241,10 +258,24 @@ mod tests {
             vec![("sip:alice@sms.example".to_owned(), vec![B.to_owned()])]
         );
         // Expires: 0 removes one contact; a fetch lists what is left.
-        let got = r.register(&reg(vec![B], Some("0"), "c2", 2), 1070).unwrap();
+        let got = r
+            .register(
+                &reg(
+                    vec!["<sip:alice@10.0.0.2:5060;transport=tcp>"],
+                    Some("0"),
+                    "c2",
+                    2,
+                ),
+                1070,
+            )
+            .unwrap();
         assert!(got.is_empty());
         assert!(r.snapshot(1070).is_empty());
-        assert!(r.register(&reg(vec![], None, "c3", 1), 1070).unwrap().is_empty());
+        assert!(
+            r.register(&reg(vec![], None, "c3", 1), 1070)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -277,7 +308,10 @@ mod tests {
             r.register(&reg(vec!["<not a uri>"], None, "c1", 2), 5),
             Err(RegisterError::Bad(_))
         ));
-        assert_eq!(r.register(&reg(vec!["*"], Some("0"), "c1", 2), 5), Ok(vec![]));
+        assert_eq!(
+            r.register(&reg(vec!["*"], Some("0"), "c1", 2), 5),
+            Ok(vec![])
+        );
         assert!(r.snapshot(5).is_empty());
         assert_eq!(parse_expires("99999999999"), Ok(u32::MAX));
     }

@@ -15,8 +15,20 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Methods rsipstack's parser knows.
 const KNOWN: [&str; 14] = [
-    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK", "PUBLISH",
-    "REFER", "REGISTER", "SUBSCRIBE", "UPDATE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
 ];
 
 /// What to do with one message.
@@ -82,7 +94,12 @@ pub(crate) fn reply_to(head: &[u8], code: u16, warning: &str) -> Option<Vec<u8>>
 }
 
 fn build(h: &Head, code: u16, warning: &str) -> Option<Vec<u8>> {
-    let (from, to, call_id, cseq) = (h.from.as_ref()?, h.to.as_ref()?, h.call_id.as_ref()?, h.cseq.as_ref()?);
+    let (from, to, call_id, cseq) = (
+        h.from.as_ref()?,
+        h.to.as_ref()?,
+        h.call_id.as_ref()?,
+        h.cseq.as_ref()?,
+    );
     if h.vias.is_empty() {
         return None;
     }
@@ -136,10 +153,19 @@ pub(crate) fn screen(msg: &[u8]) -> Screened {
     };
     let h = read_head(&msg[..end]);
     let body = &msg[end + 4..];
-    if h.from.is_none() || h.to.is_none() || h.call_id.is_none() || h.cseq.is_none() || h.vias.is_empty() {
+    if h.from.is_none()
+        || h.to.is_none()
+        || h.call_id.is_none()
+        || h.cseq.is_none()
+        || h.vias.is_empty()
+    {
         return Screened::Drop("missing Via, From, To, Call-ID or CSeq".into());
     }
-    let parts: Vec<&str> = h.request_line.split([' ', '\t']).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = h
+        .request_line
+        .split([' ', '\t'])
+        .filter(|p| !p.is_empty())
+        .collect();
     let [method, _uri, version] = parts[..] else {
         return answer(&h, 400, "bad request line");
     };
@@ -253,7 +279,10 @@ impl Framer {
         };
         let length = match read_head(head).content_length {
             None => 0,
-            Some(v) => v.trim().parse::<usize>().map_err(|_| err(400, "bad Content-Length"))?,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| err(400, "bad Content-Length"))?,
         };
         if length > MAX_BODY {
             return Err(err(413, "body too large"));

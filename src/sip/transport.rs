@@ -64,7 +64,11 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
 }
 
 /// Accepts TCP connections until `cancel`.
-pub(crate) fn serve_tcp(listener: TcpListener, endpoint: Arc<EndpointInner>, cancel: CancellationToken) {
+pub(crate) fn serve_tcp(
+    listener: TcpListener,
+    endpoint: Arc<EndpointInner>,
+    cancel: CancellationToken,
+) {
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -98,7 +102,9 @@ async fn tcp_connection(
         r#type: Some(RsTransport::Tcp),
         addr: peer.into(),
     };
-    let Ok(conn) = ChannelConnection::create_connection(in_rx, out_tx, addr.clone(), Some(cancel.clone())).await
+    let Ok(conn) =
+        ChannelConnection::create_connection(in_rx, out_tx, addr.clone(), Some(cancel.clone()))
+            .await
     else {
         return;
     };
@@ -154,7 +160,8 @@ async fn tcp_connection(
                         let Ok(msg) = rsipstack::sip::SipMessage::try_from(bytes.as_slice()) else {
                             continue;
                         };
-                        let Ok(msg) = SipConnection::update_msg_received(msg, peer, RsTransport::Tcp)
+                        let Ok(msg) =
+                            SipConnection::update_msg_received(msg, peer, RsTransport::Tcp)
                         else {
                             continue;
                         };

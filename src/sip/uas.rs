@@ -135,7 +135,9 @@ impl Uas {
         }
         let require = req.header_list("Require");
         if !require.is_empty() {
-            return Reply::new(420).with("Unsupported", require.join(", ")).into();
+            return Reply::new(420)
+                .with("Unsupported", require.join(", "))
+                .into();
         }
         match req.method.as_str() {
             "OPTIONS" => Reply::new(200)
@@ -198,7 +200,9 @@ impl Uas {
             .and_then(|r| r.rsplit_once('@'))
             .map_or("", |(u, _)| u);
         if c.username != user {
-            return Err(Reply::new(403).warning("the digest username is not the user of the address"));
+            return Err(
+                Reply::new(403).warning("the digest username is not the user of the address")
+            );
         }
         let Some(creds) = self.bridge.sip_credentials(address.clone()).await else {
             return Err(Reply::new(403).warning(&format!("{address} has no SIP account here")));
@@ -288,8 +292,14 @@ impl Uas {
             return Reply::new(400).warning("no Call-ID").into();
         };
         match req.to_tag() {
-            Some(tag) => self.resubscribe(req, call_id, &tag, &sender, expires, now).await,
-            None => self.new_subscription(req, call_id, sender, expires, now).await,
+            Some(tag) => {
+                self.resubscribe(req, call_id, &tag, &sender, expires, now)
+                    .await
+            }
+            None => {
+                self.new_subscription(req, call_id, sender, expires, now)
+                    .await
+            }
         }
     }
 
@@ -309,7 +319,9 @@ impl Uas {
         let to = req.header("To").and_then(parse_name_addr);
         let contact = req.header("Contact").and_then(parse_name_addr);
         let (Some(from), Some(to), Some(contact)) = (from, to, contact) else {
-            return Reply::new(400).warning("SUBSCRIBE needs From, To and Contact").into();
+            return Reply::new(400)
+                .warning("SUBSCRIBE needs From, To and Contact")
+                .into();
         };
         let Some(remote_tag) = from.param("tag").map(str::to_owned) else {
             return Reply::new(400).warning("From has no tag").into();

@@ -84,10 +84,7 @@ pub(crate) fn parse(input: &str) -> Result<Element, XmlError> {
             ResolveResult::Bound(n) => Some(n.as_ref().to_owned()),
             ResolveResult::Unbound => None,
             ResolveResult::Unknown(p) => {
-                return Err(XmlError::Malformed(format!(
-                    "unknown prefix {}",
-                    p
-                )));
+                return Err(XmlError::Malformed(format!("unknown prefix {}", p)));
             }
         };
         match event {
@@ -109,16 +106,16 @@ pub(crate) fn parse(input: &str) -> Result<Element, XmlError> {
                     if a.key.as_namespace_binding().is_some() {
                         continue;
                     }
-                    let value = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| match e {
-                        quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, name)) => {
-                            XmlError::Entity(name)
-                        }
-                        other => malformed(other),
-                    })?;
-                    el.attrs.push((
-                        a.key.local_name().as_ref().to_owned(),
-                        value.into_owned(),
-                    ));
+                    let value = a
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map_err(|e| match e {
+                            quick_xml::Error::Escape(
+                                quick_xml::escape::EscapeError::UnrecognizedEntity(_, name),
+                            ) => XmlError::Entity(name),
+                            other => malformed(other),
+                        })?;
+                    el.attrs
+                        .push((a.key.local_name().as_ref().to_owned(), value.into_owned()));
                 }
                 if matches!(event, Event::Empty(_)) {
                     close(&mut stack, &mut root, el);
