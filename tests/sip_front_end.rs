@@ -342,3 +342,170 @@ async fn imdn_goes_to_the_sender() {
     }
     stop.cancel();
 }
+
+#[tokio::test]
+async fn deliver_through_the_upstream_proxy_answers_its_challenge() {
+    let proxy = socket().await;
+    let proxy_addr = proxy.local_addr().unwrap();
+    let (fe, _bridge, stop) = sip_support::start_with(&[], |c| {
+        c.upstream = Some(smsbridge::config::Upstream {
+            proxy: format!("sip:{proxy_addr};transport=udp"),
+            register_as: None,
+            username: Some("gateway".into()),
+            password: Some("gw-secret".into()),
+            expires: 600,
+        });
+    })
+    .await;
+    let fe2 = fe.clone();
+    let t = tokio::spawn(async move { fe2.deliver(sms("via upstream", BodyFormat::Plain)).await });
+    let mut buf = vec![0u8; 65536];
+    let (n, from) = timeout(WAIT, proxy.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        first.starts_with("MESSAGE sip:alice@sms.example SIP/2.0\r\n"),
+        "{first}"
+    );
+    let challenge = respond(&first, 407, "Proxy Authentication Required").replace(
+        "Content-Length: 0",
+        "Proxy-Authenticate: Digest realm=\"upstream\", nonce=\"n0nce\", qop=\"auth\", algorithm=MD5\r\nContent-Length: 0",
+    );
+    proxy.send_to(challenge.as_bytes(), from).await.unwrap();
+    // Skip retransmissions of the first request.
+    let second = loop {
+        let (n, _) = timeout(WAIT, proxy.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.contains("Proxy-Authorization") {
+            break m;
+        }
+    };
+    let auth = header(&second, "Proxy-Authorization").unwrap();
+    assert!(
+        auth.contains("username=\"gateway\"") && auth.contains("realm=\"upstream\""),
+        "{auth}"
+    );
+    assert_eq!(header(&second, "CSeq"), Some("2 MESSAGE"));
+    // The digest is right for the upstream password.
+    let field = |k: &str| {
+        auth.split(&format!("{k}="))
+            .nth(1)
+            .map(|v| {
+                v.trim_start_matches('"')
+                    .split(['"', ','])
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .unwrap()
+    };
+    let ha1 = sip_support::md5_hex("gateway:upstream:gw-secret");
+    let ha2 = sip_support::md5_hex(&format!("MESSAGE:{}", field("uri")));
+    let expected = sip_support::md5_hex(&format!(
+        "{ha1}:n0nce:{}:{}:auth:{ha2}",
+        field("nc"),
+        field("cnonce")
+    ));
+    assert_eq!(field("response"), expected);
+    proxy
+        .send_to(respond(&second, 200, "OK").as_bytes(), from)
+        .await
+        .unwrap();
+    assert_eq!(t.await.unwrap(), DeliveryResult::Delivered);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn subscriptions_end_with_a_terminated_notify() {
+    let (fe, _bridge, stop) = start(&["127.0.0.1"]).await;
+    let phone = socket().await;
+    let local = phone.local_addr().unwrap();
+    let sub = format!(
+        "SUBSCRIBE sip:bob@sms.example SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKsub\r\n\
+         From: <sip:alice@sms.example>;tag=w1\r\nTo: <sip:bob@sms.example>\r\nCall-ID: sub@test\r\n\
+         CSeq: 1 SUBSCRIBE\r\nContact: <sip:alice@{local}>\r\nEvent: presence\r\nExpires: 1\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    phone.send_to(sub.as_bytes(), udp_addr(&fe)).await.unwrap();
+    let mut notifies = Vec::new();
+    let mut got_200 = false;
+    let mut buf = vec![0u8; 65536];
+    while notifies.len() < 2 {
+        let (n, from) = timeout(WAIT, phone.recv_from(&mut buf))
+            .await
+            .expect("messages")
+            .unwrap();
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.starts_with("SIP/2.0 200") {
+            assert_eq!(header(&m, "Expires"), Some("1"));
+            assert!(header(&m, "To").unwrap().contains(";tag="));
+            got_200 = true;
+        } else if m.starts_with("NOTIFY ") {
+            phone
+                .send_to(respond(&m, 200, "OK").as_bytes(), from)
+                .await
+                .unwrap();
+            if !notifies
+                .iter()
+                .any(|x: &String| header(x, "CSeq") == header(&m, "CSeq"))
+            {
+                notifies.push(m);
+            }
+        }
+    }
+    assert!(got_200);
+    assert!(notifies[0].starts_with(&format!("NOTIFY sip:alice@{local} SIP/2.0")));
+    assert!(
+        header(&notifies[0], "Subscription-State")
+            .unwrap()
+            .starts_with("active;expires=")
+    );
+    assert!(body(&notifies[0]).contains("<contact>tel:+491715550001</contact>"));
+    assert_eq!(
+        header(&notifies[1], "Subscription-State"),
+        Some("terminated;reason=timeout")
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn deliver_to_a_tcp_contact_reuses_its_connection() {
+    let (fe, _bridge, stop) = start(&["127.0.0.1"]).await;
+    let mut s = TcpStream::connect(tcp_addr(&fe)).await.unwrap();
+    let local = s.local_addr().unwrap();
+    let reg = format!(
+        "REGISTER sip:sms.example SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKtreg\r\n\
+         From: <sip:alice@sms.example>;tag=r1\r\nTo: <sip:alice@sms.example>\r\nCall-ID: treg@test\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:alice@{local};transport=tcp>\r\nContent-Length: 0\r\n\r\n"
+    );
+    s.write_all(reg.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = timeout(WAIT, s.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
+    let fe2 = fe.clone();
+    let t = tokio::spawn(async move { fe2.deliver(sms("over tcp", BodyFormat::Plain)).await });
+    let n = timeout(WAIT, s.read(&mut buf))
+        .await
+        .expect("a MESSAGE on the same connection")
+        .unwrap();
+    let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(req.starts_with("MESSAGE sip:alice@"), "{req}");
+    assert!(
+        header(&req, "Via").unwrap().starts_with("SIP/2.0/TCP"),
+        "{req}"
+    );
+    assert_eq!(body(&req), "over tcp");
+    s.write_all(respond(&req, 200, "OK").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        timeout(WAIT, t).await.unwrap().unwrap(),
+        DeliveryResult::Delivered
+    );
+    stop.cancel();
+}

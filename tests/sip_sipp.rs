@@ -43,7 +43,14 @@ async fn sipp(name: &str, target: SocketAddr, extra: &[&str]) {
         .arg(target.to_string())
         .args(["-sf", sf.to_str().unwrap()])
         .args(["-m", "1", "-i", "127.0.0.1", "-p", &port, "-t", "u1"])
-        .args(["-nostdin", "-timeout", "20", "-timeout_error", "-recv_timeout", "8000"])
+        .args([
+            "-nostdin",
+            "-timeout",
+            "20",
+            "-timeout_error",
+            "-recv_timeout",
+            "8000",
+        ])
         .args(["-trace_err", "-trace_msg"])
         .args(extra)
         .stdin(std::process::Stdio::null())
@@ -92,7 +99,12 @@ async fn message_errors_map_to_their_status_codes() {
     let target = udp_addr(&fe);
     sipp("message_401.xml", target, &[]).await;
     assert!(bridge.submitted.lock().unwrap().is_empty());
-    for s in ["message_415.xml", "message_413.xml", "message_404.xml", "message_503.xml"] {
+    for s in [
+        "message_415.xml",
+        "message_413.xml",
+        "message_404.xml",
+        "message_503.xml",
+    ] {
         sipp(s, target, AUTH).await;
     }
     // 415 is decided before the bridge; the other three were refused by it.
@@ -122,7 +134,10 @@ async fn register_with_digest() {
     assert_eq!(regs.len(), 1);
     assert_eq!(regs[0].0, "sip:alice@sms.example");
     assert!(regs[0].1[0].starts_with("sip:alice@127.0.0.1:"), "{regs:?}");
-    assert_eq!(*bridge.online.lock().unwrap(), vec!["sip:alice@sms.example".to_owned()]);
+    assert_eq!(
+        *bridge.online.lock().unwrap(),
+        vec!["sip:alice@sms.example".to_owned()]
+    );
     stop.cancel();
 }
 

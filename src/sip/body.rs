@@ -177,7 +177,7 @@ pub(crate) fn decode_text(bytes: &[u8], charset: Option<&str>) -> Result<String,
 }
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units = bytes.chunks_exact(2).map(|c| unit([c[0], c[1]]));

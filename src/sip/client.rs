@@ -129,7 +129,11 @@ pub(crate) async fn register_upstream(
         return;
     };
     let mut reg = rsipstack::dialog::registration::Registration::new(endpoint, Some(credential));
-    if let Ok(addr) = SipAddr::try_from(&proxy_uri).and_then(|a| a.get_socketaddr()) {
+    // A proxy given by IP address is pinned; a domain is left to the resolver.
+    if let Some(addr) = SipAddr::try_from(&proxy_uri)
+        .ok()
+        .and_then(|a| a.get_socketaddr().ok())
+    {
         reg.outbound_proxy = Some(addr);
     }
     reg.keep_alive(server, expires, cancel, |outcome| {

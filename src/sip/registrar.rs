@@ -160,7 +160,7 @@ impl Registrar {
     /// The user's live contacts, most recently refreshed first.
     pub(crate) fn contacts(&self, aor: &str, now: u64) -> Vec<Binding> {
         let mut v = self.live(aor, now);
-        v.sort_by(|a, b| b.updated.cmp(&a.updated));
+        v.sort_by_key(|b| std::cmp::Reverse(b.updated));
         v
     }
 

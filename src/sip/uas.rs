@@ -44,7 +44,7 @@ impl UasConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Followup {
     /// Send a NOTIFY for this subscription (its state at send time).
-    Notify(Subscription),
+    Notify(Box<Subscription>),
     /// Tell the bridge a user registered.
     UserOnline(String),
 }
@@ -400,7 +400,7 @@ impl Uas {
         reply.to_tag = Some(s.local_tag.clone());
         Handled {
             reply,
-            followups: vec![Followup::Notify(s.clone())],
+            followups: vec![Followup::Notify(Box::new(s.clone()))],
         }
     }
 }

@@ -25,7 +25,7 @@ pub struct FakeBridge {
     pub online: Mutex<Vec<String>>,
 }
 
-fn md5_hex(s: &str) -> String {
+pub fn md5_hex(s: &str) -> String {
     use md5::{Digest, Md5};
     Md5::digest(s.as_bytes())
         .iter()
@@ -87,8 +87,16 @@ impl BridgeApi for FakeBridge {
 
 /// Starts a front end on 127.0.0.1 port 0 (UDP and TCP) with a short T1.
 pub async fn start(trusted: &[&str]) -> (SipFrontEnd, Arc<FakeBridge>, CancellationToken) {
+    start_with(trusted, |_| {}).await
+}
+
+/// Like [`start`], with the configuration changed by `tweak` first.
+pub async fn start_with(
+    trusted: &[&str],
+    tweak: impl FnOnce(&mut Sip),
+) -> (SipFrontEnd, Arc<FakeBridge>, CancellationToken) {
     let bridge = Arc::new(FakeBridge::default());
-    let cfg = Sip {
+    let mut cfg = Sip {
         realm: "smsbridge".into(),
         domain: "sms.example".into(),
         udp: vec!["127.0.0.1:0".into()],
@@ -97,6 +105,7 @@ pub async fn start(trusted: &[&str]) -> (SipFrontEnd, Arc<FakeBridge>, Cancellat
         upstream: None,
         t1_ms: 20,
     };
+    tweak(&mut cfg);
     let stop = CancellationToken::new();
     let fe = SipFrontEnd::start(&cfg, bridge.clone(), stop.clone())
         .await
