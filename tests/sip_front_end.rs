@@ -509,3 +509,66 @@ async fn deliver_to_a_tcp_contact_reuses_its_connection() {
     );
     stop.cancel();
 }
+
+#[tokio::test]
+async fn registers_upstream_with_digest() {
+    let registrar = socket().await;
+    let addr = registrar.local_addr().unwrap();
+    let (_fe, _bridge, stop) = sip_support::start_with(&[], |c| {
+        c.upstream = Some(smsbridge::config::Upstream {
+            proxy: format!("sip:{addr}"),
+            register_as: Some("sip:gateway@upstream.example".into()),
+            username: None,
+            password: Some("gw-secret".into()),
+            expires: 120,
+        });
+    })
+    .await;
+    let mut buf = vec![0u8; 65536];
+    let (n, from) = timeout(WAIT, registrar.recv_from(&mut buf))
+        .await
+        .expect("a REGISTER")
+        .unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        first.starts_with("REGISTER sip:upstream.example SIP/2.0\r\n"),
+        "{first}"
+    );
+    assert!(
+        header(&first, "To")
+            .unwrap()
+            .contains("sip:gateway@upstream.example")
+    );
+    assert_eq!(header(&first, "Expires"), Some("120"));
+    let challenge = respond(&first, 401, "Unauthorized").replace(
+        "Content-Length: 0",
+        "WWW-Authenticate: Digest realm=\"upstream\", nonce=\"r3g\", algorithm=MD5\r\nContent-Length: 0",
+    );
+    registrar.send_to(challenge.as_bytes(), from).await.unwrap();
+    let second = loop {
+        let (n, _) = timeout(WAIT, registrar.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.contains("Authorization:") {
+            break m;
+        }
+    };
+    let auth = header(&second, "Authorization").unwrap();
+    assert!(
+        auth.contains("username=\"gateway\"") && auth.contains("nonce=\"r3g\""),
+        "{auth}"
+    );
+    let ok = respond(&second, 200, "OK").replace(
+        "Content-Length: 0",
+        &format!(
+            "{}\r\nContent-Length: 0",
+            header(&second, "Contact")
+                .map(|c| format!("Contact: {c};expires=120"))
+                .unwrap_or_default()
+        ),
+    );
+    registrar.send_to(ok.as_bytes(), from).await.unwrap();
+    stop.cancel();
+}
