@@ -71,6 +71,28 @@ async fn compact_headers_are_understood() {
     assert_eq!(got[0].text, "été!");
     assert_eq!(got[0].recipient, Recipient::Alias("bob".into()));
     assert_eq!(got[0].sender.display_name.as_deref(), Some("Alice"));
+    // tel: and user=phone Request-URIs survive rsipstack's parser.
+    for (i, uri) in [
+        "tel:+49-171-5550001",
+        "sip:+491715550001@127.0.0.1;user=phone",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = exchange(
+            &sock,
+            udp_addr(&fe),
+            &message(&format!("tel{i}"), local, uri, "t"),
+        )
+        .await;
+        assert_eq!(status(&r), 202, "{uri}: {r}");
+        let last = bridge.submitted.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(
+            last.recipient,
+            Recipient::Number("+491715550001".into()),
+            "{uri}"
+        );
+    }
     stop.cancel();
 }
 

@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 pub struct FakeBridge {
     pub submitted: Mutex<Vec<ImToSms>>,
     pub online: Mutex<Vec<String>>,
+    /// (watcher, target) of every presence question.
+    pub presence_asked: Mutex<Vec<(String, Recipient)>>,
 }
 
 pub fn md5_hex(s: &str) -> String {
@@ -62,9 +64,13 @@ impl BridgeApi for FakeBridge {
 
     fn presence(
         &self,
-        _watcher: String,
+        watcher: String,
         target: Recipient,
     ) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
+        self.presence_asked
+            .lock()
+            .unwrap()
+            .push((watcher, target.clone()));
         Box::pin(async move {
             match target {
                 Recipient::Number(n) if n == "+491715550001" => Ok(SubscriberPresence {
