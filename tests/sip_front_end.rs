@@ -529,6 +529,29 @@ async fn deliver_to_a_tcp_contact_reuses_its_connection() {
         timeout(WAIT, t).await.unwrap().unwrap(),
         DeliveryResult::Delivered
     );
+    // A subscription made on this connection is notified on it too.
+    let sub = format!(
+        "SUBSCRIBE sip:bob@sms.example SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKtsub\r\n\
+         From: <sip:alice@sms.example>;tag=w2\r\nTo: <sip:bob@sms.example>\r\nCall-ID: tsub@test\r\n\
+         CSeq: 1 SUBSCRIBE\r\nContact: <sip:alice@{local};transport=tcp>\r\nEvent: presence\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    s.write_all(sub.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    while !seen.contains("</presence>") {
+        let n = timeout(WAIT, s.read(&mut buf))
+            .await
+            .expect("200 and NOTIFY")
+            .unwrap();
+        assert!(n > 0);
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("SIP/2.0 200 OK\r\n"), "{seen}");
+    assert!(seen.contains("\r\nNOTIFY sip:alice@"), "{seen}");
+    assert!(
+        seen.contains("Subscription-State: active;expires=3600"),
+        "{seen}"
+    );
     stop.cancel();
 }
 

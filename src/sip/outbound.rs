@@ -158,14 +158,18 @@ pub(crate) fn presence_notify(
     OutRequest {
         method: "NOTIFY",
         request_uri: s.remote_target.clone(),
-        next_hop: s.route_set.first().map(|r| {
-            r.trim()
-                .trim_start_matches('<')
-                .split('>')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        }),
+        next_hop: s
+            .route_set
+            .first()
+            .map(|r| {
+                r.trim()
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .or_else(|| s.flow.clone()),
         from: format!("<{}>", s.local_uri),
         from_tag: s.local_tag.clone(),
         to: format!("<{}>;tag={}", s.remote_uri, s.remote_tag),

@@ -25,6 +25,9 @@ pub(crate) struct Subscription {
     pub(crate) remote_target: String,
     /// Record-Route values, in order (RFC 3261 §12.1.1).
     pub(crate) route_set: Vec<String>,
+    /// For a watcher on TCP without a route set: `sip:<peer>;transport=tcp`,
+    /// so NOTIFYs reuse its connection.
+    pub(crate) flow: Option<String>,
     /// The authenticated watcher (AOR).
     pub(crate) watcher: String,
     pub(crate) target: Recipient,
@@ -160,6 +163,7 @@ mod tests {
             remote_uri: "sip:alice@sms.example".into(),
             remote_target: "sip:alice@127.0.0.1:5070".into(),
             route_set: vec![],
+            flow: None,
             watcher: "sip:alice@sms.example".into(),
             target: Recipient::Number("+4917".into()),
             msisdn: "+4917".into(),

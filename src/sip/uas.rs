@@ -334,6 +334,11 @@ impl Uas {
             Ok(p) => p,
             Err(r) => return presence_refusal(&r).into(),
         };
+        let route_set: Vec<String> = req
+            .header_list("Record-Route")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let s = Subscription {
             call_id: call_id.to_owned(),
             local_tag: (self.random)(),
@@ -341,11 +346,9 @@ impl Uas {
             local_uri: to.uri,
             remote_uri: from.uri,
             remote_target: contact.uri,
-            route_set: req
-                .header_list("Record-Route")
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            route_set: route_set.clone(),
+            flow: (req.transport == Transport::Tcp && route_set.is_empty())
+                .then(|| format!("sip:{};transport=tcp", req.source)),
             watcher: sender.address,
             target,
             msisdn: p.msisdn,
