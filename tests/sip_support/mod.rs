@@ -15,8 +15,12 @@ use smsbridge::bridge::api::{
     Accepted, BoxFuture, BridgeApi, ImToSms, MessageId, Recipient, Refusal, SipCredentials,
     SubscriberPresence,
 };
+use smsbridge::bridge::api::{InboundId, SmsToIm, UnixTime};
 use smsbridge::config::Sip;
 use smsbridge::sip::SipFrontEnd;
+use smsbridge::store::BodyFormat;
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
@@ -177,4 +181,58 @@ pub fn respond(req: &str, code: u16, reason: &str) -> String {
     }
     out.push_str("Content-Length: 0\r\n\r\n");
     out
+}
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A UDP socket on 127.0.0.1.
+pub async fn socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").await.unwrap()
+}
+
+/// The next datagram as text, `None` after [`WAIT`].
+pub async fn recv(sock: &UdpSocket) -> Option<String> {
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = timeout(WAIT, sock.recv_from(&mut buf)).await.ok()?.ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// Sends `req` and returns the first final response.
+pub async fn exchange(sock: &UdpSocket, to: std::net::SocketAddr, req: &str) -> String {
+    sock.send_to(req.as_bytes(), to).await.unwrap();
+    loop {
+        let r = recv(sock).await.expect("a response");
+        if status(&r) >= 200 {
+            return r;
+        }
+    }
+}
+
+pub async fn register_phone(fe: &SipFrontEnd, phone: &UdpSocket) {
+    let local = phone.local_addr().unwrap();
+    let reg = format!(
+        "REGISTER sip:sms.example SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKreg\r\n\
+         From: <sip:alice@sms.example>;tag=r1\r\nTo: <sip:alice@sms.example>\r\nCall-ID: reg@test\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:alice@{local}>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+    );
+    let r = exchange(phone, udp_addr(fe), &reg).await;
+    assert_eq!(status(&r), 200, "{r}");
+    assert_eq!(
+        header(&r, "Contact"),
+        Some(format!("<sip:alice@{local}>;expires=600").as_str())
+    );
+}
+
+/// An SMS from +491715550001 (Bob) for alice.
+pub fn sms(text: &str, format: BodyFormat) -> SmsToIm {
+    SmsToIm {
+        inbound: InboundId(1),
+        to_user: "sip:alice@sms.example".into(),
+        from: "+491715550001".into(),
+        from_name: Some("Bob".into()),
+        text: text.into(),
+        received: UnixTime(1_777_636_800),
+        incomplete: false,
+        body_format: format,
+    }
 }
