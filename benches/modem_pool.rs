@@ -28,9 +28,14 @@ fn tpdu(i: usize) -> Vec<u8> {
             body: Body::Data(Vec::new()),
         },
     };
-    let part = pdu::segment(&t, &format!("benchmark message {i}"), 0, &EncodeOptions::default())
-        .unwrap()
-        .remove(0);
+    let part = pdu::segment(
+        &t,
+        &format!("benchmark message {i}"),
+        0,
+        &EncodeOptions::default(),
+    )
+    .unwrap()
+    .remove(0);
     let mut b = Vec::new();
     Tpdu::Submit(part).encode(&mut b).unwrap();
     b
@@ -45,7 +50,10 @@ async fn run(modems: usize) -> (usize, Duration) {
                 noise_interval: Some(Duration::ZERO),
                 ..SimConfig::default()
             };
-            ModemConfig::new(format!("m{i}"), PortSpec::Sim(SimPort::new(format!("m{i}"), cfg, false)))
+            ModemConfig::new(
+                format!("m{i}"),
+                PortSpec::Sim(SimPort::new(format!("m{i}"), cfg, false)),
+            )
         })
         .collect();
     let (work, mut events) = MemoryWork::accepting(Box::new(|_| true));
@@ -68,7 +76,10 @@ async fn run(modems: usize) -> (usize, Duration) {
     let mut sent = 0;
     while sent < total {
         match events.recv().await {
-            Some(WorkEvent::Done { outcome: SendOutcome::Submitted { .. }, .. }) => sent += 1,
+            Some(WorkEvent::Done {
+                outcome: SendOutcome::Submitted { .. },
+                ..
+            }) => sent += 1,
             Some(WorkEvent::Done { outcome, .. }) => panic!("{outcome:?}"),
             Some(_) => {}
             None => break,
@@ -80,7 +91,10 @@ async fn run(modems: usize) -> (usize, Duration) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     println!("modems  messages  seconds  msg/min  ideal/min  of ideal");
     for modems in [1, 2, 4] {
         let (sent, elapsed) = rt.block_on(run(modems));

@@ -176,6 +176,10 @@ pub struct Sip {
     /// An upstream SIP server: SMS for users without a local registration are sent
     /// there, and the bridge can register with it as a client.
     pub upstream: Option<Upstream>,
+    /// RFC 3261 timer T1 in milliseconds (default 500). Requests we send are
+    /// retransmitted from T1 on (UDP) and time out after 64·T1 (Timer F,
+    /// 32 s by default); tests make it short.
+    pub t1_ms: u64,
 }
 
 impl Default for Sip {
@@ -187,6 +191,7 @@ impl Default for Sip {
             tcp: vec!["127.0.0.1:5060".into()],
             trusted_peers: Vec::new(),
             upstream: None,
+            t1_ms: 500,
         }
     }
 }

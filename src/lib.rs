@@ -10,4 +10,5 @@ pub mod config;
 pub mod modem;
 pub mod pdu;
 pub mod sim;
+pub mod sip;
 pub mod store;

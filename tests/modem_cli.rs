@@ -22,7 +22,14 @@ fn probe_send_with_report_and_listen() {
     let dir = TempDir::new("modem-cli");
     let sim = SimProcess::start(
         dir.path(),
-        &["--send-delay", "300ms", "--report-delay", "300ms", "--reply-delay", "300ms"],
+        &[
+            "--send-delay",
+            "300ms",
+            "--report-delay",
+            "300ms",
+            "--reply-delay",
+            "300ms",
+        ],
     );
     let port = sim.port.clone();
 
@@ -32,19 +39,43 @@ fn probe_send_with_report_and_listen() {
     assert_eq!(info["sim"], "READY");
     assert_eq!(info["registered"], true);
     assert_eq!(info["registration"]["cs"], "home");
-    assert!(info["imsi"].as_str().is_some_and(|s| s.len() == 15), "{info}");
-    assert!(info["receive_mode"].as_str().unwrap().contains("+CMTI"), "{info}");
+    assert!(
+        info["imsi"].as_str().is_some_and(|s| s.len() == 15),
+        "{info}"
+    );
+    assert!(
+        info["receive_mode"].as_str().unwrap().contains("+CMTI"),
+        "{info}"
+    );
     let human = smsbridge(&["modem", "probe", "--port", &port]);
-    assert!(human.stdout.contains("SIM           READY"), "{}", human.all());
+    assert!(
+        human.stdout.contains("SIM           READY"),
+        "{}",
+        human.all()
+    );
 
     let text = "Long hello 😁 ".repeat(8);
-    let send = smsbridge(&["sms", "send", "--port", &port, "--to", PHONE, "--report", &text]);
+    let send = smsbridge(&[
+        "sms", "send", "--port", &port, "--to", PHONE, "--report", &text,
+    ]);
     assert!(send.ok(), "{}", send.all());
     let lines: Vec<&str> = send.stdout.lines().collect();
     assert_eq!(lines[0], "part 1/2: submitted, MR 1", "{}", send.stdout);
     assert_eq!(lines[1], "part 2/2: submitted, MR 2", "{}", send.stdout);
-    assert!(lines[2..].iter().any(|l| l.starts_with("part 1/2: delivered (status 0x00")), "{}", send.stdout);
-    assert!(lines[2..].iter().any(|l| l.starts_with("part 2/2: delivered (status 0x00")), "{}", send.stdout);
+    assert!(
+        lines[2..]
+            .iter()
+            .any(|l| l.starts_with("part 1/2: delivered (status 0x00")),
+        "{}",
+        send.stdout
+    );
+    assert!(
+        lines[2..]
+            .iter()
+            .any(|l| l.starts_with("part 2/2: delivered (status 0x00")),
+        "{}",
+        send.stdout
+    );
     let sent = sim.sent();
     assert_eq!(sent.len(), 2);
 
@@ -65,7 +96,14 @@ fn probe_send_with_report_and_listen() {
     assert_eq!(first["parts"], 2);
     assert_eq!(first["incomplete"], false);
     let inject = smsbridge(&[
-        "modem", "sim-inject", "--link", &port, "--from", "+4917099999999", "--order", "reverse",
+        "modem",
+        "sim-inject",
+        "--link",
+        &port,
+        "--from",
+        "+4917099999999",
+        "--order",
+        "reverse",
         &"Zurück? ".repeat(40),
     ]);
     assert!(inject.ok(), "{}", inject.all());
@@ -86,15 +124,33 @@ fn errors_are_said_in_the_modem_s_terms() {
     let dir = TempDir::new("modem-cli-pin");
     let sim = SimProcess::start(dir.path(), &["--pin", "1234"]);
     let probe = smsbridge(&["modem", "probe", "--port", &sim.port]);
-    assert_eq!(probe.status.and_then(|s| s.code()), Some(1), "{}", probe.all());
+    assert_eq!(
+        probe.status.and_then(|s| s.code()),
+        Some(1),
+        "{}",
+        probe.all()
+    );
     assert_eq!(
         probe.stderr.trim(),
         "smsbridge: SIM PIN required (set the modem's pin in the configuration)"
     );
-    let probe = smsbridge(&["modem", "probe", "--port", &sim.port, "--pin", "1234", "--json"]);
+    let probe = smsbridge(&[
+        "modem", "probe", "--port", &sim.port, "--pin", "1234", "--json",
+    ]);
     assert!(probe.ok(), "{}", probe.all());
     sim.stop();
-    let missing = smsbridge(&["modem", "probe", "--port", "/nonexistent/ttyUSB9", "--timeout", "3s"]);
+    let missing = smsbridge(&[
+        "modem",
+        "probe",
+        "--port",
+        "/nonexistent/ttyUSB9",
+        "--timeout",
+        "3s",
+    ]);
     assert_eq!(missing.status.and_then(|s| s.code()), Some(1));
-    assert!(missing.stderr.contains("cannot open /nonexistent/ttyUSB9"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("cannot open /nonexistent/ttyUSB9"),
+        "{}",
+        missing.stderr
+    );
 }

@@ -1,0 +1,447 @@
+//! [`SipFrontEnd`]: binds the listeners, runs rsipstack's endpoint, feeds
+//! each incoming transaction to the handler in `uas.rs`, and sends SMS, IMDNs
+//! and NOTIFYs as client transactions. Glue only: protocol decisions live in
+//! the sans-IO modules.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rsipstack::EndpointBuilder;
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::sip::headers::make_header;
+use rsipstack::sip::{HeadersExt, StatusCode};
+use rsipstack::transaction::endpoint::EndpointOption;
+use rsipstack::transaction::random_text;
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::client::{self, Client};
+use super::outbound::{self, Ids, OutRequest, Target};
+use super::transport::{self, ScreenedUdp};
+use super::uas::{Followup, Uas, UasConfig, lock};
+use super::wire::{Reply, Request, Transport, canonical_name};
+use crate::bridge::api::{
+    BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ImFrontEnd, SmsToIm,
+};
+
+/// Why the front end could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    /// A listen address or trusted peer is not an IP address (and port).
+    #[error("bad address {0:?} in [sip]")]
+    Address(String),
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// rsipstack refused to start.
+    #[error("SIP stack: {0}")]
+    Stack(String),
+}
+
+/// The SIP front end. Cheap to clone.
+#[derive(Clone)]
+pub struct SipFrontEnd {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    uas: Arc<Uas>,
+    client: Client,
+    addrs: Vec<SocketAddr>,
+    domain: String,
+    upstream: Option<(String, Option<Credential>)>,
+    _endpoint: rsipstack::transaction::Endpoint,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn random() -> String {
+    random_text(12)
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, SipError> {
+    s.parse().map_err(|_| SipError::Address(s.to_owned()))
+}
+
+fn contact_uri(addr: Option<SocketAddr>, transport: &str) -> String {
+    match addr {
+        Some(a) if transport == "tcp" => format!("sip:smsbridge@{a};transport=tcp"),
+        Some(a) => format!("sip:smsbridge@{a}"),
+        None => "sip:smsbridge@127.0.0.1".into(),
+    }
+}
+
+impl SipFrontEnd {
+    /// Binds the configured UDP and TCP listeners and starts serving;
+    /// requests go to `bridge`. Everything stops when `shutdown` is cancelled.
+    pub async fn start(
+        cfg: &crate::config::Sip,
+        bridge: Arc<dyn BridgeApi>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, SipError> {
+        let trusted = cfg
+            .trusted_peers
+            .iter()
+            .map(|p| {
+                p.parse::<IpAddr>()
+                    .map_err(|_| SipError::Address(p.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cancel = shutdown.child_token();
+        let tl = TransportLayer::new(cancel.clone());
+        let mut addrs = Vec::new();
+        let (mut first_udp, mut first_tcp) = (None, None);
+        for a in &cfg.udp {
+            let addr = parse_addr(a)?;
+            let sock = tokio::net::UdpSocket::bind(addr)
+                .await
+                .map_err(|source| SipError::Bind { addr, source })?;
+            let local = sock
+                .local_addr()
+                .map_err(|source| SipError::Bind { addr, source })?;
+            let conn = UdpConnection::from_socket(
+                Arc::new(ScreenedUdp::new(sock)),
+                None,
+                Some(cancel.child_token()),
+            )
+            .await
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+            tl.add_transport(SipConnection::Udp(conn));
+            first_udp.get_or_insert(local);
+            addrs.push(local);
+        }
+        let mut listeners = Vec::new();
+        for a in &cfg.tcp {
+            let addr = parse_addr(a)?;
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| SipError::Bind { addr, source })?;
+            let local = l
+                .local_addr()
+                .map_err(|source| SipError::Bind { addr, source })?;
+            first_tcp.get_or_insert(local);
+            addrs.push(local);
+            listeners.push(l);
+        }
+        let t1 = Duration::from_millis(cfg.t1_ms.max(1));
+        let option = EndpointOption {
+            t1,
+            t1x64: t1 * 64,
+            ..EndpointOption::default()
+        };
+        let endpoint = EndpointBuilder::new()
+            .with_user_agent(concat!("smsbridge/", env!("CARGO_PKG_VERSION")))
+            .with_transport_layer(tl)
+            .with_cancel_token(cancel.clone())
+            .with_option(option)
+            .build();
+        let mut incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        let inner_ep = endpoint.inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = inner_ep.serve().await {
+                warn!(error = %e, "SIP endpoint stopped");
+            }
+        });
+        for l in listeners {
+            transport::serve_tcp(l, endpoint.inner.clone(), cancel.clone());
+        }
+        let uas = Arc::new(Uas::new(
+            UasConfig {
+                realm: cfg.realm.clone(),
+                domain: cfg.domain.clone(),
+                trusted,
+                contact_udp: contact_uri(first_udp.or(first_tcp), "udp"),
+                contact_tcp: contact_uri(first_tcp.or(first_udp), "tcp"),
+            },
+            bridge,
+            random_text(24),
+            random,
+        ));
+        let upstream = cfg.upstream.as_ref().map(|u| {
+            let cred = u.password.as_ref().map(|p| Credential {
+                username: u
+                    .register_as
+                    .as_deref()
+                    .and_then(|a| {
+                        a.split_once(':')?
+                            .1
+                            .split_once('@')
+                            .map(|(u, _)| u.to_owned())
+                    })
+                    .or_else(|| u.username.clone())
+                    .unwrap_or_default(),
+                password: p.clone(),
+                realm: None,
+                auth_username: u.username.clone(),
+            });
+            (u.proxy.clone(), cred)
+        });
+        let fe = Self {
+            inner: Arc::new(Inner {
+                uas,
+                client: Client {
+                    endpoint: endpoint.inner.clone(),
+                    tcp_local: first_tcp.map(|a| SipAddr {
+                        r#type: Some(rsipstack::sip::Transport::Tcp),
+                        addr: a.into(),
+                    }),
+                },
+                addrs,
+                domain: cfg.domain.clone(),
+                upstream,
+                _endpoint: endpoint,
+            }),
+        };
+        if let Some(u) = &cfg.upstream
+            && let (Some(aor), Some((_, Some(cred)))) = (&u.register_as, &fe.inner.upstream)
+        {
+            tokio::spawn(client::register_upstream(
+                fe.inner.client.endpoint.clone(),
+                aor.clone(),
+                u.proxy.clone(),
+                cred.clone(),
+                u.expires,
+                cancel.clone(),
+            ));
+        }
+        let serving = fe.clone();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let tx = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    tx = incoming.recv() => match tx { Some(tx) => tx, None => break },
+                };
+                let fe = serving.clone();
+                tokio::spawn(async move { fe.serve(tx).await });
+            }
+        });
+        let housekeeping = fe.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => housekeeping.expire(unix_now()).await,
+                }
+            }
+        });
+        info!(addrs = ?fe.inner.addrs, "SIP front end listening");
+        Ok(fe)
+    }
+
+    /// The bound addresses (UDP first, then TCP), with real ports.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.addrs.clone()
+    }
+
+    /// Graceful shutdown: new requests get 503 with Retry-After.
+    pub fn set_draining(&self, yes: bool) {
+        self.inner.uas.set_draining(yes);
+    }
+
+    /// Users with live registrations and their contacts, for `smsbridge status`.
+    pub fn registrations(&self) -> Vec<(String, Vec<String>)> {
+        lock(&self.inner.uas.registrar).snapshot(unix_now())
+    }
+
+    async fn serve(&self, mut tx: Transaction) {
+        let req = to_request(&tx);
+        let handled = self.inner.uas.handle(&req, unix_now()).await;
+        debug!(method = %req.method, code = handled.reply.code, "answering");
+        if let Err(e) = tx.respond(to_response(&tx, handled.reply)).await {
+            warn!(error = %e, "cannot send a SIP response");
+        }
+        for f in handled.followups {
+            match f {
+                Followup::UserOnline(aor) => self.inner.uas.bridge().user_online(aor),
+                Followup::Notify(s) => {
+                    let contact = self.inner.uas.cfg.contact(req.transport).to_owned();
+                    let out = outbound::presence_notify(
+                        &s,
+                        &s.state(unix_now()),
+                        &self.inner.domain,
+                        &contact,
+                    );
+                    self.send_logged(out).await;
+                }
+            }
+        }
+    }
+
+    async fn send_logged(&self, out: OutRequest) {
+        match self.inner.client.send(&out, None).await {
+            Ok(code) => debug!(method = out.method, code, "request answered"),
+            Err(e) => info!(method = out.method, error = %e, "request not sent"),
+        }
+    }
+
+    /// Drops expired registrations and ends expired subscriptions.
+    async fn expire(&self, now: u64) {
+        lock(&self.inner.uas.registrar).purge(now);
+        let ended = lock(&self.inner.uas.subs).expire(now);
+        for s in ended {
+            let contact = self.inner.uas.cfg.contact_udp.clone();
+            let out = outbound::presence_notify(&s, &s.state(now), &self.inner.domain, &contact);
+            let fe = self.clone();
+            tokio::spawn(async move { fe.send_logged(out).await });
+        }
+    }
+
+    /// Where `aor` is reached: its contacts, else the upstream proxy.
+    fn targets(&self, aor: &str) -> (Vec<Target>, bool) {
+        let contacts = lock(&self.inner.uas.registrar).contacts(aor, unix_now());
+        if !contacts.is_empty() {
+            let t = contacts
+                .into_iter()
+                .map(|b| Target {
+                    request_uri: b.uri,
+                    next_hop: (b.transport == Transport::Tcp)
+                        .then(|| format!("sip:{};transport=tcp", b.source)),
+                })
+                .collect();
+            return (t, false);
+        }
+        match &self.inner.upstream {
+            Some((proxy, _)) => (
+                vec![Target {
+                    request_uri: aor.to_owned(),
+                    next_hop: Some(proxy.clone()),
+                }],
+                true,
+            ),
+            None => (Vec::new(), false),
+        }
+    }
+
+    /// Sends one request per target at once; the first 2xx wins.
+    async fn fan_out(
+        &self,
+        aor: &str,
+        build: impl Fn(&Target, Ids) -> OutRequest,
+    ) -> DeliveryResult {
+        let (targets, upstream) = self.targets(aor);
+        if targets.is_empty() {
+            return DeliveryResult::Retry("not registered".into());
+        }
+        let cred = upstream
+            .then(|| self.inner.upstream.as_ref().and_then(|(_, c)| c.clone()))
+            .flatten();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for t in &targets {
+            let ids = Ids {
+                call_id: format!("{}@smsbridge", random_text(16)),
+                tag: random(),
+            };
+            let out = build(t, ids);
+            let (fe, tx, cred) = (self.clone(), tx.clone(), cred.clone());
+            tokio::spawn(async move {
+                let r = match fe.inner.client.send(&out, cred.as_ref()).await {
+                    Ok(code) => outbound::classify(code),
+                    Err(e) => DeliveryResult::Retry(e),
+                };
+                let _ = tx.send(r);
+            });
+        }
+        drop(tx);
+        let mut results = Vec::new();
+        while let Some(r) = rx.recv().await {
+            if r == DeliveryResult::Delivered {
+                return r;
+            }
+            results.push(r);
+        }
+        outbound::combine(&results)
+    }
+}
+
+impl ImFrontEnd for SipFrontEnd {
+    fn deliver(&self, msg: SmsToIm) -> BoxFuture<DeliveryResult> {
+        let fe = self.clone();
+        Box::pin(async move {
+            let domain = fe.inner.domain.clone();
+            let aor = msg.to_user.clone();
+            fe.fan_out(&aor, |t, ids| outbound::sms_message(&msg, &domain, t, ids))
+                .await
+        })
+    }
+
+    fn notify(&self, notice: DeliveryNotice) -> BoxFuture<DeliveryResult> {
+        let fe = self.clone();
+        Box::pin(async move {
+            let domain = fe.inner.domain.clone();
+            let aor = notice.to_user.clone();
+            let new_id = random_text(16);
+            fe.fan_out(&aor, |t, ids| {
+                outbound::imdn_message(&notice, &domain, t, ids, &new_id)
+            })
+            .await
+        })
+    }
+}
+
+/// The rsipstack request as our plain [`Request`].
+fn to_request(tx: &Transaction) -> Request {
+    let r = &tx.original;
+    let (source, transport) = match &tx.connection {
+        Some(c) => (
+            c.get_remote_addr()
+                .and_then(|a| a.get_socketaddr().ok())
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            if c.is_reliable() {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
+        ),
+        None => (SocketAddr::from(([0, 0, 0, 0], 0)), Transport::Udp),
+    };
+    Request {
+        method: r.method.to_string(),
+        uri: r.uri.to_string(),
+        headers: r
+            .headers
+            .iter()
+            .map(|h| (canonical_name(h.name()).into_owned(), h.value().to_owned()))
+            .collect(),
+        body: r.body.clone(),
+        source,
+        transport,
+    }
+}
+
+/// Our [`Reply`] as an rsipstack response to the transaction's request.
+fn to_response(tx: &Transaction, reply: Reply) -> rsipstack::sip::Response {
+    let body = (!reply.body.is_empty()).then_some(reply.body);
+    let mut resp =
+        tx.endpoint_inner
+            .make_response(&tx.original, StatusCode::from(reply.code), body);
+    if reply.code >= 200 {
+        let tag = reply.to_tag.unwrap_or_else(random);
+        if let Ok(to) = resp.to_header_mut()
+            && !to.value().to_ascii_lowercase().contains(";tag=")
+        {
+            let value = format!("{};tag={tag}", to.value());
+            *to = rsipstack::sip::headers::To::new(value);
+        }
+    }
+    for (n, v) in reply.headers {
+        resp.headers.push(make_header(&n, v));
+    }
+    resp
+}

@@ -1,0 +1,241 @@
+//! MESSAGE (RFC 3428) in: who it is for, what it says, and the answer each
+//! [`Refusal`] gets. Pure; `uas.rs` authenticates and calls the bridge.
+
+use super::body::{self, BodyError, ImContent};
+use super::wire::{Reply, Request, parse_uri};
+use crate::bridge::api::{FrontEnd, ImToSms, Recipient, Refusal, Sender};
+
+/// What to do with a MESSAGE once its sender is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mapped {
+    /// Hand it to the bridge.
+    Submit(ImToSms),
+    /// Answer at once (200 for isComposing, or an error).
+    Reply(Reply),
+}
+
+/// The subscriber a Request-URI names: `tel:+E164`, `sip:+E164@…` (visual
+/// separators allowed), `sip:<digits>@…` (a number as written), or
+/// `sip:<alias>@…` (anything else). The host is not checked: a softphone that
+/// knows the bridge by IP address must work too.
+pub(crate) fn recipient(uri: &str) -> Result<Recipient, String> {
+    let u = parse_uri(uri).ok_or_else(|| format!("{uri} is not a sip: or tel: URI"))?;
+    let user = u
+        .user
+        .as_deref()
+        .ok_or_else(|| format!("{uri} names no subscriber"))?;
+    let user = user.split(';').next().unwrap_or(user);
+    let number: String = user
+        .chars()
+        .filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' '))
+        .collect();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = number.strip_prefix('+') {
+        return if digits(rest) {
+            Ok(Recipient::Number(number))
+        } else {
+            Err(format!("{user} is not a telephone number"))
+        };
+    }
+    if digits(&number) {
+        return Ok(Recipient::Number(number));
+    }
+    if u.scheme == "tel" {
+        return Err(format!("{user} is not a telephone number"));
+    }
+    Ok(Recipient::Alias(user.to_owned()))
+}
+
+/// Maps a MESSAGE from an identified sender.
+pub(crate) fn map_message(req: &Request, sender: Sender) -> Mapped {
+    let content = match body::read_im(
+        req.header("Content-Type"),
+        req.header("Content-Encoding"),
+        &req.body,
+    ) {
+        Ok(c) => c,
+        Err(BodyError::Unsupported(what)) => {
+            return Mapped::Reply(
+                Reply::new(415)
+                    .with("Accept", body::ACCEPT)
+                    .warning(&format!("unsupported content: {what}")),
+            );
+        }
+        Err(BodyError::Invalid(why)) => return Mapped::Reply(Reply::new(400).warning(&why)),
+    };
+    let (text, im_message_id, notify) = match content {
+        ImContent::Text {
+            text,
+            im_message_id,
+            notify,
+        } => (text, im_message_id, notify),
+        ImContent::Composing => return Mapped::Reply(Reply::new(200)),
+        ImContent::Notification(n) => {
+            tracing::debug!(message_id = %n.message_id, status = %n.status, "IMDN from a client");
+            return Mapped::Reply(Reply::new(200));
+        }
+    };
+    let recipient = match recipient(&req.uri) {
+        Ok(r) => r,
+        Err(why) => return Mapped::Reply(Reply::new(404).warning(&why)),
+    };
+    Mapped::Submit(ImToSms {
+        sender,
+        front_end: FrontEnd::Sip,
+        recipient,
+        text,
+        im_message_id,
+        notify,
+        anonymous: body::privacy_requested(&req.header_list("Privacy")),
+    })
+}
+
+/// The SIP answer to a refusal (issue 5): 403, 404, 413, 433, 503 with
+/// Retry-After, 400. The refusal's text goes into a Warning header.
+pub(crate) fn refusal_reply(r: &Refusal) -> Reply {
+    let code = match r {
+        Refusal::UnknownUser(_) | Refusal::NotAllowed(_) => 403,
+        Refusal::UnknownRecipient(_) => 404,
+        Refusal::TooLong { .. } => 413,
+        Refusal::AnonymityForbidden => 433,
+        Refusal::Unavailable { .. } => 503,
+        Refusal::Invalid(_) => 400,
+    };
+    let reply = Reply::new(code).warning(&r.to_string());
+    match r {
+        Refusal::Unavailable { retry_after, .. } => {
+            reply.with("Retry-After", retry_after.as_secs().max(1).to_string())
+        }
+        _ => reply,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::api::{NotifyOn, Verified};
+    use std::time::Duration;
+
+    #[test]
+    fn recipients() {
+        let n = |s: &str| Ok(Recipient::Number(s.into()));
+        assert_eq!(
+            recipient("sip:+491715550001@sms.example"),
+            n("+491715550001")
+        );
+        assert_eq!(
+            recipient("sip:+49-171-555.0001@1.2.3.4;user=phone"),
+            n("+491715550001")
+        );
+        assert_eq!(recipient("tel:+491715550001"), n("+491715550001"));
+        assert_eq!(
+            recipient("tel:+49 (171) 5550001;phone-context=x"),
+            n("+491715550001")
+        );
+        assert_eq!(recipient("sip:01715550001@x"), n("01715550001"));
+        assert_eq!(recipient("sip:%2B4917@x"), n("+4917"));
+        assert_eq!(recipient("sip:bob@x"), Ok(Recipient::Alias("bob".into())));
+        assert!(recipient("sip:+bob@x").is_err());
+        assert!(recipient("tel:bob").is_err());
+        assert!(recipient("sip:sms.example").is_err());
+        assert!(recipient("http://x").is_err());
+    }
+
+    #[test]
+    fn refusal_codes() {
+        let code = |r: Refusal| refusal_reply(&r).code;
+        assert_eq!(code(Refusal::UnknownUser("a".into())), 403);
+        assert_eq!(code(Refusal::NotAllowed("blocked".into())), 403);
+        assert_eq!(code(Refusal::UnknownRecipient("x".into())), 404);
+        assert_eq!(code(Refusal::TooLong { parts: 9, max: 6 }), 413);
+        assert_eq!(code(Refusal::AnonymityForbidden), 433);
+        assert_eq!(code(Refusal::Invalid("x".into())), 400);
+        let r = refusal_reply(&Refusal::Unavailable {
+            retry_after: Duration::from_secs(30),
+            why: "no modem".into(),
+        });
+        assert_eq!(r.code, 503);
+        assert_eq!(r.header("Retry-After"), Some("30"));
+        assert_eq!(
+            r.header("Warning"),
+            Some("399 smsbridge \"try again in 30s: no modem\"")
+        );
+    }
+
+    fn req(uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+        Request {
+            method: "MESSAGE".into(),
+            uri: uri.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.to_vec(),
+            source: "127.0.0.1:5070".parse().unwrap(),
+            transport: super::super::wire::Transport::Udp,
+        }
+    }
+
+    fn alice() -> Sender {
+        Sender {
+            address: "sip:alice@sms.example".into(),
+            display_name: Some("Alice".into()),
+            verified: Verified::Authenticated,
+        }
+    }
+
+    #[test]
+    fn maps_text_cpim_privacy_and_errors() {
+        let m = map_message(
+            &req(
+                "sip:+4917@sms.example",
+                &[
+                    ("Content-Type", "text/plain;charset=UTF-8"),
+                    ("Privacy", "id"),
+                ],
+                "hi ✓".as_bytes(),
+            ),
+            alice(),
+        );
+        assert_eq!(
+            m,
+            Mapped::Submit(ImToSms {
+                sender: alice(),
+                front_end: FrontEnd::Sip,
+                recipient: Recipient::Number("+4917".into()),
+                text: "hi ✓".into(),
+                im_message_id: None,
+                notify: NotifyOn::default(),
+                anonymous: true,
+            })
+        );
+        let reply = |m: Mapped| match m {
+            Mapped::Reply(r) => r,
+            Mapped::Submit(s) => panic!("submitted {s:?}"),
+        };
+        let r = reply(map_message(
+            &req("sip:bob@x", &[("Content-Type", "image/jpeg")], b"\xff\xd8"),
+            alice(),
+        ));
+        assert_eq!(
+            (r.code, r.header("Accept")),
+            (415, Some("text/plain, message/cpim"))
+        );
+        let r = reply(map_message(
+            &req("sip:x", &[("Content-Type", "text/plain")], b"hi"),
+            alice(),
+        ));
+        assert_eq!(r.code, 404);
+        let r = reply(map_message(
+            &req(
+                "sip:bob@x",
+                &[("Content-Type", "application/im-iscomposing+xml")],
+                b"<isComposing/>",
+            ),
+            alice(),
+        ));
+        assert_eq!(r.code, 200);
+        let r = reply(map_message(&req("sip:bob@x", &[], b""), alice()));
+        assert_eq!(r.code, 400);
+    }
+}

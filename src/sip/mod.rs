@@ -1,0 +1,33 @@
+//! The SIP front end: MESSAGE in and out (RFC 3428), our own registrar, presence
+//! of subscribers (SUBSCRIBE/NOTIFY with PIDF, RFC 6665/3856/3863), IMDN in CPIM
+//! (RFC 5438/3862) and digest authentication, on rsipstack's transports and
+//! transactions. It knows no SQLite and no AT: it talks to the bridge through
+//! [`crate::bridge::api`].
+//!
+//! Layout: the protocol logic is sans-IO (`wire`, `body`, `cpim`, `imdn`,
+//! `pidf`, `xml`, `digest`, `message`, `registrar`, `presence`, `outbound`,
+//! `screen`, and the request handler `uas`, whose only I/O is the bridge call);
+//! `endpoint`, `transport` and `client` are the thin rsipstack/tokio glue.
+//!
+//! Addresses of record are `sip:user@host` with the host lower-cased and no
+//! port; a host that is an IP address is taken to mean this bridge and becomes
+//! `[sip] domain`. The host of a Request-URI naming a subscriber is not checked.
+
+mod body;
+mod client;
+mod cpim;
+mod digest;
+mod endpoint;
+mod imdn;
+mod message;
+mod outbound;
+mod pidf;
+mod presence;
+mod registrar;
+mod screen;
+mod transport;
+mod uas;
+mod wire;
+mod xml;
+
+pub use endpoint::{SipError, SipFrontEnd};

@@ -1,0 +1,310 @@
+//! Requests the bridge sends: an SMS as MESSAGE, an IMDN, a presence NOTIFY.
+//! This file decides their content and how a response ends a delivery; the
+//! glue in `client.rs` adds Via, sends, retries on a digest challenge.
+
+use super::cpim;
+use super::imdn::{self, Imdn};
+use super::pidf;
+use super::presence::Subscription;
+use crate::bridge::api::{DeliveryNotice, DeliveryResult, SmsToIm};
+use crate::store::BodyFormat;
+
+/// A request to send, before the transport layer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutRequest {
+    pub(crate) method: &'static str,
+    pub(crate) request_uri: String,
+    /// Where to send it (a URI: its host, port and transport), when it is
+    /// not the Request-URI: a route or the upstream proxy.
+    pub(crate) next_hop: Option<String>,
+    /// The From value without tag; the tag is `from_tag`.
+    pub(crate) from: String,
+    pub(crate) from_tag: String,
+    /// The To value, including any tag.
+    pub(crate) to: String,
+    pub(crate) call_id: String,
+    pub(crate) cseq: u32,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// `sip:<user>@<domain>` for a sender: `+E164` as is, an alphanumeric sender
+/// percent-encoded (RFC 3261 §25.1 user unreserved set).
+pub(crate) fn subscriber_uri(number: &str, domain: &str) -> String {
+    let mut user = String::new();
+    for b in number.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
+            user.push(char::from(b));
+        } else {
+            user.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("sip:{user}@{domain}")
+}
+
+/// A display name as a quoted string, quotes and controls removed.
+pub(crate) fn quoted_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .collect();
+    format!("\"{clean}\"")
+}
+
+fn name_addr(display: Option<&str>, uri: &str) -> String {
+    match display.filter(|d| !d.trim().is_empty()) {
+        Some(d) => format!("{} <{uri}>", quoted_name(d)),
+        None => format!("<{uri}>"),
+    }
+}
+
+/// Where a user is reached: a registered contact, or the upstream proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) request_uri: String,
+    pub(crate) next_hop: Option<String>,
+}
+
+/// Identifiers a new request needs (random in the glue, fixed in tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ids {
+    pub(crate) call_id: String,
+    pub(crate) tag: String,
+}
+
+/// An SMS for a user as one MESSAGE (RFC 3428): `text/plain;charset=UTF-8`,
+/// or CPIM with From, To and DateTime when the user wants `message/cpim`.
+pub(crate) fn sms_message(msg: &SmsToIm, domain: &str, target: &Target, ids: Ids) -> OutRequest {
+    let from_uri = subscriber_uri(&msg.from, domain);
+    let from = name_addr(msg.from_name.as_deref(), &from_uri);
+    let (content_type, body) = match msg.body_format {
+        BodyFormat::Plain => ("text/plain;charset=UTF-8", msg.text.as_bytes().to_vec()),
+        BodyFormat::Cpim => {
+            let to = format!("<{}>", msg.to_user);
+            let when = msg.received.to_string();
+            let body = cpim::build(
+                &[("From", &from), ("To", &to), ("DateTime", &when)],
+                &[("Content-Type", "text/plain; charset=utf-8")],
+                msg.text.as_bytes(),
+            );
+            ("message/cpim", body)
+        }
+    };
+    OutRequest {
+        method: "MESSAGE",
+        request_uri: target.request_uri.clone(),
+        next_hop: target.next_hop.clone(),
+        from,
+        from_tag: ids.tag,
+        to: format!("<{}>", msg.to_user),
+        call_id: ids.call_id,
+        cseq: 1,
+        headers: Vec::new(),
+        content_type: Some(content_type.into()),
+        body,
+    }
+}
+
+/// An IMDN MESSAGE (RFC 5438 §7.2.1.1) for the user who sent an IM.
+pub(crate) fn imdn_message(
+    n: &DeliveryNotice,
+    domain: &str,
+    target: &Target,
+    ids: Ids,
+    new_message_id: &str,
+) -> OutRequest {
+    let from_uri = subscriber_uri(&n.recipient, domain);
+    let at = n.at.to_string();
+    let doc = Imdn::delivery(&n.im_message_id, &at, &from_uri, n.delivered);
+    let body = imdn::notification_body(&from_uri, &n.to_user, new_message_id, &at, &doc);
+    OutRequest {
+        method: "MESSAGE",
+        request_uri: target.request_uri.clone(),
+        next_hop: target.next_hop.clone(),
+        from: format!("<{from_uri}>"),
+        from_tag: ids.tag,
+        to: format!("<{}>", n.to_user),
+        call_id: ids.call_id,
+        cseq: 1,
+        headers: Vec::new(),
+        content_type: Some("message/cpim".into()),
+        body,
+    }
+}
+
+/// A NOTIFY in a presence subscription. `state` is the Subscription-State
+/// value; an active one carries the PIDF document.
+pub(crate) fn presence_notify(
+    s: &Subscription,
+    state: &str,
+    domain: &str,
+    contact: &str,
+) -> OutRequest {
+    let event = match &s.event_id {
+        Some(id) => format!("presence;id={id}"),
+        None => "presence".into(),
+    };
+    let mut headers = vec![
+        ("Event".to_owned(), event),
+        ("Subscription-State".to_owned(), state.to_owned()),
+        ("Contact".to_owned(), format!("<{contact}>")),
+    ];
+    for r in &s.route_set {
+        headers.push(("Route".to_owned(), r.clone()));
+    }
+    let active = state.starts_with("active");
+    let entity = subscriber_uri(&s.msisdn, domain);
+    OutRequest {
+        method: "NOTIFY",
+        request_uri: s.remote_target.clone(),
+        next_hop: s
+            .route_set
+            .first()
+            .map(|r| {
+                r.trim()
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .or_else(|| s.flow.clone()),
+        from: format!("<{}>", s.local_uri),
+        from_tag: s.local_tag.clone(),
+        to: format!("<{}>;tag={}", s.remote_uri, s.remote_tag),
+        call_id: s.call_id.clone(),
+        cseq: s.local_cseq,
+        headers,
+        content_type: active.then(|| "application/pidf+xml".into()),
+        body: if active {
+            pidf::document(&entity, &s.msisdn).into_bytes()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// How a final response (or a local timeout, 408) ends a delivery: 2xx
+/// delivered; 408, 480 and 503 (also what a dead connection gives) retried;
+/// other 3xx–6xx failed.
+pub(crate) fn classify(code: u16) -> DeliveryResult {
+    match code {
+        200..=299 => DeliveryResult::Delivered,
+        408 | 480 | 503 => DeliveryResult::Retry(format!("SIP {code}")),
+        _ => DeliveryResult::Failed(format!("SIP {code}")),
+    }
+}
+
+/// The result of sending to several contacts at once: the first 2xx wins;
+/// otherwise retry if any attempt may succeed later, else failed.
+pub(crate) fn combine(results: &[DeliveryResult]) -> DeliveryResult {
+    if results.contains(&DeliveryResult::Delivered) {
+        return DeliveryResult::Delivered;
+    }
+    if let Some(r) = results
+        .iter()
+        .find(|r| matches!(r, DeliveryResult::Retry(_)))
+    {
+        return r.clone();
+    }
+    results
+        .first()
+        .cloned()
+        .unwrap_or_else(|| DeliveryResult::Retry("not registered".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::api::{FrontEnd, InboundId, UnixTime};
+
+    fn sms(format: BodyFormat) -> SmsToIm {
+        SmsToIm {
+            inbound: InboundId(1),
+            to_user: "sip:alice@sms.example".into(),
+            from: "+491715550001".into(),
+            from_name: Some("Bob \"B\"".into()),
+            text: "Hallo 👋".into(),
+            received: UnixTime(1_777_636_800),
+            incomplete: false,
+            body_format: format,
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            request_uri: "sip:alice@127.0.0.1:5070".into(),
+            next_hop: None,
+        }
+    }
+
+    fn ids() -> Ids {
+        Ids {
+            call_id: "c1".into(),
+            tag: "t1".into(),
+        }
+    }
+
+    #[test]
+    fn sms_as_plain_and_cpim() {
+        let r = sms_message(&sms(BodyFormat::Plain), "sms.example", &target(), ids());
+        assert_eq!(r.from, "\"Bob B\" <sip:+491715550001@sms.example>");
+        assert_eq!(r.to, "<sip:alice@sms.example>");
+        assert_eq!(r.content_type.as_deref(), Some("text/plain;charset=UTF-8"));
+        assert_eq!(r.body, "Hallo 👋".as_bytes());
+        let r = sms_message(&sms(BodyFormat::Cpim), "sms.example", &target(), ids());
+        assert_eq!(r.content_type.as_deref(), Some("message/cpim"));
+        let c = cpim::parse(&r.body).unwrap();
+        assert_eq!(
+            c.header("From"),
+            Some("\"Bob B\" <sip:+491715550001@sms.example>")
+        );
+        assert_eq!(c.header("To"), Some("<sip:alice@sms.example>"));
+        assert_eq!(c.header("DateTime"), Some("2026-05-01T12:00:00Z"));
+        assert_eq!(c.body, "Hallo 👋".as_bytes());
+    }
+
+    #[test]
+    fn imdn_request() {
+        let n = DeliveryNotice {
+            to_user: "sip:alice@sms.example".into(),
+            front_end: FrontEnd::Sip,
+            im_message_id: "m-7".into(),
+            recipient: "+491715550001".into(),
+            delivered: true,
+            at: UnixTime(1_777_636_800),
+            reason: None,
+        };
+        let r = imdn_message(&n, "sms.example", &target(), ids(), "n-1");
+        assert_eq!(r.content_type.as_deref(), Some("message/cpim"));
+        let c = cpim::parse(&r.body).unwrap();
+        assert_eq!(c.ns_header(cpim::IMDN_NS, "Message-ID"), Some("n-1"));
+        let x = Imdn::from_xml(std::str::from_utf8(&c.body).unwrap()).unwrap();
+        assert_eq!(x.message_id, "m-7");
+        assert_eq!(x.status, "delivered");
+        assert_eq!(
+            x.recipient_uri.as_deref(),
+            Some("sip:+491715550001@sms.example")
+        );
+    }
+
+    #[test]
+    fn alphanumeric_senders_and_results() {
+        assert_eq!(subscriber_uri("My Bank", "d"), "sip:My%20Bank@d");
+        assert_eq!(classify(202), DeliveryResult::Delivered);
+        assert!(matches!(classify(480), DeliveryResult::Retry(_)));
+        assert!(matches!(classify(408), DeliveryResult::Retry(_)));
+        assert!(matches!(classify(404), DeliveryResult::Failed(_)));
+        assert!(matches!(classify(603), DeliveryResult::Failed(_)));
+        let f = DeliveryResult::Failed("SIP 404".into());
+        let r = DeliveryResult::Retry("SIP 480".into());
+        assert_eq!(
+            combine(&[f.clone(), DeliveryResult::Delivered]),
+            DeliveryResult::Delivered
+        );
+        assert_eq!(combine(&[f.clone(), r.clone()]), r);
+        assert_eq!(combine(std::slice::from_ref(&f)), f);
+        assert!(matches!(combine(&[]), DeliveryResult::Retry(_)));
+    }
+}

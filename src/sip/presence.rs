@@ -1,0 +1,208 @@
+//! Presence subscriptions (RFC 6665, RFC 3856): the dialogs a watcher holds on
+//! subscribers, their expiry and NOTIFY CSeq. No I/O; time (Unix seconds) is an
+//! argument.
+
+use std::collections::HashMap;
+
+use crate::bridge::api::Recipient;
+
+/// The default and the longest subscription (RFC 3856 §6.4 suggests 3600 s).
+pub(crate) const DEFAULT_EXPIRES: u32 = 3600;
+
+/// One subscription dialog, seen from the notifier (us).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Subscription {
+    pub(crate) call_id: String,
+    /// Our tag (the To tag of our 200).
+    pub(crate) local_tag: String,
+    /// The watcher's From tag.
+    pub(crate) remote_tag: String,
+    /// The SUBSCRIBE's To URI: the subscriber as the watcher named it.
+    pub(crate) local_uri: String,
+    /// The SUBSCRIBE's From URI.
+    pub(crate) remote_uri: String,
+    /// The watcher's Contact URI: where NOTIFYs go.
+    pub(crate) remote_target: String,
+    /// Record-Route values, in order (RFC 3261 §12.1.1).
+    pub(crate) route_set: Vec<String>,
+    /// For a watcher on TCP without a route set: `sip:<peer>;transport=tcp`,
+    /// so NOTIFYs reuse its connection.
+    pub(crate) flow: Option<String>,
+    /// The authenticated watcher (AOR).
+    pub(crate) watcher: String,
+    pub(crate) target: Recipient,
+    /// The subscriber, E.164 with `+`.
+    pub(crate) msisdn: String,
+    /// Event `id` parameter, echoed in NOTIFY.
+    pub(crate) event_id: Option<String>,
+    pub(crate) expires_at: u64,
+    /// CSeq of the last NOTIFY we sent.
+    pub(crate) local_cseq: u32,
+}
+
+impl Subscription {
+    /// The Subscription-State for a NOTIFY at `now`.
+    pub(crate) fn state(&self, now: u64) -> String {
+        if self.expires_at > now {
+            format!("active;expires={}", self.expires_at - now)
+        } else {
+            "terminated;reason=timeout".into()
+        }
+    }
+}
+
+/// Every live subscription, keyed by (Call-ID, our tag).
+#[derive(Debug, Clone)]
+pub(crate) struct Subscriptions {
+    by_dialog: HashMap<(String, String), Subscription>,
+    max: usize,
+}
+
+impl Subscriptions {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            by_dialog: HashMap::new(),
+            max,
+        }
+    }
+
+    /// Adds a subscription; `false` when the table is full.
+    #[must_use]
+    pub(crate) fn insert(&mut self, s: Subscription) -> bool {
+        if self.by_dialog.len() >= self.max {
+            return false;
+        }
+        self.by_dialog
+            .insert((s.call_id.clone(), s.local_tag.clone()), s);
+        true
+    }
+
+    pub(crate) fn get(&self, call_id: &str, local_tag: &str) -> Option<&Subscription> {
+        self.by_dialog
+            .get(&(call_id.to_owned(), local_tag.to_owned()))
+    }
+
+    /// Refreshes to `expires` seconds from `now` and takes the next NOTIFY
+    /// CSeq; `expires` 0 ends it. Returns the updated subscription.
+    pub(crate) fn refresh(
+        &mut self,
+        call_id: &str,
+        local_tag: &str,
+        expires: u32,
+        now: u64,
+    ) -> Option<Subscription> {
+        let key = (call_id.to_owned(), local_tag.to_owned());
+        let s = self.by_dialog.get_mut(&key)?;
+        s.expires_at = now + u64::from(expires);
+        s.local_cseq += 1;
+        let out = s.clone();
+        if expires == 0 {
+            self.by_dialog.remove(&key);
+        }
+        Some(out)
+    }
+
+    pub(crate) fn remove(&mut self, call_id: &str, local_tag: &str) -> Option<Subscription> {
+        self.by_dialog
+            .remove(&(call_id.to_owned(), local_tag.to_owned()))
+    }
+
+    /// Removes and returns the subscriptions expired at `now`, each with its
+    /// CSeq advanced for the final NOTIFY.
+    pub(crate) fn expire(&mut self, now: u64) -> Vec<Subscription> {
+        let keys: Vec<_> = self
+            .by_dialog
+            .iter()
+            .filter(|(_, s)| s.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| self.by_dialog.remove(&k))
+            .map(|mut s| {
+                s.local_cseq += 1;
+                s
+            })
+            .collect()
+    }
+
+    /// When the next subscription expires.
+    #[cfg(test)]
+    pub(crate) fn next_expiry(&self) -> Option<u64> {
+        self.by_dialog.values().map(|s| s.expires_at).min()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.by_dialog.len()
+    }
+}
+
+/// The Expires of a SUBSCRIBE: the default when absent, at most the default.
+pub(crate) fn subscribe_expires(header: Option<&str>) -> Result<u32, String> {
+    match header.map(str::trim) {
+        None => Ok(DEFAULT_EXPIRES),
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(v.parse::<u64>().map_or(DEFAULT_EXPIRES, |n| {
+                n.min(u64::from(DEFAULT_EXPIRES)) as u32
+            }))
+        }
+        Some(v) => Err(format!("bad Expires {v:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(expires_at: u64) -> Subscription {
+        Subscription {
+            call_id: "c".into(),
+            local_tag: "l".into(),
+            remote_tag: "r".into(),
+            local_uri: "sip:+4917@sms.example".into(),
+            remote_uri: "sip:alice@sms.example".into(),
+            remote_target: "sip:alice@127.0.0.1:5070".into(),
+            route_set: vec![],
+            flow: None,
+            watcher: "sip:alice@sms.example".into(),
+            target: Recipient::Number("+4917".into()),
+            msisdn: "+4917".into(),
+            event_id: None,
+            expires_at,
+            local_cseq: 1,
+        }
+    }
+
+    #[test]
+    fn refresh_expiry_and_unsubscribe() {
+        let mut t = Subscriptions::new(1);
+        assert!(t.insert(sub(1060)));
+        let mut other = sub(5);
+        other.call_id = "d".into();
+        assert!(!t.insert(other), "table full");
+        assert_eq!(t.get("c", "l").unwrap().state(1000), "active;expires=60");
+        let s = t.refresh("c", "l", 120, 1050).unwrap();
+        assert_eq!((s.expires_at, s.local_cseq), (1170, 2));
+        assert_eq!(t.next_expiry(), Some(1170));
+        assert!(t.expire(1169).is_empty());
+        let gone = t.expire(1170);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].state(1170), "terminated;reason=timeout");
+        assert_eq!(gone[0].local_cseq, 3);
+        assert_eq!(t.len(), 0);
+        assert!(t.insert(sub(2000)));
+        let s = t.refresh("c", "l", 0, 1500).unwrap();
+        assert_eq!(s.state(1500), "terminated;reason=timeout");
+        assert!(t.get("c", "l").is_none());
+        assert!(t.refresh("c", "l", 60, 1500).is_none());
+    }
+
+    #[test]
+    fn expires_values() {
+        assert_eq!(subscribe_expires(None), Ok(3600));
+        assert_eq!(subscribe_expires(Some("0")), Ok(0));
+        assert_eq!(subscribe_expires(Some("600")), Ok(600));
+        assert_eq!(subscribe_expires(Some("99999999999999")), Ok(3600));
+        assert!(subscribe_expires(Some("-1")).is_err());
+    }
+}

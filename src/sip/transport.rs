@@ -1,0 +1,197 @@
+//! The sockets under rsipstack. UDP: our socket behind rsipstack's
+//! `platform::net::UdpSocket` seam, screening each datagram first. TCP: our
+//! accept loop and Content-Length framer; each connection is handed to
+//! rsipstack as a `ChannelConnection` (reliable, keyed by the peer address so
+//! requests to a TCP-registered contact reuse it).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rsipstack::sip::Transport as RsTransport;
+use rsipstack::transaction::endpoint::EndpointInner;
+use rsipstack::transport::channel::ChannelConnection;
+use rsipstack::transport::{SipAddr, SipConnection, TransportEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use super::screen::{self, Frame, Framer, Screened};
+
+/// A TCP connection with nothing read for this long is closed.
+const TCP_IDLE: Duration = Duration::from_secs(600);
+
+/// A UDP socket that answers or drops what rsipstack would silently lose.
+pub(crate) struct ScreenedUdp {
+    sock: UdpSocket,
+}
+
+impl ScreenedUdp {
+    pub(crate) fn new(sock: UdpSocket) -> Self {
+        Self { sock }
+    }
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.sock.recv_from(buf).await?;
+            let packet = buf.get(..n).unwrap_or_default();
+            if packet.iter().all(u8::is_ascii_whitespace) {
+                return Ok((n, from)); // keep-alives: rsipstack answers them
+            }
+            match screen::screen(packet) {
+                Screened::Pass => return Ok((n, from)),
+                Screened::Reply(bytes) => {
+                    debug!(%from, "answering a request rsipstack cannot take");
+                    let _ = self.sock.send_to(&bytes, from).await;
+                }
+                Screened::Drop(why) => info!(%from, why, "dropped a SIP datagram"),
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        Ok(self.sock.send_to(buf, addr).await?)
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.sock.local_addr()?)
+    }
+}
+
+/// Accepts TCP connections until `cancel`.
+pub(crate) fn serve_tcp(
+    listener: TcpListener,
+    endpoint: Arc<EndpointInner>,
+    cancel: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = cancel.cancelled() => return,
+                a = listener.accept() => a,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let (e, c) = (endpoint.clone(), cancel.child_token());
+                    tokio::spawn(async move { tcp_connection(stream, peer, e, c).await });
+                }
+                Err(e) => {
+                    info!(error = %e, "TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+}
+
+async fn tcp_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    endpoint: Arc<EndpointInner>,
+    cancel: CancellationToken,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (in_tx, in_rx) = mpsc::unbounded_channel::<TransportEvent>();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<TransportEvent>();
+    let addr = SipAddr {
+        r#type: Some(RsTransport::Tcp),
+        addr: peer.into(),
+    };
+    let Ok(conn) =
+        ChannelConnection::create_connection(in_rx, out_tx, addr.clone(), Some(cancel.clone()))
+            .await
+    else {
+        return;
+    };
+    let conn = SipConnection::Channel(conn);
+    endpoint.transport_layer.add_connection(conn.clone());
+
+    let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer_cancel = cancel.clone();
+    let writer = tokio::spawn(async move {
+        let mut raw_open = true;
+        loop {
+            let bytes = tokio::select! {
+                _ = writer_cancel.cancelled() => break,
+                ev = out_rx.recv() => match ev {
+                    Some(TransportEvent::Incoming(msg, _, _)) => msg.to_bytes(),
+                    Some(_) => continue,
+                    None => break,
+                },
+                raw = raw_rx.recv(), if raw_open => match raw {
+                    Some(b) => b,
+                    None => {
+                        raw_open = false;
+                        continue;
+                    }
+                },
+            };
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+
+    let mut framer = Framer::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    'read: loop {
+        let n = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = tokio::time::timeout(TCP_IDLE, rd.read(&mut buf)) => match r {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => n,
+            },
+        };
+        framer.push(buf.get(..n).unwrap_or_default());
+        loop {
+            match framer.next_frame() {
+                Ok(None) => break,
+                Ok(Some(Frame::Ping)) => {
+                    let _ = raw_tx.send(b"\r\n".to_vec());
+                }
+                Ok(Some(Frame::Message(bytes))) => match screen::screen(&bytes) {
+                    Screened::Pass => {
+                        let Ok(msg) = rsipstack::sip::SipMessage::try_from(bytes.as_slice()) else {
+                            continue;
+                        };
+                        let Ok(msg) =
+                            SipConnection::update_msg_received(msg, peer, RsTransport::Tcp)
+                        else {
+                            continue;
+                        };
+                        if in_tx
+                            .send(TransportEvent::Incoming(msg, conn.clone(), addr.clone()))
+                            .is_err()
+                        {
+                            break 'read;
+                        }
+                    }
+                    Screened::Reply(b) => {
+                        let _ = raw_tx.send(b);
+                    }
+                    Screened::Drop(why) => info!(%peer, why, "dropped a SIP message on TCP"),
+                },
+                Err(e) => {
+                    info!(%peer, why = e.why, "closing a TCP connection that cannot be framed");
+                    if let Some(reply) = e.head.and_then(|h| screen::reply_to(&h, e.code, e.why)) {
+                        let _ = raw_tx.send(reply);
+                    }
+                    break 'read;
+                }
+            }
+        }
+    }
+    drop(in_tx);
+    drop(raw_tx);
+    endpoint.transport_layer.remove_connection(&conn);
+    // Answers to requests already read may still come (the bridge stores
+    // first); give them a moment, then stop the writer.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    cancel.cancel();
+}

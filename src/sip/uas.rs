@@ -1,0 +1,423 @@
+//! The requests we serve: one [`Request`] in, one [`Reply`] and follow-ups
+//! out. Authentication (digest or trusted peer), then MESSAGE → bridge,
+//! REGISTER → registrar, SUBSCRIBE → presence. The only I/O is the bridge
+//! call; the glue sends the reply and runs the follow-ups after it.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::body::{self, ACCEPT};
+use super::digest::{self, Nonces, Verdict};
+use super::message::{self, Mapped};
+use super::presence::{self, Subscription, Subscriptions};
+use super::registrar::{Register, RegisterError, Registrar};
+use super::wire::{Reply, Request, Transport, parse_name_addr, parse_uri};
+use crate::bridge::api::{BridgeApi, Refusal, Sender, Verified};
+
+/// Methods we serve, for `Allow`.
+pub(crate) const ALLOW: &str = "MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL";
+/// Seconds a draining front end asks clients to wait.
+const DRAINING_RETRY_AFTER: &str = "5";
+
+/// What the handler needs to know.
+#[derive(Debug, Clone)]
+pub(crate) struct UasConfig {
+    pub(crate) realm: String,
+    pub(crate) domain: String,
+    pub(crate) trusted: Vec<IpAddr>,
+    /// Our Contact URI per transport (for SUBSCRIBE dialogs).
+    pub(crate) contact_udp: String,
+    pub(crate) contact_tcp: String,
+}
+
+impl UasConfig {
+    pub(crate) fn contact(&self, t: Transport) -> &str {
+        match t {
+            Transport::Udp => &self.contact_udp,
+            Transport::Tcp => &self.contact_tcp,
+        }
+    }
+}
+
+/// Work after the reply has left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Followup {
+    /// Send a NOTIFY for this subscription (its state at send time).
+    Notify(Box<Subscription>),
+    /// Tell the bridge a user registered.
+    UserOnline(String),
+}
+
+/// The reply and what follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Handled {
+    pub(crate) reply: Reply,
+    pub(crate) followups: Vec<Followup>,
+}
+
+impl From<Reply> for Handled {
+    fn from(reply: Reply) -> Self {
+        Self {
+            reply,
+            followups: Vec::new(),
+        }
+    }
+}
+
+/// The request handler.
+pub(crate) struct Uas {
+    pub(crate) cfg: UasConfig,
+    bridge: Arc<dyn BridgeApi>,
+    nonces: Nonces,
+    pub(crate) registrar: Mutex<Registrar>,
+    pub(crate) subs: Mutex<Subscriptions>,
+    draining: AtomicBool,
+    random: fn() -> String,
+}
+
+/// Locks a mutex; a panic elsewhere must not take the front end down with it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The address of record of a `sip:` URI: `sip:user@host`, host lower-cased,
+/// no port or parameters. An IP-literal host means us: it becomes `domain`,
+/// so a softphone configured with the bridge's address finds its account.
+pub(crate) fn canonical_aor(uri: &str, domain: &str) -> Option<String> {
+    let u = parse_uri(uri)?;
+    if u.scheme != "sip" && u.scheme != "sips" {
+        return None;
+    }
+    let user = u.user.as_deref()?;
+    let host = if u.host_is_ip() {
+        domain.to_ascii_lowercase()
+    } else {
+        u.host.clone()
+    };
+    Some(format!("sip:{user}@{host}"))
+}
+
+impl Uas {
+    /// `secret` keys the nonces; `random` makes tags.
+    pub(crate) fn new(
+        cfg: UasConfig,
+        bridge: Arc<dyn BridgeApi>,
+        secret: String,
+        random: fn() -> String,
+    ) -> Self {
+        Self {
+            cfg,
+            bridge,
+            nonces: Nonces::new(secret, 300),
+            registrar: Mutex::new(Registrar::default()),
+            subs: Mutex::new(Subscriptions::new(10_000)),
+            draining: AtomicBool::new(false),
+            random,
+        }
+    }
+
+    pub(crate) fn set_draining(&self, yes: bool) {
+        self.draining.store(yes, Ordering::SeqCst);
+    }
+
+    pub(crate) fn bridge(&self) -> &Arc<dyn BridgeApi> {
+        &self.bridge
+    }
+
+    /// Handles one request at `now` (Unix seconds).
+    pub(crate) async fn handle(&self, req: &Request, now: u64) -> Handled {
+        if self.draining.load(Ordering::SeqCst) {
+            return Reply::new(503)
+                .with("Retry-After", DRAINING_RETRY_AFTER)
+                .warning("shutting down")
+                .into();
+        }
+        let require = req.header_list("Require");
+        if !require.is_empty() {
+            return Reply::new(420)
+                .with("Unsupported", require.join(", "))
+                .into();
+        }
+        match req.method.as_str() {
+            "OPTIONS" => Reply::new(200)
+                .with("Allow", ALLOW)
+                .with("Accept", ACCEPT)
+                .with("Allow-Events", "presence")
+                .into(),
+            "MESSAGE" => self.message(req, now).await,
+            "REGISTER" => self.register(req, now).await,
+            "SUBSCRIBE" => self.subscribe(req, now).await,
+            "INVITE" | "BYE" | "INFO" | "NOTIFY" | "PRACK" | "PUBLISH" | "REFER" | "UPDATE" => {
+                Reply::new(405).with("Allow", ALLOW).into()
+            }
+            _ => Reply::new(501).with("Allow", ALLOW).into(),
+        }
+    }
+
+    fn challenge(&self, now: u64, stale: bool) -> Reply {
+        Reply::new(401).with(
+            "WWW-Authenticate",
+            self.nonces.challenge(&self.cfg.realm, now, stale),
+        )
+    }
+
+    /// Who sent the request: a trusted peer's asserted identity, or a user who
+    /// answered our digest challenge for the AOR in `header` (From, or To for
+    /// REGISTER).
+    async fn identify(&self, req: &Request, header: &str, now: u64) -> Result<Sender, Reply> {
+        let na = req
+            .header(header)
+            .and_then(parse_name_addr)
+            .ok_or_else(|| Reply::new(400).warning(&format!("bad or missing {header}")))?;
+        let domain = &self.cfg.domain;
+        if self.cfg.trusted.contains(&req.source.ip()) {
+            let asserted = req
+                .header_list("P-Asserted-Identity")
+                .into_iter()
+                .filter_map(parse_name_addr)
+                .find(|n| canonical_aor(&n.uri, domain).is_some());
+            let id = asserted.unwrap_or_else(|| na.clone());
+            let address = canonical_aor(&id.uri, domain)
+                .ok_or_else(|| Reply::new(403).warning("no SIP identity asserted"))?;
+            return Ok(Sender {
+                address,
+                display_name: id.display.or(na.display),
+                verified: Verified::TrustedPeer,
+            });
+        }
+        let address = canonical_aor(&na.uri, domain)
+            .ok_or_else(|| Reply::new(403).warning(&format!("{} is not a SIP user", na.uri)))?;
+        let Some(c) = req
+            .header_values("Authorization")
+            .filter_map(digest::parse_authorization)
+            .find(|c| c.realm == self.cfg.realm)
+        else {
+            return Err(self.challenge(now, false));
+        };
+        let user = address
+            .strip_prefix("sip:")
+            .and_then(|r| r.rsplit_once('@'))
+            .map_or("", |(u, _)| u);
+        if c.username != user {
+            return Err(
+                Reply::new(403).warning("the digest username is not the user of the address")
+            );
+        }
+        let Some(creds) = self.bridge.sip_credentials(address.clone()).await else {
+            return Err(Reply::new(403).warning(&format!("{address} has no SIP account here")));
+        };
+        if creds.realm != self.cfg.realm {
+            return Err(Reply::new(403).warning("the password was set for another realm"));
+        }
+        match digest::verify(&self.nonces, &c, &creds.ha1, &req.method, now) {
+            Verdict::Ok => Ok(Sender {
+                address,
+                display_name: na.display,
+                verified: Verified::Authenticated,
+            }),
+            Verdict::Stale => Err(self.challenge(now, true)),
+            Verdict::Wrong => Err(self.challenge(now, false)),
+        }
+    }
+
+    async fn message(&self, req: &Request, now: u64) -> Handled {
+        let sender = match self.identify(req, "From", now).await {
+            Ok(s) => s,
+            Err(r) => return r.into(),
+        };
+        match message::map_message(req, sender) {
+            Mapped::Reply(r) => r.into(),
+            Mapped::Submit(im) => match self.bridge.submit(im).await {
+                Ok(_) => Reply::new(202).into(),
+                Err(refusal) => message::refusal_reply(&refusal).into(),
+            },
+        }
+    }
+
+    async fn register(&self, req: &Request, now: u64) -> Handled {
+        let sender = match self.identify(req, "To", now).await {
+            Ok(s) => s,
+            Err(r) => return r.into(),
+        };
+        let (Some(call_id), Some(cseq)) = (req.header("Call-ID"), req.cseq()) else {
+            return Reply::new(400).warning("bad Call-ID or CSeq").into();
+        };
+        let contacts = req.header_list("Contact");
+        let r = Register {
+            aor: &sender.address,
+            contacts: contacts.clone(),
+            expires: req.header("Expires"),
+            call_id,
+            cseq,
+            source: req.source,
+            transport: req.transport,
+        };
+        let result = lock(&self.registrar).register(&r, now);
+        match result {
+            Ok(list) => {
+                let mut reply = Reply::new(200);
+                for (uri, left) in &list {
+                    reply = reply.with("Contact", format!("<{uri}>;expires={left}"));
+                }
+                let registered = !list.is_empty() && !contacts.is_empty();
+                Handled {
+                    reply,
+                    followups: if registered {
+                        vec![Followup::UserOnline(sender.address)]
+                    } else {
+                        Vec::new()
+                    },
+                }
+            }
+            Err(e @ RegisterError::Bad(_)) => Reply::new(400).warning(&e.to_string()).into(),
+            Err(e @ RegisterError::OutOfOrder(_)) => Reply::new(500).warning(&e.to_string()).into(),
+            Err(e @ RegisterError::TooMany(_)) => Reply::new(403).warning(&e.to_string()).into(),
+        }
+    }
+
+    async fn subscribe(&self, req: &Request, now: u64) -> Handled {
+        if !req.header("Event").is_some_and(body::is_presence_event) {
+            return Reply::new(489).with("Allow-Events", "presence").into();
+        }
+        let expires = match presence::subscribe_expires(req.header("Expires")) {
+            Ok(e) => e,
+            Err(why) => return Reply::new(400).warning(&why).into(),
+        };
+        let sender = match self.identify(req, "From", now).await {
+            Ok(s) => s,
+            Err(r) => return r.into(),
+        };
+        let Some(call_id) = req.header("Call-ID") else {
+            return Reply::new(400).warning("no Call-ID").into();
+        };
+        match req.to_tag() {
+            Some(tag) => {
+                self.resubscribe(req, call_id, &tag, &sender, expires, now)
+                    .await
+            }
+            None => {
+                self.new_subscription(req, call_id, sender, expires, now)
+                    .await
+            }
+        }
+    }
+
+    async fn new_subscription(
+        &self,
+        req: &Request,
+        call_id: &str,
+        sender: Sender,
+        expires: u32,
+        now: u64,
+    ) -> Handled {
+        let target = match message::recipient(&req.uri) {
+            Ok(t) => t,
+            Err(why) => return Reply::new(404).warning(&why).into(),
+        };
+        let from = req.header("From").and_then(parse_name_addr);
+        let to = req.header("To").and_then(parse_name_addr);
+        let contact = req.header("Contact").and_then(parse_name_addr);
+        let (Some(from), Some(to), Some(contact)) = (from, to, contact) else {
+            return Reply::new(400)
+                .warning("SUBSCRIBE needs From, To and Contact")
+                .into();
+        };
+        let Some(remote_tag) = from.param("tag").map(str::to_owned) else {
+            return Reply::new(400).warning("From has no tag").into();
+        };
+        let p = match self
+            .bridge
+            .presence(sender.address.clone(), target.clone())
+            .await
+        {
+            Ok(p) => p,
+            Err(r) => return presence_refusal(&r).into(),
+        };
+        let route_set: Vec<String> = req
+            .header_list("Record-Route")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let s = Subscription {
+            call_id: call_id.to_owned(),
+            local_tag: (self.random)(),
+            remote_tag,
+            local_uri: to.uri,
+            remote_uri: from.uri,
+            remote_target: contact.uri,
+            route_set: route_set.clone(),
+            flow: (req.transport == Transport::Tcp && route_set.is_empty())
+                .then(|| format!("sip:{};transport=tcp", req.source)),
+            watcher: sender.address,
+            target,
+            msisdn: p.msisdn,
+            event_id: req.header("Event").and_then(body::event_id),
+            expires_at: now + u64::from(expires),
+            local_cseq: 1,
+        };
+        if expires > 0 && !lock(&self.subs).insert(s.clone()) {
+            return Reply::new(503)
+                .with("Retry-After", "60")
+                .warning("too many subscriptions")
+                .into();
+        }
+        self.subscribed(req, &s, expires)
+    }
+
+    async fn resubscribe(
+        &self,
+        req: &Request,
+        call_id: &str,
+        tag: &str,
+        sender: &Sender,
+        expires: u32,
+        now: u64,
+    ) -> Handled {
+        let Some(existing) = lock(&self.subs).get(call_id, tag).cloned() else {
+            return Reply::new(481).into();
+        };
+        if existing.watcher != sender.address {
+            return Reply::new(403).warning("not your subscription").into();
+        }
+        if expires > 0
+            && let Err(r) = self
+                .bridge
+                .presence(existing.watcher.clone(), existing.target.clone())
+                .await
+        {
+            lock(&self.subs).remove(call_id, tag);
+            return presence_refusal(&r).into();
+        }
+        match lock(&self.subs).refresh(call_id, tag, expires, now) {
+            Some(s) => self.subscribed(req, &s, expires),
+            None => Reply::new(481).into(),
+        }
+    }
+
+    /// 200 with Expires and our tag and Contact, then the NOTIFY.
+    fn subscribed(&self, req: &Request, s: &Subscription, expires: u32) -> Handled {
+        let mut reply = Reply::new(200)
+            .with("Expires", expires.to_string())
+            .with("Contact", format!("<{}>", self.cfg.contact(req.transport)));
+        reply.to_tag = Some(s.local_tag.clone());
+        Handled {
+            reply,
+            followups: vec![Followup::Notify(Box::new(s.clone()))],
+        }
+    }
+}
+
+/// SUBSCRIBE refusals: 404 for an unknown subscriber, 503 when busy, 400 for
+/// nonsense, 403 otherwise.
+fn presence_refusal(r: &Refusal) -> Reply {
+    match r {
+        Refusal::UnknownRecipient(_) | Refusal::Unavailable { .. } | Refusal::Invalid(_) => {
+            message::refusal_reply(r)
+        }
+        _ => Reply::new(403).warning(&r.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

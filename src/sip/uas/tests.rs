@@ -1,0 +1,413 @@
+//! The request handler without sockets: literal requests, a fake bridge.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::*;
+use crate::bridge::api::{
+    Accepted, BoxFuture, ImToSms, MessageId, Recipient, SipCredentials, SubscriberPresence,
+};
+use crate::sip::digest::{md5_hex, request_digest};
+
+#[derive(Default)]
+struct Fake {
+    submitted: Mutex<Vec<ImToSms>>,
+    online: Mutex<Vec<String>>,
+    refuse: Mutex<Option<Refusal>>,
+    refuse_presence: Mutex<Option<Refusal>>,
+}
+
+impl BridgeApi for Fake {
+    fn submit(&self, req: ImToSms) -> BoxFuture<Result<Accepted, Refusal>> {
+        self.submitted.lock().unwrap().push(req);
+        let r = self.refuse.lock().unwrap().clone();
+        Box::pin(async move {
+            match r {
+                Some(r) => Err(r),
+                None => Ok(Accepted {
+                    message: MessageId(1),
+                    parts: 1,
+                }),
+            }
+        })
+    }
+    fn sip_credentials(&self, address: String) -> BoxFuture<Option<SipCredentials>> {
+        Box::pin(async move {
+            (address == "sip:alice@sms.example").then(|| SipCredentials {
+                realm: "smsbridge".into(),
+                ha1: md5_hex("alice:smsbridge:secret"),
+            })
+        })
+    }
+    fn presence(&self, _w: String, t: Recipient) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
+        let r = self.refuse_presence.lock().unwrap().clone();
+        Box::pin(async move {
+            match (r, t) {
+                (Some(r), _) => Err(r),
+                (None, Recipient::Number(n)) => Ok(SubscriberPresence {
+                    msisdn: n,
+                    name: None,
+                }),
+                (None, Recipient::Alias(_)) => Ok(SubscriberPresence {
+                    msisdn: "+491715550001".into(),
+                    name: Some("Bob".into()),
+                }),
+            }
+        })
+    }
+    fn user_online(&self, address: String) {
+        self.online.lock().unwrap().push(address);
+    }
+}
+
+fn uas() -> (Uas, Arc<Fake>) {
+    let fake = Arc::new(Fake::default());
+    let cfg = UasConfig {
+        realm: "smsbridge".into(),
+        domain: "sms.example".into(),
+        trusted: vec!["10.9.9.9".parse().unwrap()],
+        contact_udp: "sip:smsbridge@127.0.0.1:5060".into(),
+        contact_tcp: "sip:smsbridge@127.0.0.1:5060;transport=tcp".into(),
+    };
+    (
+        Uas::new(cfg, fake.clone(), "k".into(), || "tag1".into()),
+        fake,
+    )
+}
+
+const NOW: u64 = 1_000_000;
+
+fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request {
+    let mut h: Vec<(String, String)> = vec![
+        (
+            "Via".into(),
+            "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1".into(),
+        ),
+        (
+            "From".into(),
+            "\"Alice\" <sip:alice@127.0.0.1>;tag=a1".into(),
+        ),
+        ("To".into(), format!("<{uri}>")),
+        ("Call-ID".into(), "call-1".into()),
+        ("CSeq".into(), format!("1 {method}")),
+    ];
+    for (n, v) in headers {
+        h.retain(|(k, _)| !k.eq_ignore_ascii_case(n));
+        h.push(((*n).into(), (*v).into()));
+    }
+    Request {
+        method: method.into(),
+        uri: uri.into(),
+        headers: h,
+        body: body.as_bytes().to_vec(),
+        source: "127.0.0.1:5070".parse().unwrap(),
+        transport: Transport::Udp,
+    }
+}
+
+/// Answers the challenge in `reply` as alice with `password`.
+fn authorize(req: &mut Request, reply: &Reply, password: &str) {
+    let ch = reply.header("WWW-Authenticate").expect("a challenge");
+    let nonce = ch
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let ha1 = md5_hex(&format!("alice:smsbridge:{password}"));
+    let resp = request_digest(
+        &ha1,
+        nonce,
+        &req.method,
+        &req.uri,
+        Some(("00000001", "c0ffee")),
+    );
+    req.headers.push((
+        "Authorization".into(),
+        format!(
+            "Digest username=\"alice\", realm=\"smsbridge\", nonce=\"{nonce}\", uri=\"{}\", \
+             response=\"{resp}\", qop=auth, nc=00000001, cnonce=\"c0ffee\", algorithm=MD5",
+            req.uri
+        ),
+    ));
+}
+
+async fn authed(u: &Uas, mut req: Request) -> Handled {
+    let first = u.handle(&req, NOW).await;
+    assert_eq!(first.reply.code, 401, "{first:?}");
+    authorize(&mut req, &first.reply, "secret");
+    u.handle(&req, NOW).await
+}
+
+#[tokio::test]
+async fn options_and_methods_we_do_not_serve() {
+    let (u, _) = uas();
+    let r = u
+        .handle(&request("OPTIONS", "sip:sms.example", &[], ""), NOW)
+        .await
+        .reply;
+    assert_eq!(r.code, 200);
+    assert_eq!(r.header("Allow"), Some(ALLOW));
+    assert_eq!(r.header("Accept"), Some("text/plain, message/cpim"));
+    let r = u
+        .handle(&request("INVITE", "sip:bob@x", &[], ""), NOW)
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Allow")), (405, Some(ALLOW)));
+    let r = u
+        .handle(
+            &request("OPTIONS", "sip:x", &[("Require", "100rel")], ""),
+            NOW,
+        )
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Unsupported")), (420, Some("100rel")));
+    u.set_draining(true);
+    let r = u
+        .handle(&request("OPTIONS", "sip:x", &[], ""), NOW)
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Retry-After")), (503, Some("5")));
+}
+
+#[tokio::test]
+async fn message_with_digest_is_submitted_and_accepted() {
+    let (u, fake) = uas();
+    let req = request(
+        "MESSAGE",
+        "sip:+491715550001@sms.example",
+        &[
+            ("Content-Type", "text/plain;charset=UTF-8"),
+            ("Privacy", "id"),
+        ],
+        "Hallo ✓",
+    );
+    let first = u.handle(&req, NOW).await.reply;
+    assert_eq!(first.code, 401);
+    let ch = first.header("WWW-Authenticate").unwrap();
+    assert!(
+        ch.starts_with("Digest realm=\"smsbridge\", nonce=\""),
+        "{ch}"
+    );
+    assert!(fake.submitted.lock().unwrap().is_empty());
+    let r = authed(&u, req).await.reply;
+    assert_eq!(r.code, 202);
+    let got = fake.submitted.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        vec![ImToSms {
+            sender: Sender {
+                address: "sip:alice@sms.example".into(),
+                display_name: Some("Alice".into()),
+                verified: Verified::Authenticated,
+            },
+            front_end: crate::bridge::api::FrontEnd::Sip,
+            recipient: Recipient::Number("+491715550001".into()),
+            text: "Hallo ✓".into(),
+            im_message_id: None,
+            notify: Default::default(),
+            anonymous: true,
+        }]
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_stale_nonce_and_unknown_user() {
+    let (u, _) = uas();
+    let mut req = request("MESSAGE", "sip:bob@sms.example", &[], "x");
+    let first = u.handle(&req, NOW).await.reply;
+    authorize(&mut req, &first, "guess");
+    assert_eq!(u.handle(&req, NOW).await.reply.code, 401);
+    let mut req = request("MESSAGE", "sip:bob@sms.example", &[], "x");
+    authorize(&mut req, &first, "secret");
+    let stale = u.handle(&req, NOW + 301).await.reply;
+    assert_eq!(stale.code, 401);
+    assert!(
+        stale
+            .header("WWW-Authenticate")
+            .unwrap()
+            .ends_with("stale=true")
+    );
+    let mut req = request(
+        "MESSAGE",
+        "sip:bob@sms.example",
+        &[("From", "<sip:mallory@sms.example>;tag=m")],
+        "x",
+    );
+    let first = u.handle(&req, NOW).await.reply;
+    authorize(&mut req, &first, "secret");
+    // The digest username (alice) is not the From user (mallory).
+    assert_eq!(u.handle(&req, NOW).await.reply.code, 403);
+}
+
+#[tokio::test]
+async fn refusals_and_content_errors() {
+    let (u, fake) = uas();
+    *fake.refuse.lock().unwrap() = Some(Refusal::TooLong { parts: 9, max: 6 });
+    let req = request("MESSAGE", "sip:+4917@sms.example", &[], "long");
+    assert_eq!(authed(&u, req).await.reply.code, 413);
+    *fake.refuse.lock().unwrap() = Some(Refusal::Unavailable {
+        retry_after: Duration::from_secs(120),
+        why: "no modem".into(),
+    });
+    let r = authed(&u, request("MESSAGE", "sip:+4917@sms.example", &[], "x"))
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Retry-After")), (503, Some("120")));
+    let req = request(
+        "MESSAGE",
+        "sip:bob@x",
+        &[("Content-Type", "image/gif")],
+        "GIF89a",
+    );
+    let r = authed(&u, req).await.reply;
+    assert_eq!(
+        (r.code, r.header("Accept")),
+        (415, Some("text/plain, message/cpim"))
+    );
+}
+
+#[tokio::test]
+async fn trusted_peers_assert_the_identity() {
+    let (u, fake) = uas();
+    let mut req = request(
+        "MESSAGE",
+        "tel:+491715550001",
+        &[(
+            "P-Asserted-Identity",
+            "\"Carol\" <sip:carol@operator.example>",
+        )],
+        "hi",
+    );
+    req.source = "10.9.9.9:5060".parse().unwrap();
+    assert_eq!(u.handle(&req, NOW).await.reply.code, 202);
+    let s = fake.submitted.lock().unwrap()[0].sender.clone();
+    assert_eq!(
+        s,
+        Sender {
+            address: "sip:carol@operator.example".into(),
+            display_name: Some("Carol".into()),
+            verified: Verified::TrustedPeer,
+        }
+    );
+}
+
+#[tokio::test]
+async fn register_lists_contacts_and_reports_the_user_online() {
+    let (u, fake) = uas();
+    let req = request(
+        "REGISTER",
+        "sip:sms.example",
+        &[
+            ("To", "<sip:alice@sms.example>"),
+            (
+                "Contact",
+                "<sip:alice@127.0.0.1:5070>;expires=120, <sip:alice@127.0.0.1:5071>",
+            ),
+        ],
+        "",
+    );
+    let mut req = req;
+    let first = u.handle(&req, NOW).await.reply;
+    authorize(&mut req, &first, "secret");
+    let h = u.handle(&req, NOW).await;
+    assert_eq!(h.reply.code, 200);
+    let contacts: Vec<_> = h
+        .reply
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "Contact")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        contacts,
+        [
+            "<sip:alice@127.0.0.1:5070>;expires=120",
+            "<sip:alice@127.0.0.1:5071>;expires=3600"
+        ]
+    );
+    assert_eq!(
+        h.followups,
+        vec![Followup::UserOnline("sip:alice@sms.example".into())]
+    );
+    assert_eq!(
+        lock(&u.registrar).snapshot(NOW + 200),
+        vec![(
+            "sip:alice@sms.example".to_owned(),
+            vec!["sip:alice@127.0.0.1:5071".to_owned()]
+        )]
+    );
+    assert!(
+        fake.online.lock().unwrap().is_empty(),
+        "the glue calls user_online"
+    );
+}
+
+#[tokio::test]
+async fn subscribe_refresh_and_unsubscribe() {
+    let (u, fake) = uas();
+    let headers = [
+        ("Event", "presence;id=7"),
+        ("Contact", "<sip:alice@127.0.0.1:5070>"),
+        ("Expires", "600"),
+    ];
+    let req = request("SUBSCRIBE", "sip:+491715550001@sms.example", &headers, "");
+    let h = authed(&u, req).await;
+    assert_eq!(h.reply.code, 200);
+    assert_eq!(h.reply.to_tag.as_deref(), Some("tag1"));
+    assert_eq!(h.reply.header("Expires"), Some("600"));
+    let [Followup::Notify(s)] = &h.followups[..] else {
+        panic!("{h:?}");
+    };
+    assert_eq!(s.msisdn, "+491715550001");
+    assert_eq!(s.event_id.as_deref(), Some("7"));
+    assert_eq!(s.remote_target, "sip:alice@127.0.0.1:5070");
+    assert_eq!(s.state(NOW), "active;expires=600");
+
+    // Refresh in the dialog.
+    let mut headers = headers.to_vec();
+    headers.push(("To", "<sip:+491715550001@sms.example>;tag=tag1"));
+    headers.push(("CSeq", "3 SUBSCRIBE"));
+    headers.retain(|(n, _)| *n != "Expires");
+    headers.push(("Expires", "300"));
+    let req = request("SUBSCRIBE", "sip:+491715550001@sms.example", &headers, "");
+    let h = authed(&u, req).await;
+    assert_eq!(h.reply.code, 200);
+    let [Followup::Notify(s)] = &h.followups[..] else {
+        panic!()
+    };
+    assert_eq!(
+        (s.state(NOW), s.local_cseq),
+        ("active;expires=300".into(), 2)
+    );
+
+    // Unsubscribe.
+    headers.retain(|(n, _)| *n != "Expires");
+    headers.push(("Expires", "0"));
+    let req = request("SUBSCRIBE", "sip:+491715550001@sms.example", &headers, "");
+    let h = authed(&u, req.clone()).await;
+    let [Followup::Notify(s)] = &h.followups[..] else {
+        panic!()
+    };
+    assert_eq!(s.state(NOW), "terminated;reason=timeout");
+    assert_eq!(authed(&u, req).await.reply.code, 481);
+
+    // Other packages, refusals.
+    let r = u
+        .handle(
+            &request("SUBSCRIBE", "sip:+4917@x", &[("Event", "dialog")], ""),
+            NOW,
+        )
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Allow-Events")), (489, Some("presence")));
+    *fake.refuse_presence.lock().unwrap() = Some(Refusal::NotAllowed("not a contact".into()));
+    let req = request(
+        "SUBSCRIBE",
+        "sip:+4917@x",
+        &[("Event", "presence"), ("Contact", "<sip:a@b>")],
+        "",
+    );
+    assert_eq!(authed(&u, req).await.reply.code, 403);
+}
