@@ -243,6 +243,39 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Checks what TOML cannot: addresses, ports and numbers that must parse.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, m) in self.modem.iter().enumerate() {
+            m.port.parse::<crate::modem::PortSpec>().map_err(|e| {
+                format!(
+                    "modem {}: {e}",
+                    m.name.clone().unwrap_or_else(|| i.to_string())
+                )
+            })?;
+        }
+        for a in self.sip.udp.iter().chain(&self.sip.tcp) {
+            a.parse::<std::net::SocketAddr>()
+                .map_err(|_| format!("sip listen address {a:?} is not ip:port"))?;
+        }
+        for p in &self.sip.trusted_peers {
+            p.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("sip.trusted_peers: {p:?} is not an IP address"))?;
+        }
+        if !self.status.listen.is_empty() {
+            self.status
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|_| format!("status.listen {:?} is not ip:port", self.status.listen))?;
+        }
+        if self.bridge.max_parts == 0 || self.bridge.max_parts > 255 {
+            return Err(format!(
+                "bridge.max_parts {} must be 1..=255",
+                self.bridge.max_parts
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -158,7 +158,11 @@ async fn malformed_input_gets_400_501_or_nothing_and_the_server_lives_on() {
         .await
         .expect("closed")
         .unwrap();
-    assert!(String::from_utf8_lossy(&got).starts_with("SIP/2.0 400 "));
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("SIP/2.0 400 "),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
     // Still serving.
     let options = format!(
         "OPTIONS sip:sms.example SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKo1\r\n\

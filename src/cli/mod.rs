@@ -13,6 +13,7 @@ mod modem;
 mod output;
 mod pdu;
 mod queue;
+mod run;
 mod sim;
 mod sms;
 mod stress;
@@ -34,6 +35,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the bridge daemon: modems, store, SIP front end. Without any
+    /// configuration: the demo on a simulated modem, SIP on 127.0.0.1:5060.
+    Run,
+    /// Show the running daemon's modems, queues and recent failures.
+    Status(run::StatusArgs),
+    /// Check the configuration file.
+    #[command(subcommand)]
+    Config(run::ConfigCommand),
     /// Decode and encode SMS PDUs as a modem in PDU mode prints and takes them.
     #[command(subcommand)]
     Pdu(pdu::PduCommand),
@@ -88,7 +97,7 @@ impl Cli {
     /// info, one-shot commands not at all (they report on stdout/stderr).
     pub fn default_log_filter(&self) -> &'static str {
         match &self.command {
-            Command::Modem(ModemCommand::Sim(_)) => "info",
+            Command::Modem(ModemCommand::Sim(_)) | Command::Run => "info,rsipstack=warn",
             _ => "off",
         }
     }
@@ -97,6 +106,11 @@ impl Cli {
     /// another failure (e.g. the database is unavailable).
     pub fn run(self) -> ExitCode {
         match self.command {
+            Command::Run => return run::run(self.config.as_ref(), self.db),
+            Command::Status(args) => return run::status(self.config.as_ref(), &args),
+            Command::Config(run::ConfigCommand::Check) => {
+                return run::config_check(self.config.as_ref());
+            }
             Command::Pdu(cmd) => return cmd.run(),
             Command::Modem(ModemCommand::Probe(args)) => return modem::probe(&args),
             Command::Modem(ModemCommand::Sim(args)) => return args.run(),
@@ -112,7 +126,12 @@ impl Cli {
             Err(f) => return f.report(),
         };
         let result = match self.command {
-            Command::Pdu(_) | Command::Modem(_) | Command::Sms(_) => Ok(()),
+            Command::Run
+            | Command::Status(_)
+            | Command::Config(_)
+            | Command::Pdu(_)
+            | Command::Modem(_)
+            | Command::Sms(_) => Ok(()),
             Command::Users(cmd) => cmd.run(&ctx),
             Command::Contacts(cmd) => cmd.run(&ctx),
             Command::Queue(cmd) => cmd.run(&ctx),

@@ -100,7 +100,12 @@ async fn collect(src: &StatusSource) -> Status {
     let now = UnixTime::now();
     let data = src
         .shared
-        .db(move |s| Ok((s.messages(None)?, s.pending_inbound(now.plus(366 * 86400))?.len())))
+        .db(move |s| {
+            Ok((
+                s.messages(None)?,
+                s.pending_inbound(now.plus(366 * 86400))?.len(),
+            ))
+        })
         .await;
     let (messages, inbound_pending): (Vec<MessageSummary>, usize) = data.unwrap_or_default();
     let queue = MessageState::ALL
@@ -143,27 +148,65 @@ async fn status(State(src): State<Arc<StatusSource>>) -> impl IntoResponse {
 async fn metrics(State(src): State<Arc<StatusSource>>) -> impl IntoResponse {
     let s = collect(&src).await;
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP smsbridge_up Seconds since the daemon started.\n# TYPE smsbridge_up gauge\nsmsbridge_up {}", s.uptime_secs);
-    let _ = writeln!(out, "# HELP smsbridge_modem_ready Whether the modem started and answers.\n# TYPE smsbridge_modem_ready gauge");
+    let _ = writeln!(
+        out,
+        "# HELP smsbridge_up Seconds since the daemon started.\n# TYPE smsbridge_up gauge\nsmsbridge_up {}",
+        s.uptime_secs
+    );
+    let _ = writeln!(
+        out,
+        "# HELP smsbridge_modem_ready Whether the modem started and answers.\n# TYPE smsbridge_modem_ready gauge"
+    );
     for m in &s.modems {
-        let _ = writeln!(out, "smsbridge_modem_ready{{modem=\"{}\"}} {}", m.name, u8::from(m.ready));
+        let _ = writeln!(
+            out,
+            "smsbridge_modem_ready{{modem=\"{}\"}} {}",
+            m.name,
+            u8::from(m.ready)
+        );
     }
-    let _ = writeln!(out, "# HELP smsbridge_modem_registered Whether the modem is registered.\n# TYPE smsbridge_modem_registered gauge");
+    let _ = writeln!(
+        out,
+        "# HELP smsbridge_modem_registered Whether the modem is registered.\n# TYPE smsbridge_modem_registered gauge"
+    );
     for m in &s.modems {
-        let _ = writeln!(out, "smsbridge_modem_registered{{modem=\"{}\"}} {}", m.name, u8::from(m.registered));
+        let _ = writeln!(
+            out,
+            "smsbridge_modem_registered{{modem=\"{}\"}} {}",
+            m.name,
+            u8::from(m.registered)
+        );
     }
-    let _ = writeln!(out, "# HELP smsbridge_modem_signal_dbm Signal strength.\n# TYPE smsbridge_modem_signal_dbm gauge");
+    let _ = writeln!(
+        out,
+        "# HELP smsbridge_modem_signal_dbm Signal strength.\n# TYPE smsbridge_modem_signal_dbm gauge"
+    );
     for m in &s.modems {
         if let Some(d) = m.signal_dbm {
-            let _ = writeln!(out, "smsbridge_modem_signal_dbm{{modem=\"{}\"}} {d}", m.name);
+            let _ = writeln!(
+                out,
+                "smsbridge_modem_signal_dbm{{modem=\"{}\"}} {d}",
+                m.name
+            );
         }
     }
-    let _ = writeln!(out, "# HELP smsbridge_outbox_messages Outbox messages by state.\n# TYPE smsbridge_outbox_messages gauge");
+    let _ = writeln!(
+        out,
+        "# HELP smsbridge_outbox_messages Outbox messages by state.\n# TYPE smsbridge_outbox_messages gauge"
+    );
     for (state, n) in &s.queue {
         let _ = writeln!(out, "smsbridge_outbox_messages{{state=\"{state}\"}} {n}");
     }
-    let _ = writeln!(out, "# HELP smsbridge_inbound_pending SMS waiting for an IM user.\n# TYPE smsbridge_inbound_pending gauge\nsmsbridge_inbound_pending {}", s.inbound_pending);
-    let _ = writeln!(out, "# HELP smsbridge_sip_registrations Registered SIP contacts.\n# TYPE smsbridge_sip_registrations gauge\nsmsbridge_sip_registrations {}", s.sip_registrations);
+    let _ = writeln!(
+        out,
+        "# HELP smsbridge_inbound_pending SMS waiting for an IM user.\n# TYPE smsbridge_inbound_pending gauge\nsmsbridge_inbound_pending {}",
+        s.inbound_pending
+    );
+    let _ = writeln!(
+        out,
+        "# HELP smsbridge_sip_registrations Registered SIP contacts.\n# TYPE smsbridge_sip_registrations gauge\nsmsbridge_sip_registrations {}",
+        s.sip_registrations
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

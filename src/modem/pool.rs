@@ -48,6 +48,23 @@ impl Pool {
         }
     }
 
+    /// How many modems.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Whether the pool has no modems.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    /// A check that every modem task is still running (for a watchdog).
+    pub fn liveness(&self) -> Arc<dyn Fn() -> bool + Send + Sync> {
+        let handles: Vec<tokio::task::AbortHandle> =
+            self.tasks.iter().map(|t| t.abort_handle()).collect();
+        Arc::new(move || handles.iter().all(|h| !h.is_finished()))
+    }
+
     /// A snapshot of every modem's state.
     pub fn states(&self) -> Vec<ModemState> {
         self.states.iter().map(|s| s.borrow().clone()).collect()

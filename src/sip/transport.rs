@@ -112,16 +112,24 @@ async fn tcp_connection(
     endpoint.transport_layer.add_connection(conn.clone());
 
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer_cancel = cancel.clone();
+    // Not the connection's token: rsipstack may cancel that when the connection
+    // is removed, which would race with writing the last reply.
+    let writer_cancel = CancellationToken::new();
+    let stop_writer = writer_cancel.clone();
     let writer = tokio::spawn(async move {
-        let mut raw_open = true;
-        loop {
+        let (mut raw_open, mut out_open) = (true, true);
+        // Runs until both queues are closed, so a reply queued just before the
+        // reader stopped (e.g. a 400 for an unframeable stream) is still written.
+        while raw_open || out_open {
             let bytes = tokio::select! {
                 _ = writer_cancel.cancelled() => break,
-                ev = out_rx.recv() => match ev {
+                ev = out_rx.recv(), if out_open => match ev {
                     Some(TransportEvent::Incoming(msg, _, _)) => msg.to_bytes(),
                     Some(_) => continue,
-                    None => break,
+                    None => {
+                        out_open = false;
+                        continue;
+                    }
                 },
                 raw = raw_rx.recv(), if raw_open => match raw {
                     Some(b) => b,
@@ -192,6 +200,13 @@ async fn tcp_connection(
     endpoint.transport_layer.remove_connection(&conn);
     // Answers to requests already read may still come (the bridge stores
     // first); give them a moment, then stop the writer.
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+        .await
+        .is_err()
+    {
+        stop_writer.cancel();
+        let _ = writer.await;
+    }
     cancel.cancel();
 }

@@ -1,0 +1,326 @@
+//! `smsbridge run`: the store, the modem pool, the bridge, the SIP front end and
+//! the status endpoint in one process, with systemd readiness and watchdog and a
+//! graceful shutdown. With no modem configured it is the demo: the simulated
+//! modem in process, and on an empty database a demo user and an echoing phone.
+
+mod status;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::bridge::{self, Bridge, Shared, StoreWork};
+use crate::config::Config;
+use crate::modem::{ModemConfig, ModemState, Pool, PortSpec};
+use crate::sim::{SimConfig, SimPort};
+use crate::sip::SipFrontEnd;
+use crate::store::{
+    FrontEnd, NewContact, Store, StoreError, UnixTime, UserSettings, normalise_msisdn,
+};
+
+pub use status::{ModemStatus, Status};
+
+/// The demo's simulated phone: it answers every SMS with the same text.
+pub const DEMO_PHONE: &str = "+15550100";
+/// The demo user's password (the demo listens on loopback only).
+pub const DEMO_PASSWORD: &str = "demo";
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The database.
+    #[error("database {path}: {source}")]
+    Store {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: StoreError,
+    },
+    /// A modem's port setting.
+    #[error("modem {name}: {why}")]
+    Modem {
+        /// Which modem.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The SIP front end could not start (e.g. the port is taken).
+    #[error("SIP: {0}")]
+    Sip(String),
+    /// The status endpoint could not listen.
+    #[error("status endpoint {addr}: {source}")]
+    Status {
+        /// The address.
+        addr: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// The modems of the configuration, or the demo's simulated one.
+fn modem_configs(config: &Config) -> Result<Vec<ModemConfig>, DaemonError> {
+    if config.modem.is_empty() {
+        let sim = SimConfig {
+            send_delay: Duration::from_secs(2),
+            report_delay: Duration::from_secs(2),
+            reply_delay: Duration::from_secs(3),
+            ..SimConfig::default()
+        };
+        let port = PortSpec::Sim(SimPort::new("demo", sim, false));
+        return Ok(vec![ModemConfig::new("demo", port)]);
+    }
+    config
+        .modem
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let name = m.name.clone().unwrap_or_else(|| format!("modem{i}"));
+            let mut port: PortSpec = m.port.parse().map_err(|why| DaemonError::Modem {
+                name: name.clone(),
+                why,
+            })?;
+            if let PortSpec::Serial { baud, .. } = &mut port {
+                *baud = m.baud;
+            }
+            let mut cfg = ModemConfig::new(name, port);
+            cfg.session.pin = m.pin.clone();
+            cfg.session.smsc = m.smsc.clone();
+            Ok(cfg)
+        })
+        .collect()
+}
+
+/// On an empty database in demo mode: a user and a contact for the echoing phone.
+fn seed_demo(store: &mut Store, config: &Config) -> Result<Option<String>, StoreError> {
+    if !store.users()?.is_empty() {
+        return Ok(None);
+    }
+    let aor = format!("sip:demo@{}", config.sip.domain);
+    let now = UnixTime::now();
+    let settings = UserSettings {
+        display_name: Some("Demo".into()),
+        ..UserSettings::default()
+    };
+    store.add_user(
+        Some(&aor),
+        None,
+        &settings,
+        Some(DEMO_PASSWORD),
+        &config.sip.realm,
+        now,
+    )?;
+    let msisdn = normalise_msisdn(DEMO_PHONE, None)?;
+    store.add_contact(
+        &NewContact {
+            user: aor.clone(),
+            msisdn,
+            nickname: Some("Echo phone".into()),
+            alias: Some("echo".into()),
+            list_name: None,
+        },
+        now,
+    )?;
+    Ok(Some(aor))
+}
+
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
+    let _ = sd_notify::notify(state);
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> Result<(), DaemonError> {
+    let demo = config.modem.is_empty();
+    let db_path = config.database.path.clone();
+    let db_name = db_path.display().to_string();
+    let cfg = config.clone();
+    let (store, seeded) = tokio::task::spawn_blocking(move || {
+        let mut store = Store::open(&db_path)?;
+        store.set_default_country_code(cfg.numbers.default_country_code.clone());
+        let seeded = if demo {
+            seed_demo(&mut store, &cfg)?
+        } else {
+            None
+        };
+        Ok::<_, StoreError>((store, seeded))
+    })
+    .await
+    .map_err(|e| DaemonError::Store {
+        path: db_name.clone(),
+        source: StoreError::Unavailable {
+            detail: e.to_string(),
+        },
+    })?
+    .map_err(|source| DaemonError::Store {
+        path: db_name.clone(),
+        source,
+    })?;
+
+    let modems = modem_configs(&config)?;
+    let watches: Arc<OnceLock<Vec<watch::Receiver<ModemState>>>> = Arc::new(OnceLock::new());
+    let w = Arc::clone(&watches);
+    let modems_ready: bridge::ModemsReady = Arc::new(move || {
+        w.get().is_some_and(|v| {
+            v.iter().any(|s| {
+                let s = s.borrow();
+                s.ready && s.info.registered()
+            })
+        })
+    });
+    let shared = Shared::new(store, &config, modems_ready);
+    let shutdown = CancellationToken::new();
+    let work = StoreWork::new(Arc::clone(&shared));
+    let pool = Pool::start(modems, work);
+    let _ = watches.set((0..pool.len()).filter_map(|i| pool.watch(i)).collect());
+
+    let bridge = Bridge::new(Arc::clone(&shared));
+    let sip = SipFrontEnd::start(&config.sip, bridge, shutdown.child_token())
+        .await
+        .map_err(|e| DaemonError::Sip(e.to_string()))?;
+    shared.set_front_end(FrontEnd::Sip, Arc::new(sip.clone()));
+    let inbound = tokio::spawn(bridge::run_inbound(
+        Arc::clone(&shared),
+        shutdown.child_token(),
+    ));
+
+    let status_addr = if config.status.listen.is_empty() {
+        None
+    } else {
+        Some(start_status(&config, &shared, &pool, &sip, &shutdown).await?)
+    };
+
+    let sip_addrs: Vec<String> = sip
+        .local_addrs()
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect();
+    tracing::info!(
+        sip = %sip_addrs.join(", "),
+        status = %status_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+        database = %config.database.path.display(),
+        "smsbridge running"
+    );
+    if demo {
+        print_demo(&config, &sip_addrs, seeded.as_deref());
+    }
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("running"),
+    ]);
+    let watchdog = spawn_watchdog(&pool, shutdown.child_token());
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: new requests get 503, exchanges in progress finish");
+    notify(&[sd_notify::NotifyState::Stopping]);
+    sip.set_draining(true);
+    shutdown.cancel();
+    pool.shutdown(Duration::from_secs(8)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), inbound).await;
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn start_status(
+    config: &Config,
+    shared: &Arc<Shared>,
+    pool: &Pool,
+    sip: &SipFrontEnd,
+    shutdown: &CancellationToken,
+) -> Result<SocketAddr, DaemonError> {
+    let addr = config.status.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| DaemonError::Status {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Status { addr, source })?;
+    let states: Vec<watch::Receiver<ModemState>> =
+        (0..pool.len()).filter_map(|i| pool.watch(i)).collect();
+    let sip = sip.clone();
+    let src = Arc::new(status::StatusSource {
+        shared: Arc::clone(shared),
+        modems: Arc::new(move || states.iter().map(|s| s.borrow().clone()).collect()),
+        registrations: Arc::new(move || sip.registrations().iter().map(|(_, c)| c.len()).sum()),
+        started: UnixTime::now(),
+    });
+    let app = status::router(src);
+    let stop = shutdown.child_token();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!("status endpoint stopped: {e}");
+        }
+    });
+    Ok(local)
+}
+
+/// Pings the systemd watchdog while every modem task is alive.
+fn spawn_watchdog(pool: &Pool, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = sd_notify::watchdog_enabled().filter(|d| !d.is_zero())?;
+    let period = interval / 2;
+    let alive = pool.liveness();
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                () = stop.cancelled() => return,
+            }
+            if alive() {
+                notify(&[sd_notify::NotifyState::Watchdog]);
+            } else {
+                tracing::error!("a modem task died; no longer pinging the watchdog");
+            }
+        }
+    }))
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn print_demo(config: &Config, sip: &[String], seeded: Option<&str>) {
+    let domain = &config.sip.domain;
+    let listen = sip.first().map_or("127.0.0.1:5060", String::as_str);
+    println!(
+        "smsbridge demo: a simulated modem with a phone at {DEMO_PHONE} that echoes every SMS"
+    );
+    println!("  database: {}", config.database.path.display());
+    println!("  SIP:      {}", sip.join(", "));
+    match seeded {
+        Some(aor) => println!(
+            "  created user {aor} (password {DEMO_PASSWORD:?}) and the contact \"Echo phone\""
+        ),
+        None => println!("  using the users already in the database"),
+    }
+    println!("Point a softphone (baresip, Linphone, Zoiper) at {listen}, register as");
+    println!("sip:demo@{domain} with password {DEMO_PASSWORD:?}, and send a message to");
+    println!(
+        "sip:{DEMO_PHONE}@{domain} (or sip:echo@{domain}): the reply comes back as a message."
+    );
+    println!("Stop with Ctrl-C.");
+}
