@@ -157,10 +157,9 @@ impl Work for StoreWork {
     fn claim(&self, modem: ModemInfo) -> BoxFuture<Option<Job>> {
         let inner = Arc::clone(&self.inner);
         let id = imsi(&modem);
+        // Read before claiming: a message queued during the claim bumps it, so the
+        // next wait does not sleep through it.
         let generation = inner.generation.load(Ordering::SeqCst);
-        if let Ok(mut s) = inner.seen.lock() {
-            s.insert(id.clone(), generation);
-        }
         let first = inner
             .released
             .lock()
@@ -182,6 +181,15 @@ impl Work for StoreWork {
                     s.claim_next_part(&i, now)
                 })
                 .await;
+            // Only an empty outbox lets the next wait sleep; after a claim there
+            // may be more parts due right away.
+            if let Ok(mut s) = inner.seen.lock() {
+                if matches!(part, Ok(None)) {
+                    s.insert(id.clone(), generation);
+                } else {
+                    s.remove(&id);
+                }
+            }
             match part {
                 Ok(Some(p)) => {
                     let job = p.part.0 as JobId;
