@@ -322,10 +322,13 @@ impl Bridge {
     }
 
     /// The text as sent: with the sender's name in front unless anonymous.
+    /// Trailing line breaks (which some clients add to the body) are dropped: an
+    /// SMS has no room for them.
     fn with_prefix(&self, user: &User, req: &ImToSms) -> String {
+        let text = req.text.trim_end_matches(['\r', '\n']);
         let template = &self.shared.policy.sender_prefix;
         if template.is_empty() || req.anonymous || user.settings.anonymous {
-            return req.text.clone();
+            return text.to_owned();
         }
         let name = req
             .sender
@@ -333,7 +336,7 @@ impl Bridge {
             .clone()
             .or_else(|| user.settings.display_name.clone())
             .unwrap_or_else(|| user_part(user.address()).to_owned());
-        format!("{}{}", template.replace("{name}", &name), req.text)
+        format!("{}{text}", template.replace("{name}", &name))
     }
 }
 
