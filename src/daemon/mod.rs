@@ -177,7 +177,9 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let _ = watches.set((0..pool.len()).filter_map(|i| pool.watch(i)).collect());
 
     let bridge = Bridge::new(Arc::clone(&shared));
-    let sip = SipFrontEnd::start(&config.sip, bridge, shutdown.child_token())
+    // SIP stops last: while the modems finish, new requests still get a 503.
+    let sip_stop = CancellationToken::new();
+    let sip = SipFrontEnd::start(&config.sip, bridge, sip_stop.clone())
         .await
         .map_err(|e| DaemonError::Sip(e.to_string()))?;
     shared.set_front_end(FrontEnd::Sip, Arc::new(sip.clone()));
@@ -219,6 +221,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     shutdown.cancel();
     pool.shutdown(Duration::from_secs(8)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), inbound).await;
+    sip_stop.cancel();
     if let Some(w) = watchdog {
         w.abort();
     }
