@@ -24,9 +24,17 @@ fn baresip_messages_a_phone_and_gets_the_reply() {
         return;
     }
     let dir = TempDir::new("daemon-baresip");
-    let sim = SimProcess::start(dir.path(), &["--send-delay", "200ms", "--reply-delay", "500ms"]);
+    let sim = SimProcess::start(
+        dir.path(),
+        &["--send-delay", "200ms", "--reply-delay", "500ms"],
+    );
     let (config, db, sip, status) = write_config(dir.path(), &[&sim.port], "");
-    add_user(&config, "sip:alice@sms.test", "secret", &[(BOB, "Bob", "bob")]);
+    add_user(
+        &config,
+        "sip:alice@sms.test",
+        "secret",
+        &[(BOB, "Bob", "bob")],
+    );
     let d = Daemon::start(dir.path(), config, db, sip, status);
 
     let home = dir.path().join("baresip");
@@ -45,7 +53,11 @@ fn baresip_messages_a_phone_and_gets_the_reply() {
         format!("<sip:alice@sms.test>;auth_pass=secret;outbound=\"sip:{sip}\";regint=60\n"),
     )
     .unwrap();
-    std::fs::write(home.join("contacts"), format!("\"Bob\" <sip:{BOB}@sms.test>\n")).unwrap();
+    std::fs::write(
+        home.join("contacts"),
+        format!("\"Bob\" <sip:{BOB}@sms.test>\n"),
+    )
+    .unwrap();
     let log = dir.path().join("baresip.log");
     let mut child = Command::new("baresip")
         .arg("-f")
@@ -61,13 +73,27 @@ fn baresip_messages_a_phone_and_gets_the_reply() {
     let sent = eventually(Duration::from_secs(20), || {
         sim.sent().iter().find_map(|m| m.text.clone())
     });
-    assert_eq!(sent.as_deref(), Some("alice: hello from baresip"), "{}", d.log());
+    assert_eq!(
+        sent.as_deref(),
+        Some("alice: hello from baresip"),
+        "{}",
+        d.log()
+    );
     let _ = wait_for(&mut child, Duration::from_secs(20));
     let trace = std::fs::read_to_string(&log).unwrap_or_default();
     // The reply is sent to baresip's registered Contact.
-    assert!(trace.contains("MESSAGE sip:alice-"), "baresip got no MESSAGE:\n{trace}");
-    assert!(trace.contains(&format!("From: \"Bob\" <sip:{BOB}@sms.test>")), "{trace}");
-    assert!(trace.contains("Content-Length: 25\r\n\r\nalice: hello from baresip"), "{trace}");
+    assert!(
+        trace.contains("MESSAGE sip:alice-"),
+        "baresip got no MESSAGE:\n{trace}"
+    );
+    assert!(
+        trace.contains(&format!("From: \"Bob\" <sip:{BOB}@sms.test>")),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("Content-Length: 25\r\n\r\nalice: hello from baresip"),
+        "{trace}"
+    );
     assert!(trace.contains(&format!("sip:{BOB}@sms.test")), "{trace}");
     // Delivered: nothing waits in the inbox.
     let st = d.status_json().unwrap();

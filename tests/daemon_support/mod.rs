@@ -284,6 +284,8 @@ pub struct Ua {
     pub server: SocketAddr,
     cseq: u32,
     call: u32,
+    /// How long to wait for a final response.
+    pub timeout: Duration,
 }
 
 fn md5hex(s: &str) -> String {
@@ -310,6 +312,7 @@ impl Ua {
             server,
             cseq: 1,
             call: 0,
+            timeout: Duration::from_secs(10),
         }
     }
 
@@ -380,7 +383,7 @@ impl Ua {
                 .send_to(msg.as_bytes(), self.server)
                 .expect("send");
             let resp = loop {
-                let r = self.recv(Duration::from_secs(10)).expect("no response");
+                let r = self.recv(self.timeout).expect("no response");
                 if r.start.starts_with("SIP/2.0") && r.status() >= 200 {
                     break r;
                 }
