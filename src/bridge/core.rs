@@ -206,33 +206,33 @@ impl Bridge {
         let now = UnixTime::now();
         let message = sh
             .db(move |s| {
-                let reference = s.next_concat_reference(&m, now)?;
-                let template = Submit {
-                    reject_duplicates: false,
-                    status_report_request: true,
-                    reply_path: false,
-                    mr: 0,
-                    destination,
-                    pid: 0,
-                    dcs: DataCoding::GSM7,
-                    validity,
-                    user_data: UserData {
-                        header: None,
-                        body: Body::Data(Vec::new()),
-                    },
-                };
-                let parts = pdu::segment(&template, &text, reference, &opts)
-                    .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-                let mut tpdus = Vec::with_capacity(parts.len());
-                for p in parts {
-                    let mut b = Vec::new();
-                    Tpdu::Submit(p)
-                        .encode(&mut b)
+                let to = m.clone();
+                s.enqueue_with(&to, now, |reference| {
+                    let template = Submit {
+                        reject_duplicates: false,
+                        status_report_request: true,
+                        reply_path: false,
+                        mr: 0,
+                        destination,
+                        pid: 0,
+                        dcs: DataCoding::GSM7,
+                        validity,
+                        user_data: UserData {
+                            header: None,
+                            body: Body::Data(Vec::new()),
+                        },
+                    };
+                    let parts = pdu::segment(&template, &text, reference, &opts)
                         .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-                    tpdus.push(b);
-                }
-                s.enqueue(
-                    &NewMessage {
+                    let mut tpdus = Vec::with_capacity(parts.len());
+                    for p in parts {
+                        let mut b = Vec::new();
+                        Tpdu::Submit(p)
+                            .encode(&mut b)
+                            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+                        tpdus.push(b);
+                    }
+                    Ok(NewMessage {
                         user: user_id,
                         msisdn: m,
                         text,
@@ -243,9 +243,8 @@ impl Bridge {
                         imdn_positive: notify.delivered,
                         imdn_negative: notify.failed,
                         front_end,
-                    },
-                    now,
-                )
+                    })
+                })
             })
             .await
             .map_err(store_refusal)?;
@@ -294,7 +293,7 @@ impl Bridge {
                 Ok((
                     s.messages_since(uid, now.plus(-60))?,
                     s.messages_since(uid, now.plus(-86400))?,
-                    s.messages(Some(MessageState::Queued))?.len(),
+                    s.count_messages(MessageState::Queued)?,
                 ))
             })
             .await

@@ -59,6 +59,32 @@ fn enqueue_commits_the_message_and_its_parts() {
 }
 
 #[test]
+fn enqueue_with_takes_the_reference_in_the_same_transaction() {
+    let mut s = mem();
+    let alice = add_alice(&mut s);
+    let m = new_message(alice, "+491701234567", LONG);
+    let to = m.msisdn.clone();
+    let mut seen = None;
+    let id = s
+        .enqueue_with(&to, T0, |r| {
+            seen = Some(r);
+            Ok(m.clone())
+        })
+        .unwrap();
+    assert_eq!(seen, Some(0));
+    assert_eq!(s.message(id).unwrap().unwrap().state, MessageState::Queued);
+    // A failing build leaves nothing behind, not even a used reference.
+    let e = s
+        .enqueue_with(&to, T0, |_| Err(StoreError::InvalidInput("no".into())))
+        .unwrap_err();
+    assert!(e.is_bad_input());
+    assert_eq!(s.next_concat_reference(&to, T0).unwrap(), 1);
+    assert_eq!(q::<i64>(&s, "SELECT count(*) FROM messages"), 1);
+    assert_eq!(s.count_messages(MessageState::Queued).unwrap(), 1);
+    assert_eq!(s.count_messages(MessageState::Sent).unwrap(), 0);
+}
+
+#[test]
 fn concat_references_count_per_recipient_and_wrap() {
     let mut s = mem();
     let (a, b) = (num("+491701111111"), num("+491702222222"));
