@@ -444,3 +444,71 @@ fn sigkill_loses_no_accepted_message_and_sends_nothing_twice() {
     assert!(texts.len() >= sent_before);
     drop(restarted);
 }
+
+#[test]
+fn stop_opts_out_and_anonymity_can_be_forbidden() {
+    let s = setup("daemon-stop", "[bridge]\nallow_anonymous = false\n");
+    let mut ua = alice(&s);
+    assert_eq!(ua.register(600).status(), 200);
+    let bob = format!("sip:bob@{DOMAIN}");
+    let anon = ua.request(
+        "MESSAGE",
+        &bob,
+        &[("Content-Type", "text/plain"), ("Privacy", "id")],
+        "who am I",
+    );
+    assert_eq!(anon.status(), 433, "{anon:?}");
+    // Bob answers STOP: he is opted out, and alice sees his STOP.
+    inject(&s, BOB, "STOP");
+    let m = ua
+        .expect_request("MESSAGE", Duration::from_secs(20))
+        .expect("the STOP reaches alice");
+    ua.answer(&m, 200, "OK");
+    assert_eq!(m.body, "STOP");
+    let r = ua.message(&bob, "text/plain", "sorry to hear");
+    assert_eq!(r.status(), 403, "{r:?}");
+    assert!(s.sim.sent().is_empty());
+}
+
+#[test]
+fn a_delivered_reply_is_not_delivered_again_after_sigkill() {
+    let mut s = setup("daemon-kill-inbound", "");
+    let mut ua = alice(&s);
+    assert_eq!(ua.register(600).status(), 200);
+    assert_eq!(
+        ua.message(&format!("sip:bob@{DOMAIN}"), "text/plain", "hello")
+            .status(),
+        202
+    );
+    let m = ua
+        .expect_request("MESSAGE", Duration::from_secs(20))
+        .expect("echo");
+    ua.answer(&m, 200, "OK");
+    inject(&s, BOB, "second reply");
+    let m = ua
+        .expect_request("MESSAGE", Duration::from_secs(20))
+        .expect("second");
+    ua.answer(&m, 200, "OK");
+    assert_eq!(m.body, "second reply");
+    let settled = eventually(Duration::from_secs(10), || {
+        (s.daemon.status_json()?["inbound_pending"] == 0).then_some(())
+    });
+    assert!(settled.is_some());
+    s.daemon.kill9();
+    let d = &s.daemon;
+    let restarted = Daemon::start(&d.dir, d.config.clone(), d.db.clone(), d.sip, d.status);
+    let mut ua = alice(&s);
+    assert_eq!(ua.register(600).status(), 200);
+    // A new reply still comes; the old ones do not come again.
+    inject(&s, BOB, "third reply");
+    let m = ua
+        .expect_request("MESSAGE", Duration::from_secs(20))
+        .expect("third");
+    ua.answer(&m, 200, "OK");
+    assert_eq!(m.body, "third reply");
+    assert!(
+        ua.expect_request("MESSAGE", Duration::from_secs(3))
+            .is_none()
+    );
+    drop(restarted);
+}
