@@ -353,3 +353,91 @@ async fn one_unusable_modem_does_not_stop_the_other() {
     );
     pool.shutdown(Duration::from_secs(10)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unregistered_modem_gets_a_radio_cycle() {
+    let (port, mut modem) = sim(
+        "m0",
+        SimConfig {
+            registration: smsbridge::sim::Registration::Searching,
+            ..sim_config()
+        },
+    );
+    modem.unregistered_cycle = Duration::from_secs(180);
+    let (work, _events) = MemoryWork::new();
+    let pool = Pool::start(vec![modem], Arc::clone(&work));
+    let mut w = pool.watch(0).unwrap();
+    while !w.borrow().ready {
+        w.changed().await.unwrap();
+    }
+    assert!(!w.borrow().info.registered());
+    // Health rounds every 60 s see it unregistered; after 180 s the radio is
+    // switched off and on, and registration is asked again.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let commands: Vec<String> = port
+        .log()
+        .into_iter()
+        .filter_map(|l| match l.entry {
+            smsbridge::sim::LogEntry::Command(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let off = commands
+        .iter()
+        .position(|c| c == "AT+CFUN=0")
+        .expect("radio off");
+    assert_eq!(commands[off + 1], "AT+CFUN=1");
+    assert!(commands[off + 2..].iter().any(|c| c == "AT+CREG?"));
+    // Not cycled again and again: at most once per period.
+    assert_eq!(commands.iter().filter(|c| *c == "AT+CFUN=0").count(), 1);
+    pool.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn a_modem_that_stays_silent_after_reopens_is_reset() {
+    // A "modem" behind TCP that accepts and never answers, and records what it got.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 256];
+                let mut got = String::new();
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+                let _ = tx.send(got);
+            });
+        }
+    });
+    let mut cfg = ModemConfig::new("dead", PortSpec::Tcp(addr.to_string()));
+    cfg.session.command_timeout = Duration::from_millis(200);
+    cfg.reopen_min = Duration::from_millis(50);
+    cfg.reset_wait = Duration::from_millis(100);
+    let (work, _events) = MemoryWork::new();
+    let pool = Pool::start(vec![cfg], Arc::clone(&work));
+    // Two sessions send AT and get nothing; the third opening sends the reset.
+    let mut sessions = Vec::new();
+    while sessions.len() < 3 {
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        sessions.push(got);
+    }
+    assert_eq!(sessions[0], "AT\r");
+    assert_eq!(sessions[1], "AT\r");
+    assert_eq!(sessions[2], "AT+CFUN=1,1\r");
+    let state = pool.states().remove(0);
+    assert!(!state.ready);
+    pool.shutdown(Duration::from_secs(5)).await;
+}
