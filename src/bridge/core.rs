@@ -30,8 +30,11 @@ pub struct Shared {
     pub policy: config::Bridge,
     /// Country code for national numbers.
     pub country_code: Option<String>,
-    /// New work for the modems.
+    /// New work for the modems (see [`Shared::wake_outbox`]).
     pub outbox: Arc<Notify>,
+    /// Counts [`Shared::wake_outbox`] calls, so a modem that looked for work just
+    /// before one does not sleep through it.
+    pub outbox_generation: Arc<std::sync::atomic::AtomicU64>,
     /// New or newly due SMS for IM users.
     pub inbound: Arc<Notify>,
     /// Whether a modem can send.
@@ -47,10 +50,19 @@ impl Shared {
             policy: cfg.bridge.clone(),
             country_code: cfg.numbers.default_country_code.clone(),
             outbox: Arc::new(Notify::new()),
+            outbox_generation: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             inbound: Arc::new(Notify::new()),
             modems_ready,
             front_ends: RwLock::new(Vec::new()),
         })
+    }
+
+    /// Tells the modems there is new work: the generation moves first, then the
+    /// waiters wake.
+    pub fn wake_outbox(&self) {
+        self.outbox_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.outbox.notify_waiters();
     }
 
     /// Registers the front end that delivers to users of `kind`.
@@ -248,7 +260,7 @@ impl Bridge {
             })
             .await
             .map_err(store_refusal)?;
-        sh.outbox.notify_waiters();
+        sh.wake_outbox();
         tracing::info!(
             user = %user.address(),
             to = %msisdn,
@@ -329,11 +341,12 @@ impl Bridge {
         if template.is_empty() || req.anonymous || user.settings.anonymous {
             return text.to_owned();
         }
-        let name = req
-            .sender
+        // Only the configured name or the address: the From display name is the
+        // sender's to choose, and would let anyone sign an SMS "Bank".
+        let name = user
+            .settings
             .display_name
             .clone()
-            .or_else(|| user.settings.display_name.clone())
             .unwrap_or_else(|| user_part(user.address()).to_owned());
         format!("{}{text}", template.replace("{name}", &name))
     }

@@ -3,6 +3,7 @@
 //! (store and forward). Also expires stalled reassemblies into incomplete
 //! messages and applies the opt-out keyword.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ use crate::store::{InboundMessage, StoreError, UnixTime, User, normalise_msisdn}
 
 /// How often due deliveries are looked for even without a wake-up.
 const POLL: Duration = Duration::from_secs(5);
+/// Senders whose messages are delivered side by side.
+const PARALLEL: usize = 8;
 
 /// Delivers received SMS until `shutdown`.
 pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -31,19 +34,38 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
             Err(e) => tracing::warn!("cannot expire reassembly: {e}"),
         }
         match shared.db(move |s| s.pending_inbound(now)).await {
+            // One sender's messages in order; different senders side by side, so
+            // one user whose phone does not answer (a SIP timeout each) does not
+            // hold up everyone else.
             Ok(due) => {
+                let mut by_sender: BTreeMap<String, Vec<InboundMessage>> = BTreeMap::new();
                 for m in due {
-                    if shutdown.is_cancelled() {
-                        return;
-                    }
-                    let id = m.id;
-                    if let Err(e) = deliver(&shared, m).await {
-                        tracing::warn!(
-                            inbound = id.0,
-                            "delivery bookkeeping failed, will retry: {e}"
-                        );
-                    }
+                    by_sender.entry(m.sender.clone()).or_default().push(m);
                 }
+                let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+                let mut running = tokio::task::JoinSet::new();
+                for (_, msgs) in by_sender {
+                    let (shared, limit, stop) =
+                        (Arc::clone(&shared), Arc::clone(&limit), shutdown.clone());
+                    running.spawn(async move {
+                        let Ok(_permit) = limit.acquire_owned().await else {
+                            return;
+                        };
+                        for m in msgs {
+                            if stop.is_cancelled() {
+                                return;
+                            }
+                            let id = m.id;
+                            if let Err(e) = deliver(&shared, m).await {
+                                tracing::warn!(
+                                    inbound = id.0,
+                                    "delivery bookkeeping failed, will retry: {e}"
+                                );
+                            }
+                        }
+                    });
+                }
+                while running.join_next().await.is_some() {}
             }
             Err(e) => tracing::warn!("cannot read the inbox: {e}"),
         }

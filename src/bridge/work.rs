@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::core::Shared;
 use crate::config::OutcomeUnknown;
 use crate::modem::{BoxFuture, CmsClass, Job, JobId, ModemInfo, SendOutcome, Work};
-use crate::store::{MessageId, MessageState, PartId, Received, Retry, UnixTime};
+use crate::store::{MessageId, MessageState, PartId, Received, Retry, Store, StoreError, UnixTime};
 
 /// How often an idle modem looks for parts whose retry time has come.
 const RETRY_POLL: Duration = Duration::from_secs(5);
@@ -29,23 +29,18 @@ struct Inner {
     claimed: Mutex<HashMap<JobId, (MessageId, u32)>>,
 }
 
+/// Which modem (SIM) work belongs to: the IMSI, else the IMEI.
 fn imsi(m: &ModemInfo) -> String {
-    m.imsi.clone().unwrap_or_else(|| "unknown".into())
+    m.imsi
+        .clone()
+        .or_else(|| m.imei.as_ref().map(|i| format!("imei:{i}")))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 impl StoreWork {
-    /// Work from `shared`'s store. Also watches `shared.outbox` for new messages.
+    /// Work from `shared`'s store, woken by [`Shared::wake_outbox`].
     pub fn new(shared: Arc<Shared>) -> Arc<Self> {
-        let generation = Arc::new(AtomicU64::new(0));
-        // Count notifications, so a modem that looked just before one does not
-        // sleep through it.
-        let (g, n) = (Arc::clone(&generation), Arc::clone(&shared.outbox));
-        tokio::spawn(async move {
-            loop {
-                n.notified().await;
-                g.fetch_add(1, Ordering::SeqCst);
-            }
-        });
+        let generation = Arc::clone(&shared.outbox_generation);
         Arc::new(Self {
             inner: Arc::new(Inner {
                 shared,
@@ -73,10 +68,18 @@ impl Inner {
             .unwrap_or((MessageId(0), 1));
         let now = UnixTime::now();
         let policy = &self.shared.policy;
+        // Each outcome is recorded with the message state before and after it, in
+        // one store call: a negative notification goes out on the change into
+        // Failed only, never twice.
         let result = match outcome {
             SendOutcome::Submitted { mr } => {
                 tracing::info!(part = part.0, mr, "part submitted");
-                self.shared.db(move |s| s.part_sent(part, mr, now)).await
+                self.shared
+                    .db(move |s| {
+                        let before = state_of(s, message)?;
+                        Ok((before, s.part_sent(part, mr, now)?))
+                    })
+                    .await
             }
             SendOutcome::Failed(e) => {
                 let retry = match e.class() {
@@ -88,7 +91,10 @@ impl Inner {
                 tracing::warn!(part = part.0, attempt, "part not sent: {e} ({retry:?})");
                 let err = e.to_string();
                 self.shared
-                    .db(move |s| s.part_failed(part, &err, retry, now))
+                    .db(move |s| {
+                        let before = state_of(s, message)?;
+                        Ok((before, s.part_failed(part, &err, retry, now)?))
+                    })
                     .await
             }
             SendOutcome::OutcomeUnknown => {
@@ -100,20 +106,16 @@ impl Inner {
                 );
                 self.shared
                     .db(move |s| {
+                        let before = state_of(s, message)?;
                         s.part_outcome_unknown(part, now)?;
-                        if requeue {
-                            s.requeue_unknown(message, now)?;
-                        } else {
-                            s.fail_unknown(message, now)?;
-                        }
-                        Ok(s.message(message)?
-                            .map_or(MessageState::Failed, |m| m.state))
+                        apply_unknown_policy(s, message, requeue, now)?;
+                        Ok((before, state_of(s, message)?))
                     })
                     .await
             }
         };
         match result {
-            Ok(MessageState::Failed) => {
+            Ok((before, MessageState::Failed)) if before != MessageState::Failed => {
                 let shared = Arc::clone(&self.shared);
                 tokio::spawn(async move {
                     shared
@@ -121,11 +123,31 @@ impl Inner {
                         .await
                 });
             }
-            Ok(MessageState::Queued) => self.shared.outbox.notify_waiters(),
+            Ok((_, MessageState::Queued)) => self.shared.wake_outbox(),
             Ok(_) => {}
             Err(e) => tracing::error!(part = part.0, "cannot record a send outcome: {e}"),
         }
     }
+}
+
+fn state_of(s: &Store, message: MessageId) -> Result<MessageState, StoreError> {
+    Ok(s.message(message)?
+        .map_or(MessageState::Failed, |m| m.state))
+}
+
+/// The configured policy for a message with a part of unknown outcome.
+fn apply_unknown_policy(
+    s: &mut Store,
+    message: MessageId,
+    requeue: bool,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    if requeue {
+        s.requeue_unknown(message, now)?;
+    } else {
+        s.fail_unknown(message, now)?;
+    }
+    Ok(())
 }
 
 impl Work for StoreWork {
@@ -160,27 +182,58 @@ impl Work for StoreWork {
         // Read before claiming: a message queued during the claim bumps it, so the
         // next wait does not sleep through it.
         let generation = inner.generation.load(Ordering::SeqCst);
-        let first = inner
-            .released
-            .lock()
-            .is_ok_and(|mut r| r.insert(id.clone()));
+        // Marked released only once it worked (below), so a failed first claim is
+        // retried.
+        let first = inner.released.lock().is_ok_and(|r| !r.contains(&id));
+        let requeue = inner.shared.policy.outcome_unknown == OutcomeUnknown::Requeue;
         Box::pin(async move {
             let now = UnixTime::now();
             let i = id.clone();
             let part = inner
                 .shared
                 .db(move |s| {
+                    let mut failed = Vec::new();
                     if first {
                         // Parts left "sending" by a crash become outcome unknown
-                        // (rule 4), never silently sent again.
+                        // (rule 4), never silently sent again; then the configured
+                        // policy settles their messages, as it would have at once.
                         let n = s.release_claims(&i, now)?;
                         if n > 0 {
                             tracing::warn!(modem = %i, "{n} parts were being sent when smsbridge stopped: outcome unknown");
                         }
+                        for m in s.messages(Some(MessageState::OutcomeUnknown))? {
+                            if m.modem_imsi.as_deref() == Some(i.as_str()) {
+                                apply_unknown_policy(s, m.id, requeue, now)?;
+                                if state_of(s, m.id)? == MessageState::Failed {
+                                    failed.push(m.id);
+                                }
+                            }
+                        }
                     }
-                    s.claim_next_part(&i, now)
+                    Ok((s.claim_next_part(&i, now)?, failed))
                 })
                 .await;
+            let part = match part {
+                Ok((p, failed)) => {
+                    if first && let Ok(mut r) = inner.released.lock() {
+                        r.insert(id.clone());
+                    }
+                    for m in failed {
+                        let shared = Arc::clone(&inner.shared);
+                        tokio::spawn(async move {
+                            shared
+                                .notify_outcome(
+                                    m,
+                                    false,
+                                    Some("outcome unknown after a restart".into()),
+                                )
+                                .await
+                        });
+                    }
+                    Ok(p)
+                }
+                Err(e) => Err(e),
+            };
             // Only an empty outbox lets the next wait sleep; after a claim there
             // may be more parts due right away.
             if let Ok(mut s) = inner.seen.lock() {

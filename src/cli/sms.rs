@@ -68,7 +68,10 @@ pub(super) fn send(args: &SendArgs) -> ExitCode {
             body: Body::Data(Vec::new()),
         },
     };
-    let reference = std::process::id() as u16 ^ (Instant::now().elapsed().subsec_nanos() as u16);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let reference = (std::process::id() ^ (nanos >> 8)) as u16;
     let parts = match pdu::segment(&template, &args.text, reference, &EncodeOptions::default()) {
         Ok(p) => p,
         Err(e) => return super::invalid_input(e),
@@ -114,8 +117,15 @@ pub(super) fn send(args: &SendArgs) -> ExitCode {
         let mut attempts = vec![0u32; total];
         let mut failed = false;
         let mut settled = 0;
+        // Bounded: a modem that stops answering or loses its SIM must not leave
+        // the command waiting forever.
+        let deadline = tokio::time::Instant::now() + args.port.timeout() + Duration::from_secs(90 * total as u64);
         while settled < total {
-            let Some(ev) = events.recv().await else { break };
+            let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await else {
+                println!("gave up after {:?}: {} of {total} parts settled", args.port.timeout() + Duration::from_secs(90 * total as u64), settled);
+                failed = true;
+                break;
+            };
             let WorkEvent::Done { job, outcome, .. } = ev else { continue };
             let i = job as usize;
             match outcome {
@@ -148,7 +158,7 @@ pub(super) fn send(args: &SendArgs) -> ExitCode {
             }
         }
         if args.report && !failed {
-            failed = !wait_reports(&mut events, &mrs, total, args.report_wait).await;
+            failed = !wait_reports(&mut events, &mrs, &destination, total, args.report_wait).await;
         }
         pool.shutdown(Duration::from_secs(10)).await;
         if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
@@ -159,6 +169,7 @@ pub(super) fn send(args: &SendArgs) -> ExitCode {
 async fn wait_reports(
     events: &mut tokio::sync::mpsc::UnboundedReceiver<WorkEvent>,
     mrs: &BTreeMap<u8, usize>,
+    recipient: &Address,
     total: usize,
     limit: Duration,
 ) -> bool {
@@ -180,10 +191,20 @@ async fn wait_reports(
         else {
             continue;
         };
-        if !pending.remove(&r.mr) {
+        if r.recipient.value != recipient.value || !pending.contains(&r.mr) {
             continue;
         }
         let i = mrs.get(&r.mr).copied().unwrap_or(0);
+        if r.status.outcome() == pdu::Outcome::StillTrying {
+            // Not final: the service centre keeps trying; wait for the next report.
+            println!(
+                "part {}/{total}: still trying (status {:#04x})",
+                i + 1,
+                r.status.0
+            );
+            continue;
+        }
+        pending.remove(&r.mr);
         let outcome = match r.status.outcome() {
             pdu::Outcome::Delivered => "delivered",
             pdu::Outcome::StillTrying => "still trying",

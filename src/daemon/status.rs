@@ -98,36 +98,32 @@ async fn collect(src: &StatusSource) -> Status {
         })
         .collect();
     let now = UnixTime::now();
+    // Counts and the last ten failures only: this runs on every scrape and must
+    // not grow with the history.
     let data = src
         .shared
         .db(move |s| {
-            Ok((
-                s.messages(None)?,
-                s.pending_inbound(now.plus(366 * 86400))?.len(),
-            ))
+            let mut queue = Vec::new();
+            for st in MessageState::ALL {
+                queue.push((st.as_str().to_owned(), s.count_messages(st)?));
+            }
+            Ok((queue, s.count_pending_inbound()?, s.recent_failures(10)?))
         })
         .await;
-    let (messages, inbound_pending): (Vec<MessageSummary>, usize) = data.unwrap_or_default();
-    let queue = MessageState::ALL
-        .iter()
-        .map(|st| {
-            let n = messages.iter().filter(|m| m.state == *st).count();
-            (st.as_str().to_owned(), n)
-        })
-        .collect();
-    let mut failed: Vec<&MessageSummary> = messages
-        .iter()
-        .filter(|m| m.state == MessageState::Failed)
-        .collect();
-    failed.sort_by_key(|m| std::cmp::Reverse(m.updated_at.0));
+    let (queue, inbound_pending, failed) = match data {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("status: {e}");
+            (Vec::new(), 0, Vec::new())
+        }
+    };
     let recent_failures = failed
         .into_iter()
-        .take(10)
-        .map(|m| {
+        .map(|m: MessageSummary| {
             (
                 m.updated_at.to_string(),
                 m.msisdn.to_string(),
-                m.last_error.clone().unwrap_or_default(),
+                m.last_error.unwrap_or_default(),
             )
         })
         .collect();

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,6 +101,19 @@ pub struct ModemConfig {
     pub reset_after_failures: u32,
     /// How long a reset modem gets to re-enumerate.
     pub reset_wait: Duration,
+    /// Unix milliseconds of the driver loop's last turn, for a watchdog: it turns
+    /// at least every [`HEARTBEAT`] while the task is alive and not stuck.
+    pub heartbeat: Arc<AtomicU64>,
+}
+
+/// The longest the driver loop waits without turning (see `heartbeat`).
+pub const HEARTBEAT: Duration = Duration::from_secs(20);
+
+fn beat(h: &AtomicU64) {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    h.store(ms, Ordering::Relaxed);
 }
 
 impl ModemConfig {
@@ -115,6 +129,7 @@ impl ModemConfig {
             unregistered_cycle: Duration::from_secs(300),
             reset_after_failures: 2,
             reset_wait: Duration::from_secs(20),
+            heartbeat: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -239,9 +254,17 @@ pub async fn run<W: Work>(
                 }
             }
         };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = shutdown.cancelled() => return,
+        // Sleep in short steps so the heartbeat keeps going while the port is away.
+        let until = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < until {
+            beat(&cfg.heartbeat);
+            let step = until
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(HEARTBEAT);
+            tokio::select! {
+                () = tokio::time::sleep(step) => {}
+                () = shutdown.cancelled() => return,
+            }
         }
     }
 }
@@ -311,8 +334,11 @@ async fn drive<W: Work>(
                 Event::Received { receipt, pdu } => {
                     if work.received(s.info().clone(), pdu).await {
                         s.confirm(now(), receipt);
-                    } else if receipt != Receipt::Unacknowledged {
-                        tracing::warn!(modem = %cfg.name, "received PDU not stored; left on the modem for the next sweep");
+                    } else {
+                        s.release(&receipt);
+                        if receipt != Receipt::Unacknowledged {
+                            tracing::warn!(modem = %cfg.name, "received PDU not stored; left on the modem for the next sweep");
+                        }
                     }
                 }
                 Event::Fatal(why) => return End::Fatal(why),
@@ -332,8 +358,18 @@ async fn drive<W: Work>(
         if waiting.is_none() && !stopping && s.can_send() {
             waiting = Some(work.wait(s.info().clone()));
         }
-        let deadline = s.poll_timeout().map(tokio::time::Instant::from_std);
+        beat(&cfg.heartbeat);
+        // Turn at least every HEARTBEAT, so a stuck driver is seen by the watchdog.
+        let heartbeat = tokio::time::Instant::now() + HEARTBEAT;
+        let deadline = Some(
+            s.poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .map_or(heartbeat, |d| d.min(heartbeat)),
+        );
         tokio::select! {
+            // Input first: an answer already in the buffer must win over a
+            // deadline that passed while we were busy.
+            biased;
             n = port.read(&mut rx) => match n {
                 Ok(0) => return End::Reopen(format!("{} closed (modem unplugged?)", cfg.port)),
                 Ok(n) => s.handle_input(now(), &rx[..n]),

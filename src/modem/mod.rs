@@ -18,6 +18,6 @@ mod driver;
 mod pool;
 mod transport;
 
-pub use driver::{BoxFuture, Job, ModemConfig, ModemState, SendOutcome, Work, run};
+pub use driver::{BoxFuture, HEARTBEAT, Job, ModemConfig, ModemState, SendOutcome, Work, run};
 pub use pool::{Accept, MemoryWork, Pool, WorkEvent};
 pub use transport::{DEFAULT_BAUD, Port, PortSpec, open};

@@ -17,6 +17,7 @@ use super::session::{JobId, ModemInfo};
 /// Running modems.
 pub struct Pool {
     states: Vec<watch::Receiver<ModemState>>,
+    heartbeats: Vec<Arc<std::sync::atomic::AtomicU64>>,
     tasks: Vec<JoinHandle<()>>,
     shutdown: CancellationToken,
 }
@@ -27,7 +28,9 @@ impl Pool {
         let shutdown = CancellationToken::new();
         let mut states = Vec::new();
         let mut tasks = Vec::new();
+        let mut heartbeats = Vec::new();
         for cfg in configs {
+            heartbeats.push(Arc::clone(&cfg.heartbeat));
             let (tx, rx) = watch::channel(ModemState {
                 name: cfg.name.clone(),
                 port: cfg.port.to_string(),
@@ -43,6 +46,7 @@ impl Pool {
         }
         Self {
             states,
+            heartbeats,
             tasks,
             shutdown,
         }
@@ -58,11 +62,23 @@ impl Pool {
         self.states.is_empty()
     }
 
-    /// A check that every modem task is still running (for a watchdog).
+    /// A check for a watchdog: every modem task is running and its loop turned
+    /// within three heartbeats (it is not stuck on an await).
     pub fn liveness(&self) -> Arc<dyn Fn() -> bool + Send + Sync> {
         let handles: Vec<tokio::task::AbortHandle> =
             self.tasks.iter().map(|t| t.abort_handle()).collect();
-        Arc::new(move || handles.iter().all(|h| !h.is_finished()))
+        let beats = self.heartbeats.clone();
+        let stale_after = 3 * driver::HEARTBEAT.as_millis() as u64;
+        Arc::new(move || {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let fresh = |b: &Arc<std::sync::atomic::AtomicU64>| {
+                let last = b.load(std::sync::atomic::Ordering::Relaxed);
+                last == 0 || now.saturating_sub(last) <= stale_after
+            };
+            handles.iter().all(|h| !h.is_finished()) && beats.iter().all(fresh)
+        })
     }
 
     /// A snapshot of every modem's state.

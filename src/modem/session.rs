@@ -190,6 +190,8 @@ const SIM_WAIT: Duration = Duration::from_secs(2);
 const SIM_WAIT_TRIES: u32 = 30;
 /// Grace for a `+CPIN:` answer without final result.
 const CPIN_GRACE: Duration = Duration::from_millis(500);
+/// How long the line must be quiet after a timeout before the next command.
+const RESYNC_QUIET: Duration = Duration::from_secs(1);
 
 /// One modem's AT conversation.
 #[derive(Debug)]
@@ -217,6 +219,8 @@ pub struct Session {
     sweep_at: Option<Instant>,
     cnmi_at: Option<Instant>,
     ever_ready: bool,
+    /// Set after a timeout: lines until then are late answers, not ours.
+    resync_until: Option<Instant>,
 }
 
 impl Session {
@@ -248,6 +252,7 @@ impl Session {
             sweep_at: None,
             cnmi_at: None,
             ever_ready: false,
+            resync_until: None,
         };
         s.start_up();
         s.pump(now);
@@ -370,11 +375,24 @@ impl Session {
     /// acknowledge it. Call exactly once per [`Event::Received`].
     pub fn confirm(&mut self, now: Instant, receipt: Receipt) {
         match receipt {
-            Receipt::Stored { mem, index } => self.queue.push_back(Op::Delete { mem, index }),
+            Receipt::Stored { mem, index } => {
+                let delete = Op::Delete { mem, index };
+                if !self.queue.contains(&delete) {
+                    self.queue.push_back(delete);
+                }
+            }
             Receipt::Routed => self.urgent.push_back(Op::Ack),
             Receipt::Unacknowledged => {}
         }
         self.pump(now);
+    }
+
+    /// The PDU of `receipt` could not be stored: leave it on the modem and let the
+    /// next sweep hand it up again.
+    pub fn release(&mut self, receipt: &Receipt) {
+        if let Receipt::Stored { mem, index } = receipt {
+            self.outstanding.remove(&(mem.clone(), *index));
+        }
     }
 
     // ---- handlers ----
@@ -756,6 +774,16 @@ impl Session {
         if !is_response && self.handle_urc(now, &line) {
             return;
         }
+        if self.in_flight.is_none()
+            && let Some(until) = self.resync_until
+        {
+            if now < until {
+                tracing::debug!(line = %line, "late answer dropped while resynchronising");
+                self.resync(now);
+                return;
+            }
+            self.resync_until = None;
+        }
         match self.in_flight.as_mut() {
             Some(f) => {
                 if f.op == Op::PinQuery && parse::after(&line, "+CPIN:").is_some() {
@@ -807,10 +835,10 @@ impl Session {
 
     fn read_stored(&mut self, mem: String, index: u32) {
         let key = (mem.clone(), index);
-        let queued = self
-            .queue
-            .iter()
-            .any(|op| matches!(op, Op::Read { mem: m, index: i } if *m == mem && *i == index));
+        let is_read =
+            |op: &Op| matches!(op, Op::Read { mem: m, index: i } if *m == mem && *i == index);
+        let queued = self.queue.iter().any(is_read)
+            || self.in_flight.as_ref().is_some_and(|f| is_read(&f.op));
         if !queued && !self.outstanding.contains(&key) {
             self.queue.push_back(Op::Read { mem, index });
         }
@@ -876,8 +904,28 @@ impl Session {
                 self.cfg.command_timeout
             )),
             (Op::PinQuery, _) if f.grace.is_some() => self.complete(now, f.op, f.lines, Ok(())),
+            (Op::PinEnter, _) => {
+                // A late "+CME ERROR: 16" would be lost: count it as rejected,
+                // so no later session spends another attempt (PUK lock).
+                self.cfg.pin_rejected = true;
+                self.fatal("no answer to the SIM PIN; not trying it again (a PUK lock would brick the SIM)".into());
+            }
             _ => self.urgent.push_front(Op::Probe),
         }
+        if self.phase != Phase::Dead {
+            self.resync(now);
+        }
+    }
+
+    /// After a timeout a late answer may still come: it must not be taken for the
+    /// answer to the next command (a late `+CMGR` would be stored under the next
+    /// index, whose own message would then be deleted unread). Nothing is sent
+    /// until the line has been quiet for a moment; what arrives meanwhile, other
+    /// than unsolicited result codes, is dropped.
+    fn resync(&mut self, now: Instant) {
+        let until = now + RESYNC_QUIET;
+        self.resync_until = Some(until);
+        self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
     }
 
     fn die(&mut self, why: String) {

@@ -417,6 +417,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// How many inbound messages wait for delivery (due or not).
+    pub fn count_pending_inbound(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM inbound WHERE state = 'pending'")?
+            .query_row([], |r| r.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     /// One inbound message.
     pub fn inbound(&self, id: InboundId) -> Result<Option<InboundMessage>, StoreError> {
         let sql = format!("{INBOUND_SELECT} WHERE id = ?1");

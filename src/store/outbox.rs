@@ -480,6 +480,16 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The newest failed messages, at most `limit` (for status pages).
+    pub fn recent_failures(&self, limit: usize) -> Result<Vec<MessageSummary>, StoreError> {
+        let sql = format!(
+            "{SUMMARY_SELECT} WHERE m.state = 'failed' ORDER BY m.updated_at DESC, m.id DESC LIMIT ?1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], summary_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// How many messages are in `state` (the outbox limit checks this on every IM).
     pub fn count_messages(&self, state: MessageState) -> Result<usize, StoreError> {
         let n: i64 = self

@@ -209,7 +209,11 @@ impl Session {
     }
 
     pub(super) fn emit_stored(&mut self, mem: String, index: u32, pdu: Vec<u8>) {
-        self.outstanding.insert((mem.clone(), index));
+        // Already handed up (a sweep and a +CMTI raced): handing it up again would
+        // queue a second AT+CMGD, which could delete a new message in that slot.
+        if !self.outstanding.insert((mem.clone(), index)) {
+            return;
+        }
         self.events.push_back(Event::Received {
             receipt: Receipt::Stored { mem, index },
             pdu,

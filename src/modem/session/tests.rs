@@ -245,7 +245,10 @@ fn stuck_prompt_gets_escape_and_the_part_is_not_sent() {
     m.s.submit(m.now, 3, &[0x01, 0x00, 0x00], None);
     assert_eq!(m.tx(), "AT+CMGS=3\r");
     m.advance(Duration::from_secs(5));
-    assert_eq!(m.tx(), "\x1bAT\r");
+    assert_eq!(m.tx(), "\x1b");
+    // A quiet second before the probe, so a late answer is not taken for its.
+    m.wait();
+    assert_eq!(m.tx(), "AT\r");
     let ev = m.take_events();
     assert!(
         matches!(
@@ -269,8 +272,9 @@ fn silence_after_the_pdu_is_outcome_unknown_then_reopen() {
     assert_eq!(m.tx(), "00010000\x1a");
     m.advance(Duration::from_secs(60));
     assert_eq!(m.take_events(), [Event::OutcomeUnknown { job: 4 }]);
+    m.wait();
     assert_eq!(m.tx(), "AT\r");
-    // A late +CMGS is not taken for the probe's answer or resent.
+    // No answer to the probe either: the port is reopened.
     m.advance(Duration::from_secs(10));
     let ev = m.take_events();
     assert!(matches!(ev.as_slice(), [Event::Reopen(_)]), "{ev:?}");
@@ -281,6 +285,101 @@ fn silence_after_the_pdu_is_outcome_unknown_then_reopen() {
         m.take_events().as_slice(),
         [Event::SubmitFailed { job: 5, .. }]
     ));
+}
+
+// Review finding: after a timeout, a late answer must not complete the next
+// command (a late +CMGR would be stored under the next index, and the message
+// really at that index deleted unread).
+#[test]
+fn late_answers_after_a_timeout_are_dropped_not_shifted() {
+    let mut m = ready(SessionConfig::default());
+    let p4 = "07918497483252F0040B918496445078F700007121320144744004D4F29C0E";
+    m.rx("\r\n+CMTI: \"SM\",4\r\n\r\n+CMTI: \"SM\",5\r\n");
+    assert_eq!(m.tx(), "AT+CMGR=4\r");
+    m.advance(Duration::from_secs(10));
+    assert_eq!(m.tx(), "");
+    // The answer to AT+CMGR=4 comes late, inside the quiet second: dropped.
+    m.advance(Duration::from_millis(300));
+    m.rx(&format!("\r\n+CMGR: 0,,23\r\n{p4}\r\n\r\nOK\r\n"));
+    assert_eq!(m.tx(), "");
+    assert_eq!(m.take_events(), []);
+    m.wait();
+    m.exchange("AT\r", &ok(""));
+    // The next read gets its own answer; index 4 stays on the SIM for the sweep.
+    let p5 = "0006D60B911326880736F4111011719551401110117195714000";
+    m.exchange(
+        "AT+CMGR=5\r",
+        &format!("\r\n+CMGR: 0,,25\r\n{p5}\r\n\r\nOK\r\n"),
+    );
+    let ev = m.take_events();
+    assert_eq!(
+        ev,
+        [Event::Received {
+            receipt: Receipt::Stored {
+                mem: "SM".into(),
+                index: 5
+            },
+            pdu: pdu::from_hex(p5).unwrap()
+        }]
+    );
+}
+
+// Review finding: a sweep and a +CMTI for the same slot must hand it up once and
+// delete it once (a second AT+CMGD could delete a new message in the slot).
+#[test]
+fn a_slot_seen_by_sweep_and_urc_is_handed_up_and_deleted_once() {
+    let mut m = ready(SessionConfig {
+        health_interval: Duration::from_secs(3600),
+        ..SessionConfig::default()
+    });
+    let p = "07918497483252F0040B918496445078F700007121320144744004D4F29C0E";
+    m.advance(Duration::from_secs(300));
+    assert_eq!(m.tx(), "AT+CMGL=4\r");
+    // +CMTI for slot 7 arrives while the listing runs; the read is queued.
+    m.rx("\r\n+CMTI: \"SM\",7\r\n");
+    m.rx(&format!("\r\n+CMGL: 7,0,,23\r\n{p}\r\n\r\nOK\r\n"));
+    let ev = m.take_events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    let Event::Received { receipt, .. } = &ev[0] else {
+        panic!()
+    };
+    m.s.confirm(m.now, receipt.clone());
+    m.s.confirm(m.now, receipt.clone());
+    // The queued read of slot 7 answers with the same PDU: not handed up again.
+    m.exchange(
+        "AT+CMGR=7\r",
+        &format!("\r\n+CMGR: 0,,23\r\n{p}\r\n\r\nOK\r\n"),
+    );
+    m.exchange("AT+CMGD=7\r", &ok(""));
+    assert_eq!(m.tx(), "");
+    assert_eq!(m.take_events(), []);
+    // Released (store refused it): the next sweep hands it up again.
+    m.rx("\r\n+CMTI: \"SM\",8\r\n");
+    m.exchange(
+        "AT+CMGR=8\r",
+        &format!("\r\n+CMGR: 0,,23\r\n{p}\r\n\r\nOK\r\n"),
+    );
+    let ev = m.take_events();
+    let Event::Received { receipt, .. } = &ev[0] else {
+        panic!()
+    };
+    m.s.release(receipt);
+    m.rx("\r\n+CMTI: \"SM\",8\r\n");
+    assert_eq!(m.tx(), "AT+CMGR=8\r");
+}
+
+#[test]
+fn a_pin_entry_without_answer_is_never_repeated() {
+    let mut m = Modem::new(SessionConfig {
+        pin: Some("1234".into()),
+        ..SessionConfig::default()
+    });
+    up_to_pin(&mut m);
+    m.exchange("AT+CPIN?\r", &ok("+CPIN: SIM PIN"));
+    assert_eq!(m.tx(), "AT+CPIN=\"1234\"\r");
+    m.advance(Duration::from_secs(10));
+    assert!(matches!(m.take_events().as_slice(), [Event::Fatal(_)]));
+    assert!(m.s.pin_rejected());
 }
 
 // §7.1: +CMTI → AT+CMGR → store → AT+CMGD.
