@@ -125,7 +125,8 @@ if [ -d /run/systemd/system ]; then
 else
     say "systemd is not running: no daemon-reload"
 fi
-if [ -d /run/udev ] && command -v udevadm >/dev/null; then
+# /run/udev exists wherever udev is installed; --ping asks whether udevd runs.
+if command -v udevadm >/dev/null && udevadm control --ping 2>/dev/null; then
     udevadm control --reload
     udevadm trigger --action=add --subsystem-match=tty --subsystem-match=usb || true
     say "udevadm control --reload"
