@@ -81,6 +81,10 @@ pub struct Bridge {
     /// How long an SMS for an offline user is kept and retried (default 7days).
     #[serde(deserialize_with = "duration")]
     pub inbound_expiry: Duration,
+    /// How long an accepted IM may wait for a modem before it fails and its
+    /// sender is told (default 1day).
+    #[serde(deserialize_with = "duration")]
+    pub outbox_expiry: Duration,
     /// Attempts per part on temporary errors before it fails (default 5).
     pub send_attempts: u32,
     /// `fail` (default) or `requeue` for sends with an unknown outcome.
@@ -102,6 +106,7 @@ impl Default for Bridge {
             stop_keyword: "STOP".into(),
             reassembly_timeout: Duration::from_secs(600),
             inbound_expiry: Duration::from_secs(7 * 86400),
+            outbox_expiry: Duration::from_secs(86400),
             send_attempts: 5,
             outcome_unknown: OutcomeUnknown::Fail,
             validity: Duration::from_secs(2 * 86400),

@@ -1,7 +1,8 @@
 //! SMS → IM: picks the user each received SMS is for and delivers it through
 //! that user's front end, keeping it and retrying while the user is offline
 //! (store and forward). Also expires stalled reassemblies into incomplete
-//! messages and applies the opt-out keyword.
+//! messages, expires IMs no modem could send in time, and applies the opt-out
+//! keyword.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +33,20 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!("cannot expire reassembly: {e}"),
+        }
+        let before = now.plus(-(shared.policy.outbox_expiry.as_secs() as i64));
+        match shared.db(move |s| s.expire_queued(before, now)).await {
+            Ok(expired) => {
+                for m in expired {
+                    tracing::warn!(message = m.0, "expired before a modem could send it");
+                    let sh = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        sh.notify_outcome(m, false, Some("expired before it could be sent".into()))
+                            .await
+                    });
+                }
+            }
+            Err(e) => tracing::warn!("cannot expire the outbox: {e}"),
         }
         match shared.db(move |s| s.pending_inbound(now)).await {
             // One sender's messages in order; different senders side by side, so

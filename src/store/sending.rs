@@ -230,4 +230,37 @@ impl Store {
             Ok(n)
         })
     }
+
+    /// Expiry: parts still queued of messages queued before `before` (no modem
+    /// could send them in time, or their modem never came back) fail, and so do
+    /// their messages. Returns the messages that became failed, for negative
+    /// delivery notifications.
+    pub fn expire_queued(
+        &mut self,
+        before: UnixTime,
+        now: UnixTime,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        self.write(|tx| {
+            let ids: Vec<i64> = tx
+                .prepare_cached(
+                    "SELECT DISTINCT m.id FROM messages m JOIN parts p ON p.message_id = m.id \
+                     WHERE p.state = 'queued' AND m.created_at < ?1 AND m.state IN ('queued', 'sending')",
+                )?
+                .query_map([before.0], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut failed = Vec::new();
+            for id in ids {
+                tx.prepare_cached(
+                    "UPDATE parts SET state = 'failed', last_error = 'expired before it could be sent' \
+                     WHERE message_id = ?1 AND state = 'queued'",
+                )?
+                .execute([id])?;
+                let (old, new) = refresh_message(tx, MessageId(id), now)?;
+                if new == MessageState::Failed && old != MessageState::Failed {
+                    failed.push(MessageId(id));
+                }
+            }
+            Ok(failed)
+        })
+    }
 }

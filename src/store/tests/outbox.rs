@@ -85,6 +85,33 @@ fn enqueue_with_takes_the_reference_in_the_same_transaction() {
 }
 
 #[test]
+fn queued_parts_expire_and_fail_their_message_once() {
+    let mut s = mem();
+    let alice = add_alice(&mut s);
+    let old = s
+        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
+        .unwrap();
+    let young = s
+        .enqueue(&new_message(alice, "+491701234567", "hi"), T0.plus(3600))
+        .unwrap();
+    // One part of the old message went out before its modem vanished.
+    let p = s.claim_next_part("imsi-a", T0.plus(10)).unwrap().unwrap();
+    assert_eq!(p.message, old);
+    s.part_sent(p.part, 7, T0.plus(11)).unwrap();
+    let failed = s.expire_queued(T0.plus(1800), T0.plus(7200)).unwrap();
+    assert_eq!(failed, vec![old]);
+    assert_eq!(s.message(old).unwrap().unwrap().state, MessageState::Failed);
+    assert_eq!(
+        s.message(young).unwrap().unwrap().state,
+        MessageState::Queued
+    );
+    assert_eq!(
+        s.expire_queued(T0.plus(1800), T0.plus(7300)).unwrap(),
+        vec![]
+    );
+}
+
+#[test]
 fn concat_references_count_per_recipient_and_wrap() {
     let mut s = mem();
     let (a, b) = (num("+491701111111"), num("+491702222222"));
