@@ -66,23 +66,33 @@ impl Store {
         now: UnixTime,
     ) -> Result<Option<ReportOutcome>, StoreError> {
         let r = &report.recipient;
-        let written = if r.is_international() {
-            format!("+{}", r.value)
+        // Some service centres give the recipient with type of number "unknown"
+        // but with its country code (4917… for +4917…): try it as national first,
+        // then as international.
+        let candidates = if r.is_international() {
+            vec![format!("+{}", r.value)]
         } else {
-            r.value.clone()
-        };
-        let Ok(recipient) = normalise_msisdn(&written, self.default_country_code.as_deref()) else {
-            return Ok(None);
+            vec![r.value.clone(), format!("+{}", r.value)]
         };
         let discharge = Some(UnixTime::from_pdu(&report.discharge_time));
-        self.apply_status_report(
-            modem_imsi,
-            &recipient,
-            report.mr,
-            discharge,
-            report.status,
-            now,
-        )
+        for written in candidates {
+            let Ok(recipient) = normalise_msisdn(&written, self.default_country_code.as_deref())
+            else {
+                continue;
+            };
+            let outcome = self.apply_status_report(
+                modem_imsi,
+                &recipient,
+                report.mr,
+                discharge,
+                report.status,
+                now,
+            )?;
+            if outcome.is_some() {
+                return Ok(outcome);
+            }
+        }
+        Ok(None)
     }
 
     /// Applies a status report received on `modem_imsi`. It matches the newest part

@@ -512,4 +512,21 @@ fn a_decoded_status_report_is_applied_by_its_recipient_and_mr() {
     assert_eq!((r.message, r.newly_final), (id, true));
     let t: i64 = q(&s, "SELECT report_time FROM parts");
     assert_eq!(UnixTime(t).to_string(), "2026-05-01T12:00:12Z");
+
+    // Type of number "unknown" but with the country code (4917…), as some
+    // service centres write it: matched as international.
+    let id2 = s
+        .enqueue(&new_message(alice, "+491701234567", "again"), T0.plus(30))
+        .unwrap();
+    send_all(&mut s, MODEM_A, 0x37, T0.plus(30));
+    let report = pdu::StatusReport {
+        mr: 0x37,
+        recipient: pdu::Address::from_number("491701234567").unwrap(),
+        ..report
+    };
+    let r = s
+        .apply_report(MODEM_A, &report, T0.plus(40))
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.message, id2);
 }
