@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use imps_support::{read, request, rig, send, Answer};
+use imps_support::{Answer, read, request, rig, send};
 
 async fn start() -> (SocketAddr, imps_support::Rig) {
     let r = rig();
@@ -51,7 +51,9 @@ fn post(addr: SocketAddr, body: &[u8]) -> (u16, Vec<u8>) {
 }
 
 async fn csp(addr: SocketAddr, body: Vec<u8>) -> Answer {
-    let (status, b) = tokio::task::spawn_blocking(move || post(addr, &body)).await.unwrap();
+    let (status, b) = tokio::task::spawn_blocking(move || post(addr, &body))
+        .await
+        .unwrap();
     read(status, &b)
 }
 
@@ -79,20 +81,39 @@ async fn hostile_input_gets_a_csp_error_or_a_4xx_quickly() {
     let t = Instant::now();
     let billion = b"<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\"><!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]><WV-CSP-Message>&lol3;</WV-CSP-Message>".to_vec();
     let a = csp(addr, billion).await;
-    assert_eq!((a.http, a.primitive.name.as_str(), a.code()), (200, "Status", Some(400)));
-    assert!(a.text(&["Result", "Description"]).unwrap().contains("DOCTYPE"));
+    assert_eq!(
+        (a.http, a.primitive.name.as_str(), a.code()),
+        (200, "Status", Some(400))
+    );
+    assert!(
+        a.text(&["Result", "Description"])
+            .unwrap()
+            .contains("DOCTYPE")
+    );
 
-    let external = b"<?xml version=\"1.0\"?><!DOCTYPE x SYSTEM \"file:///etc/passwd\"><WV-CSP-Message/>".to_vec();
+    let external =
+        b"<?xml version=\"1.0\"?><!DOCTYPE x SYSTEM \"file:///etc/passwd\"><WV-CSP-Message/>"
+            .to_vec();
     assert_eq!(csp(addr, external).await.code(), Some(400));
-    let undefined = request(None, "<Login-Request><UserID>&xxe;</UserID></Login-Request>");
+    let undefined = request(
+        None,
+        "<Login-Request><UserID>&xxe;</UserID></Login-Request>",
+    );
     let a = csp(addr, undefined).await;
     assert_eq!(a.code(), Some(400));
     assert!(a.raw.contains("unknown entity"));
 
-    let deep = format!("<WV-CSP-Message>{}{}</WV-CSP-Message>", "<a>".repeat(4_000), "</a>".repeat(4_000));
+    let deep = format!(
+        "<WV-CSP-Message>{}{}</WV-CSP-Message>",
+        "<a>".repeat(4_000),
+        "</a>".repeat(4_000)
+    );
     assert_eq!(csp(addr, deep.into_bytes()).await.code(), Some(400));
 
-    let mut bad_utf8 = request(None, "<Login-Request><UserID>wv:alice@sms.test</UserID><Password>X</Password></Login-Request>");
+    let mut bad_utf8 = request(
+        None,
+        "<Login-Request><UserID>wv:alice@sms.test</UserID><Password>X</Password></Login-Request>",
+    );
     let at = bad_utf8.iter().position(|&b| b == b'X').unwrap();
     bad_utf8[at] = 0xff;
     let a = csp(addr, bad_utf8).await;
@@ -102,7 +123,9 @@ async fn hostile_input_gets_a_csp_error_or_a_4xx_quickly() {
     // 10 MB announced: 413 before the body is read.
     let big = vec![b'<'; 10 * 1024 * 1024];
     let t_big = Instant::now();
-    let (status, _) = tokio::task::spawn_blocking(move || post(addr, &big)).await.unwrap();
+    let (status, _) = tokio::task::spawn_blocking(move || post(addr, &big))
+        .await
+        .unwrap();
     assert_eq!(status, 413);
     assert!(t_big.elapsed() < Duration::from_secs(5), "413 quickly");
 
@@ -113,7 +136,11 @@ async fn hostile_input_gets_a_csp_error_or_a_4xx_quickly() {
     .unwrap();
     assert_eq!(status, 415, "WBXML is not supported");
     let (status, _) = tokio::task::spawn_blocking(move || {
-        http(addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"")
+        http(
+            addr,
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"",
+        )
     })
     .await
     .unwrap();
