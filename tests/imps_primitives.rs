@@ -6,7 +6,7 @@ mod imps_support;
 use std::time::Duration;
 
 use base64::Engine;
-use imps_support::{BOB, CAROL, rig, send, user};
+use imps_support::{BOB, CAROL, rig, send};
 use md5::{Digest, Md5};
 use smsbridge::bridge::api::{DeliveryNotice, DeliveryResult, FrontEnd, ImFrontEnd, SmsToIm};
 use smsbridge::imps::ImpsFrontEnd;
