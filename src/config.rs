@@ -17,6 +17,8 @@ pub struct Config {
     pub numbers: Numbers,
     /// `[sip]`.
     pub sip: Sip,
+    /// `[imps]`.
+    pub imps: Imps,
     /// `[bridge]`.
     pub bridge: Bridge,
     /// `[[modem]]`, one table per modem. None: the built-in simulated modem (demo).
@@ -201,6 +203,44 @@ impl Default for Sip {
     }
 }
 
+/// `[imps]`: the OMA IMPS front end (CSP 1.3 over HTTP, XML encoding).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Imps {
+    /// Listen address (default `127.0.0.1:8080`); `""` to disable.
+    pub listen: String,
+    /// The domain of the UserIDs the server writes (`wv:+4917…@<domain>`);
+    /// empty (the default): `[sip] domain`.
+    pub domain: String,
+    /// KeepAliveTime for a client that asks for none (default 5 min).
+    #[serde(deserialize_with = "duration")]
+    pub keep_alive: Duration,
+    /// Shortest KeepAliveTime granted (default 30 s).
+    #[serde(deserialize_with = "duration")]
+    pub min_keep_alive: Duration,
+    /// Longest KeepAliveTime (TimeToLive) granted (default 1 h).
+    #[serde(deserialize_with = "duration")]
+    pub max_keep_alive: Duration,
+    /// ServerPollMin told to clients, in seconds (default 5).
+    pub poll_min: u32,
+    /// Most sessions at once (default 1000).
+    pub max_sessions: usize,
+}
+
+impl Default for Imps {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            domain: String::new(),
+            keep_alive: Duration::from_secs(300),
+            min_keep_alive: Duration::from_secs(30),
+            max_keep_alive: Duration::from_secs(3600),
+            poll_min: 5,
+            max_sessions: 1000,
+        }
+    }
+}
+
 /// `[sip.upstream]`: the SIP server users are registered with.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -266,6 +306,15 @@ impl Config {
             p.parse::<std::net::IpAddr>()
                 .map_err(|_| format!("sip.trusted_peers: {p:?} is not an IP address"))?;
         }
+        if !self.imps.listen.is_empty() {
+            self.imps
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|_| format!("imps.listen {:?} is not ip:port", self.imps.listen))?;
+        }
+        if self.imps.min_keep_alive > self.imps.max_keep_alive {
+            return Err("imps.min_keep_alive is longer than imps.max_keep_alive".into());
+        }
         if !self.status.listen.is_empty() {
             self.status
                 .listen
@@ -322,6 +371,21 @@ mod tests {
         assert_eq!(c.database.path, PathBuf::from("./smsbridge.db"));
         assert_eq!(c.numbers.default_country_code, None);
         assert_eq!(c.sip.realm, "smsbridge");
+        assert_eq!(c.imps.listen, "127.0.0.1:8080");
+        assert_eq!(c.imps.keep_alive, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn imps_keys_are_read_and_checked() {
+        let c =
+            parse("[imps]\nlisten = \"\"\nkeep_alive = \"2m\"\ndomain = \"im.example\"\n").unwrap();
+        assert_eq!(c.imps.listen, "");
+        assert_eq!(c.imps.keep_alive, Duration::from_secs(120));
+        assert_eq!(c.imps.domain, "im.example");
+        assert!(c.validate().is_ok());
+        let c = parse("[imps]\nlisten = \"nowhere\"\n").unwrap();
+        assert!(c.validate().unwrap_err().contains("imps.listen"));
+        assert!(parse("[imps]\nlisten_on = \"x\"\n").is_err());
     }
 
     #[test]

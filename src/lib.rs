@@ -8,6 +8,7 @@ pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod imps;
 pub mod modem;
 pub mod pdu;
 pub mod sim;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 pub use crate::modem::BoxFuture;
-pub use crate::store::{BodyFormat, FrontEnd, InboundId, MessageId, UnixTime};
+pub use crate::store::{BodyFormat, DEFAULT_LIST, FrontEnd, InboundId, MessageId, UnixTime};
 
 /// How the front end knows who the sender is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +115,10 @@ pub enum Refusal {
     Invalid(String),
 }
 
-/// An SMS (reassembled) for an IM user.
+/// An SMS (reassembled) for an IM user, or an IM relayed from another user of
+/// the bridge: then `from` is that user's user part (`alice`), `inbound` is the
+/// inbox row keeping it, and the front end names the sender in its own scheme
+/// (`sip:alice@<domain>`, `wv:alice@<domain>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmsToIm {
     /// The inbox row, for logs.
@@ -209,4 +212,176 @@ pub trait ImFrontEnd: Send + Sync + 'static {
     fn deliver(&self, msg: SmsToIm) -> BoxFuture<DeliveryResult>;
     /// Sends a delivery notification (IMDN, IMPS DeliveryReport).
     fn notify(&self, notice: DeliveryNotice) -> BoxFuture<DeliveryResult>;
+    /// Whether the user with this address is online here (SIP registered, IMPS
+    /// logged in); `None` when the front end cannot tell.
+    fn online(&self, address: &str) -> Option<bool> {
+        let _ = address;
+        None
+    }
+}
+
+/// How an IMPS client proves who it is at Login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginProof {
+    /// The password itself (the 2-way Login).
+    Password(String),
+    /// The 4-way Login: Base64(MD5(nonce ‖ password)) for a nonce the front end
+    /// issued.
+    Md5Digest {
+        /// The nonce as sent to the client.
+        nonce: String,
+        /// What the client sent in `DigestBytes`.
+        digest: String,
+    },
+}
+
+/// A user of the bridge, as a front end needs them after Login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImUser {
+    /// The address the bridge knows them by (SIP AOR, else IMPS UserID).
+    pub address: String,
+    /// Their IMPS UserID, if they have one.
+    pub imps_id: Option<String>,
+    /// Their display name.
+    pub display_name: Option<String>,
+}
+
+/// Whom a name leads to, for one user: an SMS-only subscriber or another user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An SMS-only subscriber.
+    Subscriber {
+        /// E.164 with `+`.
+        msisdn: String,
+        /// The user's name for them.
+        name: Option<String>,
+    },
+    /// Another user of the bridge.
+    User {
+        /// Their user part (`alice` of `wv:alice@…`), how front ends name them.
+        user_part: String,
+        /// Which front end reaches them.
+        front_end: FrontEnd,
+        /// The user's name for them.
+        name: Option<String>,
+    },
+}
+
+/// An IM from a user to someone named by address, number or nickname.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImSend {
+    /// Who sends it.
+    pub sender: Sender,
+    /// Which front end took it.
+    pub front_end: FrontEnd,
+    /// For whom: a number, a user part, a nickname or alias of a contact.
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// The IM's message id.
+    pub im_message_id: Option<String>,
+    /// Delivery notifications wanted (for SMS).
+    pub notify: NotifyOn,
+}
+
+/// An IM accepted by [`ImApi::send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Queued as SMS.
+    Sms(Accepted),
+    /// Stored for another user of the bridge and delivered when they are online.
+    Im,
+}
+
+/// One entry of a contact list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    /// Whom it names (with the nickname).
+    pub target: Target,
+    /// Blocked by the list's owner.
+    pub blocked: bool,
+}
+
+/// A user's contact list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactList {
+    /// Its name.
+    pub name: String,
+    /// The entries.
+    pub entries: Vec<ListEntry>,
+}
+
+/// What a watcher may see of a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    /// Whom.
+    pub target: Target,
+    /// For a user: whether their front end has them online, if it can tell.
+    pub online: Option<bool>,
+}
+
+/// What IM front ends beyond plain IM → SMS ask of the bridge (IMPS Login,
+/// contact lists, blocks, presence, messages between users). Every method has a
+/// default that refuses, so fakes of [`BridgeApi`] need not implement it.
+pub trait ImApi: BridgeApi {
+    /// Checks a Login.
+    fn login(&self, user: String, proof: LoginProof) -> BoxFuture<Result<ImUser, Refusal>> {
+        let _ = proof;
+        Box::pin(async move { Err(Refusal::UnknownUser(user)) })
+    }
+    /// Whom `name` (a `wv:`/`sip:` address, a number, a nickname) is for `user`.
+    fn resolve_name(&self, user: String, name: String) -> BoxFuture<Result<Target, Refusal>> {
+        let _ = user;
+        Box::pin(async move { Err(Refusal::UnknownRecipient(name)) })
+    }
+    /// Sends an IM to a subscriber (as SMS) or to another user.
+    fn send(&self, req: ImSend) -> BoxFuture<Result<Sent, Refusal>> {
+        Box::pin(async move { Err(Refusal::UnknownRecipient(req.to)) })
+    }
+    /// The user's contact lists.
+    fn lists(&self, user: String) -> BoxFuture<Result<Vec<ContactList>, Refusal>> {
+        Box::pin(async move { Err(Refusal::UnknownUser(user)) })
+    }
+    /// Creates an empty list.
+    fn create_list(&self, user: String, list: String) -> BoxFuture<Result<(), Refusal>> {
+        let _ = list;
+        Box::pin(async move { Err(Refusal::UnknownUser(user)) })
+    }
+    /// Deletes a list (and its unblocked entries); `NotAllowed` if there is none.
+    fn delete_list(&self, user: String, list: String) -> BoxFuture<Result<(), Refusal>> {
+        let _ = list;
+        Box::pin(async move { Err(Refusal::UnknownUser(user)) })
+    }
+    /// Puts `name` in `list` with a nickname.
+    fn list_add(
+        &self,
+        user: String,
+        list: String,
+        name: String,
+        nickname: Option<String>,
+    ) -> BoxFuture<Result<Target, Refusal>> {
+        let _ = (user, list, nickname);
+        Box::pin(async move { Err(Refusal::UnknownRecipient(name)) })
+    }
+    /// Removes `name` from the user's lists.
+    fn list_remove(&self, user: String, name: String) -> BoxFuture<Result<(), Refusal>> {
+        let _ = user;
+        Box::pin(async move { Err(Refusal::UnknownRecipient(name)) })
+    }
+    /// Blocks or unblocks `name` for the user.
+    fn block(
+        &self,
+        user: String,
+        name: String,
+        blocked: bool,
+    ) -> BoxFuture<Result<Target, Refusal>> {
+        let _ = (user, blocked);
+        Box::pin(async move { Err(Refusal::UnknownRecipient(name)) })
+    }
+    /// What `watcher` may see of `name`: allowed when `name` is in the watcher's
+    /// lists and not blocked.
+    fn watch(&self, watcher: String, name: String) -> BoxFuture<Result<Watched, Refusal>> {
+        let _ = watcher;
+        Box::pin(async move { Err(Refusal::UnknownRecipient(name)) })
+    }
 }

@@ -147,7 +147,7 @@ impl Shared {
 
 /// The bridge as the front ends see it.
 pub struct Bridge {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl Bridge {
@@ -156,7 +156,7 @@ impl Bridge {
         Arc::new(Self { shared })
     }
 
-    async fn submit_inner(self: Arc<Self>, req: ImToSms) -> Result<Accepted, Refusal> {
+    pub(super) async fn submit_inner(self: Arc<Self>, req: ImToSms) -> Result<Accepted, Refusal> {
         let sh = &self.shared;
         let policy = &sh.policy;
         if req.text.trim().is_empty() {
@@ -359,7 +359,7 @@ pub fn user_part(address: &str) -> &str {
 }
 
 /// A store error as a refusal: temporary ones say "try later".
-fn store_refusal(e: StoreError) -> Refusal {
+pub(super) fn store_refusal(e: StoreError) -> Refusal {
     if e.is_temporary() {
         tracing::warn!("store unavailable: {e}");
         Refusal::Unavailable {
@@ -382,7 +382,9 @@ impl BridgeApi for Bridge {
         let this = Arc::new(Self {
             shared: Arc::clone(&self.shared),
         });
-        Box::pin(this.submit_inner(req))
+        // An alias that names no contact and no number may name another user
+        // of the bridge (IMPS ↔ SIP): see `super::im`.
+        Box::pin(this.submit_or_relay(req))
     }
 
     fn sip_credentials(&self, address: String) -> BoxFuture<Option<SipCredentials>> {

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod core;
+mod im;
 mod inbound;
 mod work;
 

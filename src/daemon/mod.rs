@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bridge::{self, Bridge, Shared, StoreWork};
 use crate::config::Config;
+use crate::imps::{self, ImpsFrontEnd, ImpsHttp};
 use crate::modem::{ModemConfig, ModemState, Pool, PortSpec};
 use crate::sim::{SimConfig, SimPort};
 use crate::sip::SipFrontEnd;
@@ -177,9 +178,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let _ = watches.set((0..pool.len()).filter_map(|i| pool.watch(i)).collect());
 
     let bridge = Bridge::new(Arc::clone(&shared));
-    // SIP stops last: while the modems finish, new requests still get a 503.
-    let sip_stop = CancellationToken::new();
-    let sip = SipFrontEnd::start(&config.sip, bridge, sip_stop.clone())
+    // The front ends stop last: while the modems finish, new requests get a 503.
+    let front_stop = CancellationToken::new();
+    let imps = start_imps(&config, &shared, &bridge, &front_stop).await?;
+    let sip = SipFrontEnd::start(&config.sip, bridge, front_stop.child_token())
         .await
         .map_err(|e| DaemonError::Sip(e.to_string()))?;
     shared.set_front_end(FrontEnd::Sip, Arc::new(sip.clone()));
@@ -201,6 +203,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         .collect();
     tracing::info!(
         sip = %sip_addrs.join(", "),
+        imps = %imps.as_ref().map(|i| i.local.to_string()).unwrap_or_else(|| "off".into()),
         status = %status_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         database = %config.database.path.display(),
         "smsbridge running"
@@ -218,15 +221,61 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     tracing::info!("shutting down: new requests get 503, exchanges in progress finish");
     notify(&[sd_notify::NotifyState::Stopping]);
     sip.set_draining(true);
+    if let Some(i) = &imps {
+        i.set_draining(true);
+    }
     shutdown.cancel();
     pool.shutdown(Duration::from_secs(8)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), inbound).await;
-    sip_stop.cancel();
+    front_stop.cancel();
     if let Some(w) = watchdog {
         w.abort();
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The IMPS front end on `[imps] listen`, unless that is empty.
+async fn start_imps(
+    config: &Config,
+    shared: &Arc<Shared>,
+    bridge: &Arc<Bridge>,
+    shutdown: &CancellationToken,
+) -> Result<Option<ImpsHttp>, DaemonError> {
+    let c = &config.imps;
+    if c.listen.is_empty() {
+        return Ok(None);
+    }
+    let domain = if c.domain.is_empty() {
+        config.sip.domain.clone()
+    } else {
+        c.domain.clone()
+    };
+    let cfg = imps::ServerConfig {
+        domain,
+        limits: imps::session::Limits {
+            keep_alive: c.keep_alive,
+            min_keep_alive: c.min_keep_alive,
+            max_keep_alive: c.max_keep_alive,
+            max_sessions: c.max_sessions,
+            ..imps::session::Limits::default()
+        },
+        poll_min: c.poll_min,
+    };
+    let api: Arc<dyn crate::bridge::api::ImApi> = Arc::clone(bridge) as _;
+    let server = imps::Server::new(cfg, api, Arc::new(imps::random_token));
+    shared.set_front_end(FrontEnd::Imps, Arc::new(ImpsFrontEnd(Arc::clone(&server))));
+    match imps::serve(&c.listen, server, shutdown.child_token()).await {
+        Ok(http) => Ok(Some(http)),
+        // SIP and the modems still work; say loudly that IMPS does not.
+        Err(e) => {
+            tracing::error!(
+                "IMPS front end not started: cannot listen on {}: {e}",
+                c.listen
+            );
+            Ok(None)
+        }
+    }
 }
 
 async fn start_status(
@@ -314,6 +363,9 @@ fn print_demo(config: &Config, sip: &[String], seeded: Option<&str>) {
     );
     println!("  database: {}", config.database.path.display());
     println!("  SIP:      {}", sip.join(", "));
+    if !config.imps.listen.is_empty() {
+        println!("  IMPS:     http://{}/ (CSP 1.3, XML)", config.imps.listen);
+    }
     match seeded {
         Some(aor) => println!(
             "  created user {aor} (password {DEMO_PASSWORD:?}) and the contact \"Echo phone\""

@@ -393,6 +393,15 @@ impl ImFrontEnd for SipFrontEnd {
             .await
         })
     }
+
+    /// Registered here means online (for IMPS watchers of a SIP user).
+    fn online(&self, address: &str) -> Option<bool> {
+        Some(
+            self.registrations()
+                .iter()
+                .any(|(aor, contacts)| aor == address && !contacts.is_empty()),
+        )
+    }
 }
 
 /// The rsipstack request as our plain [`Request`].

@@ -59,6 +59,7 @@ mod cdr;
 mod contacts;
 mod error;
 mod inbox;
+mod lists;
 mod numbers;
 mod outbox;
 mod reports;
@@ -81,6 +82,7 @@ pub use contacts::{
 };
 pub use error::StoreError;
 pub use inbox::{InboundId, InboundMessage, InboundState, Received};
+pub use lists::{IM_RELAY, ImContact, ListEntryRef};
 pub use numbers::{Msisdn, NumberError, NumberProblem, normalise_msisdn};
 pub use outbox::{
     ClaimedPart, FrontEnd, MessageId, MessageState, MessageSummary, NewMessage, PartId, Retry,

@@ -8,7 +8,7 @@ use super::error::StoreError;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a
 /// released migration is never edited.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -166,6 +166,32 @@ CREATE TABLE reassembly (
     pdu_id          INTEGER NOT NULL REFERENCES inbox_pdus(id),
     received_at     INTEGER NOT NULL,
     PRIMARY KEY (modem_imsi, sender, reference, total, wide, seq)
+);
+"#;
+
+/// IMPS: the secret for the nonce/digest Login (it hashes nonce‖password, so the
+/// password itself is needed, as SIP needs its HA1), contacts that are users of
+/// the bridge, and contact lists that exist before their first contact.
+const V2: &str = r#"
+ALTER TABLE users ADD COLUMN imps_secret TEXT;
+
+CREATE TABLE im_contacts (
+    id              INTEGER PRIMARY KEY,
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    contact_user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    nickname        TEXT,
+    list_name       TEXT NOT NULL DEFAULT 'SMS',
+    blocked         INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
+    created_at      INTEGER NOT NULL,
+    UNIQUE (user_id, contact_user_id)
+);
+CREATE INDEX im_contacts_by_contact ON im_contacts(contact_user_id);
+
+CREATE TABLE contact_lists (
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (user_id, name)
 );
 "#;
 

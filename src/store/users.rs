@@ -224,6 +224,17 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
+/// Keeps the IMPS digest secret of an IMPS user (see the V2 migration).
+fn set_imps_secret(
+    tx: &Transaction<'_>,
+    user: UserId,
+    password: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE users SET imps_secret = ?2 WHERE id = ?1")?
+        .execute(params![user.0, password])?;
+    Ok(())
+}
+
 /// The id of the user with this (normalised) address, inside a transaction.
 pub(super) fn resolve(tx: &Transaction<'_>, address: &str) -> Result<UserId, StoreError> {
     let a = UserAddress::parse(address)?;
@@ -290,7 +301,13 @@ impl Store {
                 ],
             );
             match res {
-                Ok(_) => Ok(UserId(tx.last_insert_rowid())),
+                Ok(_) => {
+                    let id = UserId(tx.last_insert_rowid());
+                    if imps.is_some() {
+                        set_imps_secret(tx, id, password)?;
+                    }
+                    Ok(id)
+                }
                 Err(e) if is_unique_violation(&e) => {
                     Err(StoreError::Duplicate(format!("user {}", sip.or(imps).unwrap_or_default())))
                 }
@@ -377,8 +394,22 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::UnknownUser(address.to_owned()));
             }
+            if user.imps_id.is_some() {
+                set_imps_secret(tx, user.id, Some(password))?;
+            }
             Ok(())
         })
+    }
+
+    /// The secret for the IMPS nonce/digest Login of a user with an IMPS UserID
+    /// and a password (OMA IMPS digests nonce‖password, so it is the password).
+    pub fn imps_secret(&self, user: UserId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT imps_secret FROM users WHERE id = ?1")?
+            .query_row([user.0], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten())
     }
 
     /// Whether `password` is the user's password (IMPS Login). A user without a

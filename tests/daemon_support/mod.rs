@@ -57,6 +57,10 @@ pub fn write_config(
         cfg.push_str(&format!("[[modem]]\nname = \"sim{i}\"\nport = \"{p}\"\n\n"));
     }
     cfg.push_str(extra);
+    // Tests run side by side: IMPS stays off unless a test asks for it.
+    if !extra.contains("[imps]") {
+        cfg.push_str("\n[imps]\nlisten = \"\"\n");
+    }
     let path = dir.join("smsbridge.toml");
     std::fs::write(&path, cfg).expect("write config");
     (path, db, sip, status)

@@ -1,0 +1,517 @@
+//! What IM front ends need beyond IM → SMS ([`ImApi`]): IMPS Login, names
+//! resolved to subscribers or to other users of the bridge, contact lists and
+//! blocks over the same contacts the SIP side uses, watching, and IMs between
+//! users (IMPS ↔ SIP), kept in the inbox and delivered like SMS (store and
+//! forward).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use md5::{Digest, Md5};
+
+use super::api::{
+    Accepted, BoxFuture, ContactList, ImApi, ImSend, ImToSms, ImUser, ListEntry, LoginProof,
+    Recipient, Refusal, Sent, Target, Watched,
+};
+use super::core::{Bridge, front_end_of, store_refusal, user_part};
+use crate::store::{ListEntryRef, MessageId, Msisdn, UnixTime, User, normalise_msisdn};
+
+/// Whom a name leads to, with the rows behind it.
+enum Resolved {
+    Subscriber(Msisdn, Option<String>),
+    User(User, Option<String>),
+}
+
+impl Resolved {
+    fn target(&self) -> Target {
+        match self {
+            Self::Subscriber(m, name) => Target::Subscriber {
+                msisdn: m.to_string(),
+                name: name.clone(),
+            },
+            Self::User(u, name) => Target::User {
+                user_part: user_part(u.address()).to_owned(),
+                front_end: front_end_of(u),
+                name: name.clone(),
+            },
+        }
+    }
+}
+
+/// Whether the digest the client sent is Base64(MD5(nonce ‖ secret)).
+fn digest_matches(nonce: &str, secret: &str, digest: &str) -> bool {
+    let mut h = Md5::new();
+    h.update(nonce.as_bytes());
+    h.update(secret.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(h.finalize());
+    let got = digest.trim().as_bytes();
+    // Constant time over the expected length.
+    expected.len() == got.len()
+        && expected
+            .as_bytes()
+            .iter()
+            .zip(got)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+impl Bridge {
+    async fn user_named(&self, address: &str) -> Result<User, Refusal> {
+        let a = address.to_owned();
+        self.shared
+            .db(move |s| s.user_by_address(&a))
+            .await
+            .map_err(|e| {
+                if e.is_bad_input() {
+                    Refusal::UnknownUser(address.to_owned())
+                } else {
+                    store_refusal(e)
+                }
+            })?
+            .ok_or_else(|| Refusal::UnknownUser(address.to_owned()))
+    }
+
+    /// IM → SMS, unless the alias names no contact and no number but another
+    /// user of the bridge: then the IM is relayed to them.
+    pub(super) async fn submit_or_relay(
+        self: Arc<Self>,
+        req: ImToSms,
+    ) -> Result<Accepted, Refusal> {
+        if let Recipient::Alias(alias) = &req.recipient {
+            let sender = self.user_named(&req.sender.address).await?;
+            let (uid, a) = (sender.id, alias.clone());
+            let cc = self.shared.country_code.clone();
+            let other = self
+                .shared
+                .db(move |s| {
+                    if s.contact_by_alias(uid, &a)?.is_some()
+                        || normalise_msisdn(&a, cc.as_deref()).is_ok()
+                    {
+                        return Ok(None);
+                    }
+                    match s.user_by_user_part(&a)? {
+                        Some(id) if id != uid => s.user(id),
+                        _ => Ok(None),
+                    }
+                })
+                .await
+                .map_err(store_refusal)?;
+            if let Some(to) = other {
+                self.relay(&sender, &to, &req.text).await?;
+                return Ok(Accepted {
+                    message: MessageId(0),
+                    parts: 0,
+                });
+            }
+        }
+        self.submit_inner(req).await
+    }
+
+    /// Keeps an IM for another user in the inbox and wakes the delivery loop.
+    async fn relay(&self, from: &User, to: &User, text: &str) -> Result<(), Refusal> {
+        if text.trim().is_empty() {
+            return Err(Refusal::Invalid("empty message".into()));
+        }
+        let (fid, tid) = (from.id, to.id);
+        let sender = user_part(from.address()).to_owned();
+        let text = text.to_owned();
+        let now = UnixTime::now();
+        let id = self
+            .shared
+            .db(move |s| {
+                if s.im_contact(tid, fid)?.is_some_and(|c| c.blocked) {
+                    return Ok(None);
+                }
+                s.enqueue_im(tid, &sender, &text, now).map(Some)
+            })
+            .await
+            .map_err(store_refusal)?
+            .ok_or_else(|| Refusal::NotAllowed(format!("{} blocked you", to.address())))?;
+        self.shared.inbound.notify_one();
+        tracing::info!(inbound = id.0, from = %from.address(), to = %to.address(), "IM relayed between users");
+        Ok(())
+    }
+
+    /// Whom `name` is for `user`: a bridge user's address, a number, a
+    /// contact's nickname or alias, an IM contact's nickname, a user part.
+    async fn resolve_target(&self, user: &User, name: &str) -> Result<Resolved, Refusal> {
+        let (uid, name_owned) = (user.id, name.trim().to_owned());
+        let cc = self.shared.country_code.clone();
+        let found = self
+            .shared
+            .db(move |s| {
+                let name = name_owned.as_str();
+                let has_scheme = name.starts_with("wv:") || name.starts_with("sip:");
+                if has_scheme
+                    && let Ok(Some(u)) = s.user_by_address(name)
+                    && u.id != uid
+                {
+                    let nick = s.im_contact(uid, u.id)?.and_then(|c| c.nickname);
+                    return Ok(Some(Resolved::User(u, nick)));
+                }
+                let part = if has_scheme { user_part(name) } else { name };
+                if part.starts_with('+') || part.chars().all(|c| c.is_ascii_digit()) {
+                    return Ok(match normalise_msisdn(part, cc.as_deref()) {
+                        Ok(m) => {
+                            let nick = s.contact(uid, &m)?.and_then(|c| c.nickname);
+                            Some(Resolved::Subscriber(m, nick))
+                        }
+                        Err(_) => None,
+                    });
+                }
+                let contacts = s.contacts(None)?;
+                if let Some(c) = contacts.into_iter().find(|c| {
+                    c.user == uid
+                        && (c
+                            .nickname
+                            .as_deref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(part))
+                            || c.alias
+                                .as_deref()
+                                .is_some_and(|a| a.eq_ignore_ascii_case(part)))
+                }) {
+                    return Ok(Some(Resolved::Subscriber(c.msisdn, c.nickname)));
+                }
+                let ims = s.im_contacts(uid)?;
+                let by_nick = ims
+                    .iter()
+                    .find(|c| {
+                        c.nickname
+                            .as_deref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(part))
+                    })
+                    .map(|c| c.contact);
+                let other = match by_nick {
+                    Some(id) => Some(id),
+                    None => s.user_by_user_part(part)?,
+                };
+                match other {
+                    Some(id) if id != uid => {
+                        let nick = s.im_contact(uid, id)?.and_then(|c| c.nickname);
+                        Ok(s.user(id)?.map(|u| Resolved::User(u, nick)))
+                    }
+                    _ => Ok(None),
+                }
+            })
+            .await
+            .map_err(store_refusal)?;
+        found.ok_or_else(|| Refusal::UnknownRecipient(name.to_owned()))
+    }
+
+    async fn lists_of(&self, user: &User) -> Result<Vec<ContactList>, Refusal> {
+        let (uid, address) = (user.id, user.address().to_owned());
+        let (names, contacts, ims, users) = self
+            .shared
+            .db(move |s| {
+                let ims = s.im_contacts(uid)?;
+                let mut users = Vec::new();
+                for c in &ims {
+                    users.push(s.user(c.contact)?);
+                }
+                Ok((
+                    s.contact_lists(uid)?,
+                    s.contacts(Some(&address))?,
+                    ims,
+                    users,
+                ))
+            })
+            .await
+            .map_err(store_refusal)?;
+        let mut lists: Vec<ContactList> = names
+            .into_iter()
+            .map(|name| ContactList {
+                name,
+                entries: Vec::new(),
+            })
+            .collect();
+        let mut put = |list: &str, e: ListEntry| {
+            if let Some(l) = lists.iter_mut().find(|l| l.name == list) {
+                l.entries.push(e);
+            }
+        };
+        for c in contacts {
+            let target = Resolved::Subscriber(c.msisdn, c.nickname).target();
+            put(
+                &c.list_name,
+                ListEntry {
+                    target,
+                    blocked: c.blocked,
+                },
+            );
+        }
+        for (c, u) in ims.into_iter().zip(users) {
+            if let Some(u) = u {
+                let target = Resolved::User(u, c.nickname).target();
+                put(
+                    &c.list_name,
+                    ListEntry {
+                        target,
+                        blocked: c.blocked,
+                    },
+                );
+            }
+        }
+        Ok(lists)
+    }
+}
+
+fn arc(b: &Bridge) -> Arc<Bridge> {
+    Arc::new(Bridge {
+        shared: Arc::clone(&b.shared),
+    })
+}
+
+impl ImApi for Bridge {
+    fn login(&self, user: String, proof: LoginProof) -> BoxFuture<Result<ImUser, Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let u = this.user_named(&user).await?;
+            if u.imps_id.is_none() {
+                return Err(Refusal::NotAllowed(format!("{user} has no IMPS account")));
+            }
+            let checked = u.clone();
+            let ok = this
+                .shared
+                .db(move |s| {
+                    Ok(match &proof {
+                        LoginProof::Password(p) => s.verify_password(&checked, p),
+                        LoginProof::Md5Digest { nonce, digest } => s
+                            .imps_secret(checked.id)?
+                            .is_some_and(|secret| digest_matches(nonce, &secret, digest)),
+                    })
+                })
+                .await
+                .map_err(store_refusal)?;
+            if !ok {
+                return Err(Refusal::NotAllowed("invalid password".into()));
+            }
+            Ok(ImUser {
+                address: u.address().to_owned(),
+                imps_id: u.imps_id.clone(),
+                display_name: u.settings.display_name.clone(),
+            })
+        })
+    }
+
+    fn resolve_name(&self, user: String, name: String) -> BoxFuture<Result<Target, Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let u = this.user_named(&user).await?;
+            Ok(this.resolve_target(&u, &name).await?.target())
+        })
+    }
+
+    fn send(&self, req: ImSend) -> BoxFuture<Result<Sent, Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let u = this.user_named(&req.sender.address).await?;
+            match this.resolve_target(&u, &req.to).await? {
+                Resolved::Subscriber(m, _) => {
+                    let im = ImToSms {
+                        sender: req.sender,
+                        front_end: req.front_end,
+                        recipient: Recipient::Number(m.to_string()),
+                        text: req.text,
+                        im_message_id: req.im_message_id,
+                        notify: req.notify,
+                        anonymous: false,
+                    };
+                    Arc::clone(&this).submit_inner(im).await.map(Sent::Sms)
+                }
+                Resolved::User(to, _) => this.relay(&u, &to, &req.text).await.map(|()| Sent::Im),
+            }
+        })
+    }
+
+    fn lists(&self, user: String) -> BoxFuture<Result<Vec<ContactList>, Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let u = this.user_named(&user).await?;
+            this.lists_of(&u).await
+        })
+    }
+
+    fn create_list(&self, user: String, list: String) -> BoxFuture<Result<(), Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let uid = this.user_named(&user).await?.id;
+            this.shared
+                .db(move |s| s.create_contact_list(uid, &list, UnixTime::now()))
+                .await
+                .map_err(store_refusal)
+        })
+    }
+
+    fn delete_list(&self, user: String, list: String) -> BoxFuture<Result<(), Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let uid = this.user_named(&user).await?.id;
+            let l = list.clone();
+            let deleted = this
+                .shared
+                .db(move |s| s.delete_contact_list(uid, &l))
+                .await
+                .map_err(store_refusal)?;
+            if deleted {
+                Ok(())
+            } else {
+                Err(Refusal::UnknownRecipient(format!("no contact list {list}")))
+            }
+        })
+    }
+
+    fn list_add(
+        &self,
+        user: String,
+        list: String,
+        name: String,
+        nickname: Option<String>,
+    ) -> BoxFuture<Result<Target, Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let u = this.user_named(&user).await?;
+            let resolved = this.resolve_target(&u, &name).await?;
+            let uid = u.id;
+            let now = UnixTime::now();
+            let nick = nickname.clone();
+            let result = match &resolved {
+                Resolved::Subscriber(m, _) => {
+                    let m = m.clone();
+                    this.shared
+                        .db(move |s| s.put_contact(uid, &m, nick.as_deref(), &list, now))
+                        .await
+                }
+                Resolved::User(other, _) => {
+                    let oid = other.id;
+                    this.shared
+                        .db(move |s| s.put_im_contact(uid, oid, nick.as_deref(), &list, now))
+                        .await
+                }
+            };
+            result.map_err(store_refusal)?;
+            let mut target = resolved.target();
+            if let (Some(n), Target::Subscriber { name, .. } | Target::User { name, .. }) =
+                (nickname, &mut target)
+            {
+                *name = Some(n);
+            }
+            Ok(target)
+        })
+    }
+
+    fn list_remove(&self, user: String, name: String) -> BoxFuture<Result<(), Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let u = this.user_named(&user).await?;
+            let uid = u.id;
+            let removed = match this.resolve_target(&u, &name).await? {
+                Resolved::Subscriber(m, _) => {
+                    this.shared
+                        .db(move |s| s.remove_entry(uid, ListEntryRef::Subscriber(&m)))
+                        .await
+                }
+                Resolved::User(o, _) => {
+                    this.shared
+                        .db(move |s| s.remove_entry(uid, ListEntryRef::User(o.id)))
+                        .await
+                }
+            }
+            .map_err(store_refusal)?;
+            if removed {
+                Ok(())
+            } else {
+                Err(Refusal::UnknownRecipient(format!(
+                    "{name} is not in your lists"
+                )))
+            }
+        })
+    }
+
+    fn block(
+        &self,
+        user: String,
+        name: String,
+        blocked: bool,
+    ) -> BoxFuture<Result<Target, Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let u = this.user_named(&user).await?;
+            let resolved = this.resolve_target(&u, &name).await?;
+            let (uid, now) = (u.id, UnixTime::now());
+            match &resolved {
+                Resolved::Subscriber(m, _) => {
+                    let m = m.clone();
+                    this.shared
+                        .db(move |s| s.block_subscriber(uid, &m, blocked, now))
+                        .await
+                }
+                Resolved::User(o, _) => {
+                    let oid = o.id;
+                    this.shared
+                        .db(move |s| s.block_im_user(uid, oid, blocked, now))
+                        .await
+                }
+            }
+            .map_err(store_refusal)?;
+            tracing::info!(user = %u.address(), %name, blocked, "block list changed");
+            Ok(resolved.target())
+        })
+    }
+
+    fn watch(&self, watcher: String, name: String) -> BoxFuture<Result<Watched, Refusal>> {
+        let this = arc(self);
+        Box::pin(async move {
+            let u = this.user_named(&watcher).await?;
+            let resolved = this.resolve_target(&u, &name).await?;
+            let uid = u.id;
+            let (listed, online) = match &resolved {
+                Resolved::Subscriber(m, _) => {
+                    let m = m.clone();
+                    let c = this
+                        .shared
+                        .db(move |s| s.contact(uid, &m))
+                        .await
+                        .map_err(store_refusal)?;
+                    (c.map(|c| c.blocked), None)
+                }
+                Resolved::User(o, _) => {
+                    let oid = o.id;
+                    let c = this
+                        .shared
+                        .db(move |s| s.im_contact(uid, oid))
+                        .await
+                        .map_err(store_refusal)?;
+                    let online = this
+                        .shared
+                        .front_end(front_end_of(o))
+                        .and_then(|fe| fe.online(o.address()));
+                    (c.map(|c| c.blocked), online)
+                }
+            };
+            match listed {
+                Some(false) => Ok(Watched {
+                    target: resolved.target(),
+                    online,
+                }),
+                Some(true) => Err(Refusal::NotAllowed(format!("{name} is blocked"))),
+                None => Err(Refusal::NotAllowed(format!(
+                    "{name} is not in your contact lists"
+                ))),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_digest_of_nonce_and_password() {
+        // Base64(MD5("abc" ‖ "secret")), computed with Python's hashlib.
+        let d = "M+fLaU+2+y+EivZ3TZ/xOA==";
+        assert!(digest_matches("abc", "secret", d));
+        assert!(!digest_matches("abd", "secret", d));
+        assert!(!digest_matches("abc", "secret", ""));
+    }
+}

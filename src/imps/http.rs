@@ -1,0 +1,146 @@
+//! The thin HTTP driver (CSP HTTP binding): POST of `application/vnd.wv.csp+xml`
+//! on any path, one primitive per request, the answer in the response body.
+//! Bodies over the CSP limit get 413 before they are read, WBXML and other
+//! types 415, requests while the daemon drains 503. A timer ends idle sessions.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio_util::sync::CancellationToken;
+
+use super::csp;
+use super::server::Server;
+use super::xml::MAX_INPUT;
+
+struct AppState {
+    server: Arc<Server>,
+    draining: Arc<AtomicBool>,
+}
+
+/// A running IMPS listener.
+#[derive(Clone)]
+pub struct ImpsHttp {
+    /// Where it listens.
+    pub local: SocketAddr,
+    draining: Arc<AtomicBool>,
+}
+
+impl ImpsHttp {
+    /// New requests get 503 from now on (shutdown).
+    pub fn set_draining(&self, yes: bool) {
+        self.draining.store(yes, Ordering::SeqCst);
+    }
+}
+
+/// 160 random bits as hex, for session ids, nonces and message ids.
+pub fn random_token() -> String {
+    let mut b = [0u8; 20];
+    if let Err(e) = getrandom::fill(&mut b) {
+        // No OS randomness is a broken system; still never reuse a token.
+        tracing::error!("no OS randomness ({e}); using a weaker source");
+        use std::hash::{BuildHasher, RandomState};
+        for (i, chunk) in b.chunks_mut(8).enumerate() {
+            let v = RandomState::new().hash_one((i, Instant::now()));
+            for (d, s) in chunk.iter_mut().zip(v.to_le_bytes()) {
+                *d = s;
+            }
+        }
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The router, for tests and for [`serve`].
+pub fn router(server: Arc<Server>, draining: Arc<AtomicBool>) -> Router {
+    Router::new()
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(MAX_INPUT))
+        .with_state(Arc::new(AppState { server, draining }))
+}
+
+fn acceptable(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let base = ct.split(';').next().unwrap_or("").trim();
+    [
+        csp::CONTENT_TYPE,
+        csp::CONTENT_TYPE_OLD,
+        "text/xml",
+        "application/xml",
+    ]
+    .contains(&base)
+}
+
+async fn handle(
+    State(st): State<Arc<AppState>>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method != axum::http::Method::POST {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
+    }
+    if st.draining.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "30")],
+        )
+            .into_response();
+    }
+    if !acceptable(&headers) {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "only the CSP XML encoding (application/vnd.wv.csp+xml) is supported\n",
+        )
+            .into_response();
+    }
+    let reply = st.server.handle(&body, Instant::now()).await;
+    let status = StatusCode::from_u16(reply.http).unwrap_or(StatusCode::OK);
+    if reply.body.is_empty() {
+        return status.into_response();
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, csp::CONTENT_TYPE)],
+        reply.body,
+    )
+        .into_response()
+}
+
+/// Listens on `addr` until `shutdown`; expires idle sessions every second.
+pub async fn serve(
+    addr: &str,
+    server: Arc<Server>,
+    shutdown: CancellationToken,
+) -> std::io::Result<ImpsHttp> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let draining = Arc::new(AtomicBool::new(false));
+    let app = router(Arc::clone(&server), Arc::clone(&draining));
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!("IMPS listener stopped: {e}");
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => server.expire(Instant::now()),
+                () = shutdown.cancelled() => return,
+            }
+        }
+    });
+    Ok(ImpsHttp { local, draining })
+}

@@ -1,0 +1,256 @@
+//! SendMessage-Request in; NewMessage and DeliveryReport-Request out through
+//! the session's poll queue. The server is the IMPS [`ImFrontEnd`]: SMS
+//! replies and IMs from SIP users become NewMessage for a logged-in user, and
+//! stay in the bridge's inbox (store and forward) while the user is logged out.
+
+use std::sync::Arc;
+
+use super::csp::{self, code};
+use super::server::{Ctx, Server, refusal_code};
+use super::xml::Element;
+use crate::bridge::api::{
+    BoxFuture, DeliveryNotice, DeliveryResult, FrontEnd, ImFrontEnd, ImSend, NotifyOn, Sender,
+    Sent, SmsToIm, Verified,
+};
+use crate::bridge::user_part;
+
+fn user_el(id: &str) -> Element {
+    Element::new("User").with(Element::text("UserID", id))
+}
+
+/// The recipients' UserIDs (or ScreenName/SName) of a `MessageInfo`.
+fn recipients(info: &Element) -> Vec<String> {
+    let Some(r) = info.child("Recipient") else {
+        return Vec::new();
+    };
+    r.children_named("User")
+        .filter_map(|u| u.text_at(&["UserID"]))
+        .chain(
+            r.children_named("ScreenName")
+                .filter_map(|s| s.text_at(&["SName"])),
+        )
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Text for SMS from an HTML body: tags dropped, the five entities resolved
+/// already by the XML parser.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Server {
+    pub(super) async fn send_message(&self, ctx: &Ctx, p: &Element) -> Element {
+        let respond = |c: u16, why: &str, id: Option<&str>| {
+            Element::new("SendMessage-Response")
+                .with(csp::result(c, why))
+                .with_all(id.map(|i| Element::text("MessageID", i)))
+        };
+        let Some(info) = p.child("MessageInfo") else {
+            return respond(code::BAD_REQUEST, "no MessageInfo", None);
+        };
+        let content_type = info
+            .text_at(&["ContentType"])
+            .unwrap_or("text/plain")
+            .to_ascii_lowercase();
+        let raw = p.text_at(&["ContentData"]).unwrap_or_default();
+        let text = if content_type.starts_with("text/plain") {
+            raw.to_owned()
+        } else if content_type.starts_with("text/html") {
+            strip_tags(raw)
+        } else {
+            return respond(
+                code::UNSUPPORTED_MEDIA,
+                "only text/plain can go as SMS",
+                None,
+            );
+        };
+        if info
+            .text_at(&["ContentEncoding"])
+            .is_some_and(|e| !e.eq_ignore_ascii_case("None"))
+        {
+            return respond(
+                code::UNSUPPORTED_MEDIA,
+                "ContentEncoding must be None",
+                None,
+            );
+        }
+        let to = recipients(info);
+        if to.is_empty() {
+            return respond(code::BAD_REQUEST, "no Recipient", None);
+        }
+        let report = csp::is_true(p.text_at(&["DeliveryReport"]));
+        let message_id = self.message_id();
+        let mut failures = Vec::new();
+        for name in &to {
+            let req = ImSend {
+                sender: Sender {
+                    address: ctx.user.clone(),
+                    display_name: None,
+                    verified: Verified::Authenticated,
+                },
+                front_end: FrontEnd::Imps,
+                to: name.clone(),
+                text: text.clone(),
+                im_message_id: Some(message_id.clone()),
+                notify: NotifyOn {
+                    delivered: report,
+                    failed: report,
+                },
+            };
+            match self.bridge.send(req).await {
+                Ok(Sent::Sms(a)) => {
+                    tracing::info!(user = %ctx.user, to = %name, parts = a.parts, "SendMessage queued as SMS")
+                }
+                Ok(Sent::Im) => tracing::info!(user = %ctx.user, to = %name, "SendMessage relayed"),
+                Err(r) => failures.push((name.clone(), r)),
+            }
+        }
+        match failures.as_slice() {
+            [] => respond(code::OK, "", Some(&message_id)),
+            [(name, r)] if to.len() == 1 => {
+                tracing::info!(user = %ctx.user, to = %name, "SendMessage refused: {r}");
+                respond(refusal_code(r), &r.to_string(), None)
+            }
+            many => {
+                let c = if many.len() == to.len() {
+                    refusal_code(&many[0].1)
+                } else {
+                    code::OK + 1
+                };
+                let mut res = csp::result(c, "some recipients were refused");
+                for (name, r) in many {
+                    res = res.with(
+                        Element::new("DetailedResult")
+                            .with(Element::text("Code", &refusal_code(r).to_string()))
+                            .with(Element::text("Description", &r.to_string()))
+                            .with(Element::text("UserID", name)),
+                    );
+                }
+                Element::new("SendMessage-Response")
+                    .with(res)
+                    .with_all((c == code::OK + 1).then(|| Element::text("MessageID", &message_id)))
+            }
+        }
+    }
+
+    /// Queues `primitive` for the user's newest live session; `false` if none.
+    fn push_to_user(&self, user: &str, primitive: Element) -> bool {
+        let max = self.cfg.limits.max_queue;
+        let mut sessions = self.sessions();
+        let newest = sessions.of_user(user).max_by_key(|s| s.last_seen);
+        newest.is_some_and(|s| s.push(primitive, max))
+    }
+
+    fn new_message(&self, msg: &SmsToIm, recipient: &str) -> Element {
+        let sender = self.wv_of(&msg.from);
+        let mut sender_user = Element::new("User").with(Element::text("UserID", &sender));
+        if let Some(name) = &msg.from_name {
+            sender_user = sender_user.with(Element::text("ScreenName", name));
+        }
+        Element::new("NewMessage")
+            .with(
+                Element::new("MessageInfo")
+                    .with(Element::text("MessageID", &self.message_id()))
+                    .with(Element::text("ContentType", "text/plain"))
+                    .with(Element::text("ContentEncoding", "None"))
+                    .with(Element::text("ContentSize", &msg.text.len().to_string()))
+                    .with(Element::new("Recipient").with(user_el(recipient)))
+                    .with(Element::new("Sender").with(sender_user))
+                    .with(Element::text("DateTime", &msg.received.to_string())),
+            )
+            .with(Element::text("ContentData", &msg.text))
+    }
+
+    fn delivery_report(&self, n: &DeliveryNotice) -> Element {
+        let (c, why) = if n.delivered {
+            (code::OK, String::new())
+        } else {
+            let why = n.reason.clone().unwrap_or_else(|| "not delivered".into());
+            let c = if why.to_ascii_lowercase().contains("expired") {
+                code::EXPIRED
+            } else {
+                code::UNABLE_TO_DELIVER
+            };
+            (c, why)
+        };
+        let recipient = format!("wv:{}@{}", n.recipient, self.cfg.domain);
+        Element::new("DeliveryReport-Request")
+            .with(csp::result(c, &why))
+            .with(
+                Element::new("MessageInfo")
+                    .with(Element::text("MessageID", &n.im_message_id))
+                    .with(Element::new("Recipient").with(user_el(&recipient))),
+            )
+            .with(Element::text("DeliveryTime", &n.at.to_string()))
+    }
+}
+
+/// The IMPS front end as the bridge sees it.
+#[derive(Clone)]
+pub struct ImpsFrontEnd(pub Arc<Server>);
+
+impl ImFrontEnd for ImpsFrontEnd {
+    fn deliver(&self, msg: SmsToIm) -> BoxFuture<DeliveryResult> {
+        let server = Arc::clone(&self.0);
+        Box::pin(async move {
+            let recipient = server
+                .sessions()
+                .of_user(&msg.to_user)
+                .next()
+                .map(|s| s.user_id.clone());
+            let Some(recipient) = recipient else {
+                return DeliveryResult::Retry("not logged in".into());
+            };
+            let nm = server.new_message(&msg, &recipient);
+            if server.push_to_user(&msg.to_user, nm) {
+                DeliveryResult::Delivered
+            } else {
+                DeliveryResult::Retry("not logged in or queue full".into())
+            }
+        })
+    }
+
+    fn notify(&self, notice: DeliveryNotice) -> BoxFuture<DeliveryResult> {
+        let server = Arc::clone(&self.0);
+        Box::pin(async move {
+            let report = server.delivery_report(&notice);
+            if server.push_to_user(&notice.to_user, report) {
+                DeliveryResult::Delivered
+            } else {
+                DeliveryResult::Retry("not logged in".into())
+            }
+        })
+    }
+
+    fn online(&self, address: &str) -> Option<bool> {
+        let part = user_part(address).to_owned();
+        let online = self.0.sessions().is_online(address);
+        Some(online || self.0.online_by_part(&part))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_bodies_lose_their_tags() {
+        assert_eq!(
+            strip_tags("<span style=\"x\">Hi</span> <b>Bob</b>"),
+            "Hi Bob"
+        );
+        assert_eq!(strip_tags("1 < 2"), "1 ");
+    }
+}

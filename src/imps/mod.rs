@@ -1,0 +1,24 @@
+//! The OMA IMPS front end: CSP 1.3 over HTTP in the XML encoding. Login (with
+//! the password, or the 4-way nonce/MD5 digest), ClientCapability, Service,
+//! KeepAlive, Logout, polling for server-initiated primitives, SendMessage,
+//! NewMessage, DeliveryReport, contact lists, presence and blocking. It knows
+//! no SQLite and no AT: it talks to the bridge through
+//! [`crate::bridge::api::ImApi`].
+//!
+//! Layout: `xml` (a bounded, entity-free XML tree), `csp` (the envelope and
+//! Result codes), `session` (sessions, nonces, poll queues; no clock) and the
+//! request handler `server` with `messages`, `lists` and `presence` are
+//! sans-IO apart from the bridge calls; `http` is the axum driver.
+
+pub mod csp;
+mod http;
+mod lists;
+mod messages;
+mod presence;
+mod server;
+pub mod session;
+pub mod xml;
+
+pub use http::{ImpsHttp, random_token, router, serve};
+pub use messages::ImpsFrontEnd;
+pub use server::{Random, Reply, Server, ServerConfig};

@@ -1,0 +1,434 @@
+//! One CSP request in, one CSP answer out: the session checks, Login (password
+//! and the 4-way nonce/digest schema), ClientCapability, Service, KeepAlive,
+//! Polling and Logout, and the dispatch to the messaging, list and presence
+//! primitives. No HTTP here (the axum driver is `http.rs`); the bridge is
+//! called through [`ImApi`].
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::csp::{self, Message, Mode, Outgoing, code};
+use super::session::{Limits, SessionError, Sessions};
+use super::xml::Element;
+use crate::bridge::api::{ImApi, LoginProof, Refusal, Target};
+use crate::bridge::user_part;
+
+/// What the server is configured with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The domain of the UserIDs the server writes (`wv:+4917…@<domain>`).
+    pub domain: String,
+    /// Session limits.
+    pub limits: Limits,
+    /// ServerPollMin told to clients (seconds).
+    pub poll_min: u32,
+}
+
+/// An answer: the HTTP status and the CSP body (empty where the binding allows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub http: u16,
+    /// CSP XML, or nothing.
+    pub body: Vec<u8>,
+}
+
+/// Makes random tokens (session ids, nonces, message ids).
+pub type Random = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The IMPS server core.
+pub struct Server {
+    pub(super) cfg: ServerConfig,
+    pub(super) sessions: Mutex<Sessions>,
+    pub(super) bridge: Arc<dyn ImApi>,
+    pub(super) random: Random,
+}
+
+/// The session a request came in, as handlers need it.
+pub(super) struct Ctx {
+    pub(super) session_id: String,
+    pub(super) user: String,
+    pub(super) user_id: String,
+    pub(super) now: Instant,
+}
+
+impl Server {
+    /// A server over `bridge`; `random` must give ≥128 random bits per call.
+    pub fn new(cfg: ServerConfig, bridge: Arc<dyn ImApi>, random: Random) -> Arc<Self> {
+        let sessions = Mutex::new(Sessions::new(cfg.limits.clone()));
+        Arc::new(Self {
+            cfg,
+            sessions,
+            bridge,
+            random,
+        })
+    }
+
+    pub(super) fn sessions(&self) -> MutexGuard<'_, Sessions> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Answers one HTTP body.
+    pub async fn handle(&self, body: &[u8], now: Instant) -> Reply {
+        let msg = match csp::parse(body) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!("IMPS request refused: {e}");
+                return self.answer(None, None, csp::status(code::BAD_REQUEST, &e.to_string()));
+            }
+        };
+        let tid = msg.transaction_id.clone();
+        if msg.primitive.name == "Login-Request" {
+            return self.login(&msg, now).await;
+        }
+        let ctx = match self.check_session(&msg, now) {
+            Ok(c) => c,
+            Err(e) => {
+                let (c, why) = match e {
+                    SessionError::Expired => (code::SESSION_EXPIRED, "session expired"),
+                    SessionError::Unknown => (code::INVALID_SESSION, "invalid session"),
+                };
+                return self.answer(msg.session_id.clone(), tid, csp::status(c, why));
+            }
+        };
+        if msg.mode == Mode::Response {
+            // The client's answer to a NewMessage, DeliveryReport-Request or
+            // PresenceNotification-Request: nothing more to say (empty body).
+            return Reply {
+                http: 200,
+                body: Vec::new(),
+            };
+        }
+        let p = &msg.primitive;
+        let primitive = match p.name.as_str() {
+            "Polling-Request" => return self.poll(&ctx),
+            "KeepAlive-Request" => self.keep_alive(&ctx, p),
+            "Logout-Request" => self.logout(&ctx),
+            "ClientCapability-Request" => self.capability(p),
+            "Service-Request" => service(p),
+            "MessageDelivered" => csp::status(code::OK, ""),
+            "SendMessage-Request" => self.send_message(&ctx, p).await,
+            "GetList-Request" => self.get_list(&ctx).await,
+            "CreateList-Request" => self.create_list(&ctx, p).await,
+            "DeleteList-Request" => self.delete_list(&ctx, p).await,
+            "ListManage-Request" => self.list_manage(&ctx, p).await,
+            "BlockEntity-Request" => self.block_entity(&ctx, p).await,
+            "GetBlockedList-Request" => self.get_blocked(&ctx).await,
+            "GetPresence-Request" => self.get_presence(&ctx, p).await,
+            "SubscribePresence-Request" => self.subscribe(&ctx, p).await,
+            "UnsubscribePresence-Request" => self.unsubscribe(&ctx, p),
+            "UpdatePresence-Request" => self.update_presence(&ctx, p),
+            other => csp::status(
+                code::NOT_SUPPORTED,
+                &format!("{other} is not supported by this server"),
+            ),
+        };
+        let session = (p.name != "Logout-Request").then(|| ctx.session_id.clone());
+        self.answer(session, tid, primitive)
+    }
+
+    /// A response, with Poll T when something waits for the session.
+    pub(super) fn answer(
+        &self,
+        session_id: Option<String>,
+        transaction_id: Option<String>,
+        primitive: Element,
+    ) -> Reply {
+        let poll = session_id
+            .as_deref()
+            .is_some_and(|id| self.sessions().has_queued(id));
+        Reply {
+            http: 200,
+            body: csp::encode(&Outgoing {
+                session_id,
+                transaction_id,
+                mode: Mode::Response,
+                poll,
+                primitive,
+            }),
+        }
+    }
+
+    fn check_session(&self, msg: &Message, now: Instant) -> Result<Ctx, SessionError> {
+        let id = msg.session_id.as_deref().ok_or(SessionError::Unknown)?;
+        let mut sessions = self.sessions();
+        let s = sessions.touch(now, id)?;
+        Ok(Ctx {
+            session_id: s.id.clone(),
+            user: s.user.clone(),
+            user_id: s.user_id.clone(),
+            now,
+        })
+    }
+
+    async fn login(&self, msg: &Message, now: Instant) -> Reply {
+        let p = &msg.primitive;
+        let tid = msg.transaction_id.clone();
+        let client_id = p.child("ClientID").cloned();
+        let respond = |primitive: Element| self.answer(None, tid.clone(), primitive);
+        let login_response = |result: Element, extra: Vec<Element>| {
+            Element::new("Login-Response")
+                .with_all(client_id.clone())
+                .with(result)
+                .with_all(extra)
+        };
+        let Some(user_id) = p.text_at(&["UserID"]).filter(|u| !u.is_empty()) else {
+            return respond(login_response(
+                csp::result(code::BAD_REQUEST, "no UserID"),
+                vec![],
+            ));
+        };
+        let proof = if let Some(pw) = p.child("Password") {
+            LoginProof::Password(pw.text.clone())
+        } else if let Some(d) = p.text_at(&["DigestBytes"]) {
+            let Some(nonce) = self.sessions().take_nonce(now, user_id) else {
+                return respond(login_response(
+                    csp::result(
+                        code::INVALID_PASSWORD,
+                        "no valid nonce; start the Login again",
+                    ),
+                    vec![],
+                ));
+            };
+            LoginProof::Md5Digest {
+                nonce,
+                digest: d.to_owned(),
+            }
+        } else if p.child("DigestSchema").is_some() {
+            let offered = p.children_named("DigestSchema");
+            if !offered
+                .into_iter()
+                .any(|s| s.text.trim().eq_ignore_ascii_case("MD5"))
+            {
+                return respond(login_response(
+                    csp::result(
+                        code::NO_DIGEST_SCHEMA,
+                        "only the MD5 digest schema is supported",
+                    ),
+                    vec![],
+                ));
+            }
+            let nonce = (self.random)();
+            self.sessions().issue_nonce(now, user_id, nonce.clone());
+            return respond(login_response(
+                csp::result(code::UNAUTHORIZED, "Further authorization required"),
+                vec![
+                    Element::text("Nonce", &nonce),
+                    Element::text("DigestSchema", "MD5"),
+                ],
+            ));
+        } else {
+            return respond(login_response(
+                csp::result(code::BAD_REQUEST, "Password or DigestSchema required"),
+                vec![],
+            ));
+        };
+        let user = match self.bridge.login(user_id.to_owned(), proof).await {
+            Ok(u) => u,
+            Err(r) => {
+                let c = match &r {
+                    Refusal::UnknownUser(_) => code::UNKNOWN_USER,
+                    Refusal::Unavailable { .. } => code::UNAVAILABLE,
+                    _ => code::INVALID_PASSWORD,
+                };
+                tracing::info!(%user_id, "IMPS Login refused: {r}");
+                return respond(login_response(csp::result(c, &r.to_string()), vec![]));
+            }
+        };
+        let ttl = p
+            .text_at(&["TimeToLive"])
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let session_id = (self.random)();
+        let keep_alive = {
+            let mut sessions = self.sessions();
+            let ka = sessions.grant(ttl);
+            let wv = user.imps_id.clone().unwrap_or_else(|| user_id.to_owned());
+            if sessions
+                .open(now, session_id.clone(), user.address.clone(), wv, ka)
+                .is_none()
+            {
+                return respond(login_response(
+                    csp::result(code::UNAVAILABLE, "too many sessions"),
+                    vec![],
+                ));
+            }
+            ka
+        };
+        tracing::info!(user = %user.address, "IMPS Login");
+        self.bridge.user_online(user.address.clone());
+        self.presence_changed(&user.address);
+        respond(login_response(
+            csp::result(code::OK, ""),
+            vec![
+                Element::text("SessionID", &session_id),
+                Element::text("KeepAliveTime", &keep_alive.as_secs().to_string()),
+                Element::text("CapabilityRequest", "T"),
+            ],
+        ))
+    }
+
+    fn poll(&self, ctx: &Ctx) -> Reply {
+        let next = {
+            let mut sessions = self.sessions();
+            sessions
+                .touch(ctx.now, &ctx.session_id)
+                .ok()
+                .and_then(|s| s.queue.pop_front().map(|p| (p, !s.queue.is_empty())))
+        };
+        match next {
+            Some((pending, more)) => Reply {
+                http: 200,
+                body: csp::encode(&Outgoing {
+                    session_id: Some(ctx.session_id.clone()),
+                    transaction_id: Some(pending.transaction_id),
+                    mode: Mode::Request,
+                    poll: more,
+                    primitive: pending.primitive,
+                }),
+            },
+            None => Reply {
+                http: 200,
+                body: Vec::new(),
+            },
+        }
+    }
+
+    fn keep_alive(&self, ctx: &Ctx, p: &Element) -> Element {
+        let ttl = p
+            .text_at(&["TimeToLive"])
+            .map(|t| t.parse::<u64>().map(Duration::from_secs));
+        let mut sessions = self.sessions();
+        let granted = match ttl {
+            Some(Err(_)) => {
+                return Element::new("KeepAlive-Response").with(csp::result(
+                    code::BAD_PARAMETER,
+                    "TimeToLive is not a number",
+                ));
+            }
+            Some(Ok(t)) => sessions.grant(Some(t)),
+            None => sessions.grant(None),
+        };
+        if let Ok(s) = sessions.touch(ctx.now, &ctx.session_id) {
+            s.keep_alive = granted;
+        }
+        Element::new("KeepAlive-Response")
+            .with(csp::result(code::OK, ""))
+            .with(Element::text(
+                "KeepAliveTime",
+                &granted.as_secs().to_string(),
+            ))
+    }
+
+    fn logout(&self, ctx: &Ctx) -> Element {
+        self.sessions().close(&ctx.session_id);
+        tracing::info!(user = %ctx.user, "IMPS Logout");
+        self.presence_changed(&ctx.user);
+        csp::status(code::OK, "")
+    }
+
+    /// Ends sessions idle past their KeepAliveTime; the driver calls this on a timer.
+    pub fn expire(&self, now: Instant) {
+        let ended = self.sessions().expire(now);
+        for s in ended {
+            tracing::info!(user = %s.user, "IMPS session expired");
+            self.presence_changed(&s.user);
+        }
+    }
+
+    fn capability(&self, p: &Element) -> Element {
+        let asked = p.at(&["CapabilityList"]);
+        let client_type = asked
+            .and_then(|c| c.text_at(&["ClientType"]))
+            .unwrap_or("MOBILE_PHONE");
+        Element::new("ClientCapability-Response")
+            .with_all(p.child("ClientID").cloned())
+            .with(
+                Element::new("AgreedCapabilityList")
+                    .with(Element::text("ClientType", client_type))
+                    .with(Element::text("InitialDeliveryMethod", "P"))
+                    .with(Element::text("AcceptedContentType", "text/plain"))
+                    .with(Element::text("AcceptedTransferEncoding", "None"))
+                    .with(Element::text(
+                        "AcceptedContentLength",
+                        &super::xml::MAX_INPUT.to_string(),
+                    ))
+                    .with(Element::text("MultiTrans", "1"))
+                    .with(Element::text(
+                        "ParserSize",
+                        &super::xml::MAX_INPUT.to_string(),
+                    ))
+                    .with(Element::text("SupportedBearer", "HTTP"))
+                    .with(Element::text(
+                        "ServerPollMin",
+                        &self.cfg.poll_min.to_string(),
+                    )),
+            )
+    }
+
+    /// `wv:<msisdn or user part>@<domain>` for a target.
+    pub(super) fn wv_id(&self, t: &Target) -> String {
+        let part = match t {
+            Target::Subscriber { msisdn, .. } => msisdn.as_str(),
+            Target::User { user_part, .. } => user_part.as_str(),
+        };
+        format!("wv:{part}@{}", self.cfg.domain)
+    }
+
+    /// `wv:<sender>@<domain>` for the sender of a delivered SMS or IM.
+    pub(super) fn wv_of(&self, from: &str) -> String {
+        if from.starts_with("wv:") {
+            from.to_owned()
+        } else {
+            format!("wv:{}@{}", user_part(from), self.cfg.domain)
+        }
+    }
+
+    /// A fresh message id.
+    pub(super) fn message_id(&self) -> String {
+        format!("m{}", (self.random)())
+    }
+}
+
+fn service(p: &Element) -> Element {
+    let feat = |name: &str, funcs: &[&str]| {
+        Element::new(name).with_all(funcs.iter().map(|f| Element::new(f)))
+    };
+    Element::new("Service-Response")
+        .with_all(p.child("ClientID").cloned())
+        .with(csp::result(code::OK, ""))
+        .with(
+            Element::new("AllFunctions").with(
+                Element::new("WVCSPFeat")
+                    .with(feat("FundamentalFeat", &["ServiceFunc", "InviteFunc"]))
+                    .with(feat(
+                        "PresenceFeat",
+                        &[
+                            "ContListFunc",
+                            "PresenceAuthFunc",
+                            "PresenceDeliverFunc",
+                            "AttListFunc",
+                        ],
+                    ))
+                    .with(feat(
+                        "IMFeat",
+                        &["IMSendFunc", "IMReceiveFunc", "IMAuthFunc"],
+                    )),
+            ),
+        )
+}
+
+/// A refusal of the bridge as a CSP Result code.
+pub(super) fn refusal_code(r: &Refusal) -> u16 {
+    match r {
+        Refusal::UnknownUser(_) | Refusal::UnknownRecipient(_) => code::UNKNOWN_USER,
+        Refusal::NotAllowed(why) if why.contains("blocked") => code::BLOCKED,
+        Refusal::NotAllowed(_) | Refusal::AnonymityForbidden => code::FORBIDDEN,
+        Refusal::TooLong { .. } => code::REJECTED,
+        Refusal::Unavailable { why, .. } if why.contains("waiting for a modem") => code::QUEUE_FULL,
+        Refusal::Unavailable { .. } => code::UNAVAILABLE,
+        Refusal::Invalid(_) => code::BAD_REQUEST,
+    }
+}

@@ -1,0 +1,252 @@
+//! `smsbridge run` as a process with the simulated modem on a PTY: an IMPS
+//! client over HTTP logs in, adds an SMS-only contact, sees its SMS-only
+//! presence, sends it a message that the simulator receives as SMS, gets the
+//! echoed reply and the delivery report through polling, and blocks the
+//! contact; an IMPS user and a SIP user (raw UA on UDP) message each other.
+
+mod daemon_support;
+mod imps_support;
+mod sim_support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use daemon_support::{Daemon, Ua, add_user, free_port, write_config};
+use imps_support::{Answer, read, request, send, user};
+use sim_support::{SimProcess, TempDir};
+
+const BOB: &str = "+4915112345678";
+
+fn post(addr: SocketAddr, body: &[u8]) -> Answer {
+    let mut s = TcpStream::connect(addr).expect("connect IMPS");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "POST /imps HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.wv.csp+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let i = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP head");
+    read(status, &out[i + 4..])
+}
+
+struct Client {
+    addr: SocketAddr,
+    sid: String,
+}
+
+impl Client {
+    fn ask(&self, primitive: &str) -> Answer {
+        post(self.addr, &request(Some(&self.sid), primitive))
+    }
+
+    /// Polls until a server-initiated primitive named `name` comes (others are
+    /// answered and kept in `seen`).
+    fn poll_for(&self, name: &str, seen: &mut Vec<Answer>, limit: Duration) -> Option<Answer> {
+        if let Some(i) = seen.iter().position(|a| a.primitive.name == name) {
+            return Some(seen.remove(i));
+        }
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            let a = self.ask("<Polling-Request/>");
+            if a.empty {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            if a.primitive.name == name {
+                return Some(a);
+            }
+            seen.push(a);
+        }
+        None
+    }
+}
+
+#[test]
+fn imps_client_talks_to_an_sms_only_contact_and_to_a_sip_user() {
+    let dir = TempDir::new("imps-e2e");
+    let sim = SimProcess::start(
+        dir.path(),
+        &[
+            "--send-delay",
+            "300ms",
+            "--report-delay",
+            "500ms",
+            "--reply-delay",
+            "700ms",
+        ],
+    );
+    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (config, db, sip, status) = write_config(
+        dir.path(),
+        &[&sim.port],
+        &format!("[imps]\nlisten = \"{imps}\"\n"),
+    );
+    add_user(&config, "wv:alice@sms.test", "secret", &[]);
+    add_user(&config, "sip:erin@sms.test", "pw3", &[]);
+    let daemon = Daemon::start(dir.path(), config, db, sip, status);
+
+    let a = post(
+        imps,
+        &request(
+            None,
+            "<Login-Request><UserID>wv:alice@sms.test</UserID><ClientID><URL>e2e</URL></ClientID><Password>secret</Password></Login-Request>",
+        ),
+    );
+    assert_eq!(
+        (a.http, a.code()),
+        (200, Some(200)),
+        "{}\n{}",
+        a.raw,
+        daemon.log()
+    );
+    let sid = a.text(&["SessionID"]).unwrap().to_owned();
+    assert!(sid.len() >= 32, "≥128 random bits in hex: {sid}");
+    let c = Client { addr: imps, sid };
+
+    // Add the SMS-only contact to a new list.
+    assert_eq!(c.ask("<CreateList-Request><ContactList>wv:alice/~Friends@sms.test</ContactList></CreateList-Request>").code(), Some(200));
+    let add = format!(
+        "<ListManage-Request><ContactList>wv:alice/~Friends@sms.test</ContactList><AddNickList><NickName>\
+         <Name>Bob</Name><UserID>wv:{BOB}@sms.test</UserID></NickName></AddNickList><ReceiveList>T</ReceiveList></ListManage-Request>"
+    );
+    let a = c.ask(&add);
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    assert_eq!(a.text(&["NickList", "NickName", "Name"]), Some("Bob"));
+
+    // Its presence is SMS-only.
+    let a = c.ask(&format!(
+        "<GetPresence-Request>{}</GetPresence-Request>",
+        user("Bob")
+    ));
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let sub = ["Presence", "PresenceSubList"];
+    let at = |rest: &[&str]| a.text(&[&sub[..], rest].concat()).map(str::to_owned);
+    assert_eq!(at(&["OnlineStatus", "PresenceValue"]).as_deref(), Some("T"));
+    assert_eq!(
+        at(&["OnlineStatus", "ClientID", "MSISDN"]).as_deref(),
+        Some(BOB)
+    );
+    assert_eq!(at(&["ClientInfo", "ClientType"]).as_deref(), Some("CLI"));
+    assert_eq!(
+        at(&["UserAvailability", "PresenceValue"]).as_deref(),
+        Some("AVAILABLE")
+    );
+    assert_eq!(
+        at(&["StatusText", "PresenceValue"]).as_deref(),
+        Some("SMS-only")
+    );
+
+    // A message that leaves as SMS, with a delivery report asked for.
+    let a = c.ask(&send("Bob", "Hi Bob, lunch?", true));
+    assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, daemon.log());
+    let message_id = a.text(&["MessageID"]).unwrap().to_owned();
+    assert!(
+        daemon_support::wait_sent(&sim, 1, Duration::from_secs(30)),
+        "{}",
+        daemon.log()
+    );
+    let sent = sim.sent();
+    assert_eq!(sent[0].to, BOB);
+    assert!(
+        sent[0].text.as_deref().unwrap().ends_with("Hi Bob, lunch?"),
+        "{sent:?}"
+    );
+
+    // The echo comes back as NewMessage, the delivery report as DeliveryReport-Request.
+    let mut seen = Vec::new();
+    let nm = c
+        .poll_for("NewMessage", &mut seen, Duration::from_secs(40))
+        .unwrap_or_else(|| panic!("no NewMessage\n{}", daemon.log()));
+    assert!(
+        nm.text(&["ContentData"])
+            .unwrap()
+            .ends_with("Hi Bob, lunch?")
+    );
+    assert_eq!(
+        nm.text(&["MessageInfo", "Sender", "User", "UserID"]),
+        Some(&*format!("wv:{BOB}@sms.test"))
+    );
+    let ack = format!(
+        "<MessageDelivered><MessageID>{}</MessageID></MessageDelivered>",
+        nm.text(&["MessageInfo", "MessageID"]).unwrap()
+    );
+    assert_eq!(c.ask(&ack).code(), Some(200));
+    let dr = c
+        .poll_for("DeliveryReport-Request", &mut seen, Duration::from_secs(40))
+        .unwrap_or_else(|| panic!("no DeliveryReport\n{}", daemon.log()));
+    assert_eq!(dr.code(), Some(200));
+    assert_eq!(
+        dr.text(&["MessageInfo", "MessageID"]),
+        Some(message_id.as_str())
+    );
+
+    // Block the contact: writing to it by mistake is refused.
+    let block = format!(
+        "<BlockEntity-Request><BlockList><AddList><UserID>wv:{BOB}@sms.test</UserID></AddList></BlockList></BlockEntity-Request>"
+    );
+    assert_eq!(c.ask(&block).code(), Some(200));
+    assert_eq!(c.ask(&send("Bob", "oops", false)).code(), Some(532));
+    let a = c.ask("<GetBlockedList-Request/>");
+    assert_eq!(
+        a.text(&["BlockList", "EntityList", "UserID"]),
+        Some(&*format!("wv:{BOB}@sms.test"))
+    );
+
+    // IMPS ↔ SIP: erin registers; alice sees her online and writes to her.
+    let mut erin = Ua::new("sip:erin@sms.test", "pw3", daemon.sip);
+    assert_eq!(erin.register(600).status(), 200);
+    let add_erin = "<ListManage-Request><ContactList>wv:alice/~Friends@sms.test</ContactList><AddNickList><NickName>\
+                    <Name>Erin</Name><UserID>wv:erin@sms.test</UserID></NickName></AddNickList></ListManage-Request>";
+    assert_eq!(c.ask(add_erin).code(), Some(200));
+    let a = c.ask(&format!(
+        "<GetPresence-Request>{}</GetPresence-Request>",
+        user("wv:erin@sms.test")
+    ));
+    assert_eq!(
+        a.text(&[
+            "Presence",
+            "PresenceSubList",
+            "OnlineStatus",
+            "PresenceValue"
+        ]),
+        Some("T"),
+        "{}",
+        a.raw
+    );
+    assert_eq!(
+        c.ask(&send("wv:erin@sms.test", "hello erin", false)).code(),
+        Some(200)
+    );
+    let m = erin
+        .expect_request("MESSAGE", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no MESSAGE for erin\n{}", daemon.log()));
+    assert_eq!(m.body, "hello erin");
+    assert!(
+        m.header("From").unwrap().contains("sip:alice@sms.test"),
+        "{m:?}"
+    );
+    erin.answer(&m, 200, "OK");
+    // And back: a MESSAGE to sip:alice@… reaches the IMPS user.
+    let r = erin.message("sip:alice@sms.test", "text/plain;charset=UTF-8", "hi alice");
+    assert_eq!(r.status(), 202, "{r:?}\n{}", daemon.log());
+    let nm = c
+        .poll_for("NewMessage", &mut seen, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no NewMessage from erin\n{}", daemon.log()));
+    assert_eq!(nm.text(&["ContentData"]), Some("hi alice"));
+    assert_eq!(
+        nm.text(&["MessageInfo", "Sender", "User", "UserID"]),
+        Some("wv:erin@sms.test")
+    );
+
+    assert_eq!(c.ask("<Logout-Request/>").code(), Some(200));
+    assert_eq!(c.ask("<Polling-Request/>").code(), Some(604));
+}

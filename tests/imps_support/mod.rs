@@ -1,0 +1,198 @@
+//! An IMPS server over the real bridge on an in-memory store, driven without
+//! HTTP: CSP requests built as text, answers read back with the crate's own
+//! CSP parser. Use with `mod imps_support;`.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use smsbridge::bridge::api::ImApi;
+use smsbridge::bridge::{Bridge, Shared};
+use smsbridge::config::Config;
+use smsbridge::imps::csp::{self, Mode};
+use smsbridge::imps::session::Limits;
+use smsbridge::imps::xml::Element;
+use smsbridge::imps::{ImpsFrontEnd, Server, ServerConfig};
+use smsbridge::store::{FrontEnd, NewContact, Store, UnixTime, UserSettings, normalise_msisdn};
+
+pub const DOMAIN: &str = "sms.test";
+pub const BOB: &str = "+4915112345678";
+pub const CAROL: &str = "+4915187654321";
+
+pub struct Rig {
+    pub server: Arc<Server>,
+    pub shared: Arc<Shared>,
+    pub t0: Instant,
+}
+
+/// alice (IMPS, password "secret") with the contact Bob (nickname "Bob", alias
+/// "bob"); dave (IMPS, "pw2"); erin (SIP only).
+pub fn rig() -> Rig {
+    let mut store = Store::open_in_memory().unwrap();
+    let now = UnixTime::now();
+    let s = UserSettings::default();
+    store
+        .add_user(
+            None,
+            Some("wv:alice@sms.test"),
+            &s,
+            Some("secret"),
+            "r",
+            now,
+        )
+        .unwrap();
+    store
+        .add_user(None, Some("wv:dave@sms.test"), &s, Some("pw2"), "r", now)
+        .unwrap();
+    store
+        .add_user(Some("sip:erin@sms.test"), None, &s, Some("pw3"), "r", now)
+        .unwrap();
+    store
+        .add_contact(
+            &NewContact {
+                user: "wv:alice@sms.test".into(),
+                msisdn: normalise_msisdn(BOB, None).unwrap(),
+                nickname: Some("Bob".into()),
+                alias: Some("bob".into()),
+                list_name: None,
+            },
+            now,
+        )
+        .unwrap();
+    let cfg = Config::default();
+    let shared = Shared::new(store, &cfg, Arc::new(|| true));
+    let bridge: Arc<dyn ImApi> = Bridge::new(Arc::clone(&shared));
+    let counter = Arc::new(AtomicU64::new(0));
+    let server = Server::new(
+        ServerConfig {
+            domain: DOMAIN.into(),
+            limits: Limits::default(),
+            poll_min: 5,
+        },
+        bridge,
+        Arc::new(move || format!("tok{}", counter.fetch_add(1, Ordering::SeqCst))),
+    );
+    shared.set_front_end(FrontEnd::Imps, Arc::new(ImpsFrontEnd(Arc::clone(&server))));
+    Rig {
+        server,
+        shared,
+        t0: Instant::now(),
+    }
+}
+
+/// A CSP request with `primitive` (XML text) in session `session`.
+pub fn request(session: Option<&str>, primitive: &str) -> Vec<u8> {
+    let sd = match session {
+        Some(id) => format!("<SessionType>Inband</SessionType><SessionID>{id}</SessionID>"),
+        None => "<SessionType>Outband</SessionType>".into(),
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <WV-CSP-Message xmlns=\"{}\"><Session><SessionDescriptor>{sd}</SessionDescriptor>\
+         <Transaction><TransactionDescriptor><TransactionMode>Request</TransactionMode>\
+         <TransactionID>c1</TransactionID></TransactionDescriptor>\
+         <TransactionContent xmlns=\"{}\">{primitive}</TransactionContent></Transaction>\
+         </Session></WV-CSP-Message>",
+        csp::CSP_NS,
+        csp::TRC_NS
+    )
+    .into_bytes()
+}
+
+/// A CSP answer as read back.
+#[derive(Debug)]
+pub struct Answer {
+    pub http: u16,
+    pub empty: bool,
+    pub mode: Option<Mode>,
+    pub poll: bool,
+    pub session: Option<String>,
+    pub transaction: Option<String>,
+    pub primitive: Element,
+    pub raw: String,
+}
+
+impl Answer {
+    pub fn code(&self) -> Option<u16> {
+        self.primitive.text_at(&["Result", "Code"])?.parse().ok()
+    }
+    pub fn text(&self, path: &[&str]) -> Option<&str> {
+        self.primitive.text_at(path)
+    }
+}
+
+pub fn read(http: u16, body: &[u8]) -> Answer {
+    let raw = String::from_utf8_lossy(body).into_owned();
+    if body.is_empty() {
+        return Answer {
+            http,
+            empty: true,
+            mode: None,
+            poll: false,
+            session: None,
+            transaction: None,
+            primitive: Element::default(),
+            raw,
+        };
+    }
+    let m = csp::parse(body).unwrap_or_else(|e| panic!("answer is not CSP ({e}): {raw}"));
+    Answer {
+        http,
+        empty: false,
+        mode: Some(m.mode),
+        poll: raw.contains("<Poll>T</Poll>"),
+        session: m.session_id,
+        transaction: m.transaction_id,
+        primitive: m.primitive,
+        raw,
+    }
+}
+
+impl Rig {
+    pub async fn ask(&self, session: Option<&str>, primitive: &str) -> Answer {
+        self.ask_at(self.t0, session, primitive).await
+    }
+
+    pub async fn ask_at(&self, now: Instant, session: Option<&str>, primitive: &str) -> Answer {
+        let r = self.server.handle(&request(session, primitive), now).await;
+        read(r.http, &r.body)
+    }
+
+    pub async fn raw(&self, body: &[u8]) -> Answer {
+        let r = self.server.handle(body, self.t0).await;
+        read(r.http, &r.body)
+    }
+
+    /// Logs `user` in with a password; returns the SessionID.
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let a = self
+            .ask(
+                None,
+                &format!(
+                    "<Login-Request><UserID>{user}</UserID><ClientID><URL>test</URL></ClientID>\
+                     <Password>{password}</Password><TimeToLive>600</TimeToLive></Login-Request>"
+                ),
+            )
+            .await;
+        assert_eq!(a.code(), Some(200), "{}", a.raw);
+        a.text(&["SessionID"]).expect("SessionID").to_owned()
+    }
+}
+
+/// `<User><UserID>…</UserID></User>`.
+pub fn user(id: &str) -> String {
+    format!("<User><UserID>{id}</UserID></User>")
+}
+
+/// A SendMessage-Request of `text` to `to`.
+pub fn send(to: &str, text: &str, report: bool) -> String {
+    format!(
+        "<SendMessage-Request><DeliveryReport>{}</DeliveryReport><MessageInfo>\
+         <ContentType>text/plain</ContentType><Recipient>{}</Recipient></MessageInfo>\
+         <ContentData>{text}</ContentData></SendMessage-Request>",
+        if report { "T" } else { "F" },
+        user(to)
+    )
+}
