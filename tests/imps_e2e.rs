@@ -250,3 +250,85 @@ fn imps_client_talks_to_an_sms_only_contact_and_to_a_sip_user() {
     assert_eq!(c.ask("<Logout-Request/>").code(), Some(200));
     assert_eq!(c.ask("<Polling-Request/>").code(), Some(604));
 }
+
+/// A SIP watcher sees an IMPS user of the bridge as PIDF: `closed` while they
+/// are logged out, `open` once they logged in, each change pushed as a NOTIFY;
+/// only when the IMPS user is in the watcher's lists.
+#[test]
+fn sip_watchers_see_imps_users_as_pidf() {
+    let dir = TempDir::new("imps-pidf");
+    let sim = SimProcess::start(dir.path(), &[]);
+    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (config, db, sip, status) = write_config(
+        dir.path(),
+        &[&sim.port],
+        &format!("[imps]\nlisten = \"{imps}\"\n"),
+    );
+    add_user(&config, "wv:erin@sms.test", "pw-erin", &[]);
+    add_user(&config, "sip:alice@sms.test", "secret", &[]);
+    add_user(&config, "sip:mallory@sms.test", "pw-m", &[]);
+    {
+        // alice has erin in her list (as an IMPS client's ListManage would put her).
+        let mut store = smsbridge::store::Store::open(&db).unwrap();
+        let a = store
+            .user_by_address("sip:alice@sms.test")
+            .unwrap()
+            .unwrap();
+        let e = store.user_by_address("wv:erin@sms.test").unwrap().unwrap();
+        store
+            .put_im_contact(
+                a.id,
+                e.id,
+                Some("Erin"),
+                smsbridge::store::DEFAULT_LIST,
+                smsbridge::store::UnixTime::now(),
+            )
+            .unwrap();
+    }
+    let daemon = Daemon::start(dir.path(), config, db, sip, status);
+    let mut alice = Ua::new("sip:alice@sms.test", "secret", sip);
+    let subscribe = |ua: &mut Ua| {
+        ua.request(
+            "SUBSCRIBE",
+            "sip:erin@sms.test",
+            &[
+                ("Event", "presence"),
+                ("Accept", "application/pidf+xml"),
+                ("Expires", "600"),
+            ],
+            "",
+        )
+    };
+    let r = subscribe(&mut alice);
+    assert_eq!(r.status(), 200, "{r:?}\n{}", daemon.log());
+    let n = alice
+        .expect_request("NOTIFY", Duration::from_secs(10))
+        .expect("NOTIFY");
+    alice.answer(&n, 200, "OK");
+    assert!(
+        n.body.contains("entity=\"sip:erin@sms.test\""),
+        "{}",
+        n.body
+    );
+    assert!(n.body.contains("<basic>closed</basic>"), "{}", n.body);
+
+    let a = post(
+        imps,
+        &request(
+            None,
+            "<Login-Request><UserID>wv:erin@sms.test</UserID><ClientID><URL>e2e</URL></ClientID><Password>pw-erin</Password></Login-Request>",
+        ),
+    );
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let r = subscribe(&mut alice);
+    assert_eq!(r.status(), 200);
+    let n = alice
+        .expect_request("NOTIFY", Duration::from_secs(10))
+        .expect("NOTIFY");
+    alice.answer(&n, 200, "OK");
+    assert!(n.body.contains("<basic>open</basic>"), "{}", n.body);
+
+    // Not in mallory's lists: no watching.
+    let mut mallory = Ua::new("sip:mallory@sms.test", "pw-m", sip);
+    assert_eq!(subscribe(&mut mallory).status(), 403);
+}

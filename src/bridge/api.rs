@@ -169,13 +169,26 @@ pub struct DeliveryNotice {
     pub reason: Option<String>,
 }
 
-/// A subscriber as a watcher sees it: always SMS-only, always "open".
+/// What a watcher sees: a subscriber (always SMS-only, always "open"), or,
+/// when `im_user` is set, another user of the bridge (an IMPS user watched from
+/// SIP) with their online state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriberPresence {
-    /// E.164 with `+`.
+    /// E.164 with `+` (empty for an IM user).
     pub msisdn: String,
     /// The watcher's name for the contact.
     pub name: Option<String>,
+    /// Set when the watched one is a user of the bridge, not a subscriber.
+    pub im_user: Option<ImUserPresence>,
+}
+
+/// The presence of a user of the bridge, as another front end's watchers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImUserPresence {
+    /// Their user part (`erin` of `wv:erin@…`).
+    pub user_part: String,
+    /// Logged in / registered now.
+    pub open: bool,
 }
 
 /// SIP digest credentials of a user.
@@ -204,6 +217,11 @@ pub trait BridgeApi: Send + Sync + 'static {
     ) -> BoxFuture<Result<SubscriberPresence, Refusal>>;
     /// A user came online (SIP REGISTER, IMPS login): deliver what waits for them now.
     fn user_online(&self, address: String);
+    /// A user's presence changed (IMPS login, logout, UpdatePresence): the other
+    /// front ends tell their watchers. The default tells nobody.
+    fn presence_changed(&self, address: String, open: bool) {
+        let _ = (address, open);
+    }
 }
 
 /// What the bridge asks of a front end.
@@ -212,6 +230,11 @@ pub trait ImFrontEnd: Send + Sync + 'static {
     fn deliver(&self, msg: SmsToIm) -> BoxFuture<DeliveryResult>;
     /// Sends a delivery notification (IMDN, IMPS DeliveryReport).
     fn notify(&self, notice: DeliveryNotice) -> BoxFuture<DeliveryResult>;
+    /// Another front end's user (by user part) is now `open` or not: tell the
+    /// watchers of that user. The default has none.
+    fn presence_changed(&self, user_part: &str, open: bool) {
+        let _ = (user_part, open);
+    }
     /// Whether the user with this address is online here (SIP registered, IMPS
     /// logged in); `None` when the front end cannot tell.
     fn online(&self, address: &str) -> Option<bool> {

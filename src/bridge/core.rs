@@ -411,8 +411,43 @@ impl BridgeApi for Bridge {
                 .db(move |s| s.user_by_address(&w))
                 .await
                 .map_err(store_refusal)?
-                .ok_or(Refusal::UnknownUser(watcher))?;
-            let msisdn = this.resolve(&user, &target).await?;
+                .ok_or(Refusal::UnknownUser(watcher.clone()))?;
+            let msisdn = match this.resolve(&user, &target).await {
+                Ok(m) => m,
+                // Not a subscriber: perhaps another user of the bridge (an IMPS
+                // user watched from SIP), allowed when in the watcher's lists.
+                Err(e) => {
+                    let Recipient::Alias(name) = &target else {
+                        return Err(e);
+                    };
+                    let watched = crate::bridge::api::ImApi::watch(&this, watcher, name.clone())
+                        .await
+                        .map_err(|we| match we {
+                            // A user of the bridge, but not one the watcher may watch.
+                            Refusal::NotAllowed(_) => we,
+                            _ => e,
+                        })?;
+                    return match watched.target {
+                        crate::bridge::api::Target::User {
+                            user_part, name, ..
+                        } => Ok(SubscriberPresence {
+                            msisdn: String::new(),
+                            name,
+                            im_user: Some(crate::bridge::api::ImUserPresence {
+                                user_part,
+                                open: watched.online.unwrap_or(false),
+                            }),
+                        }),
+                        crate::bridge::api::Target::Subscriber { msisdn, name } => {
+                            Ok(SubscriberPresence {
+                                msisdn,
+                                name,
+                                im_user: None,
+                            })
+                        }
+                    };
+                }
+            };
             let (uid, m) = (user.id, msisdn.clone());
             let contact = this
                 .shared
@@ -423,6 +458,7 @@ impl BridgeApi for Bridge {
                 Some(c) if !c.blocked => Ok(SubscriberPresence {
                     msisdn: msisdn.to_string(),
                     name: c.nickname,
+                    im_user: None,
                 }),
                 Some(_) => Err(Refusal::NotAllowed(format!("{msisdn} is blocked"))),
                 None => Err(Refusal::NotAllowed(format!(
@@ -430,6 +466,12 @@ impl BridgeApi for Bridge {
                 ))),
             }
         })
+    }
+
+    fn presence_changed(&self, address: String, open: bool) {
+        if let Some(sip) = self.shared.front_end(FrontEnd::Sip) {
+            sip.presence_changed(user_part(&address), open);
+        }
     }
 
     fn user_online(&self, address: String) {

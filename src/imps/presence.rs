@@ -244,6 +244,8 @@ impl Server {
     pub(super) fn presence_changed(&self, user: &str) {
         let part = user_part(user).to_ascii_lowercase();
         let online = self.online_by_part(&part);
+        // SIP watchers of this user too (PIDF NOTIFY through the bridge).
+        self.bridge.presence_changed(user.to_owned(), online);
         let target = Target::User {
             user_part: user_part(user).to_owned(),
             front_end: FrontEnd::Imps,

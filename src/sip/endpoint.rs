@@ -395,6 +395,17 @@ impl ImFrontEnd for SipFrontEnd {
     }
 
     /// Registered here means online (for IMPS watchers of a SIP user).
+    fn presence_changed(&self, user_part: &str, open: bool) {
+        let now = unix_now();
+        let changed = lock(&self.inner.uas.subs).user_changed(user_part, open);
+        for s in changed {
+            let contact = self.inner.uas.cfg.contact_udp.clone();
+            let out = outbound::presence_notify(&s, &s.state(now), &self.inner.domain, &contact);
+            let fe = self.clone();
+            tokio::spawn(async move { fe.send_logged(out).await });
+        }
+    }
+
     fn online(&self, address: &str) -> Option<bool> {
         Some(
             self.registrations()

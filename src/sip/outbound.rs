@@ -154,7 +154,10 @@ pub(crate) fn presence_notify(
         headers.push(("Route".to_owned(), r.clone()));
     }
     let active = state.starts_with("active");
-    let entity = subscriber_uri(&s.msisdn, domain);
+    let entity = match &s.im_user {
+        Some(u) => format!("sip:{}@{domain}", u.user_part),
+        None => subscriber_uri(&s.msisdn, domain),
+    };
     OutRequest {
         method: "NOTIFY",
         request_uri: s.remote_target.clone(),
@@ -178,7 +181,10 @@ pub(crate) fn presence_notify(
         headers,
         content_type: active.then(|| "application/pidf+xml".into()),
         body: if active {
-            pidf::document(&entity, &s.msisdn).into_bytes()
+            match &s.im_user {
+                Some(u) => pidf::user_document(&entity, u.open).into_bytes(),
+                None => pidf::document(&entity, &s.msisdn).into_bytes(),
+            }
         } else {
             Vec::new()
         },

@@ -54,6 +54,38 @@ pub(crate) fn document(entity: &str, msisdn: &str) -> String {
     String::from_utf8(w.into_inner()).unwrap_or_default()
 }
 
+/// The presence document of a user of the bridge (an IMPS user) for SIP
+/// watchers: `open` while they are logged in, else `closed`.
+pub(crate) fn user_document(entity: &str, open: bool) -> String {
+    let mut w = Writer::new(Vec::new());
+    let mut ev = |e: Event<'_>| {
+        // Writing to a Vec cannot fail.
+        let _ = w.write_event(e);
+    };
+    ev(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+    ev(Event::Start(
+        BytesStart::new("presence").with_attributes([("xmlns", NS), ("entity", entity)]),
+    ));
+    ev(Event::Start(
+        BytesStart::new("tuple").with_attributes([("id", "im")]),
+    ));
+    ev(Event::Start(BytesStart::new("status")));
+    ev(Event::Start(BytesStart::new("basic")));
+    ev(Event::Text(BytesText::new(if open {
+        "open"
+    } else {
+        "closed"
+    })));
+    ev(Event::End(BytesEnd::new("basic")));
+    ev(Event::End(BytesEnd::new("status")));
+    ev(Event::Start(BytesStart::new("contact")));
+    ev(Event::Text(BytesText::new(entity)));
+    ev(Event::End(BytesEnd::new("contact")));
+    ev(Event::End(BytesEnd::new("tuple")));
+    ev(Event::End(BytesEnd::new("presence")));
+    String::from_utf8(w.into_inner()).unwrap_or_default()
+}
+
 /// What a PIDF document says, flattened.
 #[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,5 +176,18 @@ mod tests {
         let doc = document("sip:a\"&<@x", "+1");
         assert!(doc.contains("entity=\"sip:a&quot;&amp;&lt;@x\""), "{doc}");
         assert_eq!(parse(&doc).unwrap().entity, "sip:a\"&<@x");
+    }
+
+    #[test]
+    fn user_document_says_open_or_closed() {
+        assert_eq!(
+            user_document("sip:erin@sms.example", true),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+             entity=\"sip:erin@sms.example\"><tuple id=\"im\"><status><basic>open</basic></status>\
+             <contact>sip:erin@sms.example</contact></tuple></presence>"
+        );
+        let p = parse(&user_document("sip:erin@sms.example", false)).unwrap();
+        assert_eq!(p.entity, "sip:erin@sms.example");
+        assert!(format!("{:?}", p.tuples).contains("closed"), "{p:?}");
     }
 }

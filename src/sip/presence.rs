@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::bridge::api::Recipient;
+use crate::bridge::api::{ImUserPresence, Recipient};
 
 /// The default and the longest subscription (RFC 3856 §6.4 suggests 3600 s).
 pub(crate) const DEFAULT_EXPIRES: u32 = 3600;
@@ -31,8 +31,11 @@ pub(crate) struct Subscription {
     /// The authenticated watcher (AOR).
     pub(crate) watcher: String,
     pub(crate) target: Recipient,
-    /// The subscriber, E.164 with `+`.
+    /// The subscriber, E.164 with `+` (empty for a user of the bridge).
     pub(crate) msisdn: String,
+    /// Set when the watched one is a user of the bridge (an IMPS user): their
+    /// state as of the last (re-)SUBSCRIBE.
+    pub(crate) im_user: Option<ImUserPresence>,
     /// Event `id` parameter, echoed in NOTIFY.
     pub(crate) event_id: Option<String>,
     pub(crate) expires_at: u64,
@@ -102,6 +105,39 @@ impl Subscriptions {
         Some(out)
     }
 
+    /// Records the watched user's current state (a re-SUBSCRIBE asked again).
+    pub(crate) fn set_im_user(
+        &mut self,
+        call_id: &str,
+        local_tag: &str,
+        p: Option<ImUserPresence>,
+    ) {
+        if let Some(s) = self
+            .by_dialog
+            .get_mut(&(call_id.to_owned(), local_tag.to_owned()))
+        {
+            s.im_user = p;
+        }
+    }
+
+    /// Records that the bridge user `user_part` is now `open` or not, and returns
+    /// the subscriptions watching them whose state changed, each with its CSeq
+    /// advanced for the NOTIFY.
+    pub(crate) fn user_changed(&mut self, user_part: &str, open: bool) -> Vec<Subscription> {
+        let mut out = Vec::new();
+        for s in self.by_dialog.values_mut() {
+            if let Some(u) = &mut s.im_user
+                && u.user_part.eq_ignore_ascii_case(user_part)
+                && u.open != open
+            {
+                u.open = open;
+                s.local_cseq += 1;
+                out.push(s.clone());
+            }
+        }
+        out
+    }
+
     pub(crate) fn remove(&mut self, call_id: &str, local_tag: &str) -> Option<Subscription> {
         self.by_dialog
             .remove(&(call_id.to_owned(), local_tag.to_owned()))
@@ -167,6 +203,7 @@ mod tests {
             watcher: "sip:alice@sms.example".into(),
             target: Recipient::Number("+4917".into()),
             msisdn: "+4917".into(),
+            im_user: None,
             event_id: None,
             expires_at,
             local_cseq: 1,

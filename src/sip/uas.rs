@@ -352,6 +352,7 @@ impl Uas {
             watcher: sender.address,
             target,
             msisdn: p.msisdn,
+            im_user: p.im_user,
             event_id: req.header("Event").and_then(body::event_id),
             expires_at: now + u64::from(expires),
             local_cseq: 1,
@@ -380,14 +381,18 @@ impl Uas {
         if existing.watcher != sender.address {
             return Reply::new(403).warning("not your subscription").into();
         }
-        if expires > 0
-            && let Err(r) = self
+        if expires > 0 {
+            match self
                 .bridge
                 .presence(existing.watcher.clone(), existing.target.clone())
                 .await
-        {
-            lock(&self.subs).remove(call_id, tag);
-            return presence_refusal(&r).into();
+            {
+                Ok(p) => lock(&self.subs).set_im_user(call_id, tag, p.im_user),
+                Err(r) => {
+                    lock(&self.subs).remove(call_id, tag);
+                    return presence_refusal(&r).into();
+                }
+            }
         }
         match lock(&self.subs).refresh(call_id, tag, expires, now) {
             Some(s) => self.subscribed(req, &s, expires),

@@ -80,10 +80,12 @@ impl BridgeApi for FakeBridge {
                 Recipient::Number(n) if n == "+491715550001" => Ok(SubscriberPresence {
                     msisdn: n,
                     name: Some("Bob".into()),
+                    im_user: None,
                 }),
                 Recipient::Alias(a) if a == "bob" => Ok(SubscriberPresence {
                     msisdn: "+491715550001".into(),
                     name: Some("Bob".into()),
+                    im_user: None,
                 }),
                 other => Err(Refusal::NotAllowed(format!("{other:?} is not a contact"))),
             }

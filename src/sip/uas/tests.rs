@@ -47,10 +47,12 @@ impl BridgeApi for Fake {
                 (None, Recipient::Number(n)) => Ok(SubscriberPresence {
                     msisdn: n,
                     name: None,
+                    im_user: None,
                 }),
                 (None, Recipient::Alias(_)) => Ok(SubscriberPresence {
                     msisdn: "+491715550001".into(),
                     name: Some("Bob".into()),
+                    im_user: None,
                 }),
             }
         })
