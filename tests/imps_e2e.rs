@@ -320,6 +320,13 @@ fn sip_watchers_see_imps_users_as_pidf() {
         ),
     );
     assert_eq!(a.code(), Some(200), "{}", a.raw);
+    // The login is pushed in the existing dialog, without a new SUBSCRIBE.
+    let n = alice
+        .expect_request("NOTIFY", Duration::from_secs(10))
+        .expect("NOTIFY pushed on login");
+    alice.answer(&n, 200, "OK");
+    assert!(n.body.contains("<basic>open</basic>"), "{}", n.body);
+    // A refreshing SUBSCRIBE gets the current state too.
     let r = subscribe(&mut alice);
     assert_eq!(r.status(), 200);
     let n = alice
@@ -331,4 +338,77 @@ fn sip_watchers_see_imps_users_as_pidf() {
     // Not in mallory's lists: no watching.
     let mut mallory = Ua::new("sip:mallory@sms.test", "pw-m", sip);
     assert_eq!(subscribe(&mut mallory).status(), 403);
+}
+
+/// An IMPS client subscribed to a SIP user's presence is pushed
+/// `OnlineStatus` T when that user registers and F when the registration is
+/// removed (REGISTER with Expires: 0).
+#[test]
+fn imps_watchers_are_pushed_sip_registrations() {
+    let dir = TempDir::new("imps-sip-presence");
+    let sim = SimProcess::start(dir.path(), &[]);
+    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (config, db, sip, status) = write_config(
+        dir.path(),
+        &[&sim.port],
+        &format!("[imps]\nlisten = \"{imps}\"\n"),
+    );
+    add_user(&config, "wv:alice@sms.test", "secret", &[]);
+    add_user(&config, "sip:erin@sms.test", "pw3", &[]);
+    let daemon = Daemon::start(dir.path(), config, db, sip, status);
+    let a = post(
+        imps,
+        &request(
+            None,
+            "<Login-Request><UserID>wv:alice@sms.test</UserID><ClientID><URL>e2e</URL></ClientID><Password>secret</Password></Login-Request>",
+        ),
+    );
+    assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, daemon.log());
+    let c = Client {
+        addr: imps,
+        sid: a.text(&["SessionID"]).unwrap().to_owned(),
+    };
+    assert_eq!(c.ask("<CreateList-Request><ContactList>wv:alice/~Friends@sms.test</ContactList></CreateList-Request>").code(), Some(200));
+    let add_erin = "<ListManage-Request><ContactList>wv:alice/~Friends@sms.test</ContactList><AddNickList><NickName>\
+                    <Name>Erin</Name><UserID>wv:erin@sms.test</UserID></NickName></AddNickList></ListManage-Request>";
+    assert_eq!(c.ask(add_erin).code(), Some(200));
+    let a = c.ask(&format!(
+        "<SubscribePresence-Request>{}</SubscribePresence-Request>",
+        user("wv:erin@sms.test")
+    ));
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let online = |a: &Answer| {
+        a.text(&[
+            "Presence",
+            "PresenceSubList",
+            "OnlineStatus",
+            "PresenceValue",
+        ])
+        .map(str::to_owned)
+    };
+    let mut seen = Vec::new();
+    let limit = Duration::from_secs(10);
+    let n = c
+        .poll_for("PresenceNotification-Request", &mut seen, limit)
+        .expect("initial notification");
+    assert_eq!(online(&n).as_deref(), Some("F"), "{}", n.raw);
+
+    let mut erin = Ua::new("sip:erin@sms.test", "pw3", daemon.sip);
+    assert_eq!(erin.register(600).status(), 200);
+    let n = c
+        .poll_for("PresenceNotification-Request", &mut seen, limit)
+        .expect("pushed on REGISTER");
+    assert_eq!(
+        n.text(&["Presence", "UserID"]),
+        Some("wv:erin@sms.test"),
+        "{}",
+        n.raw
+    );
+    assert_eq!(online(&n).as_deref(), Some("T"), "{}", n.raw);
+
+    assert_eq!(erin.register(0).status(), 200);
+    let n = c
+        .poll_for("PresenceNotification-Request", &mut seen, limit)
+        .expect("pushed on un-REGISTER");
+    assert_eq!(online(&n).as_deref(), Some("F"), "{}", n.raw);
 }

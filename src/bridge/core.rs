@@ -469,8 +469,15 @@ impl BridgeApi for Bridge {
     }
 
     fn presence_changed(&self, address: String, open: bool) {
-        if let Some(sip) = self.shared.front_end(FrontEnd::Sip) {
-            sip.presence_changed(user_part(&address), open);
+        // Watchers on the other front end hear of it (SIP users' registrations
+        // to IMPS watchers, IMPS users' logins to SIP watchers).
+        let other = if address.starts_with("sip:") || address.starts_with("sips:") {
+            FrontEnd::Imps
+        } else {
+            FrontEnd::Sip
+        };
+        if let Some(fe) = self.shared.front_end(other) {
+            fe.presence_changed(user_part(&address), open);
         }
     }
 

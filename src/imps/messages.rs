@@ -234,6 +234,11 @@ impl ImFrontEnd for ImpsFrontEnd {
         })
     }
 
+    /// A SIP user registered or went away: IMPS watchers of that user hear.
+    fn presence_changed(&self, user_part: &str, open: bool) {
+        self.0.push_presence(user_part, FrontEnd::Sip, open);
+    }
+
     fn online(&self, address: &str) -> Option<bool> {
         let part = user_part(address).to_owned();
         let online = self.0.sessions().is_online(address);

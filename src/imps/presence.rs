@@ -242,13 +242,19 @@ impl Server {
 
     /// Tells IMPS sessions watching `user` their new presence.
     pub(super) fn presence_changed(&self, user: &str) {
-        let part = user_part(user).to_ascii_lowercase();
-        let online = self.online_by_part(&part);
+        let part = user_part(user);
+        let online = self.online_by_part(part);
         // SIP watchers of this user too (PIDF NOTIFY through the bridge).
         self.bridge.presence_changed(user.to_owned(), online);
+        self.push_presence(part, FrontEnd::Imps, online);
+    }
+
+    /// Pushes a PresenceNotification-Request about the user with this user
+    /// part (on `front_end`) to every IMPS session watching it.
+    pub(super) fn push_presence(&self, part: &str, front_end: FrontEnd, online: bool) {
         let target = Target::User {
-            user_part: user_part(user).to_owned(),
-            front_end: FrontEnd::Imps,
+            user_part: part.to_owned(),
+            front_end,
             name: None,
         };
         let el = self.presence_el(&Watched {
@@ -260,7 +266,7 @@ impl Server {
         for s in sessions.all_mut() {
             if s.watching
                 .iter()
-                .any(|w| user_part(w).eq_ignore_ascii_case(&part))
+                .any(|w| user_part(w).eq_ignore_ascii_case(part))
             {
                 s.push(
                     Element::new("PresenceNotification-Request").with(el.clone()),

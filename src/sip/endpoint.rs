@@ -269,7 +269,12 @@ impl SipFrontEnd {
         }
         for f in handled.followups {
             match f {
-                Followup::UserOnline(aor) => self.inner.uas.bridge().user_online(aor),
+                Followup::UserOnline(aor) => {
+                    let bridge = self.inner.uas.bridge();
+                    bridge.presence_changed(aor.clone(), true);
+                    bridge.user_online(aor);
+                }
+                Followup::UserOffline(aor) => self.inner.uas.bridge().presence_changed(aor, false),
                 Followup::Notify(s) => {
                     let contact = self.inner.uas.cfg.contact(req.transport).to_owned();
                     let out = outbound::presence_notify(
@@ -293,7 +298,10 @@ impl SipFrontEnd {
 
     /// Drops expired registrations and ends expired subscriptions.
     async fn expire(&self, now: u64) {
-        lock(&self.inner.uas.registrar).purge(now);
+        let gone = lock(&self.inner.uas.registrar).purge(now);
+        for aor in gone {
+            self.inner.uas.bridge().presence_changed(aor, false);
+        }
         let ended = lock(&self.inner.uas.subs).expire(now);
         for s in ended {
             let contact = self.inner.uas.cfg.contact_udp.clone();

@@ -165,11 +165,17 @@ impl Registrar {
     }
 
     /// Drops expired contacts.
-    pub(crate) fn purge(&mut self, now: u64) {
-        self.aors.retain(|_, v| {
+    /// Drops expired contacts; returns the users left with none (now offline).
+    pub(crate) fn purge(&mut self, now: u64) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.aors.retain(|aor, v| {
             v.retain(|b| b.expires_at > now);
+            if v.is_empty() {
+                gone.push(aor.clone());
+            }
             !v.is_empty()
         });
+        gone
     }
 
     /// Every user with live contacts, sorted, for `smsbridge status`.

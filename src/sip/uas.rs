@@ -47,6 +47,8 @@ pub(crate) enum Followup {
     Notify(Box<Subscription>),
     /// Tell the bridge a user registered.
     UserOnline(String),
+    /// The user's registration ended (no contact left): tell other watchers.
+    UserOffline(String),
 }
 
 /// The reply and what follows it.
@@ -265,6 +267,8 @@ impl Uas {
                     reply,
                     followups: if registered {
                         vec![Followup::UserOnline(sender.address)]
+                    } else if list.is_empty() {
+                        vec![Followup::UserOffline(sender.address)]
                     } else {
                         Vec::new()
                     },
