@@ -2,19 +2,22 @@
 //! client over HTTP logs in, adds an SMS-only contact, sees its SMS-only
 //! presence, sends it a message that the simulator receives as SMS, gets the
 //! echoed reply and the delivery report through polling, and blocks the
-//! contact; an IMPS user and a SIP user (raw UA on UDP) message each other.
+//! contact; an IMPS user and a SIP user (raw UA on UDP, and baresip) message
+//! each other and see each other's presence pushed.
 
+mod common;
 mod daemon_support;
 mod imps_support;
 mod sim_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use daemon_support::{Daemon, Ua, add_user, free_port, write_config};
 use imps_support::{Answer, read, request, send, user};
-use sim_support::{SimProcess, TempDir};
+use sim_support::{SimProcess, TempDir, wait_for};
 
 const BOB: &str = "+4915112345678";
 
@@ -411,4 +414,107 @@ fn imps_watchers_are_pushed_sip_registrations() {
         .poll_for("PresenceNotification-Request", &mut seen, limit)
         .expect("pushed on un-REGISTER");
     assert_eq!(online(&n).as_deref(), Some("F"), "{}", n.raw);
+}
+
+/// baresip (a real softphone, Debian `baresip-core`) registered as a SIP user
+/// and an IMPS client on the same bridge message each other.
+#[test]
+fn imps_user_and_baresip_exchange_messages() {
+    if !common::peer_available(
+        "baresip",
+        "apt-get install baresip-core",
+        common::command_succeeds("sh", &["-c", "command -v baresip"]),
+    ) {
+        return;
+    }
+    let dir = TempDir::new("imps-baresip");
+    let sim = SimProcess::start(dir.path(), &[]);
+    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (config, db, sip, status) = write_config(
+        dir.path(),
+        &[&sim.port],
+        &format!("[imps]\nlisten = \"{imps}\"\n"),
+    );
+    add_user(&config, "wv:erin@sms.test", "pw-erin", &[]);
+    add_user(&config, "sip:alice@sms.test", "secret", &[]);
+    let daemon = Daemon::start(dir.path(), config, db, sip, status);
+    let a = post(
+        imps,
+        &request(
+            None,
+            "<Login-Request><UserID>wv:erin@sms.test</UserID><ClientID><URL>e2e</URL></ClientID><Password>pw-erin</Password></Login-Request>",
+        ),
+    );
+    assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, daemon.log());
+    let c = Client {
+        addr: imps,
+        sid: a.text(&["SessionID"]).unwrap().to_owned(),
+    };
+
+    let home = dir.path().join("baresip");
+    std::fs::create_dir_all(&home).unwrap();
+    let port = free_port();
+    std::fs::write(
+        home.join("config"),
+        format!(
+            "sip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
+             module account.so\nmodule contact.so\nmodule menu.so\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("accounts"),
+        format!("<sip:alice@sms.test>;auth_pass=secret;outbound=\"sip:{sip}\";regint=60\n"),
+    )
+    .unwrap();
+    std::fs::write(home.join("contacts"), "\"Erin\" <sip:erin@sms.test>\n").unwrap();
+    let log = dir.path().join("baresip.log");
+    let mut child = Command::new("baresip")
+        .arg("-f")
+        .arg(&home)
+        .args(["-t", "12", "-s"])
+        .args(["-e", "/contact_next", "-e", "/message hello from baresip"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip starts");
+
+    let mut seen = Vec::new();
+    let nm = c
+        .poll_for("NewMessage", &mut seen, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no NewMessage from baresip\n{}", daemon.log()));
+    assert_eq!(
+        nm.text(&["ContentData"]),
+        Some("hello from baresip"),
+        "{}",
+        nm.raw
+    );
+    assert_eq!(
+        nm.text(&["MessageInfo", "Sender", "User", "UserID"]),
+        Some("wv:alice@sms.test"),
+        "{}",
+        nm.raw
+    );
+    // And back, while baresip is still registered.
+    let a = c.ask(&send("wv:alice@sms.test", "hi baresip", false));
+    assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, daemon.log());
+    let _ = wait_for(&mut child, Duration::from_secs(20));
+    let trace = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        trace.contains("MESSAGE sip:alice-"),
+        "baresip got no MESSAGE:\n{trace}\n{}",
+        daemon.log()
+    );
+    assert!(
+        trace.contains("Content-Length: 10\r\n\r\nhi baresip"),
+        "{trace}"
+    );
+    // The MESSAGE baresip received comes from the IMPS user's SIP identity.
+    let got = &trace[trace.find("MESSAGE sip:alice-").unwrap()..];
+    let from = got
+        .lines()
+        .find(|l| l.starts_with("From:"))
+        .unwrap_or_default();
+    assert!(from.contains("<sip:erin@sms.test>"), "{got}");
 }
