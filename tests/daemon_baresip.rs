@@ -6,10 +6,9 @@ mod common;
 mod daemon_support;
 mod sim_support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use daemon_support::{Daemon, add_user, free_port, write_config};
+use daemon_support::{Daemon, add_user, start_baresip, write_config};
 use sim_support::{SimProcess, TempDir, eventually, wait_for};
 
 const BOB: &str = "+4915112345678";
@@ -37,38 +36,15 @@ fn baresip_messages_a_phone_and_gets_the_reply() {
     );
     let d = Daemon::start(dir.path(), config, db, sip, status);
 
-    let home = dir.path().join("baresip");
-    std::fs::create_dir_all(&home).unwrap();
-    let port = free_port();
-    std::fs::write(
-        home.join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
-             module account.so\nmodule contact.so\nmodule menu.so\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        home.join("accounts"),
-        format!("<sip:alice@sms.test>;auth_pass=secret;outbound=\"sip:{sip}\";regint=60\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        home.join("contacts"),
-        format!("\"Bob\" <sip:{BOB}@sms.test>\n"),
-    )
-    .unwrap();
-    let log = dir.path().join("baresip.log");
-    let mut child = Command::new("baresip")
-        .arg("-f")
-        .arg(&home)
-        .args(["-t", "10", "-s"])
-        .args(["-e", "/contact_next", "-e", "/message hello from baresip"])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("baresip starts");
+    let (mut child, log) = start_baresip(
+        dir.path(),
+        sip,
+        "sip:alice@sms.test",
+        "secret",
+        &format!("\"Bob\" <sip:{BOB}@sms.test>"),
+        &["/contact_next", "/message hello from baresip"],
+        10,
+    );
     // The SMS leaves with alice's name in front; the phone echoes it back.
     let sent = eventually(Duration::from_secs(20), || {
         sim.sent().iter().find_map(|m| m.text.clone())

@@ -12,10 +12,10 @@ mod sim_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use daemon_support::{Daemon, Ua, add_user, free_port, write_config};
+use daemon_support::{Daemon, Ua, add_user, free_port, start_baresip, write_config};
 use imps_support::{Answer, read, request, send, user};
 use sim_support::{SimProcess, TempDir, wait_for};
 
@@ -41,12 +41,47 @@ fn post(addr: SocketAddr, body: &[u8]) -> Answer {
     read(status, &out[i + 4..])
 }
 
+/// A configuration with IMPS on a free loopback port and these users
+/// (address, password): (config, db, SIP, status, IMPS).
+fn imps_config(
+    dir: &Path,
+    sim: &SimProcess,
+    users: &[(&str, &str)],
+) -> (PathBuf, PathBuf, SocketAddr, SocketAddr, SocketAddr) {
+    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (config, db, sip, status) =
+        write_config(dir, &[&sim.port], &format!("[imps]\nlisten = \"{imps}\"\n"));
+    for (user, password) in users {
+        add_user(&config, user, password, &[]);
+    }
+    (config, db, sip, status, imps)
+}
+
+/// A password Login-Request, as the answer came.
+fn login(addr: SocketAddr, user: &str, password: &str) -> Answer {
+    post(
+        addr,
+        &request(
+            None,
+            &format!(
+                "<Login-Request><UserID>{user}</UserID><ClientID><URL>e2e</URL></ClientID><Password>{password}</Password></Login-Request>"
+            ),
+        ),
+    )
+}
+
 struct Client {
     addr: SocketAddr,
     sid: String,
 }
 
 impl Client {
+    /// The session a successful Login answer opened.
+    fn of(addr: SocketAddr, login: &Answer) -> Client {
+        let sid = login.text(&["SessionID"]).expect("SessionID").to_owned();
+        Client { addr, sid }
+    }
+
     fn ask(&self, primitive: &str) -> Answer {
         post(self.addr, &request(Some(&self.sid), primitive))
     }
@@ -87,23 +122,17 @@ fn imps_client_talks_to_an_sms_only_contact_and_to_a_sip_user() {
             "700ms",
         ],
     );
-    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let (config, db, sip, status) = write_config(
+    let (config, db, sip, status, imps) = imps_config(
         dir.path(),
-        &[&sim.port],
-        &format!("[imps]\nlisten = \"{imps}\"\n"),
+        &sim,
+        &[
+            ("wv:alice@sms.test", "secret"),
+            ("sip:erin@sms.test", "pw3"),
+        ],
     );
-    add_user(&config, "wv:alice@sms.test", "secret", &[]);
-    add_user(&config, "sip:erin@sms.test", "pw3", &[]);
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
 
-    let a = post(
-        imps,
-        &request(
-            None,
-            "<Login-Request><UserID>wv:alice@sms.test</UserID><ClientID><URL>e2e</URL></ClientID><Password>secret</Password></Login-Request>",
-        ),
-    );
+    let a = login(imps, "wv:alice@sms.test", "secret");
     assert_eq!(
         (a.http, a.code()),
         (200, Some(200)),
@@ -261,15 +290,15 @@ fn imps_client_talks_to_an_sms_only_contact_and_to_a_sip_user() {
 fn sip_watchers_see_imps_users_as_pidf() {
     let dir = TempDir::new("imps-pidf");
     let sim = SimProcess::start(dir.path(), &[]);
-    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let (config, db, sip, status) = write_config(
+    let (config, db, sip, status, imps) = imps_config(
         dir.path(),
-        &[&sim.port],
-        &format!("[imps]\nlisten = \"{imps}\"\n"),
+        &sim,
+        &[
+            ("wv:erin@sms.test", "pw-erin"),
+            ("sip:alice@sms.test", "secret"),
+            ("sip:mallory@sms.test", "pw-m"),
+        ],
     );
-    add_user(&config, "wv:erin@sms.test", "pw-erin", &[]);
-    add_user(&config, "sip:alice@sms.test", "secret", &[]);
-    add_user(&config, "sip:mallory@sms.test", "pw-m", &[]);
     {
         // alice has erin in her list (as an IMPS client's ListManage would put her).
         let mut store = smsbridge::store::Store::open(&db).unwrap();
@@ -315,13 +344,7 @@ fn sip_watchers_see_imps_users_as_pidf() {
     );
     assert!(n.body.contains("<basic>closed</basic>"), "{}", n.body);
 
-    let a = post(
-        imps,
-        &request(
-            None,
-            "<Login-Request><UserID>wv:erin@sms.test</UserID><ClientID><URL>e2e</URL></ClientID><Password>pw-erin</Password></Login-Request>",
-        ),
-    );
+    let a = login(imps, "wv:erin@sms.test", "pw-erin");
     assert_eq!(a.code(), Some(200), "{}", a.raw);
     // The login is pushed in the existing dialog, without a new SUBSCRIBE.
     let n = alice
@@ -350,27 +373,18 @@ fn sip_watchers_see_imps_users_as_pidf() {
 fn imps_watchers_are_pushed_sip_registrations() {
     let dir = TempDir::new("imps-sip-presence");
     let sim = SimProcess::start(dir.path(), &[]);
-    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let (config, db, sip, status) = write_config(
+    let (config, db, sip, status, imps) = imps_config(
         dir.path(),
-        &[&sim.port],
-        &format!("[imps]\nlisten = \"{imps}\"\n"),
+        &sim,
+        &[
+            ("wv:alice@sms.test", "secret"),
+            ("sip:erin@sms.test", "pw3"),
+        ],
     );
-    add_user(&config, "wv:alice@sms.test", "secret", &[]);
-    add_user(&config, "sip:erin@sms.test", "pw3", &[]);
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
-    let a = post(
-        imps,
-        &request(
-            None,
-            "<Login-Request><UserID>wv:alice@sms.test</UserID><ClientID><URL>e2e</URL></ClientID><Password>secret</Password></Login-Request>",
-        ),
-    );
+    let a = login(imps, "wv:alice@sms.test", "secret");
     assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, daemon.log());
-    let c = Client {
-        addr: imps,
-        sid: a.text(&["SessionID"]).unwrap().to_owned(),
-    };
+    let c = Client::of(imps, &a);
     assert_eq!(c.ask("<CreateList-Request><ContactList>wv:alice/~Friends@sms.test</ContactList></CreateList-Request>").code(), Some(200));
     let add_erin = "<ListManage-Request><ContactList>wv:alice/~Friends@sms.test</ContactList><AddNickList><NickName>\
                     <Name>Erin</Name><UserID>wv:erin@sms.test</UserID></NickName></AddNickList></ListManage-Request>";
@@ -429,56 +443,28 @@ fn imps_user_and_baresip_exchange_messages() {
     }
     let dir = TempDir::new("imps-baresip");
     let sim = SimProcess::start(dir.path(), &[]);
-    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let (config, db, sip, status) = write_config(
+    let (config, db, sip, status, imps) = imps_config(
         dir.path(),
-        &[&sim.port],
-        &format!("[imps]\nlisten = \"{imps}\"\n"),
+        &sim,
+        &[
+            ("wv:erin@sms.test", "pw-erin"),
+            ("sip:alice@sms.test", "secret"),
+        ],
     );
-    add_user(&config, "wv:erin@sms.test", "pw-erin", &[]);
-    add_user(&config, "sip:alice@sms.test", "secret", &[]);
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
-    let a = post(
-        imps,
-        &request(
-            None,
-            "<Login-Request><UserID>wv:erin@sms.test</UserID><ClientID><URL>e2e</URL></ClientID><Password>pw-erin</Password></Login-Request>",
-        ),
-    );
+    let a = login(imps, "wv:erin@sms.test", "pw-erin");
     assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, daemon.log());
-    let c = Client {
-        addr: imps,
-        sid: a.text(&["SessionID"]).unwrap().to_owned(),
-    };
+    let c = Client::of(imps, &a);
 
-    let home = dir.path().join("baresip");
-    std::fs::create_dir_all(&home).unwrap();
-    let port = free_port();
-    std::fs::write(
-        home.join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
-             module account.so\nmodule contact.so\nmodule menu.so\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        home.join("accounts"),
-        format!("<sip:alice@sms.test>;auth_pass=secret;outbound=\"sip:{sip}\";regint=60\n"),
-    )
-    .unwrap();
-    std::fs::write(home.join("contacts"), "\"Erin\" <sip:erin@sms.test>\n").unwrap();
-    let log = dir.path().join("baresip.log");
-    let mut child = Command::new("baresip")
-        .arg("-f")
-        .arg(&home)
-        .args(["-t", "12", "-s"])
-        .args(["-e", "/contact_next", "-e", "/message hello from baresip"])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("baresip starts");
+    let (mut child, log) = start_baresip(
+        dir.path(),
+        sip,
+        "sip:alice@sms.test",
+        "secret",
+        "\"Erin\" <sip:erin@sms.test>",
+        &["/contact_next", "/message hello from baresip"],
+        12,
+    );
 
     let mut seen = Vec::new();
     let nm = c

@@ -496,3 +496,50 @@ pub fn sent_texts(sim: &SimProcess) -> BTreeMap<String, Vec<String>> {
 pub fn wait_sent(sim: &SimProcess, n: usize, limit: Duration) -> bool {
     eventually(limit, || (sim.sent().len() >= n).then_some(())).is_some()
 }
+
+/// baresip (Debian `baresip-core`) registered to the daemon at `sip` as
+/// `<sip:account>` with `password`, knowing one contact line, running the menu
+/// `commands` at start and quitting after `seconds`, its SIP trace (`-s`) in
+/// the returned log file.
+pub fn start_baresip(
+    dir: &Path,
+    sip: SocketAddr,
+    account: &str,
+    password: &str,
+    contact: &str,
+    commands: &[&str],
+    seconds: u32,
+) -> (Child, PathBuf) {
+    let home = dir.join("baresip");
+    std::fs::create_dir_all(&home).unwrap();
+    let port = free_port();
+    std::fs::write(
+        home.join("config"),
+        format!(
+            "sip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
+             module account.so\nmodule contact.so\nmodule menu.so\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("accounts"),
+        format!("<{account}>;auth_pass={password};outbound=\"sip:{sip}\";regint=60\n"),
+    )
+    .unwrap();
+    std::fs::write(home.join("contacts"), format!("{contact}\n")).unwrap();
+    let log = dir.join("baresip.log");
+    let mut cmd = Command::new("baresip");
+    cmd.arg("-f")
+        .arg(&home)
+        .args(["-t", &seconds.to_string(), "-s"]);
+    for c in commands {
+        cmd.args(["-e", c]);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip starts");
+    (child, log)
+}
