@@ -269,12 +269,10 @@ impl SipFrontEnd {
         }
         for f in handled.followups {
             match f {
-                Followup::UserOnline(aor) => {
-                    let bridge = self.inner.uas.bridge();
-                    bridge.presence_changed(aor.clone(), true);
-                    bridge.user_online(aor);
+                Followup::UserOnline(aor) => self.inner.uas.bridge().user_online(aor),
+                Followup::Presence(aor, open) => {
+                    self.inner.uas.bridge().presence_changed(aor, open)
                 }
-                Followup::UserOffline(aor) => self.inner.uas.bridge().presence_changed(aor, false),
                 Followup::Notify(s) => {
                     let contact = self.inner.uas.cfg.contact(req.transport).to_owned();
                     let out = outbound::presence_notify(

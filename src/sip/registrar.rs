@@ -164,7 +164,6 @@ impl Registrar {
         v
     }
 
-    /// Drops expired contacts.
     /// Drops expired contacts; returns the users left with none (now offline).
     pub(crate) fn purge(&mut self, now: u64) -> Vec<String> {
         let mut gone = Vec::new();

@@ -47,8 +47,9 @@ pub(crate) enum Followup {
     Notify(Box<Subscription>),
     /// Tell the bridge a user registered.
     UserOnline(String),
-    /// The user's registration ended (no contact left): tell other watchers.
-    UserOffline(String),
+    /// The user went from no contact to some (`true`) or back (`false`):
+    /// watchers on the other front end hear of it.
+    Presence(String, bool),
 }
 
 /// The reply and what follows it.
@@ -255,24 +256,27 @@ impl Uas {
             source: req.source,
             transport: req.transport,
         };
-        let result = lock(&self.registrar).register(&r, now);
+        let (was_online, result) = {
+            let mut registrar = lock(&self.registrar);
+            let was = !registrar.contacts(&sender.address, now).is_empty();
+            (was, registrar.register(&r, now))
+        };
         match result {
             Ok(list) => {
                 let mut reply = Reply::new(200);
                 for (uri, left) in &list {
                     reply = reply.with("Contact", format!("<{uri}>;expires={left}"));
                 }
-                let registered = !list.is_empty() && !contacts.is_empty();
-                Handled {
-                    reply,
-                    followups: if registered {
-                        vec![Followup::UserOnline(sender.address)]
-                    } else if list.is_empty() {
-                        vec![Followup::UserOffline(sender.address)]
-                    } else {
-                        Vec::new()
-                    },
+                let mut followups = Vec::new();
+                // Only changes are pushed, not every refresh.
+                if was_online == list.is_empty() {
+                    followups.push(Followup::Presence(sender.address.clone(), !list.is_empty()));
                 }
+                // A fresh or refreshed binding: anything waiting may go now.
+                if !list.is_empty() && !contacts.is_empty() {
+                    followups.push(Followup::UserOnline(sender.address));
+                }
+                Handled { reply, followups }
             }
             Err(e @ RegisterError::Bad(_)) => Reply::new(400).warning(&e.to_string()).into(),
             Err(e @ RegisterError::OutOfOrder(_)) => Reply::new(500).warning(&e.to_string()).into(),

@@ -329,9 +329,13 @@ async fn register_lists_contacts_and_reports_the_user_online() {
             "<sip:alice@127.0.0.1:5071>;expires=3600"
         ]
     );
+    let alice = || "sip:alice@sms.example".to_owned();
     assert_eq!(
         h.followups,
-        vec![Followup::UserOnline("sip:alice@sms.example".into())]
+        vec![
+            Followup::Presence(alice(), true),
+            Followup::UserOnline(alice())
+        ]
     );
     assert_eq!(
         lock(&u.registrar).snapshot(NOW + 200),
@@ -344,6 +348,48 @@ async fn register_lists_contacts_and_reports_the_user_online() {
         fake.online.lock().unwrap().is_empty(),
         "the glue calls user_online"
     );
+
+    // A refresh flushes what waits but is no presence change.
+    let refresh = request(
+        "REGISTER",
+        "sip:sms.example",
+        &[
+            ("To", "<sip:alice@sms.example>"),
+            ("CSeq", "2 REGISTER"),
+            ("Contact", "<sip:alice@127.0.0.1:5071>"),
+        ],
+        "",
+    );
+    let h = authed(&u, refresh).await;
+    assert_eq!(h.reply.code, 200);
+    assert_eq!(h.followups, vec![Followup::UserOnline(alice())]);
+
+    // Removing every binding is.
+    let remove = request(
+        "REGISTER",
+        "sip:sms.example",
+        &[
+            ("To", "<sip:alice@sms.example>"),
+            ("CSeq", "3 REGISTER"),
+            ("Contact", "*"),
+            ("Expires", "0"),
+        ],
+        "",
+    );
+    let h = authed(&u, remove).await;
+    assert_eq!(h.reply.code, 200);
+    assert_eq!(h.followups, vec![Followup::Presence(alice(), false)]);
+
+    // And asking for the (now empty) bindings changes nothing.
+    let query = request(
+        "REGISTER",
+        "sip:sms.example",
+        &[("To", "<sip:alice@sms.example>"), ("CSeq", "4 REGISTER")],
+        "",
+    );
+    let h = authed(&u, query).await;
+    assert_eq!(h.reply.code, 200);
+    assert_eq!(h.followups, vec![]);
 }
 
 #[tokio::test]
