@@ -301,6 +301,7 @@ async fn new_message_and_delivery_report_through_polling() {
         delivered: ok,
         at: UnixTime(1_700_000_100),
         reason: reason.map(str::to_owned),
+        cause: reason.map(|_| smsbridge::bridge::api::FailureCause::Expired),
     };
     assert_eq!(
         fe.notify(notice(true, None)).await,

@@ -116,6 +116,7 @@ async fn imdn_goes_to_the_sender() {
         recipient: "+491715550001".into(),
         delivered: false,
         at: UnixTime(1_777_636_800),
+        cause: Some(smsbridge::bridge::api::FailureCause::Rejected),
         reason: Some("unknown subscriber".into()),
     };
     let t = tokio::spawn(async move { fe2.notify(n).await });

@@ -78,19 +78,54 @@ pub struct Accepted {
     pub parts: usize,
 }
 
-/// Why an IM was not accepted. Each front end maps these to its own codes
-/// (SIP: 403, 404, 413, 433, 503, 400).
+/// Why a request was not accepted, one variant per cause. Each front end maps
+/// these to its own codes in one table (`sip::message::refusal_reply`,
+/// `imps::server::refusal_code`); nobody reads the text to decide anything.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The sender is not a user of this bridge.
     #[error("{0} is not a user of this bridge")]
     UnknownUser(String),
-    /// Not allowed: may not send SMS, the contact is blocked, the subscriber opted out.
-    #[error("not allowed: {0}")]
-    NotAllowed(String),
-    /// No such alias, or not a telephone number.
-    #[error("unknown recipient: {0}")]
-    UnknownRecipient(String),
+    /// The user's settings do not allow SMS.
+    #[error("{0} may not send SMS")]
+    SmsNotAllowed(String),
+    /// The sender blocked this subscriber or user.
+    #[error("{0} is blocked")]
+    Blocked(String),
+    /// The recipient (another user) blocked the sender.
+    #[error("{0} blocked you")]
+    BlockedByRecipient(String),
+    /// The subscriber opted out of messages (STOP).
+    #[error("{0} opted out of messages")]
+    OptedOut(String),
+    /// The watcher may not see this one: not in their contacts.
+    #[error("{0} is not in your contacts")]
+    NotInContacts(String),
+    /// The per-user rate limit was reached.
+    #[error("rate limit of {limit} messages per minute")]
+    RateLimited {
+        /// Messages per minute.
+        limit: u32,
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The per-user daily cap was reached.
+    #[error("daily cap of {0} messages reached")]
+    DailyCap(u32),
+    /// Too many messages wait in the outbox.
+    #[error("{queued} messages are waiting for a modem")]
+    QueueFull {
+        /// How many.
+        queued: usize,
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// No modem can send now.
+    #[error("no modem is registered")]
+    NoModem {
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// More parts than the configured maximum.
     #[error("the text needs {parts} SMS, at most {max} are allowed")]
     TooLong {
@@ -102,17 +137,51 @@ pub enum Refusal {
     /// Policy forbids anonymous senders.
     #[error("anonymous senders are not allowed")]
     AnonymityForbidden,
-    /// Try later: no modem registered, queue full, database busy, rate limit.
-    #[error("try again in {}s: {why}", retry_after.as_secs())]
-    Unavailable {
-        /// When to try again.
-        retry_after: Duration,
-        /// Why, for the log and the reason phrase.
-        why: String,
-    },
+    /// No such alias, contact, user or number.
+    #[error("unknown recipient: {0}")]
+    UnknownRecipient(String),
+    /// No such contact list.
+    #[error("no contact list {0}")]
+    UnknownList(String),
+    /// The password or digest at login was wrong.
+    #[error("invalid password")]
+    BadCredentials,
+    /// The user exists but has no IMPS account.
+    #[error("{0} has no IMPS account")]
+    NoImpsAccount(String),
+    /// The message has no text.
+    #[error("empty message")]
+    EmptyMessage,
     /// The request itself is malformed.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The database cannot be written now (busy, read-only, disk full).
+    #[error("database busy, try again in {}s", retry_after.as_secs())]
+    StoreBusy {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// Something failed inside the bridge (logged where it happened).
+    #[error("internal error, try again in {}s", retry_after.as_secs())]
+    Internal {
+        /// When to try again.
+        retry_after: Duration,
+    },
+}
+
+impl Refusal {
+    /// When the sender may try again, for refusals that are about "now" (SIP
+    /// 503 + Retry-After, IMPS 503/507); `None` for refusals that stay.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. }
+            | Self::QueueFull { retry_after, .. }
+            | Self::NoModem { retry_after }
+            | Self::StoreBusy { retry_after }
+            | Self::Internal { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
 }
 
 /// An SMS (reassembled) for an IM user, or an IM relayed from another user of
@@ -167,6 +236,21 @@ pub struct DeliveryNotice {
     pub at: UnixTime,
     /// Why it failed, when it did.
     pub reason: Option<String>,
+    /// The kind of failure, for the front end's code (IMPS: 541 expired vs 410).
+    pub cause: Option<FailureCause>,
+}
+
+/// Why a message for a subscriber did not reach the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCause {
+    /// No modem could send it within the outbox expiry.
+    Expired,
+    /// The modem or network refused it.
+    NotSent,
+    /// A status report says it failed.
+    Rejected,
+    /// It was sent, but whether it arrived is not known (rule 4).
+    OutcomeUnknown,
 }
 
 /// What a watcher sees: a subscriber (always SMS-only, always "open"), or,

@@ -8,9 +8,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::api::{
-    Accepted, BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ImFrontEnd, ImToSms, Recipient,
-    Refusal, SipCredentials, SubscriberPresence,
+    Accepted, BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, FailureCause, ImFrontEnd,
+    ImToSms, Recipient, Refusal, SipCredentials, SubscriberPresence,
 };
+use super::policy;
 use crate::config;
 use crate::pdu::{
     self, Address, Body, DataCoding, EncodeOptions, Submit, Tpdu, UserData, Validity,
@@ -22,6 +23,10 @@ use crate::store::{
 
 /// Whether any modem can send now; the daemon passes the pool's view.
 pub type ModemsReady = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Where the bridge's glue reads the time it hands to the decisions; the
+/// system clock in the daemon, a fixed or stepped one in tests.
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
 /// State shared by the bridge's parts.
 pub struct Shared {
@@ -40,6 +45,7 @@ pub struct Shared {
     /// Whether a modem can send.
     pub modems_ready: ModemsReady,
     front_ends: RwLock<Vec<(FrontEnd, Arc<dyn ImFrontEnd>)>>,
+    clock: Clock,
 }
 
 impl Shared {
@@ -54,7 +60,27 @@ impl Shared {
             inbound: Arc::new(Notify::new()),
             modems_ready,
             front_ends: RwLock::new(Vec::new()),
+            clock: Arc::new(UnixTime::now),
         })
+    }
+
+    /// The same, with the time read from `clock` (tests).
+    pub fn with_clock(
+        store: Store,
+        cfg: &config::Config,
+        modems_ready: ModemsReady,
+        clock: Clock,
+    ) -> Arc<Self> {
+        let mut shared = Self::new(store, cfg, modems_ready);
+        if let Some(s) = Arc::get_mut(&mut shared) {
+            s.clock = clock;
+        }
+        shared
+    }
+
+    /// The time now, for a decision.
+    pub fn now(&self) -> UnixTime {
+        (self.clock)()
     }
 
     /// Tells the modems there is new work: the generation moves first, then the
@@ -89,7 +115,7 @@ impl Shared {
         self: &Arc<Self>,
         message: MessageId,
         delivered: bool,
-        reason: Option<String>,
+        failure: Option<(FailureCause, String)>,
     ) {
         let Ok(Some(m)) = self.db(move |s| s.message(message)).await else {
             return;
@@ -112,8 +138,9 @@ impl Shared {
             im_message_id: id,
             recipient: m.msisdn.to_string(),
             delivered,
-            at: UnixTime::now(),
-            reason,
+            at: self.now(),
+            reason: failure.as_ref().map(|(_, why)| why.clone()),
+            cause: failure.map(|(cause, _)| cause),
         };
         match fe.notify(notice).await {
             DeliveryResult::Delivered => {
@@ -157,199 +184,165 @@ impl Bridge {
     }
 
     pub(super) async fn submit_inner(self: Arc<Self>, req: ImToSms) -> Result<Accepted, Refusal> {
-        let sh = &self.shared;
-        let policy = &sh.policy;
-        if req.text.trim().is_empty() {
-            return Err(Refusal::Invalid("empty message".into()));
-        }
-        if req.anonymous && !policy.allow_anonymous {
-            return Err(Refusal::AnonymityForbidden);
-        }
-        let address = req.sender.address.clone();
-        let user = sh
-            .db(move |s| s.user_by_address(&address))
-            .await
-            .map_err(store_refusal)?
-            .ok_or_else(|| Refusal::UnknownUser(req.sender.address.clone()))?;
-        if !user.settings.may_send_sms {
-            return Err(Refusal::NotAllowed(format!(
-                "{} may not send SMS",
-                user.address()
-            )));
-        }
-        let msisdn = self.resolve(&user, &req.recipient).await?;
-        let (uid, m) = (user.id, msisdn.clone());
-        let (blocked, subscriber) = sh
-            .db(move |s| Ok((s.is_blocked(uid, &m)?, s.subscriber(&m)?)))
-            .await
-            .map_err(store_refusal)?;
-        if blocked {
-            return Err(Refusal::NotAllowed(format!("{msisdn} is blocked")));
-        }
-        if subscriber.is_some_and(|s| s.opted_out_at.is_some()) {
-            return Err(Refusal::NotAllowed(format!(
-                "{msisdn} opted out of messages"
-            )));
-        }
-        self.check_limits(&user).await?;
-        if !(sh.modems_ready)() {
-            return Err(Refusal::Unavailable {
-                retry_after: Duration::from_secs(60),
-                why: "no modem is registered".into(),
-            });
-        }
-        let text = self.with_prefix(&user, &req);
-        let opts = EncodeOptions::default();
-        let plan = pdu::plan(&text, &opts);
-        if plan.parts > policy.max_parts {
-            return Err(Refusal::TooLong {
-                parts: plan.parts,
-                max: policy.max_parts,
-            });
-        }
-        let destination = Address::from_number(msisdn.as_str())
-            .map_err(|e| Refusal::UnknownRecipient(e.to_string()))?;
-        let validity = Some(Validity::relative(policy.validity));
-        let m = msisdn.clone();
-        let im_message_id = req.im_message_id.clone();
-        let notify = req.notify;
-        let front_end = req.front_end;
-        let user_id = user.id;
-        let now = UnixTime::now();
-        let message = sh
+        let sh = Arc::clone(&self.shared);
+        policy::screen_submit(&req, &sh.policy)?;
+        let now = sh.now();
+        let modems_ready = (sh.modems_ready)();
+        let cc = sh.country_code.clone();
+        let bridge_policy = sh.policy.clone();
+        let validity = Some(Validity::relative(sh.policy.validity));
+        let req_for_db = req.clone();
+        // Load, decide and queue in one BEGIN IMMEDIATE transaction (rule 8):
+        // two requests cannot both see the last free slot of a limit.
+        let decided = sh
             .db(move |s| {
-                let to = m.clone();
-                s.enqueue_with(&to, now, |reference| {
-                    let template = Submit {
-                        reject_duplicates: false,
-                        status_report_request: true,
-                        reply_path: false,
-                        mr: 0,
-                        destination,
-                        pid: 0,
-                        dcs: DataCoding::GSM7,
-                        validity,
-                        user_data: UserData {
-                            header: None,
-                            body: Body::Data(Vec::new()),
-                        },
+                s.atomically(|s| {
+                    let snap = submit_snapshot(s, &req_for_db, cc.as_deref(), modems_ready, now)?;
+                    let out = match policy::decide_submit(snap, &req_for_db, &bridge_policy) {
+                        Ok(out) => out,
+                        Err(refusal) => return Ok(Err(refusal)),
                     };
-                    let parts = pdu::segment(&template, &text, reference, &opts)
-                        .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-                    let mut tpdus = Vec::with_capacity(parts.len());
-                    for p in parts {
-                        let mut b = Vec::new();
-                        Tpdu::Submit(p)
-                            .encode(&mut b)
-                            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-                        tpdus.push(b);
-                    }
-                    Ok(NewMessage {
-                        user: user_id,
-                        msisdn: m,
-                        text,
-                        alphabet: plan.alphabet,
-                        parts: tpdus,
-                        im_message_id,
-                        report_requested: true,
-                        imdn_positive: notify.delivered,
-                        imdn_negative: notify.failed,
-                        front_end,
-                    })
+                    let id = queue(s, &out, &req_for_db, validity, now)?;
+                    Ok(Ok((id, out)))
                 })
             })
             .await
             .map_err(store_refusal)?;
+        let (message, out) = decided?;
         sh.wake_outbox();
         tracing::info!(
-            user = %user.address(),
-            to = %msisdn,
-            parts = plan.parts,
+            user = %req.sender.address,
+            to = %out.msisdn,
+            parts = out.parts,
             message = message.0,
             "IM accepted for SMS"
         );
         Ok(Accepted {
             message,
-            parts: plan.parts,
+            parts: out.parts,
         })
     }
 
     /// The subscriber an IM is for.
     async fn resolve(&self, user: &User, to: &Recipient) -> Result<Msisdn, Refusal> {
-        match to {
-            Recipient::Number(n) => normalise_msisdn(n, self.shared.country_code.as_deref())
-                .map_err(|e| Refusal::UnknownRecipient(e.to_string())),
-            Recipient::Alias(alias) => {
-                let (uid, a) = (user.id, alias.clone());
-                let contact = self
-                    .shared
-                    .db(move |s| s.contact_by_alias(uid, &a))
-                    .await
-                    .map_err(store_refusal)?;
-                match contact {
-                    Some(c) => Ok(c.msisdn),
-                    // A national number without a contact alias still counts.
-                    None => normalise_msisdn(alias, self.shared.country_code.as_deref())
-                        .map_err(|_| Refusal::UnknownRecipient(format!("no contact {alias:?}"))),
-                }
-            }
-        }
-    }
-
-    /// Per-user rate limit and daily cap, and the outbox limit.
-    async fn check_limits(&self, user: &User) -> Result<(), Refusal> {
-        let (uid, now) = (user.id, UnixTime::now());
-        let (minute, day, queued) = self
-            .shared
-            .db(move |s| {
-                Ok((
-                    s.messages_since(uid, now.plus(-60))?,
-                    s.messages_since(uid, now.plus(-86400))?,
-                    s.count_messages(MessageState::Queued)?,
-                ))
-            })
+        let (uid, to) = (user.id, to.clone());
+        let cc = self.shared.country_code.clone();
+        self.shared
+            .db(move |s| resolve_recipient(s, uid, &to, cc.as_deref()))
             .await
-            .map_err(store_refusal)?;
-        let st = &user.settings;
-        if st.rate_per_minute > 0 && minute >= st.rate_per_minute {
-            return Err(Refusal::Unavailable {
-                retry_after: Duration::from_secs(60),
-                why: format!("rate limit of {} messages per minute", st.rate_per_minute),
-            });
-        }
-        if st.daily_cap > 0 && day >= st.daily_cap {
-            return Err(Refusal::NotAllowed(format!(
-                "daily cap of {} messages reached",
-                st.daily_cap
-            )));
-        }
-        if queued >= self.shared.policy.queue_limit {
-            return Err(Refusal::Unavailable {
-                retry_after: Duration::from_secs(120),
-                why: format!("{queued} messages are waiting for a modem"),
-            });
-        }
-        Ok(())
+            .map_err(store_refusal)?
     }
+}
 
-    /// The text as sent: with the sender's name in front unless anonymous.
-    /// Trailing line breaks (which some clients add to the body) are dropped: an
-    /// SMS has no room for them.
-    fn with_prefix(&self, user: &User, req: &ImToSms) -> String {
-        let text = req.text.trim_end_matches(['\r', '\n']);
-        let template = &self.shared.policy.sender_prefix;
-        if template.is_empty() || req.anonymous || user.settings.anonymous {
-            return text.to_owned();
-        }
-        // Only the configured name or the address: the From display name is the
-        // sender's to choose, and would let anyone sign an SMS "Bank".
-        let name = user
-            .settings
-            .display_name
-            .clone()
-            .unwrap_or_else(|| user_part(user.address()).to_owned());
-        format!("{}{text}", template.replace("{name}", &name))
+/// Reads what [`policy::decide_submit`] needs, inside its transaction.
+fn submit_snapshot(
+    s: &mut Store,
+    req: &ImToSms,
+    cc: Option<&str>,
+    modems_ready: bool,
+    now: UnixTime,
+) -> Result<policy::SubmitSnapshot, StoreError> {
+    let user = match s.user_by_address(&req.sender.address) {
+        Ok(u) => u,
+        Err(e) if e.is_bad_input() => None,
+        Err(e) => return Err(e),
+    };
+    let mut snap = policy::SubmitSnapshot {
+        user: None,
+        recipient: Err(Refusal::UnknownRecipient(String::new())),
+        blocked: false,
+        opted_out: false,
+        sent_last_minute: 0,
+        sent_last_day: 0,
+        queued: 0,
+        modems_ready,
+    };
+    let Some(user) = user else {
+        return Ok(snap);
+    };
+    snap.recipient = resolve_recipient(s, user.id, &req.recipient, cc)?;
+    if let Ok(m) = &snap.recipient {
+        snap.blocked = s.is_blocked(user.id, m)?;
+        snap.opted_out = s.subscriber(m)?.is_some_and(|x| x.opted_out_at.is_some());
     }
+    let (minute, day) = policy::limit_windows(now);
+    snap.sent_last_minute = s.messages_since(user.id, minute)?;
+    snap.sent_last_day = s.messages_since(user.id, day)?;
+    snap.queued = s.count_messages(MessageState::Queued)?;
+    snap.user = Some(user);
+    Ok(snap)
+}
+
+/// The subscriber a recipient names for `user`: a number, or a contact alias
+/// (a national number without an alias still counts).
+fn resolve_recipient(
+    s: &Store,
+    user: crate::store::UserId,
+    to: &Recipient,
+    cc: Option<&str>,
+) -> Result<Result<Msisdn, Refusal>, StoreError> {
+    Ok(match to {
+        Recipient::Number(n) => {
+            normalise_msisdn(n, cc).map_err(|e| Refusal::UnknownRecipient(e.to_string()))
+        }
+        Recipient::Alias(alias) => match s.contact_by_alias(user, alias)? {
+            Some(c) => Ok(c.msisdn),
+            None => normalise_msisdn(alias, cc)
+                .map_err(|_| Refusal::UnknownRecipient(format!("no contact {alias:?}"))),
+        },
+    })
+}
+
+/// Encodes the accepted text and writes its outbox row (inside the decision's
+/// transaction).
+fn queue(
+    s: &mut Store,
+    out: &policy::Outgoing,
+    req: &ImToSms,
+    validity: Option<Validity>,
+    now: UnixTime,
+) -> Result<MessageId, StoreError> {
+    let destination = Address::from_number(out.msisdn.as_str())
+        .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+    let opts = EncodeOptions::default();
+    s.enqueue_with(&out.msisdn, now, |reference| {
+        let template = Submit {
+            reject_duplicates: false,
+            status_report_request: true,
+            reply_path: false,
+            mr: 0,
+            destination,
+            pid: 0,
+            dcs: DataCoding::GSM7,
+            validity,
+            user_data: UserData {
+                header: None,
+                body: Body::Data(Vec::new()),
+            },
+        };
+        let parts = pdu::segment(&template, &out.text, reference, &opts)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        let mut tpdus = Vec::with_capacity(parts.len());
+        for p in parts {
+            let mut b = Vec::new();
+            Tpdu::Submit(p)
+                .encode(&mut b)
+                .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+            tpdus.push(b);
+        }
+        Ok(NewMessage {
+            user: out.user,
+            msisdn: out.msisdn.clone(),
+            text: out.text.clone(),
+            alphabet: out.alphabet,
+            parts: tpdus,
+            im_message_id: req.im_message_id.clone(),
+            report_requested: true,
+            imdn_positive: req.notify.delivered,
+            imdn_negative: req.notify.failed,
+            front_end: req.front_end,
+        })
+    })
 }
 
 /// `alice` of `sip:alice@example.com` (or of `wv:alice@…`).
@@ -362,17 +355,15 @@ pub fn user_part(address: &str) -> &str {
 pub(super) fn store_refusal(e: StoreError) -> Refusal {
     if e.is_temporary() {
         tracing::warn!("store unavailable: {e}");
-        Refusal::Unavailable {
+        Refusal::StoreBusy {
             retry_after: Duration::from_secs(30),
-            why: "database busy".into(),
         }
     } else if e.is_bad_input() {
         Refusal::Invalid(e.to_string())
     } else {
         tracing::error!("store error: {e}");
-        Refusal::Unavailable {
+        Refusal::Internal {
             retry_after: Duration::from_secs(60),
-            why: "internal error".into(),
         }
     }
 }
@@ -424,7 +415,7 @@ impl BridgeApi for Bridge {
                         .await
                         .map_err(|we| match we {
                             // A user of the bridge, but not one the watcher may watch.
-                            Refusal::NotAllowed(_) => we,
+                            Refusal::Blocked(_) | Refusal::NotInContacts(_) => we,
                             _ => e,
                         })?;
                     return match watched.target {
@@ -460,10 +451,8 @@ impl BridgeApi for Bridge {
                     name: c.nickname,
                     im_user: None,
                 }),
-                Some(_) => Err(Refusal::NotAllowed(format!("{msisdn} is blocked"))),
-                None => Err(Refusal::NotAllowed(format!(
-                    "{msisdn} is not in your contacts"
-                ))),
+                Some(_) => Err(Refusal::Blocked(msisdn.to_string())),
+                None => Err(Refusal::NotInContacts(msisdn.to_string())),
             }
         })
     }
@@ -484,7 +473,7 @@ impl BridgeApi for Bridge {
     fn user_online(&self, address: String) {
         let sh = Arc::clone(&self.shared);
         tokio::spawn(async move {
-            let now = UnixTime::now();
+            let now = sh.now();
             let due = sh
                 .db(move |s| match s.user_by_address(&address)? {
                     Some(u) => s.inbound_due_for(u.id, now),

@@ -14,7 +14,8 @@ use super::api::{
     Recipient, Refusal, Sent, Target, Watched,
 };
 use super::core::{Bridge, front_end_of, store_refusal, user_part};
-use crate::store::{ListEntryRef, MessageId, Msisdn, UnixTime, User, normalise_msisdn};
+use super::policy;
+use crate::store::{ListEntryRef, MessageId, Msisdn, User, normalise_msisdn};
 
 /// Whom a name leads to, with the rows behind it.
 enum Resolved {
@@ -107,26 +108,26 @@ impl Bridge {
         self.submit_inner(req).await
     }
 
-    /// Keeps an IM for another user in the inbox and wakes the delivery loop.
+    /// Keeps an IM for another user in the inbox and wakes the delivery loop:
+    /// the block is read and the IM kept in one transaction.
     async fn relay(&self, from: &User, to: &User, text: &str) -> Result<(), Refusal> {
-        if text.trim().is_empty() {
-            return Err(Refusal::Invalid("empty message".into()));
-        }
         let (fid, tid) = (from.id, to.id);
         let sender = user_part(from.address()).to_owned();
-        let text = text.to_owned();
-        let now = UnixTime::now();
+        let (text, to_address) = (text.to_owned(), to.address().to_owned());
+        let now = self.shared.now();
         let id = self
             .shared
             .db(move |s| {
-                if s.im_contact(tid, fid)?.is_some_and(|c| c.blocked) {
-                    return Ok(None);
-                }
-                s.enqueue_im(tid, &sender, &text, now).map(Some)
+                s.atomically(|s| {
+                    let blocked = s.im_contact(tid, fid)?.is_some_and(|c| c.blocked);
+                    if let Err(r) = policy::decide_relay(&text, blocked, &to_address) {
+                        return Ok(Err(r));
+                    }
+                    s.enqueue_im(tid, &sender, &text, now).map(Ok)
+                })
             })
             .await
-            .map_err(store_refusal)?
-            .ok_or_else(|| Refusal::NotAllowed(format!("{} blocked you", to.address())))?;
+            .map_err(store_refusal)??;
         self.shared.inbound.notify_one();
         tracing::info!(inbound = id.0, from = %from.address(), to = %to.address(), "IM relayed between users");
         Ok(())
@@ -267,7 +268,7 @@ impl ImApi for Bridge {
         Box::pin(async move {
             let u = this.user_named(&user).await?;
             if u.imps_id.is_none() {
-                return Err(Refusal::NotAllowed(format!("{user} has no IMPS account")));
+                return Err(Refusal::NoImpsAccount(user));
             }
             let checked = u.clone();
             let ok = this
@@ -283,7 +284,7 @@ impl ImApi for Bridge {
                 .await
                 .map_err(store_refusal)?;
             if !ok {
-                return Err(Refusal::NotAllowed("invalid password".into()));
+                return Err(Refusal::BadCredentials);
             }
             Ok(ImUser {
                 address: u.address().to_owned(),
@@ -335,8 +336,9 @@ impl ImApi for Bridge {
         let this = arc(self);
         Box::pin(async move {
             let uid = this.user_named(&user).await?.id;
+            let now = this.shared.now();
             this.shared
-                .db(move |s| s.create_contact_list(uid, &list, UnixTime::now()))
+                .db(move |s| s.create_contact_list(uid, &list, now))
                 .await
                 .map_err(store_refusal)
         })
@@ -355,7 +357,7 @@ impl ImApi for Bridge {
             if deleted {
                 Ok(())
             } else {
-                Err(Refusal::UnknownRecipient(format!("no contact list {list}")))
+                Err(Refusal::UnknownList(list))
             }
         })
     }
@@ -372,7 +374,7 @@ impl ImApi for Bridge {
             let u = this.user_named(&user).await?;
             let resolved = this.resolve_target(&u, &name).await?;
             let uid = u.id;
-            let now = UnixTime::now();
+            let now = this.shared.now();
             let nick = nickname.clone();
             let result = match &resolved {
                 Resolved::Subscriber(m, _) => {
@@ -437,7 +439,7 @@ impl ImApi for Bridge {
         Box::pin(async move {
             let u = this.user_named(&user).await?;
             let resolved = this.resolve_target(&u, &name).await?;
-            let (uid, now) = (u.id, UnixTime::now());
+            let (uid, now) = (u.id, this.shared.now());
             match &resolved {
                 Resolved::Subscriber(m, _) => {
                     let m = m.clone();
@@ -493,10 +495,8 @@ impl ImApi for Bridge {
                     target: resolved.target(),
                     online,
                 }),
-                Some(true) => Err(Refusal::NotAllowed(format!("{name} is blocked"))),
-                None => Err(Refusal::NotAllowed(format!(
-                    "{name} is not in your contact lists"
-                ))),
+                Some(true) => Err(Refusal::Blocked(name)),
+                None => Err(Refusal::NotInContacts(name)),
             }
         })
     }

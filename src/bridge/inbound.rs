@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::api::{DeliveryResult, SmsToIm};
+use super::api::{DeliveryResult, FailureCause, SmsToIm};
 use super::core::{Shared, front_end_of};
-use crate::store::{InboundMessage, StoreError, UnixTime, User, normalise_msisdn};
+use super::policy;
+use crate::store::{InboundMessage, StoreError, User, normalise_msisdn};
 
 /// How often due deliveries are looked for even without a wake-up.
 const POLL: Duration = Duration::from_secs(5);
@@ -21,8 +22,13 @@ const PARALLEL: usize = 8;
 
 /// Delivers received SMS until `shutdown`.
 pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
+    // Reports stored but never applied (a failed apply step, or a stop in
+    // between under an older build) are applied before anything else.
+    if let Err(e) = super::work::sweep_reports(&shared).await {
+        tracing::warn!("cannot apply stored status reports now: {e}");
+    }
     loop {
-        let now = UnixTime::now();
+        let now = shared.now();
         let timeout = shared.policy.reassembly_timeout.as_secs() as i64;
         match shared.db(move |s| s.expire_reassembly(now, timeout)).await {
             Ok(ids) if !ids.is_empty() => {
@@ -34,15 +40,22 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
             Ok(_) => {}
             Err(e) => tracing::warn!("cannot expire reassembly: {e}"),
         }
-        let before = now.plus(-(shared.policy.outbox_expiry.as_secs() as i64));
+        let before = policy::outbox_expired_before(now, shared.policy.outbox_expiry);
         match shared.db(move |s| s.expire_queued(before, now)).await {
             Ok(expired) => {
                 for m in expired {
                     tracing::warn!(message = m.0, "expired before a modem could send it");
                     let sh = Arc::clone(&shared);
                     tokio::spawn(async move {
-                        sh.notify_outcome(m, false, Some("expired before it could be sent".into()))
-                            .await
+                        sh.notify_outcome(
+                            m,
+                            false,
+                            Some((
+                                FailureCause::Expired,
+                                "expired before it could be sent".into(),
+                            )),
+                        )
+                        .await
                     });
                 }
             }
@@ -92,15 +105,11 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
     }
 }
 
-fn backoff(attempts: u32) -> i64 {
-    (30i64 << attempts.min(5)).min(900)
-}
-
 /// Routes and delivers one message, and records what happened.
 async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreError> {
-    let now = UnixTime::now();
+    let now = shared.now();
     let id = m.id;
-    if now.0 - m.received_at.0 > shared.policy.inbound_expiry.as_secs() as i64 {
+    if policy::inbound_expired(m.received_at, now, shared.policy.inbound_expiry) {
         tracing::warn!(inbound = id.0, from = %m.sender, "undelivered for too long; expired");
         return shared
             .db(move |s| s.mark_inbound_expired(id, "not delivered in time"))
@@ -109,47 +118,46 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
     let msisdn = normalise_msisdn(&m.sender, None).ok();
     let stop = shared.policy.stop_keyword.clone();
     let fallback = shared.policy.fallback_user.clone();
-    let (sender, known_user, text) = (m.sender.clone(), m.user, m.text.clone());
+    let (sender, chosen, text) = (m.sender.clone(), m.user, m.text.clone());
     let m_for_route = msisdn.clone();
-    // Route: the user already chosen, else the contact's owner (preferring the one
-    // who last wrote), else the last writer, else the fallback user.
+    // Route (policy::route_reply) and apply an opt-out in one transaction.
     let routed: Option<(User, Option<String>, bool)> = shared
         .db(move |s| {
-            if let Some(n) = &m_for_route
-                && !stop.is_empty()
-                && text.trim().eq_ignore_ascii_case(&stop)
-            {
-                s.set_opted_out(n, true, now)?;
-                tracing::warn!(from = %n, "opted out with {stop:?}");
-            }
-            let user_id = match (known_user, &m_for_route) {
-                (Some(u), _) => Some(u),
-                (None, Some(n)) => {
-                    let owners = s.contact_owners(n)?;
-                    let last = s.last_writer(n)?.map(|c| c.user);
-                    match last {
-                        Some(l) if owners.contains(&l) => Some(l),
-                        _ => owners.first().copied().or(last),
-                    }
+            s.atomically(|s| {
+                if let Some(n) = &m_for_route
+                    && policy::is_opt_out(&text, &stop)
+                {
+                    s.set_opted_out(n, true, now)?;
+                    tracing::warn!(from = %n, "opted out with {stop:?}");
                 }
-                (None, None) => None,
-            };
-            let user = match user_id {
-                Some(u) => s.user(u)?,
-                None => match &fallback {
-                    Some(addr) => s.user_by_address(addr)?,
-                    None => None,
-                },
-            };
-            let Some(user) = user else { return Ok(None) };
-            let (name, blocked) = match &m_for_route {
-                Some(n) => match s.contact(user.id, n)? {
-                    Some(c) => (c.nickname, c.blocked),
+                let mut snap = policy::RouteSnapshot {
+                    chosen,
+                    ..Default::default()
+                };
+                if chosen.is_none()
+                    && let Some(n) = &m_for_route
+                {
+                    snap.owners = s.contact_owners(n)?;
+                    snap.last_writer = s.last_writer(n)?.map(|c| c.user);
+                }
+                if let Some(addr) = &fallback {
+                    snap.fallback = s.user_by_address(addr)?.map(|u| u.id);
+                }
+                let Some(uid) = policy::route_reply(&snap) else {
+                    return Ok(None);
+                };
+                let Some(user) = s.user(uid)? else {
+                    return Ok(None);
+                };
+                let (name, blocked) = match &m_for_route {
+                    Some(n) => match s.contact(user.id, n)? {
+                        Some(c) => (c.nickname, c.blocked),
+                        None => (None, false),
+                    },
                     None => (None, false),
-                },
-                None => (None, false),
-            };
-            Ok(Some((user, name, blocked)))
+                };
+                Ok(Some((user, name, blocked)))
+            })
         })
         .await?;
     let Some((user, from_name, blocked)) = routed else {
@@ -167,7 +175,7 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
     let uid = user.id;
     let kind = front_end_of(&user);
     let Some(fe) = shared.front_end(kind) else {
-        let at = now.plus(backoff(m.attempts));
+        let at = policy::inbound_retry_at(m.attempts, now);
         return shared
             .db(move |s| s.mark_inbound_retry(id, Some(uid), at, "front end not running"))
             .await;
@@ -191,7 +199,7 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
                 .await
         }
         DeliveryResult::Retry(why) => {
-            let at = now.plus(backoff(m.attempts));
+            let at = policy::inbound_retry_at(m.attempts, now);
             tracing::info!(inbound = id.0, %to, "not delivered now ({why}); kept");
             shared
                 .db(move |s| s.mark_inbound_retry(id, Some(uid), at, &why))

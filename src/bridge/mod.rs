@@ -6,8 +6,9 @@ pub mod api;
 mod core;
 mod im;
 mod inbound;
+pub mod policy;
 mod work;
 
-pub use core::{Bridge, ModemsReady, Shared, user_part};
+pub use core::{Bridge, Clock, ModemsReady, Shared, user_part};
 pub use inbound::run_inbound;
 pub use work::StoreWork;

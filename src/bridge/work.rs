@@ -8,9 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::core::Shared;
-use crate::config::OutcomeUnknown;
-use crate::modem::{BoxFuture, CmsClass, Job, JobId, ModemInfo, SendOutcome, Work};
-use crate::store::{MessageId, MessageState, PartId, Received, Retry, Store, StoreError, UnixTime};
+use super::api::FailureCause;
+use super::policy;
+use crate::modem::{BoxFuture, Job, JobId, ModemInfo, SendOutcome, Work};
+use crate::pdu::StatusReport;
+use crate::store::{
+    MessageId, MessageState, PartId, Received, ReportId, ReportOutcome, Store, StoreError,
+    UnixTime,
+};
 
 /// How often an idle modem looks for parts whose retry time has come.
 const RETRY_POLL: Duration = Duration::from_secs(5);
@@ -54,10 +59,6 @@ impl StoreWork {
 }
 
 impl Inner {
-    fn backoff(attempt: u32) -> i64 {
-        (30i64 << attempt.saturating_sub(1).min(6)).min(1800)
-    }
-
     async fn settle(&self, job: JobId, outcome: SendOutcome) {
         let part = PartId(job as i64);
         let (message, attempt) = self
@@ -66,8 +67,8 @@ impl Inner {
             .ok()
             .and_then(|mut c| c.remove(&job))
             .unwrap_or((MessageId(0), 1));
-        let now = UnixTime::now();
-        let policy = &self.shared.policy;
+        let now = self.shared.now();
+        let bridge_policy = &self.shared.policy;
         // Each outcome is recorded with the message state before and after it, in
         // one store call: a negative notification goes out on the change into
         // Failed only, never twice.
@@ -82,12 +83,7 @@ impl Inner {
                     .await
             }
             SendOutcome::Failed(e) => {
-                let retry = match e.class() {
-                    CmsClass::Permanent => Retry::Never,
-                    _ if attempt >= policy.send_attempts => Retry::Never,
-                    CmsClass::Transient => Retry::At(now.plus(Self::backoff(attempt))),
-                    CmsClass::ModemState => Retry::At(now.plus(30)),
-                };
+                let retry = policy::send_retry(e.class(), attempt, bridge_policy.send_attempts, now);
                 tracing::warn!(part = part.0, attempt, "part not sent: {e} ({retry:?})");
                 let err = e.to_string();
                 self.shared
@@ -98,11 +94,11 @@ impl Inner {
                     .await
             }
             SendOutcome::OutcomeUnknown => {
-                let requeue = policy.outcome_unknown == OutcomeUnknown::Requeue;
+                let requeue = policy::requeue_unknown(bridge_policy.outcome_unknown);
                 tracing::warn!(
                     part = part.0,
                     "outcome unknown; policy: {:?}",
-                    policy.outcome_unknown
+                    bridge_policy.outcome_unknown
                 );
                 self.shared
                     .db(move |s| {
@@ -115,11 +111,15 @@ impl Inner {
             }
         };
         match result {
-            Ok((before, MessageState::Failed)) if before != MessageState::Failed => {
+            Ok((before, MessageState::Failed)) if !policy::is_final(before) => {
                 let shared = Arc::clone(&self.shared);
                 tokio::spawn(async move {
                     shared
-                        .notify_outcome(message, false, Some("not sent".into()))
+                        .notify_outcome(
+                            message,
+                            false,
+                            Some((FailureCause::NotSent, "not sent".into())),
+                        )
                         .await
                 });
             }
@@ -185,9 +185,9 @@ impl Work for StoreWork {
         // Marked released only once it worked (below), so a failed first claim is
         // retried.
         let first = inner.released.lock().is_ok_and(|r| !r.contains(&id));
-        let requeue = inner.shared.policy.outcome_unknown == OutcomeUnknown::Requeue;
+        let requeue = policy::requeue_unknown(inner.shared.policy.outcome_unknown);
         Box::pin(async move {
-            let now = UnixTime::now();
+            let now = inner.shared.now();
             let i = id.clone();
             let part = inner
                 .shared
@@ -225,7 +225,10 @@ impl Work for StoreWork {
                                 .notify_outcome(
                                     m,
                                     false,
-                                    Some("outcome unknown after a restart".into()),
+                                    Some((
+                                        FailureCause::OutcomeUnknown,
+                                        "outcome unknown after a restart".into(),
+                                    )),
                                 )
                                 .await
                         });
@@ -273,51 +276,159 @@ impl Work for StoreWork {
     fn received(&self, modem: ModemInfo, pdu: Vec<u8>) -> BoxFuture<bool> {
         let shared = Arc::clone(&self.inner.shared);
         let id = imsi(&modem);
-        Box::pin(async move {
-            let now = UnixTime::now();
-            let i = id.clone();
-            let result = shared
+        Box::pin(async move { receive(&shared, id, pdu).await })
+    }
+}
+
+/// Test hook: the comma-separated names in `SMSBRIDGE_FAILPOINTS` make the
+/// named step fail as a store error would (the crash tests use it).
+fn failpoint(name: &str) -> Result<(), StoreError> {
+    static SET: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let set = SET.get_or_init(|| {
+        std::env::var("SMSBRIDGE_FAILPOINTS")
+            .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect())
+            .unwrap_or_default()
+    });
+    if set.iter().any(|s| s == name) {
+        return Err(StoreError::InvalidInput(format!("failpoint {name}")));
+    }
+    Ok(())
+}
+
+/// Applies a stored report and records that it was, in the caller's transaction.
+fn apply_stored_report(
+    s: &mut Store,
+    modem: &str,
+    id: ReportId,
+    report: &StatusReport,
+    now: UnixTime,
+) -> Result<Option<ReportOutcome>, StoreError> {
+    failpoint("report-apply")?;
+    let outcome = s.apply_report(modem, report, now)?;
+    s.mark_report_applied(id, outcome.is_some())?;
+    Ok(outcome)
+}
+
+/// Commits a PDU the modem received; a status report is applied in the same
+/// transaction (rule 8). `true`: it is on disk and the modem may delete or
+/// acknowledge it.
+async fn receive(shared: &Arc<Shared>, modem: String, pdu: Vec<u8>) -> bool {
+    let now = shared.now();
+    let (m, raw) = (modem.clone(), pdu.clone());
+    let result = shared
+        .db(move |s| {
+            s.atomically(|s| {
+                let r = s.receive_pdu(&m, &raw, now)?;
+                let report = match &r {
+                    Received::StatusReport(id, sr) => apply_stored_report(s, &m, *id, sr, now)?,
+                    _ => None,
+                };
+                Ok((r, report))
+            })
+        })
+        .await;
+    let result = match result {
+        // Applying failed for a reason that will not pass by reading the PDU
+        // again: keep the report raw and unapplied (the sweep applies it), so
+        // the modem can let go of it.
+        Err(e) if !e.is_temporary() => {
+            tracing::warn!(modem = %modem, "received PDU not applied, kept raw for the sweep: {e}");
+            let (m, err) = (modem.clone(), e.to_string());
+            shared
                 .db(move |s| {
-                    let r = s.receive_pdu(&i, &pdu, now)?;
-                    let report = match &r {
-                        Received::StatusReport(sr) => s.apply_report(&i, sr, now)?,
-                        _ => None,
-                    };
-                    Ok((r, report))
+                    s.atomically(|s| {
+                        let r = s.receive_pdu(&m, &pdu, now)?;
+                        if let Received::StatusReport(id, _) = &r {
+                            s.mark_report_error(*id, &err)?;
+                        }
+                        Ok((r, None))
+                    })
                 })
-                .await;
-            match result {
-                Ok((Received::Message(m), _)) => {
-                    tracing::info!(modem = %id, inbound = m.0, "SMS received");
-                    shared.inbound.notify_one();
-                    true
-                }
-                Ok((Received::StatusReport(_), Some(o))) => {
-                    if o.newly_final {
-                        let delivered = o.all_delivered();
-                        tracing::info!(
-                            message = o.message.0,
-                            delivered,
-                            "delivery outcome from status reports"
-                        );
-                        let s = Arc::clone(&shared);
-                        let reason = (!delivered).then(|| format!("status report {:?}", o.outcome));
-                        tokio::spawn(async move {
-                            s.notify_outcome(o.message, delivered, reason).await
-                        });
+                .await
+        }
+        other => other,
+    };
+    match result {
+        Ok((Received::Message(m), _)) => {
+            tracing::info!(modem = %modem, inbound = m.0, "SMS received");
+            shared.inbound.notify_one();
+            true
+        }
+        Ok((Received::StatusReport(..), Some(o))) => {
+            report_applied(shared, o);
+            true
+        }
+        Ok((Received::Undecodable(e), _)) => {
+            tracing::warn!(modem = %modem, "undecodable PDU kept raw: {e}");
+            true
+        }
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(modem = %modem, "received PDU not stored (left on the modem): {e}");
+            false
+        }
+    }
+}
+
+/// Tells the sender when a report made their message final.
+fn report_applied(shared: &Arc<Shared>, o: ReportOutcome) {
+    if !o.newly_final {
+        return;
+    }
+    let delivered = o.all_delivered();
+    tracing::info!(
+        message = o.message.0,
+        delivered,
+        "delivery outcome from status reports"
+    );
+    if policy::notification_due(
+        o.previous_state,
+        o.message_state,
+        o.imdn_positive,
+        o.imdn_negative,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let failure = (!delivered).then(|| {
+        (
+            FailureCause::Rejected,
+            format!("status report {:?}", o.outcome),
+        )
+    });
+    let s = Arc::clone(shared);
+    tokio::spawn(async move { s.notify_outcome(o.message, delivered, failure).await });
+}
+
+/// Applies every stored report that was never applied (a failed apply step, or
+/// a stop in between under an older build). Run at start-up; returns how many
+/// matched a part.
+pub(super) async fn sweep_reports(shared: &Arc<Shared>) -> Result<usize, StoreError> {
+    let now = shared.now();
+    let applied = shared
+        .db(move |s| {
+            let pending = s.unapplied_reports()?;
+            let mut outcomes = Vec::new();
+            for (id, modem, report) in pending {
+                match s.atomically(|s| apply_stored_report(s, &modem, id, &report, now)) {
+                    Ok(o) => outcomes.extend(o),
+                    Err(e) if e.is_temporary() => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(report = id.0, "stored report still not applied: {e}");
+                        let _ = s.mark_report_error(id, &e.to_string());
                     }
-                    true
-                }
-                Ok((Received::Undecodable(e), _)) => {
-                    tracing::warn!(modem = %id, "undecodable PDU kept raw: {e}");
-                    true
-                }
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::warn!(modem = %id, "received PDU not stored (left on the modem): {e}");
-                    false
                 }
             }
+            Ok(outcomes)
         })
+        .await?;
+    let n = applied.len();
+    if n > 0 {
+        tracing::info!("{n} stored status reports applied at start-up");
     }
+    for o in applied {
+        report_applied(shared, o);
+    }
+    Ok(n)
 }

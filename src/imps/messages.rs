@@ -9,6 +9,7 @@ use super::csp::{self, code};
 use super::server::{Ctx, Server, refusal_code};
 use super::xml::Element;
 use crate::bridge::api::{
+    FailureCause,
     BoxFuture, DeliveryNotice, DeliveryResult, FrontEnd, ImFrontEnd, ImSend, NotifyOn, Sender,
     Sent, SmsToIm, Verified,
 };
@@ -178,7 +179,7 @@ impl Server {
             (code::OK, String::new())
         } else {
             let why = n.reason.clone().unwrap_or_else(|| "not delivered".into());
-            let c = if why.to_ascii_lowercase().contains("expired") {
+            let c = if n.cause == Some(FailureCause::Expired) {
                 code::EXPIRED
             } else {
                 code::UNABLE_TO_DELIVER

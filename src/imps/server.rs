@@ -228,11 +228,7 @@ impl Server {
         let user = match self.bridge.login(user_id.to_owned(), proof).await {
             Ok(u) => u,
             Err(r) => {
-                let c = match &r {
-                    Refusal::UnknownUser(_) => code::UNKNOWN_USER,
-                    Refusal::Unavailable { .. } => code::UNAVAILABLE,
-                    _ => code::INVALID_PASSWORD,
-                };
+                let c = refusal_code(&r);
                 tracing::info!(%user_id, "IMPS Login refused: {r}");
                 return respond(login_response(csp::result(c, &r.to_string()), vec![]));
             }
@@ -420,15 +416,24 @@ fn service(p: &Element) -> Element {
         )
 }
 
-/// A refusal of the bridge as a CSP Result code.
+/// A refusal of the bridge as a CSP Result code: the one table.
 pub(super) fn refusal_code(r: &Refusal) -> u16 {
     match r {
         Refusal::UnknownUser(_) | Refusal::UnknownRecipient(_) => code::UNKNOWN_USER,
-        Refusal::NotAllowed(why) if why.contains("blocked") => code::BLOCKED,
-        Refusal::NotAllowed(_) | Refusal::AnonymityForbidden => code::FORBIDDEN,
+        Refusal::Blocked(_) | Refusal::BlockedByRecipient(_) => code::BLOCKED,
+        Refusal::SmsNotAllowed(_)
+        | Refusal::OptedOut(_)
+        | Refusal::NotInContacts(_)
+        | Refusal::DailyCap(_)
+        | Refusal::AnonymityForbidden => code::FORBIDDEN,
+        Refusal::BadCredentials | Refusal::NoImpsAccount(_) => code::INVALID_PASSWORD,
+        Refusal::UnknownList(_) => code::NO_SUCH_LIST,
         Refusal::TooLong { .. } => code::REJECTED,
-        Refusal::Unavailable { why, .. } if why.contains("waiting for a modem") => code::QUEUE_FULL,
-        Refusal::Unavailable { .. } => code::UNAVAILABLE,
-        Refusal::Invalid(_) => code::BAD_REQUEST,
+        Refusal::QueueFull { .. } => code::QUEUE_FULL,
+        Refusal::RateLimited { .. }
+        | Refusal::NoModem { .. }
+        | Refusal::StoreBusy { .. }
+        | Refusal::Internal { .. } => code::UNAVAILABLE,
+        Refusal::EmptyMessage | Refusal::Invalid(_) => code::BAD_REQUEST,
     }
 }

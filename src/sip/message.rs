@@ -90,23 +90,33 @@ pub(crate) fn map_message(req: &Request, sender: Sender) -> Mapped {
     })
 }
 
-/// The SIP answer to a refusal (issue 5): 403, 404, 413, 433, 503 with
-/// Retry-After, 400. The refusal's text goes into a Warning header.
+/// The SIP answer to each refusal: the one table. Refusals about "now" get 503
+/// with Retry-After; the refusal's text goes into a Warning header.
 pub(crate) fn refusal_reply(r: &Refusal) -> Reply {
     let code = match r {
-        Refusal::UnknownUser(_) | Refusal::NotAllowed(_) => 403,
-        Refusal::UnknownRecipient(_) => 404,
+        Refusal::UnknownUser(_)
+        | Refusal::SmsNotAllowed(_)
+        | Refusal::Blocked(_)
+        | Refusal::BlockedByRecipient(_)
+        | Refusal::OptedOut(_)
+        | Refusal::NotInContacts(_)
+        | Refusal::DailyCap(_)
+        | Refusal::BadCredentials
+        | Refusal::NoImpsAccount(_) => 403,
+        Refusal::UnknownRecipient(_) | Refusal::UnknownList(_) => 404,
         Refusal::TooLong { .. } => 413,
         Refusal::AnonymityForbidden => 433,
-        Refusal::Unavailable { .. } => 503,
-        Refusal::Invalid(_) => 400,
+        Refusal::RateLimited { .. }
+        | Refusal::QueueFull { .. }
+        | Refusal::NoModem { .. }
+        | Refusal::StoreBusy { .. }
+        | Refusal::Internal { .. } => 503,
+        Refusal::EmptyMessage | Refusal::Invalid(_) => 400,
     };
     let reply = Reply::new(code).warning(&r.to_string());
-    match r {
-        Refusal::Unavailable { retry_after, .. } => {
-            reply.with("Retry-After", retry_after.as_secs().max(1).to_string())
-        }
-        _ => reply,
+    match r.retry_after() {
+        Some(after) => reply.with("Retry-After", after.as_secs().max(1).to_string()),
+        None => reply,
     }
 }
 
@@ -145,21 +155,34 @@ mod tests {
     fn refusal_codes() {
         let code = |r: Refusal| refusal_reply(&r).code;
         assert_eq!(code(Refusal::UnknownUser("a".into())), 403);
-        assert_eq!(code(Refusal::NotAllowed("blocked".into())), 403);
+        assert_eq!(code(Refusal::Blocked("+4917".into())), 403);
+        assert_eq!(code(Refusal::OptedOut("+4917".into())), 403);
+        assert_eq!(code(Refusal::DailyCap(200)), 403);
+        assert_eq!(code(Refusal::EmptyMessage), 400);
         assert_eq!(code(Refusal::UnknownRecipient("x".into())), 404);
         assert_eq!(code(Refusal::TooLong { parts: 9, max: 6 }), 413);
         assert_eq!(code(Refusal::AnonymityForbidden), 433);
         assert_eq!(code(Refusal::Invalid("x".into())), 400);
-        let r = refusal_reply(&Refusal::Unavailable {
+        let r = refusal_reply(&Refusal::NoModem {
             retry_after: Duration::from_secs(30),
-            why: "no modem".into(),
         });
         assert_eq!(r.code, 503);
         assert_eq!(r.header("Retry-After"), Some("30"));
         assert_eq!(
             r.header("Warning"),
-            Some("399 smsbridge \"try again in 30s: no modem\"")
+            Some("399 smsbridge \"no modem is registered\"")
         );
+        let r = refusal_reply(&Refusal::RateLimited {
+            limit: 10,
+            retry_after: Duration::from_secs(60),
+        });
+        assert_eq!((r.code, r.header("Retry-After")), (503, Some("60")));
+        let r = refusal_reply(&Refusal::QueueFull {
+            queued: 1000,
+            retry_after: Duration::from_secs(120),
+        });
+        assert_eq!((r.code, r.header("Retry-After")), (503, Some("120")));
+        assert_eq!(refusal_reply(&Refusal::DailyCap(5)).header("Retry-After"), None);
     }
 
     fn req(uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {

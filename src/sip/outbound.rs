@@ -281,6 +281,7 @@ mod tests {
             delivered: true,
             at: UnixTime(1_777_636_800),
             reason: None,
+            cause: None,
         };
         let r = imdn_message(&n, "sms.example", &target(), ids(), "n-1");
         assert_eq!(r.content_type.as_deref(), Some("message/cpim"));

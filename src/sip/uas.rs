@@ -425,9 +425,10 @@ impl Uas {
 /// nonsense, 403 otherwise.
 fn presence_refusal(r: &Refusal) -> Reply {
     match r {
-        Refusal::UnknownRecipient(_) | Refusal::Unavailable { .. } | Refusal::Invalid(_) => {
+        Refusal::UnknownRecipient(_) | Refusal::Invalid(_) | Refusal::EmptyMessage => {
             message::refusal_reply(r)
         }
+        _ if r.retry_after().is_some() => message::refusal_reply(r),
         _ => Reply::new(403).warning(&r.to_string()),
     }
 }

@@ -2,7 +2,7 @@
 //! same transaction as its result, with copies of the names so that records
 //! outlive users and messages.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 use super::error::StoreError;
 use super::outbox::MessageId;
@@ -34,7 +34,7 @@ pub struct ChargingRecord {
 }
 
 pub(super) fn record(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     p: &PartRow,
     mr: Option<u8>,
     result: &str,

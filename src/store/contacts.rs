@@ -2,7 +2,7 @@
 //! and conversations (who last wrote to whom, through which modem): what the
 //! bridge needs to resolve a recipient and to route a reply.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, Connection, params};
 
 use super::error::{StoreError, is_unique_violation};
 use super::numbers::Msisdn;
@@ -91,7 +91,7 @@ pub enum ImportError {
 
 /// The subscriber row for `msisdn`, created on first use.
 pub(super) fn subscriber_id(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     msisdn: &Msisdn,
     now: UnixTime,
 ) -> Result<i64, StoreError> {
@@ -131,7 +131,7 @@ fn check_text(what: &str, s: &str) -> Result<(), StoreError> {
 }
 
 fn insert_contact(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     c: &NewContact,
     now: UnixTime,
 ) -> Result<ContactId, StoreError> {
@@ -424,7 +424,7 @@ impl Store {
 
 /// Upserts the conversation row; a `None` modem keeps the one recorded before.
 pub(super) fn record_conversation(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     user: UserId,
     subscriber: i64,
     modem_imsi: Option<&str>,

@@ -2,7 +2,7 @@
 //! the reassembly of concatenated parts (rows, so it survives restarts); and the
 //! inbound messages the bridge delivers to users, with store-and-forward state.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, Connection, params};
 
 use super::error::{StoreError, is_unique_violation};
 use super::numbers::normalise_msisdn;
@@ -32,8 +32,11 @@ pub enum Received {
     Duplicate,
     /// Another copy of a part already held (kept raw, not delivered twice).
     DuplicatePart,
-    /// An SMS-STATUS-REPORT (stored raw): pass it to [`Store::apply_status_report`].
-    StatusReport(StatusReport),
+    /// An SMS-STATUS-REPORT, stored raw and not yet applied: pass it to
+    /// [`Store::apply_report`], then [`Store::mark_report_applied`], in the same
+    /// [`Store::atomically`] as this call. A report stored earlier but never
+    /// applied comes back as this too when its PDU is read again.
+    StatusReport(ReportId, StatusReport),
     /// An SMS-SUBMIT read back from modem memory: stored raw, nothing to deliver.
     Other,
     /// The PDU does not decode: stored raw with the error, never lost.
@@ -97,6 +100,10 @@ pub struct InboundMessage {
 /// Marks a gap where parts never came.
 const GAP: &str = "[…]";
 
+/// A stored status report (its `inbox_pdus` row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReportId(pub i64);
+
 /// The sender as the store keeps it: E.164 where it is a number we can read.
 fn sender_text(a: &Address, default_cc: Option<&str>) -> String {
     if a.is_alphanumeric() {
@@ -119,7 +126,7 @@ struct Key<'a> {
 }
 
 fn insert_pdu(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     modem: &str,
     pdu: &[u8],
     kind: &str,
@@ -145,7 +152,7 @@ struct NewInbound<'a> {
 }
 
 fn insert_inbound(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     m: &NewInbound<'_>,
     now: UnixTime,
 ) -> Result<InboundId, StoreError> {
@@ -172,7 +179,7 @@ fn insert_inbound(
 
 /// Turns the parts held for `key` into one inbound message and forgets them.
 fn complete(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &Key<'_>,
     incomplete: bool,
     now: UnixTime,
@@ -228,7 +235,7 @@ fn complete(
 }
 
 fn deliver(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     modem: &str,
     raw: &[u8],
     d: &Deliver,
@@ -328,7 +335,22 @@ impl Store {
                 .prepare_cached("SELECT id FROM inbox_pdus WHERE modem_imsi = ?1 AND pdu = ?2")?
                 .query_row(params![modem_imsi, pdu], |r| r.get(0))
                 .optional()?;
-            if seen.is_some() {
+            if let Some(id) = seen {
+                // Read again: a report stored without being applied is offered
+                // once more, so it cannot be lost to the duplicate check.
+                let unapplied: bool = tx
+                    .prepare_cached(
+                        "SELECT kind = 'status_report' AND report_applied IS NULL FROM inbox_pdus WHERE id = ?1",
+                    )?
+                    .query_row([id], |r| r.get(0))?;
+                if unapplied
+                    && let Ok(Pdu {
+                        tpdu: Tpdu::StatusReport(r),
+                        ..
+                    }) = Pdu::decode(pdu)
+                {
+                    return Ok(Received::StatusReport(ReportId(id), r));
+                }
                 return Ok(Received::Duplicate);
             }
             match Pdu::decode(pdu) {
@@ -341,8 +363,8 @@ impl Store {
                     tpdu: Tpdu::StatusReport(r),
                     ..
                 }) => {
-                    insert_pdu(tx, modem_imsi, pdu, "status_report", None, None, now)?;
-                    Ok(Received::StatusReport(r))
+                    let id = insert_pdu(tx, modem_imsi, pdu, "status_report", None, None, now)?;
+                    Ok(Received::StatusReport(ReportId(id), r))
                 }
                 Ok(Pdu {
                     tpdu: Tpdu::Submit(_),
@@ -357,6 +379,49 @@ impl Store {
                 }) => deliver(tx, modem_imsi, pdu, &d, cc.as_deref(), now),
             }
         })
+    }
+
+    /// Records that the stored report `id` was applied: `matched` whether it
+    /// matched a part. Call in the same [`Store::atomically`] as the apply.
+    pub fn mark_report_applied(&mut self, id: ReportId, matched: bool) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE inbox_pdus SET report_applied = ?2 WHERE id = ?1")?
+                .execute(params![id.0, matched])?;
+            Ok(())
+        })
+    }
+
+    /// Records why applying the stored report `id` failed; it stays unapplied
+    /// for the sweep.
+    pub fn mark_report_error(&mut self, id: ReportId, error: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE inbox_pdus SET error = ?2 WHERE id = ?1")?
+                .execute(params![id.0, error])?;
+            Ok(())
+        })
+    }
+
+    /// Stored status reports that were never applied, oldest first, with the
+    /// modem they came from.
+    pub fn unapplied_reports(&self) -> Result<Vec<(ReportId, String, StatusReport)>, StoreError> {
+        let rows: Vec<(i64, String, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, modem_imsi, pdu FROM inbox_pdus \
+                 WHERE kind = 'status_report' AND report_applied IS NULL ORDER BY id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, modem, raw)| match Pdu::decode(&raw) {
+                Ok(Pdu {
+                    tpdu: Tpdu::StatusReport(r),
+                    ..
+                }) => Some((ReportId(id), modem, r)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Turns collections of parts whose newest part is `timeout_secs` old or older

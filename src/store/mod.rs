@@ -31,8 +31,9 @@
 //!                  refused        -> part_failed(part, error, Retry::At(t) | Retry::Never, now)
 //!                  no final result-> part_outcome_unknown(part, now)
 //! +CMTI/+CMT:    receive_pdu(imsi, bytes, now) -> Received     then AT+CMGD / AT+CNMA
-//! +CDS:          apply_report(imsi, &status_report, now) -> Option<ReportOutcome>
-//!                (or apply_status_report with the fields already normalised)
+//! +CDS:          atomically: receive_pdu -> StatusReport(id, report),
+//!                apply_report(imsi, &report, now) -> Option<ReportOutcome>,
+//!                mark_report_applied(id, matched); at start: unapplied_reports()
 //! timer:         expire_reassembly(now, timeout), next_reassembly_deadline(timeout)
 //! ```
 //!
@@ -74,14 +75,14 @@ mod tests;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 pub use cdr::ChargingRecord;
 pub use contacts::{
     Contact, ContactId, Conversation, DEFAULT_LIST, ImportError, NewContact, Subscriber,
 };
 pub use error::StoreError;
-pub use inbox::{InboundId, InboundMessage, InboundState, Received};
+pub use inbox::{InboundId, InboundMessage, InboundState, Received, ReportId};
 pub use lists::{IM_RELAY, ImContact, ListEntryRef};
 pub use numbers::{Msisdn, NumberError, NumberProblem, normalise_msisdn};
 pub use outbox::{
@@ -145,16 +146,80 @@ impl Store {
     }
 
     /// Runs `f` in one IMMEDIATE transaction: all of it is committed, or nothing.
+    /// Inside [`Store::atomically`] it runs in a savepoint of that transaction
+    /// instead, so the call is still all-or-nothing and the outer decision
+    /// commits (or rolls back) everything at once.
     fn write<T>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if !self.conn.is_autocommit() {
+            let sp = self.conn.savepoint()?;
+            let value = f(&sp)?;
+            sp.commit()?;
+            return Ok(value);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
         tx.commit()?;
         Ok(value)
+    }
+
+    /// Runs `f` — reads, a decision and its writes — in one `BEGIN IMMEDIATE`
+    /// transaction (DESIGN.md rule 8): nobody else writes between the snapshot
+    /// `f` reads and the outcome it writes, so limits are exact, and a crash or
+    /// an error leaves all of the outcome or none of it. Every store call made
+    /// inside joins the transaction. A nested call joins the outer one.
+    pub fn atomically<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !self.conn.is_autocommit() {
+            return self.write_nested(f);
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        // An error or a panic inside `f` rolls back, so the connection is never
+        // left inside a transaction that nobody will finish.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let committed = match outcome {
+            Ok(Ok(v)) => self.conn.execute_batch("COMMIT").map(|()| v).map_err(Into::into),
+            Ok(Err(e)) => Err(e),
+            Err(panic) => {
+                self.rollback();
+                std::panic::resume_unwind(panic)
+            }
+        };
+        if committed.is_err() {
+            self.rollback();
+        }
+        committed
+    }
+
+    fn rollback(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    fn write_nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.execute_batch("SAVEPOINT nested")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("RELEASE nested")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self
+                    .conn
+                    .execute_batch("ROLLBACK TO nested; RELEASE nested");
+                Err(e)
+            }
+        }
     }
 }
 

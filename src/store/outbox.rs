@@ -14,7 +14,8 @@
 //! else delivered when all are, sent when all went out, sending once one was
 //! claimed, else queued.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use crate::bridge::policy::PartCounts;
+use rusqlite::{OptionalExtension, Row, Connection, params};
 
 use super::contacts::{record_conversation, subscriber_id};
 use super::error::StoreError;
@@ -215,7 +216,7 @@ pub struct MessageSummary {
 /// The modem pin is dropped while no part has left or is leaving, so a message
 /// whose first attempt failed may go out through another modem.
 pub(super) fn refresh_message(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: MessageId,
     now: UnixTime,
 ) -> Result<(MessageState, MessageState), StoreError> {
@@ -227,33 +228,26 @@ pub(super) fn refresh_message(
             what: "message",
             id: id.0,
         })?;
-    let mut n = [0i64; 6];
+    let mut c = PartCounts::default();
     let mut stmt = tx
         .prepare_cached("SELECT state, count(*) FROM parts WHERE message_id = ?1 GROUP BY state")?;
     let mut rows = stmt.query([id.0])?;
     while let Some(r) = rows.next()? {
         let s: String = r.get(0)?;
-        let i = MessageState::ALL
-            .iter()
-            .position(|m| m.as_str() == s)
-            .unwrap_or(4);
-        n[i] += r.get::<_, i64>(1)?;
+        let n: u32 = r.get(1)?;
+        let slot = match MessageState::ALL.iter().find(|m| m.as_str() == s) {
+            Some(MessageState::Queued) => &mut c.queued,
+            Some(MessageState::Sending) => &mut c.sending,
+            Some(MessageState::Sent) => &mut c.sent,
+            Some(MessageState::Delivered) => &mut c.delivered,
+            Some(MessageState::OutcomeUnknown) => &mut c.unknown,
+            Some(MessageState::Failed) | None => &mut c.failed,
+        };
+        *slot += n;
     }
-    let [queued, sending, sent, delivered, failed, unknown] = n;
-    let total = queued + sending + sent + delivered + failed + unknown;
-    let new = if failed > 0 {
-        MessageState::Failed
-    } else if unknown > 0 {
-        MessageState::OutcomeUnknown
-    } else if delivered == total {
-        MessageState::Delivered
-    } else if sent + delivered == total {
-        MessageState::Sent
-    } else if sending + sent + delivered > 0 {
-        MessageState::Sending
-    } else {
-        MessageState::Queued
-    };
+    // The rule itself is the policy core's.
+    let new = crate::bridge::policy::message_state(c);
+    let (sending, sent, delivered, unknown) = (c.sending, c.sent, c.delivered, c.unknown);
     let pinned = sending + sent + delivered + unknown > 0;
     tx.prepare_cached(
         "UPDATE messages SET state = ?2, updated_at = ?3, \
@@ -312,7 +306,7 @@ fn check_parts(m: &NewMessage) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn take_reference(tx: &Transaction<'_>, msisdn: &Msisdn, now: UnixTime) -> Result<u16, StoreError> {
+fn take_reference(tx: &Connection, msisdn: &Msisdn, now: UnixTime) -> Result<u16, StoreError> {
     let s = subscriber_id(tx, msisdn, now)?;
     let next: i64 = tx
         .prepare_cached(
@@ -325,7 +319,7 @@ fn take_reference(tx: &Transaction<'_>, msisdn: &Msisdn, now: UnixTime) -> Resul
 }
 
 fn insert_message(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     m: &NewMessage,
     now: UnixTime,
 ) -> Result<MessageId, StoreError> {

@@ -9,6 +9,7 @@ use super::outbox::{FrontEnd, MessageId, MessageState, PartId, refresh_message};
 use super::sending::fail_rest;
 use super::users::UserId;
 use super::{Store, UnixTime};
+use crate::bridge::policy;
 use crate::pdu::{Outcome, Status, StatusReport};
 
 /// How long after sending a part a status report may still match it. TP-MR is
@@ -36,6 +37,8 @@ pub struct ReportOutcome {
     pub imdn_negative: bool,
     /// What the report says about this part.
     pub outcome: Outcome,
+    /// The message's state before the report.
+    pub previous_state: MessageState,
     /// The message's state after the report.
     pub message_state: MessageState,
     /// This report made the message delivered or failed: notify now (once).
@@ -127,13 +130,9 @@ impl Store {
             };
             let message = MessageId(message);
             let outcome = status.outcome();
-            let state = match outcome {
-                Outcome::Delivered => "delivered",
-                Outcome::StillTrying => "sent",
-                Outcome::Failed => "failed",
-            };
-            let error = (outcome == Outcome::Failed)
-                .then(|| format!("status report: TP-ST {:#04x}", status.0));
+            let effect = policy::report_effect(status);
+            let state = effect.part_state.as_str();
+            let error = effect.failure;
             tx.prepare_cached(
                 "UPDATE parts SET state = ?2, report_status = ?3, report_time = ?4, \
                  report_received_at = ?5, last_error = coalesce(?6, last_error) WHERE id = ?1",
@@ -145,7 +144,7 @@ impl Store {
                     .execute(params![message.0, e])?;
             }
             let (old, new) = refresh_message(tx, message, now)?;
-            let is_final = |s| matches!(s, MessageState::Delivered | MessageState::Failed);
+            let is_final = policy::is_final;
             let row = tx
                 .prepare_cached(
                     "SELECT user_id, im_message_id, front_end, imdn_positive, imdn_negative \
@@ -174,6 +173,7 @@ impl Store {
                 imdn_positive: row.3,
                 imdn_negative: row.4,
                 outcome,
+                previous_state: old,
                 message_state: new,
                 newly_final: !is_final(old) && is_final(new),
             }))

@@ -8,7 +8,7 @@ use super::error::StoreError;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a
 /// released migration is never edited.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -193,6 +193,16 @@ CREATE TABLE contact_lists (
     created_at      INTEGER NOT NULL,
     PRIMARY KEY (user_id, name)
 );
+"#;
+
+/// Status reports are stored and applied in one transaction; a report stored
+/// without being applied (the apply step failed, or a build before this one
+/// stopped in between) has `report_applied` NULL and is applied by the sweep at
+/// start-up. 1: it matched a part; 0: it matched none (late, foreign).
+const V3: &str = r#"
+ALTER TABLE inbox_pdus ADD COLUMN report_applied INTEGER CHECK (report_applied IN (0, 1));
+CREATE INDEX inbox_pdus_unapplied ON inbox_pdus(id)
+    WHERE kind = 'status_report' AND report_applied IS NULL;
 "#;
 
 /// Applies the missing migrations in one IMMEDIATE transaction, so that two

@@ -2,7 +2,7 @@
 //! policy calls for parts whose outcome is unknown (rule 4). Each call is one
 //! transaction that also writes the charging record and the message's state.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Connection, params};
 
 use super::contacts::record_conversation;
 use super::error::StoreError;
@@ -19,7 +19,7 @@ pub(super) struct PartRow {
 }
 
 fn part_in_state(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     part: PartId,
     expected: &'static str,
 ) -> Result<PartRow, StoreError> {
@@ -54,7 +54,7 @@ fn part_in_state(
 
 /// Fails the parts of a message that have not gone out, after one failed for good.
 pub(super) fn fail_rest(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     message: MessageId,
     seq: u8,
 ) -> Result<(), StoreError> {
@@ -66,7 +66,7 @@ pub(super) fn fail_rest(
 }
 
 fn mark_unknown(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     p: &PartRow,
     why: &str,
     now: UnixTime,

@@ -6,7 +6,7 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use md5::{Digest, Md5};
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, Connection, params};
 
 use super::error::{StoreError, is_unique_violation};
 use super::{Store, UnixTime};
@@ -226,7 +226,7 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
 
 /// Keeps the IMPS digest secret of an IMPS user (see the V2 migration).
 fn set_imps_secret(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     user: UserId,
     password: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -236,7 +236,7 @@ fn set_imps_secret(
 }
 
 /// The id of the user with this (normalised) address, inside a transaction.
-pub(super) fn resolve(tx: &Transaction<'_>, address: &str) -> Result<UserId, StoreError> {
+pub(super) fn resolve(tx: &Connection, address: &str) -> Result<UserId, StoreError> {
     let a = UserAddress::parse(address)?;
     tx.prepare_cached("SELECT id FROM users WHERE sip_aor = ?1 OR imps_id = ?1")?
         .query_row([a.as_str()], |r| r.get(0))

@@ -44,9 +44,8 @@ impl BridgeApi for FakeBridge {
         let answer = match &req.recipient {
             Recipient::Alias(a) if a == "nobody" => Err(Refusal::UnknownRecipient(a.clone())),
             Recipient::Number(n) if n == "+499999" => Err(Refusal::TooLong { parts: 12, max: 6 }),
-            Recipient::Number(n) if n == "+498888" => Err(Refusal::Unavailable {
+            Recipient::Number(n) if n == "+498888" => Err(Refusal::NoModem {
                 retry_after: Duration::from_secs(30),
-                why: "no modem registered".into(),
             }),
             _ => Ok(Accepted {
                 message: MessageId(1),
@@ -87,7 +86,7 @@ impl BridgeApi for FakeBridge {
                     name: Some("Bob".into()),
                     im_user: None,
                 }),
-                other => Err(Refusal::NotAllowed(format!("{other:?} is not a contact"))),
+                other => Err(Refusal::NotInContacts(format!("{other:?}"))),
             }
         })
     }

@@ -249,9 +249,8 @@ async fn refusals_and_content_errors() {
     *fake.refuse.lock().unwrap() = Some(Refusal::TooLong { parts: 9, max: 6 });
     let req = request("MESSAGE", "sip:+4917@sms.example", &[], "long");
     assert_eq!(authed(&u, req).await.reply.code, 413);
-    *fake.refuse.lock().unwrap() = Some(Refusal::Unavailable {
+    *fake.refuse.lock().unwrap() = Some(Refusal::NoModem {
         retry_after: Duration::from_secs(120),
-        why: "no modem".into(),
     });
     let r = authed(&u, request("MESSAGE", "sip:+4917@sms.example", &[], "x"))
         .await
@@ -450,7 +449,7 @@ async fn subscribe_refresh_and_unsubscribe() {
         .await
         .reply;
     assert_eq!((r.code, r.header("Allow-Events")), (489, Some("presence")));
-    *fake.refuse_presence.lock().unwrap() = Some(Refusal::NotAllowed("not a contact".into()));
+    *fake.refuse_presence.lock().unwrap() = Some(Refusal::NotInContacts("+4917".into()));
     let req = request(
         "SUBSCRIBE",
         "sip:+4917@x",

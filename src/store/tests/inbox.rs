@@ -156,7 +156,7 @@ fn undecodable_reports_and_stored_submits_are_kept_raw() {
             .unwrap();
     let r = s.receive_pdu(MODEM_A, &report, T0).unwrap();
     assert!(
-        matches!(&r, Received::StatusReport(sr) if sr.mr == 0x36),
+        matches!(&r, Received::StatusReport(_, sr) if sr.mr == 0x36),
         "{r:?}"
     );
     let submit = &submit_parts("+491701234567", "stored", 0)[0];

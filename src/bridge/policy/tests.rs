@@ -1,0 +1,371 @@
+//! The policy core with a fixed `now`: every decision at its edges.
+
+use std::time::Duration;
+
+use super::*;
+use crate::bridge::api::{NotifyOn, Sender, Verified};
+use crate::config::Bridge as Policy;
+use crate::store::{FrontEnd, UserSettings};
+
+const NOW: UnixTime = UnixTime(1_800_000_000);
+
+fn user(id: i64) -> User {
+    User {
+        id: UserId(id),
+        sip_aor: Some(format!("sip:u{id}@example.com")),
+        imps_id: None,
+        settings: UserSettings::default(),
+        password_hash: None,
+        sip_digest: None,
+        created_at: UnixTime(0),
+    }
+}
+
+fn msisdn(n: &str) -> Msisdn {
+    crate::store::normalise_msisdn(n, None).expect("number")
+}
+
+fn req(text: &str) -> ImToSms {
+    ImToSms {
+        sender: Sender {
+            address: "sip:u1@example.com".into(),
+            display_name: Some("Bank".into()),
+            verified: Verified::Authenticated,
+        },
+        front_end: FrontEnd::Sip,
+        recipient: crate::bridge::api::Recipient::Number("+4917012345".into()),
+        text: text.into(),
+        im_message_id: None,
+        notify: NotifyOn::default(),
+        anonymous: false,
+    }
+}
+
+/// A snapshot in which everything is allowed.
+fn open() -> SubmitSnapshot {
+    SubmitSnapshot {
+        user: Some(user(1)),
+        recipient: Ok(msisdn("+4917012345")),
+        blocked: false,
+        opted_out: false,
+        sent_last_minute: 0,
+        sent_last_day: 0,
+        queued: 0,
+        modems_ready: true,
+    }
+}
+
+#[test]
+fn an_ordinary_im_is_accepted_with_the_senders_name_in_front() {
+    let out = decide_submit(open(), &req("hello\r\n"), &Policy::default()).expect("accepted");
+    assert_eq!(out.user, UserId(1));
+    assert_eq!(out.msisdn.as_str(), "+4917012345");
+    // The configured name or the user part, never the From display name.
+    assert_eq!(out.text, "u1: hello");
+    assert_eq!(out.parts, 1);
+}
+
+#[test]
+fn rate_limit_tenth_in_a_minute_accepted_eleventh_refused() {
+    let p = Policy::default();
+    let mut snap = open();
+    snap.sent_last_minute = 9;
+    assert!(decide_submit(snap.clone(), &req("x"), &p).is_ok());
+    snap.sent_last_minute = 10;
+    assert_eq!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::RateLimited {
+            limit: 10,
+            retry_after: Duration::from_secs(60)
+        })
+    );
+}
+
+#[test]
+fn rate_limit_of_zero_means_unlimited() {
+    let mut snap = open();
+    if let Some(u) = snap.user.as_mut() {
+        u.settings.rate_per_minute = 0;
+        u.settings.daily_cap = 0;
+    }
+    snap.sent_last_minute = 1_000_000;
+    snap.sent_last_day = 1_000_000;
+    assert!(decide_submit(snap, &req("x"), &Policy::default()).is_ok());
+}
+
+#[test]
+fn daily_cap_at_its_edge() {
+    let p = Policy::default();
+    let mut snap = open();
+    snap.sent_last_day = 199;
+    assert!(decide_submit(snap.clone(), &req("x"), &p).is_ok());
+    snap.sent_last_day = 200;
+    assert_eq!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::DailyCap(200))
+    );
+}
+
+#[test]
+fn queue_limit_at_its_edge() {
+    let p = Policy {
+        queue_limit: 5,
+        ..Policy::default()
+    };
+    let mut snap = open();
+    snap.queued = 4;
+    assert!(decide_submit(snap.clone(), &req("x"), &p).is_ok());
+    snap.queued = 5;
+    assert_eq!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::QueueFull {
+            queued: 5,
+            retry_after: Duration::from_secs(120)
+        })
+    );
+}
+
+#[test]
+fn limit_windows_count_back_from_now() {
+    let (minute, day) = limit_windows(NOW);
+    assert_eq!(minute, UnixTime(NOW.0 - 60));
+    assert_eq!(day, UnixTime(NOW.0 - 86_400));
+}
+
+#[test]
+fn too_many_parts_refused_at_the_configured_maximum() {
+    let p = Policy {
+        max_parts: 2,
+        sender_prefix: String::new(),
+        ..Policy::default()
+    };
+    // 306 septets fit two parts of 153; 307 need three.
+    assert_eq!(
+        decide_submit(open(), &req(&"a".repeat(306)), &p).map(|o| o.parts),
+        Ok(2)
+    );
+    assert_eq!(
+        decide_submit(open(), &req(&"a".repeat(307)), &p),
+        Err(Refusal::TooLong { parts: 3, max: 2 })
+    );
+}
+
+#[test]
+fn refusals_come_in_the_order_a_sender_can_act_on() {
+    let p = Policy::default();
+    // Unknown user first, even with everything else wrong too.
+    let mut snap = open();
+    snap.user = None;
+    snap.blocked = true;
+    snap.modems_ready = false;
+    assert_eq!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::UnknownUser("sip:u1@example.com".into()))
+    );
+    let mut snap = open();
+    if let Some(u) = snap.user.as_mut() {
+        u.settings.may_send_sms = false;
+    }
+    assert_eq!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::SmsNotAllowed("sip:u1@example.com".into()))
+    );
+    let mut snap = open();
+    snap.recipient = Err(Refusal::UnknownRecipient("no contact \"bob\"".into()));
+    assert_eq!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::UnknownRecipient("no contact \"bob\"".into()))
+    );
+    let mut snap = open();
+    snap.blocked = true;
+    snap.opted_out = true;
+    assert_eq!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::Blocked("+4917012345".into()))
+    );
+    let mut snap = open();
+    snap.opted_out = true;
+    snap.sent_last_minute = 10;
+    assert_eq!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::OptedOut("+4917012345".into()))
+    );
+    // Limits before the bridge's state.
+    let mut snap = open();
+    snap.sent_last_minute = 10;
+    snap.modems_ready = false;
+    assert!(matches!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::RateLimited { .. })
+    ));
+    let mut snap = open();
+    snap.modems_ready = false;
+    assert_eq!(
+        decide_submit(snap, &req("x"), &p),
+        Err(Refusal::NoModem {
+            retry_after: Duration::from_secs(60)
+        })
+    );
+}
+
+#[test]
+fn empty_and_anonymous_are_screened_before_the_store() {
+    let p = Policy {
+        allow_anonymous: false,
+        ..Policy::default()
+    };
+    assert_eq!(screen_submit(&req(" \r\n"), &p), Err(Refusal::EmptyMessage));
+    let mut anon = req("x");
+    anon.anonymous = true;
+    assert_eq!(screen_submit(&anon, &p), Err(Refusal::AnonymityForbidden));
+    assert_eq!(
+        screen_submit(&anon, &Policy::default()),
+        Ok(()),
+        "allowed by default"
+    );
+}
+
+#[test]
+fn anonymous_senders_are_not_named() {
+    let mut r = req("hi");
+    r.anonymous = true;
+    let out = decide_submit(open(), &r, &Policy::default()).expect("accepted");
+    assert_eq!(out.text, "hi");
+    let mut snap = open();
+    if let Some(u) = snap.user.as_mut() {
+        u.settings.display_name = Some("Alice".into());
+    }
+    let out = decide_submit(snap, &req("hi"), &Policy::default()).expect("accepted");
+    assert_eq!(out.text, "Alice: hi");
+}
+
+#[test]
+fn relay_refused_when_blocked_or_empty() {
+    assert_eq!(decide_relay("hi", false, "sip:b@x"), Ok(()));
+    assert_eq!(
+        decide_relay("hi", true, "sip:b@x"),
+        Err(Refusal::BlockedByRecipient("sip:b@x".into()))
+    );
+    assert_eq!(decide_relay("  ", false, "sip:b@x"), Err(Refusal::EmptyMessage));
+}
+
+#[test]
+fn replies_go_to_the_owner_then_the_last_writer_then_the_fallback() {
+    let (a, b, c, f) = (UserId(1), UserId(2), UserId(3), UserId(9));
+    // Nobody: nothing.
+    assert_eq!(route_reply(&RouteSnapshot::default()), None);
+    // Only the fallback.
+    let fallback = RouteSnapshot {
+        fallback: Some(f),
+        ..Default::default()
+    };
+    assert_eq!(route_reply(&fallback), Some(f));
+    // The last writer beats the fallback.
+    let last = RouteSnapshot {
+        last_writer: Some(c),
+        fallback: Some(f),
+        ..Default::default()
+    };
+    assert_eq!(route_reply(&last), Some(c));
+    // A contact owner beats a last writer who is not an owner.
+    let owners = RouteSnapshot {
+        owners: vec![a, b],
+        last_writer: Some(c),
+        fallback: Some(f),
+        ..Default::default()
+    };
+    assert_eq!(route_reply(&owners), Some(a));
+    // Among owners, the one who last wrote.
+    let owner_wrote = RouteSnapshot {
+        owners: vec![a, b],
+        last_writer: Some(b),
+        ..Default::default()
+    };
+    assert_eq!(route_reply(&owner_wrote), Some(b));
+    // A user chosen by an earlier attempt stays chosen.
+    let chosen = RouteSnapshot {
+        chosen: Some(c),
+        owners: vec![a],
+        ..Default::default()
+    };
+    assert_eq!(route_reply(&chosen), Some(c));
+}
+
+#[test]
+fn opt_out_keyword() {
+    assert!(is_opt_out(" stop\n", "STOP"));
+    assert!(!is_opt_out("stop please", "STOP"));
+    assert!(!is_opt_out("", ""), "an empty keyword opts nobody out");
+}
+
+#[test]
+fn inbound_expiry_and_backoff() {
+    let week = Duration::from_secs(7 * 86_400);
+    assert!(!inbound_expired(UnixTime(NOW.0 - 7 * 86_400), NOW, week));
+    assert!(inbound_expired(UnixTime(NOW.0 - 7 * 86_400 - 1), NOW, week));
+    assert_eq!(inbound_retry_at(0, NOW), NOW.plus(30));
+    assert_eq!(inbound_retry_at(1, NOW), NOW.plus(60));
+    assert_eq!(inbound_retry_at(5, NOW), NOW.plus(900));
+    assert_eq!(inbound_retry_at(50, NOW), NOW.plus(900));
+    assert_eq!(
+        outbox_expired_before(NOW, Duration::from_secs(86_400)),
+        UnixTime(NOW.0 - 86_400)
+    );
+}
+
+#[test]
+fn report_finality() {
+    let delivered = report_effect(pdu::Status::RECEIVED);
+    assert_eq!(delivered.part_state, MessageState::Delivered);
+    assert_eq!(delivered.failure, None);
+    let trying = report_effect(pdu::Status::SME_BUSY);
+    assert_eq!(trying.part_state, MessageState::Sent, "0x21: still trying");
+    let failed = report_effect(pdu::Status::VALIDITY_EXPIRED);
+    assert_eq!(failed.part_state, MessageState::Failed);
+    assert_eq!(failed.failure.as_deref(), Some("status report: TP-ST 0x46"));
+}
+
+#[test]
+fn message_state_from_parts() {
+    let c = |queued, sending, sent, delivered, failed, unknown| PartCounts {
+        queued,
+        sending,
+        sent,
+        delivered,
+        failed,
+        unknown,
+    };
+    assert_eq!(message_state(c(3, 0, 0, 0, 0, 0)), MessageState::Queued);
+    assert_eq!(message_state(c(2, 1, 0, 0, 0, 0)), MessageState::Sending);
+    assert_eq!(message_state(c(1, 0, 1, 0, 0, 0)), MessageState::Sending);
+    assert_eq!(message_state(c(0, 0, 2, 1, 0, 0)), MessageState::Sent);
+    assert_eq!(message_state(c(0, 0, 0, 3, 0, 0)), MessageState::Delivered);
+    assert_eq!(message_state(c(0, 0, 1, 1, 0, 1)), MessageState::OutcomeUnknown);
+    // One failed part fails the message, whatever the others say.
+    assert_eq!(message_state(c(0, 0, 0, 2, 1, 1)), MessageState::Failed);
+}
+
+#[test]
+fn a_notification_is_due_once_on_the_change_into_a_final_state() {
+    use MessageState::*;
+    assert_eq!(notification_due(Sent, Delivered, true, true), Some(true));
+    assert_eq!(notification_due(Sent, Failed, true, true), Some(false));
+    assert_eq!(notification_due(Sending, Failed, true, false), None, "not asked");
+    assert_eq!(notification_due(Sent, Delivered, false, true), None, "not asked");
+    assert_eq!(notification_due(Delivered, Delivered, true, true), None, "already final");
+    assert_eq!(notification_due(Failed, Failed, true, true), None, "already final");
+    assert_eq!(notification_due(Sending, Sent, true, true), None, "not final yet");
+}
+
+#[test]
+fn send_retries_back_off_and_stop() {
+    assert_eq!(send_retry(CmsClass::Permanent, 1, 5, NOW), Retry::Never);
+    assert_eq!(send_retry(CmsClass::Transient, 1, 5, NOW), Retry::At(NOW.plus(30)));
+    assert_eq!(send_retry(CmsClass::Transient, 2, 5, NOW), Retry::At(NOW.plus(60)));
+    assert_eq!(send_retry(CmsClass::Transient, 4, 5, NOW), Retry::At(NOW.plus(240)));
+    assert_eq!(send_retry(CmsClass::Transient, 5, 5, NOW), Retry::Never, "last attempt");
+    assert_eq!(send_retry(CmsClass::ModemState, 1, 5, NOW), Retry::At(NOW.plus(30)));
+    assert_eq!(send_retry(CmsClass::Transient, 20, 50, NOW), Retry::At(NOW.plus(1800)));
+    assert!(!requeue_unknown(OutcomeUnknown::Fail));
+    assert!(requeue_unknown(OutcomeUnknown::Requeue));
+}
