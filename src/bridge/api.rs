@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 pub use crate::modem::BoxFuture;
-pub use crate::store::{BodyFormat, DEFAULT_LIST, FrontEnd, InboundId, MessageId, UnixTime};
+pub use crate::store::{
+    BodyFormat, DEFAULT_LIST, FailureCause, FrontEnd, InboundId, MessageId, UnixTime,
+};
 
 /// How the front end knows who the sender is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,19 +240,6 @@ pub struct DeliveryNotice {
     pub reason: Option<String>,
     /// The kind of failure, for the front end's code (IMPS: 541 expired vs 410).
     pub cause: Option<FailureCause>,
-}
-
-/// Why a message for a subscriber did not reach the phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureCause {
-    /// No modem could send it within the outbox expiry.
-    Expired,
-    /// The modem or network refused it.
-    NotSent,
-    /// A status report says it failed.
-    Rejected,
-    /// It was sent, but whether it arrived is not known (rule 4).
-    OutcomeUnknown,
 }
 
 /// What a watcher sees: a subscriber (always SMS-only, always "open"), or,

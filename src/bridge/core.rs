@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::api::{
-    Accepted, BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, FailureCause, ImFrontEnd,
-    ImToSms, Recipient, Refusal, SipCredentials, SubscriberPresence,
+    Accepted, BoxFuture, BridgeApi, ImFrontEnd, ImToSms, Recipient, Refusal, SipCredentials,
+    SubscriberPresence,
 };
 use super::policy;
 use crate::config;
@@ -107,49 +107,6 @@ impl Shared {
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, f)| Arc::clone(f))
-    }
-
-    /// Sends the delivery notification of `message` if its sender asked for this
-    /// outcome. Failures to notify are logged; the message state is already final.
-    pub async fn notify_outcome(
-        self: &Arc<Self>,
-        message: MessageId,
-        delivered: bool,
-        failure: Option<(FailureCause, String)>,
-    ) {
-        let Ok(Some(m)) = self.db(move |s| s.message(message)).await else {
-            return;
-        };
-        let wanted = if delivered {
-            m.imdn_positive
-        } else {
-            m.imdn_negative
-        };
-        let (Some(id), Some(user), true) = (m.im_message_id.clone(), m.user.clone(), wanted) else {
-            return;
-        };
-        let Some(fe) = self.front_end(m.front_end) else {
-            tracing::warn!("no {:?} front end to notify {user}", m.front_end);
-            return;
-        };
-        let notice = DeliveryNotice {
-            to_user: user.clone(),
-            front_end: m.front_end,
-            im_message_id: id,
-            recipient: m.msisdn.to_string(),
-            delivered,
-            at: self.now(),
-            reason: failure.as_ref().map(|(_, why)| why.clone()),
-            cause: failure.map(|(cause, _)| cause),
-        };
-        match fe.notify(notice).await {
-            DeliveryResult::Delivered => {
-                tracing::info!(message = message.0, %user, delivered, "delivery notification sent")
-            }
-            other => {
-                tracing::warn!(message = message.0, %user, "delivery notification not taken: {other:?}")
-            }
-        }
     }
 
     /// Runs `f` on the store in a blocking thread (SQLite fsyncs).
@@ -476,7 +433,7 @@ impl BridgeApi for Bridge {
             let now = sh.now();
             let due = sh
                 .db(move |s| match s.user_by_address(&address)? {
-                    Some(u) => s.inbound_due_for(u.id, now),
+                    Some(u) => Ok(s.inbound_due_for(u.id, now)? + s.notices_due_for(u.id, now)?),
                     None => Ok(0),
                 })
                 .await;

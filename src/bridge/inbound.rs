@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::api::{DeliveryResult, FailureCause, SmsToIm};
+use super::api::{DeliveryResult, SmsToIm};
 use super::core::{Shared, front_end_of};
 use super::policy;
 use crate::store::{InboundMessage, StoreError, User, normalise_msisdn};
@@ -43,24 +43,13 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
         let before = policy::outbox_expired_before(now, shared.policy.outbox_expiry);
         match shared.db(move |s| s.expire_queued(before, now)).await {
             Ok(expired) => {
-                for m in expired {
+                for m in &expired {
                     tracing::warn!(message = m.0, "expired before a modem could send it");
-                    let sh = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        sh.notify_outcome(
-                            m,
-                            false,
-                            Some((
-                                FailureCause::Expired,
-                                "expired before it could be sent".into(),
-                            )),
-                        )
-                        .await
-                    });
                 }
             }
             Err(e) => tracing::warn!("cannot expire the outbox: {e}"),
         }
+        super::notices::send_due(&shared, now).await;
         match shared.db(move |s| s.pending_inbound(now)).await {
             // One sender's messages in order; different senders side by side, so
             // one user whose phone does not answer (a SIP timeout each) does not

@@ -6,7 +6,10 @@ pub mod api;
 mod core;
 mod im;
 mod inbound;
+mod notices;
 pub mod policy;
+#[cfg(test)]
+mod tests;
 mod work;
 
 pub use core::{Bridge, Clock, ModemsReady, Shared, user_part};

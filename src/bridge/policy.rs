@@ -278,20 +278,31 @@ pub fn is_final(state: MessageState) -> bool {
     matches!(state, MessageState::Delivered | MessageState::Failed)
 }
 
-/// Which delivery notification a change of state calls for, if the sender asked
-/// for it: `Some(true)` delivered, `Some(false)` failed. Only the change into a
-/// final state notifies, so a notification is never sent twice.
+/// Which delivery notification a message in `state` owes its sender:
+/// `Some(true)` delivered, `Some(false)` failed, `None` when it is not final or
+/// the sender did not ask for that outcome. The store keeps whether it was
+/// sent, so it is sent once.
 pub fn notification_due(
-    before: MessageState,
-    after: MessageState,
+    state: MessageState,
     wants_positive: bool,
     wants_negative: bool,
 ) -> Option<bool> {
-    if is_final(before) || !is_final(after) {
+    if !is_final(state) {
         return None;
     }
-    let delivered = after == MessageState::Delivered;
-    (if delivered { wants_positive } else { wants_negative }).then_some(delivered)
+    let delivered = state == MessageState::Delivered;
+    (if delivered {
+        wants_positive
+    } else {
+        wants_negative
+    })
+    .then_some(delivered)
+}
+
+/// Whether a notification the sender could not be given since `final_at` is
+/// given up (the same window as a received SMS kept for an offline user).
+pub fn notice_given_up(final_at: UnixTime, now: UnixTime, expiry: Duration) -> bool {
+    inbound_expired(final_at, now, expiry)
 }
 
 /// What to do with a part the modem refused: retry later, or never.
@@ -299,7 +310,9 @@ pub fn send_retry(class: CmsClass, attempt: u32, max_attempts: u32, now: UnixTim
     match class {
         CmsClass::Permanent => Retry::Never,
         _ if attempt >= max_attempts => Retry::Never,
-        CmsClass::Transient => Retry::At(now.plus((30i64 << attempt.saturating_sub(1).min(6)).min(1800))),
+        CmsClass::Transient => {
+            Retry::At(now.plus((30i64 << attempt.saturating_sub(1).min(6)).min(1800)))
+        }
         CmsClass::ModemState => Retry::At(now.plus(30)),
     }
 }

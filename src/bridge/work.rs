@@ -8,13 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::core::Shared;
-use super::api::FailureCause;
 use super::policy;
 use crate::modem::{BoxFuture, Job, JobId, ModemInfo, SendOutcome, Work};
 use crate::pdu::StatusReport;
 use crate::store::{
-    MessageId, MessageState, PartId, Received, ReportId, ReportOutcome, Store, StoreError,
-    UnixTime,
+    MessageId, MessageState, PartId, Received, ReportId, ReportOutcome, Store, StoreError, UnixTime,
 };
 
 /// How often an idle modem looks for parts whose retry time has come.
@@ -83,7 +81,8 @@ impl Inner {
                     .await
             }
             SendOutcome::Failed(e) => {
-                let retry = policy::send_retry(e.class(), attempt, bridge_policy.send_attempts, now);
+                let retry =
+                    policy::send_retry(e.class(), attempt, bridge_policy.send_attempts, now);
                 tracing::warn!(part = part.0, attempt, "part not sent: {e} ({retry:?})");
                 let err = e.to_string();
                 self.shared
@@ -111,17 +110,10 @@ impl Inner {
             }
         };
         match result {
+            // The notification it may owe is kept with the message; the
+            // delivery loop sends it.
             Ok((before, MessageState::Failed)) if !policy::is_final(before) => {
-                let shared = Arc::clone(&self.shared);
-                tokio::spawn(async move {
-                    shared
-                        .notify_outcome(
-                            message,
-                            false,
-                            Some((FailureCause::NotSent, "not sent".into())),
-                        )
-                        .await
-                });
+                self.shared.inbound.notify_one();
             }
             Ok((_, MessageState::Queued)) => self.shared.wake_outbox(),
             Ok(_) => {}
@@ -218,20 +210,8 @@ impl Work for StoreWork {
                     if first && let Ok(mut r) = inner.released.lock() {
                         r.insert(id.clone());
                     }
-                    for m in failed {
-                        let shared = Arc::clone(&inner.shared);
-                        tokio::spawn(async move {
-                            shared
-                                .notify_outcome(
-                                    m,
-                                    false,
-                                    Some((
-                                        FailureCause::OutcomeUnknown,
-                                        "outcome unknown after a restart".into(),
-                                    )),
-                                )
-                                .await
-                        });
+                    if !failed.is_empty() {
+                        inner.shared.inbound.notify_one();
                     }
                     Ok(p)
                 }
@@ -381,24 +361,8 @@ fn report_applied(shared: &Arc<Shared>, o: ReportOutcome) {
         delivered,
         "delivery outcome from status reports"
     );
-    if policy::notification_due(
-        o.previous_state,
-        o.message_state,
-        o.imdn_positive,
-        o.imdn_negative,
-    )
-    .is_none()
-    {
-        return;
-    }
-    let failure = (!delivered).then(|| {
-        (
-            FailureCause::Rejected,
-            format!("status report {:?}", o.outcome),
-        )
-    });
-    let s = Arc::clone(shared);
-    tokio::spawn(async move { s.notify_outcome(o.message, delivered, failure).await });
+    // The notification it may owe is kept with the message.
+    shared.inbound.notify_one();
 }
 
 /// Applies every stored report that was never applied (a failed apply step, or

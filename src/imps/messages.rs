@@ -9,9 +9,8 @@ use super::csp::{self, code};
 use super::server::{Ctx, Server, refusal_code};
 use super::xml::Element;
 use crate::bridge::api::{
-    FailureCause,
-    BoxFuture, DeliveryNotice, DeliveryResult, FrontEnd, ImFrontEnd, ImSend, NotifyOn, Sender,
-    Sent, SmsToIm, Verified,
+    BoxFuture, DeliveryNotice, DeliveryResult, FailureCause, FrontEnd, ImFrontEnd, ImSend,
+    NotifyOn, Sender, Sent, SmsToIm, Verified,
 };
 use crate::bridge::user_part;
 

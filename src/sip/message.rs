@@ -182,7 +182,10 @@ mod tests {
             retry_after: Duration::from_secs(120),
         });
         assert_eq!((r.code, r.header("Retry-After")), (503, Some("120")));
-        assert_eq!(refusal_reply(&Refusal::DailyCap(5)).header("Retry-After"), None);
+        assert_eq!(
+            refusal_reply(&Refusal::DailyCap(5)).header("Retry-After"),
+            None
+        );
     }
 
     fn req(uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {

@@ -2,7 +2,7 @@
 //! and conversations (who last wrote to whom, through which modem): what the
 //! bridge needs to resolve a recipient and to route a reply.
 
-use rusqlite::{OptionalExtension, Row, Connection, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::{StoreError, is_unique_violation};
 use super::numbers::Msisdn;
@@ -130,11 +130,7 @@ fn check_text(what: &str, s: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn insert_contact(
-    tx: &Connection,
-    c: &NewContact,
-    now: UnixTime,
-) -> Result<ContactId, StoreError> {
+fn insert_contact(tx: &Connection, c: &NewContact, now: UnixTime) -> Result<ContactId, StoreError> {
     let user = resolve(tx, &c.user)?;
     let msisdn = &c.msisdn;
     let alias = c.alias.as_deref().map(check_alias).transpose()?;

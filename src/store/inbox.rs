@@ -2,7 +2,7 @@
 //! the reassembly of concatenated parts (rows, so it survives restarts); and the
 //! inbound messages the bridge delivers to users, with store-and-forward state.
 
-use rusqlite::{OptionalExtension, Row, Connection, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::{StoreError, is_unique_violation};
 use super::numbers::normalise_msisdn;

@@ -61,6 +61,7 @@ mod contacts;
 mod error;
 mod inbox;
 mod lists;
+mod notices;
 mod numbers;
 mod outbox;
 mod reports;
@@ -84,6 +85,7 @@ pub use contacts::{
 pub use error::StoreError;
 pub use inbox::{InboundId, InboundMessage, InboundState, Received, ReportId};
 pub use lists::{IM_RELAY, ImContact, ListEntryRef};
+pub use notices::{DueNotice, FailureCause};
 pub use numbers::{Msisdn, NumberError, NumberProblem, normalise_msisdn};
 pub use outbox::{
     ClaimedPart, FrontEnd, MessageId, MessageState, MessageSummary, NewMessage, PartId, Retry,
@@ -184,7 +186,11 @@ impl Store {
         // left inside a transaction that nobody will finish.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
         let committed = match outcome {
-            Ok(Ok(v)) => self.conn.execute_batch("COMMIT").map(|()| v).map_err(Into::into),
+            Ok(Ok(v)) => self
+                .conn
+                .execute_batch("COMMIT")
+                .map(|()| v)
+                .map_err(Into::into),
             Ok(Err(e)) => Err(e),
             Err(panic) => {
                 self.rollback();

@@ -15,7 +15,7 @@
 //! claimed, else queued.
 
 use crate::bridge::policy::PartCounts;
-use rusqlite::{OptionalExtension, Row, Connection, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::contacts::{record_conversation, subscriber_id};
 use super::error::StoreError;
@@ -81,7 +81,7 @@ impl MessageState {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
-    fn from_db(s: &str) -> Self {
+    pub(super) fn from_db(s: &str) -> Self {
         Self::parse(s).unwrap_or(Self::Failed)
     }
 }
@@ -318,11 +318,7 @@ fn take_reference(tx: &Connection, msisdn: &Msisdn, now: UnixTime) -> Result<u16
     Ok(u16::try_from((next + 65535) % 65536).unwrap_or(0))
 }
 
-fn insert_message(
-    tx: &Connection,
-    m: &NewMessage,
-    now: UnixTime,
-) -> Result<MessageId, StoreError> {
+fn insert_message(tx: &Connection, m: &NewMessage, now: UnixTime) -> Result<MessageId, StoreError> {
     let exists: Option<i64> = tx
         .prepare_cached("SELECT id FROM users WHERE id = ?1")?
         .query_row([m.user.0], |r| r.get(0))

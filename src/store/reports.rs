@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::error::StoreError;
+use super::notices::{FailureCause, set_failure_cause};
 use super::numbers::{Msisdn, normalise_msisdn};
 use super::outbox::{FrontEnd, MessageId, MessageState, PartId, refresh_message};
 use super::sending::fail_rest;
@@ -140,6 +141,7 @@ impl Store {
             .execute(params![part, state, status.0, discharge.map(|t| t.0), now.0, error])?;
             if let Some(e) = &error {
                 fail_rest(tx, message, seq)?;
+                set_failure_cause(tx, message, FailureCause::Rejected)?;
                 tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
                     .execute(params![message.0, e])?;
             }

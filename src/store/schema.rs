@@ -195,6 +195,10 @@ CREATE TABLE contact_lists (
 );
 "#;
 
+/// Delivery notifications are kept with their message until the sender's front
+/// end took them: `notified_at` NULL while one is owed (messages already final
+/// before this version count as notified), `fail_cause` says why a message failed.
+///
 /// Status reports are stored and applied in one transaction; a report stored
 /// without being applied (the apply step failed, or a build before this one
 /// stopped in between) has `report_applied` NULL and is applied by the sweep at
@@ -203,6 +207,15 @@ const V3: &str = r#"
 ALTER TABLE inbox_pdus ADD COLUMN report_applied INTEGER CHECK (report_applied IN (0, 1));
 CREATE INDEX inbox_pdus_unapplied ON inbox_pdus(id)
     WHERE kind = 'status_report' AND report_applied IS NULL;
+
+ALTER TABLE messages ADD COLUMN fail_cause TEXT
+    CHECK (fail_cause IN ('expired', 'not_sent', 'rejected', 'outcome_unknown'));
+ALTER TABLE messages ADD COLUMN notified_at INTEGER;
+ALTER TABLE messages ADD COLUMN notify_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN notify_next_at INTEGER NOT NULL DEFAULT 0;
+UPDATE messages SET notified_at = updated_at WHERE state IN ('delivered', 'failed');
+CREATE INDEX messages_notice_due ON messages(notify_next_at)
+    WHERE notified_at IS NULL AND state IN ('delivered', 'failed');
 "#;
 
 /// Applies the missing migrations in one IMMEDIATE transaction, so that two

@@ -2,10 +2,11 @@
 //! policy calls for parts whose outcome is unknown (rule 4). Each call is one
 //! transaction that also writes the charging record and the message's state.
 
-use rusqlite::{OptionalExtension, Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::contacts::record_conversation;
 use super::error::StoreError;
+use super::notices::{FailureCause, set_failure_cause};
 use super::outbox::{MessageId, MessageState, PartId, Retry, refresh_message};
 use super::users::UserId;
 use super::{Store, UnixTime};
@@ -53,11 +54,7 @@ fn part_in_state(
 }
 
 /// Fails the parts of a message that have not gone out, after one failed for good.
-pub(super) fn fail_rest(
-    tx: &Connection,
-    message: MessageId,
-    seq: u8,
-) -> Result<(), StoreError> {
+pub(super) fn fail_rest(tx: &Connection, message: MessageId, seq: u8) -> Result<(), StoreError> {
     tx.prepare_cached(
         "UPDATE parts SET state = 'failed', last_error = ?2 WHERE message_id = ?1 AND state = 'queued'",
     )?
@@ -127,7 +124,10 @@ impl Store {
                     .execute(params![part.0, error])?,
             };
             match retry {
-                Retry::Never => fail_rest(tx, p.message, p.seq)?,
+                Retry::Never => {
+                    fail_rest(tx, p.message, p.seq)?;
+                    set_failure_cause(tx, p.message, FailureCause::NotSent)?;
+                }
                 // The message backs off as a whole, so its parts still go out
                 // together and through one modem.
                 Retry::At(at) => {
@@ -225,6 +225,7 @@ impl Store {
                 .execute([message.0])?;
             if let Some(seq) = first {
                 fail_rest(tx, message, seq)?;
+                set_failure_cause(tx, message, FailureCause::OutcomeUnknown)?;
             }
             refresh_message(tx, message, now)?;
             Ok(n)
@@ -255,6 +256,7 @@ impl Store {
                      WHERE message_id = ?1 AND state = 'queued'",
                 )?
                 .execute([id])?;
+                set_failure_cause(tx, MessageId(id), FailureCause::Expired)?;
                 let (old, new) = refresh_message(tx, MessageId(id), now)?;
                 if new == MessageState::Failed && old != MessageState::Failed {
                     failed.push(MessageId(id));

@@ -6,7 +6,7 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use md5::{Digest, Md5};
-use rusqlite::{OptionalExtension, Row, Connection, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::{StoreError, is_unique_violation};
 use super::{Store, UnixTime};

@@ -246,7 +246,10 @@ fn relay_refused_when_blocked_or_empty() {
         decide_relay("hi", true, "sip:b@x"),
         Err(Refusal::BlockedByRecipient("sip:b@x".into()))
     );
-    assert_eq!(decide_relay("  ", false, "sip:b@x"), Err(Refusal::EmptyMessage));
+    assert_eq!(
+        decide_relay("  ", false, "sip:b@x"),
+        Err(Refusal::EmptyMessage)
+    );
 }
 
 #[test]
@@ -340,32 +343,61 @@ fn message_state_from_parts() {
     assert_eq!(message_state(c(1, 0, 1, 0, 0, 0)), MessageState::Sending);
     assert_eq!(message_state(c(0, 0, 2, 1, 0, 0)), MessageState::Sent);
     assert_eq!(message_state(c(0, 0, 0, 3, 0, 0)), MessageState::Delivered);
-    assert_eq!(message_state(c(0, 0, 1, 1, 0, 1)), MessageState::OutcomeUnknown);
+    assert_eq!(
+        message_state(c(0, 0, 1, 1, 0, 1)),
+        MessageState::OutcomeUnknown
+    );
     // One failed part fails the message, whatever the others say.
     assert_eq!(message_state(c(0, 0, 0, 2, 1, 1)), MessageState::Failed);
 }
 
 #[test]
-fn a_notification_is_due_once_on_the_change_into_a_final_state() {
+fn a_notification_is_due_for_a_final_message_that_asked_for_it() {
     use MessageState::*;
-    assert_eq!(notification_due(Sent, Delivered, true, true), Some(true));
-    assert_eq!(notification_due(Sent, Failed, true, true), Some(false));
-    assert_eq!(notification_due(Sending, Failed, true, false), None, "not asked");
-    assert_eq!(notification_due(Sent, Delivered, false, true), None, "not asked");
-    assert_eq!(notification_due(Delivered, Delivered, true, true), None, "already final");
-    assert_eq!(notification_due(Failed, Failed, true, true), None, "already final");
-    assert_eq!(notification_due(Sending, Sent, true, true), None, "not final yet");
+    assert_eq!(notification_due(Delivered, true, true), Some(true));
+    assert_eq!(notification_due(Failed, true, true), Some(false));
+    assert_eq!(notification_due(Failed, true, false), None, "not asked");
+    assert_eq!(notification_due(Delivered, false, true), None, "not asked");
+    for not_final in [Queued, Sending, Sent, OutcomeUnknown] {
+        assert_eq!(
+            notification_due(not_final, true, true),
+            None,
+            "{not_final:?}"
+        );
+    }
+    let week = Duration::from_secs(7 * 86_400);
+    assert!(!notice_given_up(UnixTime(NOW.0 - 7 * 86_400), NOW, week));
+    assert!(notice_given_up(UnixTime(NOW.0 - 7 * 86_400 - 1), NOW, week));
 }
 
 #[test]
 fn send_retries_back_off_and_stop() {
     assert_eq!(send_retry(CmsClass::Permanent, 1, 5, NOW), Retry::Never);
-    assert_eq!(send_retry(CmsClass::Transient, 1, 5, NOW), Retry::At(NOW.plus(30)));
-    assert_eq!(send_retry(CmsClass::Transient, 2, 5, NOW), Retry::At(NOW.plus(60)));
-    assert_eq!(send_retry(CmsClass::Transient, 4, 5, NOW), Retry::At(NOW.plus(240)));
-    assert_eq!(send_retry(CmsClass::Transient, 5, 5, NOW), Retry::Never, "last attempt");
-    assert_eq!(send_retry(CmsClass::ModemState, 1, 5, NOW), Retry::At(NOW.plus(30)));
-    assert_eq!(send_retry(CmsClass::Transient, 20, 50, NOW), Retry::At(NOW.plus(1800)));
+    assert_eq!(
+        send_retry(CmsClass::Transient, 1, 5, NOW),
+        Retry::At(NOW.plus(30))
+    );
+    assert_eq!(
+        send_retry(CmsClass::Transient, 2, 5, NOW),
+        Retry::At(NOW.plus(60))
+    );
+    assert_eq!(
+        send_retry(CmsClass::Transient, 4, 5, NOW),
+        Retry::At(NOW.plus(240))
+    );
+    assert_eq!(
+        send_retry(CmsClass::Transient, 5, 5, NOW),
+        Retry::Never,
+        "last attempt"
+    );
+    assert_eq!(
+        send_retry(CmsClass::ModemState, 1, 5, NOW),
+        Retry::At(NOW.plus(30))
+    );
+    assert_eq!(
+        send_retry(CmsClass::Transient, 20, 50, NOW),
+        Retry::At(NOW.plus(1800))
+    );
     assert!(!requeue_unknown(OutcomeUnknown::Fail));
     assert!(requeue_unknown(OutcomeUnknown::Requeue));
 }

@@ -1,0 +1,93 @@
+//! Sends the delivery notifications the store says are owed (IMDN, IMPS
+//! DeliveryReport): each final message once, to its sender's front end, kept
+//! and retried while the sender is offline, given up after `inbound_expiry`.
+
+use std::sync::Arc;
+
+use super::api::{DeliveryNotice, DeliveryResult};
+use super::core::Shared;
+use super::policy;
+use crate::store::{DueNotice, UnixTime};
+
+/// Notifications handled per pass; the rest wait for the next one.
+const BATCH: usize = 256;
+
+/// Sends what is due at `now`.
+pub(super) async fn send_due(shared: &Arc<Shared>, now: UnixTime) {
+    let due = match shared.db(move |s| s.due_notices(now, BATCH)).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("cannot read the notifications owed: {e}");
+            return;
+        }
+    };
+    for n in due {
+        let id = n.message;
+        let outcome = send_one(shared, n, now).await;
+        let written = match outcome {
+            Sent::Done => shared.db(move |s| s.mark_notified(id, now)).await,
+            Sent::Later(at) => shared.db(move |s| s.notice_retry(id, at)).await,
+        };
+        if let Err(e) = written {
+            tracing::warn!(message = id.0, "cannot record a notification: {e}");
+        }
+    }
+}
+
+enum Sent {
+    /// Sent, not wanted, or given up: not due any more.
+    Done,
+    /// Try again then.
+    Later(UnixTime),
+}
+
+async fn send_one(shared: &Arc<Shared>, n: DueNotice, now: UnixTime) -> Sent {
+    let Some(delivered) = policy::notification_due(n.state, n.imdn_positive, n.imdn_negative)
+    else {
+        return Sent::Done;
+    };
+    let (Some(user), Some(im_message_id)) = (n.user.clone(), n.im_message_id.clone()) else {
+        tracing::info!(message = n.message.0, "no sender or message id to notify");
+        return Sent::Done;
+    };
+    if policy::notice_given_up(n.final_at, now, shared.policy.inbound_expiry) {
+        tracing::warn!(message = n.message.0, %user, "delivery notification given up: the sender was not reachable in time");
+        return Sent::Done;
+    }
+    let Some(fe) = shared.front_end(n.front_end) else {
+        tracing::warn!(
+            message = n.message.0,
+            "no {:?} front end to notify {user}",
+            n.front_end
+        );
+        return Sent::Later(policy::inbound_retry_at(n.attempts, now));
+    };
+    let notice = DeliveryNotice {
+        to_user: user.clone(),
+        front_end: n.front_end,
+        im_message_id,
+        recipient: n.msisdn.to_string(),
+        delivered,
+        at: now,
+        reason: (!delivered).then(|| {
+            n.last_error
+                .clone()
+                .unwrap_or_else(|| "not delivered".into())
+        }),
+        cause: if delivered { None } else { n.cause },
+    };
+    match fe.notify(notice).await {
+        DeliveryResult::Delivered => {
+            tracing::info!(message = n.message.0, %user, delivered, "delivery notification sent");
+            Sent::Done
+        }
+        DeliveryResult::Retry(why) => {
+            tracing::info!(message = n.message.0, %user, "delivery notification kept for later: {why}");
+            Sent::Later(policy::inbound_retry_at(n.attempts, now))
+        }
+        DeliveryResult::Failed(why) => {
+            tracing::warn!(message = n.message.0, %user, "delivery notification refused: {why}");
+            Sent::Done
+        }
+    }
+}
