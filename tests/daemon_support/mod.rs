@@ -125,7 +125,19 @@ impl Daemon {
         sip: SocketAddr,
         status: SocketAddr,
     ) -> Self {
-        let d = Self::spawn(dir, config, db, sip, status);
+        Self::start_with_env(dir, config, db, sip, status, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (failpoints).
+    pub fn start_with_env(
+        dir: &Path,
+        config: PathBuf,
+        db: PathBuf,
+        sip: SocketAddr,
+        status: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let d = Self::spawn(dir, config, db, sip, status, env);
         let ready = eventually(Duration::from_secs(60), || {
             let s = d.status_json()?;
             s["modems"]
@@ -144,6 +156,7 @@ impl Daemon {
         db: PathBuf,
         sip: SocketAddr,
         status: SocketAddr,
+        env: &[(&str, &str)],
     ) -> Self {
         let log = dir.join(format!(
             "daemon-{}.log",
@@ -155,6 +168,7 @@ impl Daemon {
             .arg(&config)
             .arg("run")
             .env("RUST_LOG", "smsbridge=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(logfile.try_clone().expect("log"))
             .stderr(logfile)
@@ -179,7 +193,7 @@ impl Daemon {
         sip: SocketAddr,
         status: SocketAddr,
     ) -> Self {
-        let mut d = Self::spawn(dir, config, db, sip, status);
+        let mut d = Self::spawn(dir, config, db, sip, status, &[]);
         let up = eventually(Duration::from_secs(30), || d.status_json().map(|_| ()));
         if up.is_none() {
             d.stop();
