@@ -1,9 +1,12 @@
 //! Reassembly of concatenated SMS, as a pure rule: parts go in with the time they
 //! arrived, complete messages come out, and collections past their deadline are
-//! handed back by [`Reassembly::expire`], never dropped. No clock, no I/O: the store
-//! keeps the parts durably and rebuilds this at start-up.
+//! handed back by [`Reassembly::expire`], never dropped. No clock, no I/O. The
+//! time is any ordered instant a [`Duration`] can be added to: `Instant` for the
+//! command line and the simulator, Unix seconds for the store, which keeps the
+//! parts durably and runs this same rule over the rows it holds.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Add;
 use std::time::{Duration, Instant};
 
 use super::address::Address;
@@ -85,8 +88,8 @@ pub enum ReassemblyError {
 }
 
 #[derive(Debug)]
-struct Collection<P> {
-    deadline: Instant,
+struct Collection<P, T> {
+    deadline: T,
     parts: BTreeMap<u8, P>,
 }
 
@@ -95,12 +98,15 @@ struct Collection<P> {
 /// A collection's deadline is `timeout` after its newest part, so a long message
 /// whose parts trickle in is not cut while parts still arrive.
 #[derive(Debug)]
-pub struct Reassembly<P> {
+pub struct Reassembly<P, T = Instant> {
     timeout: Duration,
-    pending: HashMap<PartKey, Collection<P>>,
+    pending: HashMap<PartKey, Collection<P, T>>,
 }
 
-impl<P> Reassembly<P> {
+impl<P, T> Reassembly<P, T>
+where
+    T: Copy + Ord + Add<Duration, Output = T>,
+{
     /// An empty set of collections with the given timeout.
     pub fn new(timeout: Duration) -> Self {
         Self {
@@ -112,7 +118,7 @@ impl<P> Reassembly<P> {
     /// Takes part `seq` of the message `key`, received at `now`.
     pub fn offer(
         &mut self,
-        now: Instant,
+        now: T,
         key: PartKey,
         seq: u8,
         part: P,
@@ -151,13 +157,13 @@ impl<P> Reassembly<P> {
 
     /// The earliest deadline, for the driver's timer. `None` when nothing waits.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<T> {
         self.pending.values().map(|c| c.deadline).min()
     }
 
     /// Removes and returns every collection whose deadline is at or before `now`.
     /// Spurious calls return nothing.
-    pub fn expire(&mut self, now: Instant) -> Vec<Incomplete<P>> {
+    pub fn expire(&mut self, now: T) -> Vec<Incomplete<P>> {
         let due: Vec<PartKey> = self
             .pending
             .iter()

@@ -2,13 +2,17 @@
 //! the reassembly of concatenated parts (rows, so it survives restarts); and the
 //! inbound messages the bridge delivers to users, with store-and-forward state.
 
+use std::time::Duration;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::error::{StoreError, is_unique_violation};
+use super::error::StoreError;
 use super::numbers::normalise_msisdn;
 use super::users::UserId;
 use super::{Store, UnixTime};
-use crate::pdu::{Address, Body, Deliver, PartKey, Pdu, StatusReport, Tpdu, join_text};
+use crate::pdu::{
+    Address, Body, Deliver, Offer, PartKey, Pdu, Reassembly, StatusReport, Tpdu, join_text,
+};
 
 /// An inbound message's row id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -177,36 +181,99 @@ fn insert_inbound(
     Ok(InboundId(id))
 }
 
-/// Turns the parts held for `key` into one inbound message and forgets them.
+/// The keys of the messages that have parts held, oldest first.
+fn held_keys(tx: &Connection) -> Result<Vec<(String, String, u16, u8, bool)>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT modem_imsi, sender, reference, total, wide FROM reassembly \
+             GROUP BY modem_imsi, sender, reference, total, wide ORDER BY min(received_at)",
+        )?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
+/// A part held for reassembly: its `inbox_pdus` row and the decoded SMS.
+type Held = (i64, Deliver);
+
+/// The parts held for `key`, put through the one reassembly rule
+/// ([`Reassembly`]) in the order they arrived, all under `part_key`.
+fn held(
+    tx: &Connection,
+    key: &Key<'_>,
+    part_key: &PartKey,
+    timeout: Duration,
+) -> Result<Reassembly<Held, UnixTime>, StoreError> {
+    let rows: Vec<(u8, i64, Vec<u8>, i64)> = tx
+        .prepare_cached(
+            "SELECT r.seq, p.id, p.pdu, r.received_at FROM reassembly r \
+             JOIN inbox_pdus p ON p.id = r.pdu_id \
+             WHERE r.modem_imsi = ?1 AND r.sender = ?2 AND r.reference = ?3 AND r.total = ?4 \
+             AND r.wide = ?5 ORDER BY r.received_at, p.id",
+        )?
+        .query_map(
+            params![key.modem, key.sender, key.reference, key.total, key.wide],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut parts = Reassembly::new(timeout);
+    for (seq, id, raw, at) in rows {
+        // Every held part decoded once already.
+        if let Ok(Pdu {
+            tpdu: Tpdu::Deliver(d),
+            ..
+        }) = Pdu::decode(&raw)
+        {
+            // Held rows are distinct and incomplete: this only refills the rule.
+            let _ = parts.offer(UnixTime(at), part_key.clone(), seq, (id, d));
+        }
+    }
+    Ok(parts)
+}
+
+/// The key the rule uses for the rows of `key`: the first held part's (or
+/// `fallback`'s) originator, so rows whose sender was written differently but
+/// reads as the same number stay one message.
+fn part_key_of(tx: &Connection, key: &Key<'_>) -> Result<Option<PartKey>, StoreError> {
+    let raw: Option<Vec<u8>> = tx
+        .prepare_cached(
+            "SELECT p.pdu FROM reassembly r JOIN inbox_pdus p ON p.id = r.pdu_id \
+             WHERE r.modem_imsi = ?1 AND r.sender = ?2 AND r.reference = ?3 AND r.total = ?4 \
+             AND r.wide = ?5 ORDER BY r.received_at, p.id LIMIT 1",
+        )?
+        .query_row(
+            params![key.modem, key.sender, key.reference, key.total, key.wide],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(match raw.as_deref().map(Pdu::decode) {
+        Some(Ok(Pdu {
+            tpdu: Tpdu::Deliver(d),
+            ..
+        })) => Some(PartKey {
+            sender: d.originator,
+            reference: key.reference,
+            total: key.total,
+            wide: key.wide,
+        }),
+        _ => None,
+    })
+}
+
+/// Turns the parts of `key` the rule handed back (in order, with their part
+/// numbers) into one inbound message, and forgets the held rows.
 fn complete(
     tx: &Connection,
     key: &Key<'_>,
+    parts: &[(u8, Held)],
     incomplete: bool,
     now: UnixTime,
 ) -> Result<InboundId, StoreError> {
-    let where_key =
-        "modem_imsi = ?1 AND sender = ?2 AND reference = ?3 AND total = ?4 AND wide = ?5";
-    let k = params![key.modem, key.sender, key.reference, key.total, key.wide];
-    let parts: Vec<(u8, i64, Vec<u8>)> = tx
-        .prepare_cached(
-            "SELECT r.seq, p.id, p.pdu FROM reassembly r JOIN inbox_pdus p ON p.id = r.pdu_id \
-             WHERE r.modem_imsi = ?1 AND r.sender = ?2 AND r.reference = ?3 AND r.total = ?4 \
-             AND r.wide = ?5 ORDER BY r.seq",
-        )?
-        .query_map(k, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
-    // Every held part decoded once already; decoding again cannot fail.
-    let decoded: Vec<(u8, Deliver)> = parts
-        .iter()
-        .filter_map(|(seq, _, raw)| match Pdu::decode(raw).ok()?.tpdu {
-            Tpdu::Deliver(d) => Some((*seq, d)),
-            _ => None,
-        })
-        .collect();
     let mut text = String::new();
     let mut run: Vec<&Body> = Vec::new();
     let mut expected = 1u8;
-    for (seq, d) in &decoded {
+    for (seq, (_, d)) in parts {
         if *seq != expected {
             text.push_str(&join_text(run.drain(..)));
             text.push_str(GAP);
@@ -218,8 +285,8 @@ fn complete(
     if incomplete && expected <= key.total {
         text.push_str(GAP);
     }
-    let sent_at = decoded.first().map(|(_, d)| UnixTime::from_pdu(&d.scts));
-    let ids: Vec<i64> = parts.iter().map(|p| p.1).collect();
+    let sent_at = parts.first().map(|(_, (_, d))| UnixTime::from_pdu(&d.scts));
+    let ids: Vec<i64> = parts.iter().map(|(_, (id, _))| *id).collect();
     let m = NewInbound {
         modem: key.modem,
         sender: key.sender,
@@ -229,8 +296,17 @@ fn complete(
         pdus: &ids,
     };
     let id = insert_inbound(tx, &m, now)?;
-    tx.prepare_cached(&format!("DELETE FROM reassembly WHERE {where_key}"))?
-        .execute(k)?;
+    tx.prepare_cached(
+        "DELETE FROM reassembly WHERE modem_imsi = ?1 AND sender = ?2 AND reference = ?3 \
+         AND total = ?4 AND wide = ?5",
+    )?
+    .execute(params![
+        key.modem,
+        key.sender,
+        key.reference,
+        key.total,
+        key.wide
+    ])?;
     Ok(id)
 }
 
@@ -266,36 +342,32 @@ fn deliver(
         total: key.total,
         wide: key.wide,
     };
-    let res = tx
-        .prepare_cached(
-            "INSERT INTO reassembly (modem_imsi, sender, reference, total, wide, seq, pdu_id, received_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![k.modem, k.sender, k.reference, k.total, k.wide, seq, pdu, now.0]);
-    match res {
-        Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => {
+    let part_key = part_key_of(tx, &k)?.unwrap_or(key);
+    // The timeout does not matter for an offer; expiry passes its own.
+    let mut parts = held(tx, &k, &part_key, Duration::ZERO)?;
+    match parts.offer(now, part_key, seq, (pdu, d.clone())) {
+        Ok(Offer::Duplicate) => {
             tx.execute(
                 "UPDATE inbox_pdus SET kind = 'duplicate_part' WHERE id = ?1",
                 [pdu],
             )?;
-            return Ok(Received::DuplicatePart);
+            Ok(Received::DuplicatePart)
         }
-        Err(e) => return Err(e.into()),
+        Ok(Offer::Waiting { have, of }) => {
+            tx.prepare_cached(
+                "INSERT INTO reassembly (modem_imsi, sender, reference, total, wide, seq, pdu_id, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![k.modem, k.sender, k.reference, k.total, k.wide, seq, pdu, now.0])?;
+            Ok(Received::Waiting { have, of })
+        }
+        Ok(Offer::Complete(all)) => {
+            let numbered: Vec<(u8, Held)> = (1..=k.total).zip(all).collect();
+            Ok(Received::Message(complete(tx, &k, &numbered, false, now)?))
+        }
+        // Part numbers were checked above; a bad one is kept as a message.
+        Err(e) => Err(StoreError::InvalidInput(e.to_string())),
     }
-    let have: u8 = tx
-        .prepare_cached(
-            "SELECT count(*) FROM reassembly WHERE modem_imsi = ?1 AND sender = ?2 AND reference = ?3 \
-             AND total = ?4 AND wide = ?5",
-        )?
-        .query_row(params![k.modem, k.sender, k.reference, k.total, k.wide], |r| r.get(0))?;
-    if have < key.total {
-        return Ok(Received::Waiting {
-            have,
-            of: key.total,
-        });
-    }
-    Ok(Received::Message(complete(tx, &k, false, now)?))
 }
 
 const INBOUND_SELECT: &str = "SELECT id, modem_imsi, sender, text, sent_at, received_at, incomplete, state, \
@@ -431,27 +503,25 @@ impl Store {
         now: UnixTime,
         timeout_secs: i64,
     ) -> Result<Vec<InboundId>, StoreError> {
+        let timeout = Duration::from_secs(u64::try_from(timeout_secs).unwrap_or(0));
         self.write(|tx| {
-            let keys: Vec<(String, String, u16, u8, bool)> = tx
-                .prepare_cached(
-                    "SELECT modem_imsi, sender, reference, total, wide FROM reassembly \
-                     GROUP BY modem_imsi, sender, reference, total, wide HAVING max(received_at) <= ?1 \
-                     ORDER BY min(received_at)",
-                )?
-                .query_map([now.0 - timeout_secs], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-                .collect::<Result<_, _>>()?;
-            keys.iter()
-                .map(|(modem, sender, reference, total, wide)| {
-                    let key = Key {
-                        modem,
-                        sender,
-                        reference: *reference,
-                        total: *total,
-                        wide: *wide,
-                    };
-                    complete(tx, &key, true, now)
-                })
-                .collect()
+            let mut out = Vec::new();
+            for (modem, sender, reference, total, wide) in held_keys(tx)? {
+                let key = Key {
+                    modem: &modem,
+                    sender: &sender,
+                    reference,
+                    total,
+                    wide,
+                };
+                let Some(part_key) = part_key_of(tx, &key)? else {
+                    continue;
+                };
+                for late in held(tx, &key, &part_key, timeout)?.expire(now) {
+                    out.push(complete(tx, &key, &late.parts, true, now)?);
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -461,15 +531,26 @@ impl Store {
         &self,
         timeout_secs: i64,
     ) -> Result<Option<UnixTime>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT min(newest) FROM (SELECT max(received_at) AS newest FROM reassembly \
-                 GROUP BY modem_imsi, sender, reference, total, wide)",
-                [],
-                |r| r.get::<_, Option<i64>>(0),
-            )?
-            .map(|t| UnixTime(t + timeout_secs)))
+        let timeout = Duration::from_secs(u64::try_from(timeout_secs).unwrap_or(0));
+        let mut next: Option<UnixTime> = None;
+        for (modem, sender, reference, total, wide) in held_keys(&self.conn)? {
+            let key = Key {
+                modem: &modem,
+                sender: &sender,
+                reference,
+                total,
+                wide,
+            };
+            let Some(part_key) = part_key_of(&self.conn, &key)? else {
+                continue;
+            };
+            let deadline = held(&self.conn, &key, &part_key, timeout)?.poll_timeout();
+            next = match (next, deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(next)
     }
 
     /// Inbound messages waiting for delivery whose next attempt is due, oldest first.

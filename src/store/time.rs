@@ -9,6 +9,15 @@ use crate::pdu::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct UnixTime(pub i64);
 
+/// Whole seconds of a duration later (what `pdu::Reassembly` needs of a time).
+impl std::ops::Add<std::time::Duration> for UnixTime {
+    type Output = Self;
+
+    fn add(self, d: std::time::Duration) -> Self {
+        self.plus(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
 impl UnixTime {
     /// The system clock, for drivers and the command line (the store never calls it).
     pub fn now() -> Self {
