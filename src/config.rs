@@ -225,6 +225,11 @@ pub struct Imps {
     pub poll_min: u32,
     /// Most sessions at once (default 1000).
     pub max_sessions: usize,
+    /// Most sessions of one user at once (default 8).
+    pub max_sessions_per_user: usize,
+    /// Whether a SessionID is accepted only from the address that logged in
+    /// (default true; false for clients behind NAT whose address changes).
+    pub bind_sessions_to_address: bool,
 }
 
 impl Default for Imps {
@@ -237,6 +242,8 @@ impl Default for Imps {
             max_keep_alive: Duration::from_secs(3600),
             poll_min: 5,
             max_sessions: 1000,
+            max_sessions_per_user: 8,
+            bind_sessions_to_address: true,
         }
     }
 }

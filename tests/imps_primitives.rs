@@ -120,8 +120,14 @@ async fn login_refusals() {
     let a = r.ask(None, &login("wv:alice@sms.test", "wrong")).await;
     assert_eq!(a.code(), Some(409));
     assert!(a.text(&["SessionID"]).is_none());
+    let wrong_password = a.text(&["Result", "Description"]).map(str::to_owned);
+    // An unknown user gets the very same answer: Logins cannot enumerate users.
     let a = r.ask(None, &login("wv:nobody@sms.test", "x")).await;
-    assert_eq!(a.code(), Some(531));
+    assert_eq!(a.code(), Some(409));
+    assert_eq!(
+        a.text(&["Result", "Description"]).map(str::to_owned),
+        wrong_password
+    );
     let a = r.ask(None, &login("sip:erin@sms.test", "pw3")).await;
     assert_eq!(a.code(), Some(409), "a SIP-only user has no IMPS account");
     let a = r

@@ -145,8 +145,9 @@ pub enum Refusal {
     /// No such contact list.
     #[error("no contact list {0}")]
     UnknownList(String),
-    /// The password or digest at login was wrong.
-    #[error("invalid password")]
+    /// The UserID or the password or digest at Login was wrong (one answer
+    /// for both, so Logins cannot tell which users exist).
+    #[error("invalid UserID or password")]
     BadCredentials,
     /// The user exists but has no IMPS account.
     #[error("{0} has no IMPS account")]

@@ -24,6 +24,11 @@ use crate::store::{
 /// Whether any modem can send now; the daemon passes the pool's view.
 pub type ModemsReady = Arc<dyn Fn() -> bool + Send + Sync>;
 
+/// Password hashes computed at once (argon2: about 19 MiB and one core each).
+pub(crate) const HASHES_AT_ONCE: usize = 2;
+/// How long a Login waits for a turn to have its password checked.
+pub(crate) const HASH_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
 /// Where the bridge's glue reads the time it hands to the decisions; the
 /// system clock in the daemon, a fixed or stepped one in tests.
 pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
@@ -46,6 +51,9 @@ pub struct Shared {
     pub modems_ready: ModemsReady,
     front_ends: RwLock<Vec<(FrontEnd, Arc<dyn ImFrontEnd>)>>,
     clock: Clock,
+    /// Password hashes running at once: each takes an argon2 block of memory
+    /// and a core, so a flood of Logins cannot take more than this.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -61,7 +69,36 @@ impl Shared {
             modems_ready,
             front_ends: RwLock::new(Vec::new()),
             clock: Arc::new(UnixTime::now),
+            hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
         })
+    }
+
+    /// Checks a password against an argon2 hash (`None`: an unknown user, who
+    /// costs the same and never matches) on a blocking thread, outside the
+    /// store's lock, at most [`HASHES_AT_ONCE`] at a time; a Login that cannot
+    /// get a turn within [`HASH_QUEUE_WAIT`] is refused as busy.
+    pub async fn verify_password(
+        &self,
+        phc: Option<String>,
+        password: String,
+    ) -> Result<bool, Refusal> {
+        let busy = Refusal::Internal {
+            retry_after: Duration::from_secs(5),
+        };
+        let permit =
+            tokio::time::timeout(HASH_QUEUE_WAIT, Arc::clone(&self.hashing).acquire_owned())
+                .await
+                .map_err(|_| {
+                    tracing::warn!("password checks are queued too long: Login refused as busy");
+                    busy.clone()
+                })?
+                .map_err(|_| busy.clone())?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            crate::store::verify_password(phc.as_deref(), &password)
+        })
+        .await
+        .map_err(|_| busy)
     }
 
     /// The same, with the time read from `clock` (tests).

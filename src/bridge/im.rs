@@ -266,31 +266,41 @@ impl ImApi for Bridge {
     fn login(&self, user: String, proof: LoginProof) -> BoxFuture<Result<ImUser, Refusal>> {
         let this = arc(self);
         Box::pin(async move {
-            let u = this.user_named(&user).await?;
-            if u.imps_id.is_none() {
-                return Err(Refusal::NoImpsAccount(user));
+            // Unknown users, users without IMPS and wrong passwords get the
+            // same answer after the same work: Logins cannot tell who exists.
+            let found = match this.user_named(&user).await {
+                Ok(u) => u.imps_id.is_some().then_some(u),
+                Err(Refusal::UnknownUser(_)) => None,
+                Err(other) => return Err(other),
+            };
+            let ok = match proof {
+                LoginProof::Password(password) => {
+                    let phc = found.as_ref().and_then(|u| u.password_hash.clone());
+                    this.shared.verify_password(phc, password).await?
+                }
+                LoginProof::Md5Digest { nonce, digest } => {
+                    let secret = match &found {
+                        Some(u) => {
+                            let id = u.id;
+                            this.shared
+                                .db(move |s| s.imps_secret(id))
+                                .await
+                                .map_err(store_refusal)?
+                        }
+                        None => None,
+                    };
+                    let secret = secret.unwrap_or_default();
+                    digest_matches(&nonce, &secret, &digest) && !secret.is_empty()
+                }
+            };
+            match found {
+                Some(u) if ok => Ok(ImUser {
+                    address: u.address().to_owned(),
+                    imps_id: u.imps_id.clone(),
+                    display_name: u.settings.display_name.clone(),
+                }),
+                _ => Err(Refusal::BadCredentials),
             }
-            let checked = u.clone();
-            let ok = this
-                .shared
-                .db(move |s| {
-                    Ok(match &proof {
-                        LoginProof::Password(p) => s.verify_password(&checked, p),
-                        LoginProof::Md5Digest { nonce, digest } => s
-                            .imps_secret(checked.id)?
-                            .is_some_and(|secret| digest_matches(nonce, &secret, digest)),
-                    })
-                })
-                .await
-                .map_err(store_refusal)?;
-            if !ok {
-                return Err(Refusal::BadCredentials);
-            }
-            Ok(ImUser {
-                address: u.address().to_owned(),
-                imps_id: u.imps_id.clone(),
-                display_name: u.settings.display_name.clone(),
-            })
         })
     }
 

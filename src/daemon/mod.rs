@@ -258,6 +258,8 @@ async fn start_imps(
             min_keep_alive: c.min_keep_alive,
             max_keep_alive: c.max_keep_alive,
             max_sessions: c.max_sessions,
+            max_sessions_per_user: c.max_sessions_per_user,
+            bind_to_address: c.bind_sessions_to_address,
             ..imps::session::Limits::default()
         },
         poll_min: c.poll_min,

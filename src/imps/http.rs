@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio_util::sync::CancellationToken;
@@ -83,6 +83,7 @@ async fn handle(
     State(st): State<Arc<AppState>>,
     method: axum::http::Method,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
     if method != axum::http::Method::POST {
@@ -102,7 +103,14 @@ async fn handle(
         )
             .into_response();
     }
-    let reply = st.server.handle(&body, Instant::now()).await;
+    // The peer's address (sessions are bound to it, Logins throttled by it);
+    // a router driven without a socket (tests) counts as this host.
+    let client = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |c| {
+            c.0.ip()
+        });
+    let reply = st.server.handle_from(&body, Instant::now(), client).await;
     let status = StatusCode::from_u16(reply.http).unwrap_or(StatusCode::OK);
     if reply.body.is_empty() {
         return status.into_response();
@@ -127,9 +135,12 @@ pub async fn serve(
     let app = router(Arc::clone(&server), Arc::clone(&draining));
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
         if let Err(e) = served {
             tracing::warn!("IMPS listener stopped: {e}");
         }

@@ -11,6 +11,7 @@
 //! sans-IO apart from the bridge calls; `http` is the axum driver.
 
 pub mod csp;
+pub mod guard;
 mod http;
 mod lists;
 mod messages;

@@ -4,11 +4,13 @@
 //! primitives. No HTTP here (the axum driver is `http.rs`); the bridge is
 //! called through [`ImApi`].
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::csp::{self, Message, Mode, Outgoing, code};
-use super::session::{Limits, SessionError, Sessions};
+use super::guard::LoginGuard;
+use super::session::{Limits, OpenError, SessionError, Sessions};
 use super::xml::Element;
 use crate::bridge::api::{ImApi, LoginProof, Refusal, Target};
 use crate::bridge::user_part;
@@ -33,6 +35,9 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// The longest UserID accepted at Login.
+pub(crate) const MAX_USER_ID: usize = 256;
+
 /// Makes random tokens (session ids, nonces, message ids).
 pub type Random = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -40,6 +45,7 @@ pub type Random = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct Server {
     pub(super) cfg: ServerConfig,
     pub(super) sessions: Mutex<Sessions>,
+    guard: Mutex<LoginGuard>,
     pub(super) bridge: Arc<dyn ImApi>,
     pub(super) random: Random,
 }
@@ -59,6 +65,7 @@ impl Server {
         Arc::new(Self {
             cfg,
             sessions,
+            guard: Mutex::new(LoginGuard::default()),
             bridge,
             random,
         })
@@ -70,8 +77,25 @@ impl Server {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Answers one HTTP body.
+    /// 4-way Login nonces pending (for tests and status).
+    pub fn pending_nonces(&self) -> usize {
+        self.sessions().pending_nonces()
+    }
+
+    fn guard(&self) -> MutexGuard<'_, LoginGuard> {
+        self.guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Answers one HTTP body from a client on this host.
     pub async fn handle(&self, body: &[u8], now: Instant) -> Reply {
+        self.handle_from(body, now, IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .await
+    }
+
+    /// Answers one HTTP body from a client at `client`.
+    pub async fn handle_from(&self, body: &[u8], now: Instant, client: IpAddr) -> Reply {
         let msg = match csp::parse(body) {
             Ok(m) => m,
             Err(e) => {
@@ -81,9 +105,9 @@ impl Server {
         };
         let tid = msg.transaction_id.clone();
         if msg.primitive.name == "Login-Request" {
-            return self.login(&msg, now).await;
+            return self.login(&msg, now, client).await;
         }
-        let ctx = match self.check_session(&msg, now) {
+        let ctx = match self.check_session(&msg, now, client) {
             Ok(c) => c,
             Err(e) => {
                 let (c, why) = match e {
@@ -151,9 +175,18 @@ impl Server {
         }
     }
 
-    fn check_session(&self, msg: &Message, now: Instant) -> Result<Ctx, SessionError> {
+    fn check_session(
+        &self,
+        msg: &Message,
+        now: Instant,
+        client: IpAddr,
+    ) -> Result<Ctx, SessionError> {
         let id = msg.session_id.as_deref().ok_or(SessionError::Unknown)?;
         let mut sessions = self.sessions();
+        if let Err(e) = sessions.bound(id, client) {
+            tracing::warn!(%client, "IMPS SessionID used from another address than its Login: refused");
+            return Err(e);
+        }
         let s = sessions.touch(now, id)?;
         Ok(Ctx {
             session_id: s.id.clone(),
@@ -163,7 +196,7 @@ impl Server {
         })
     }
 
-    async fn login(&self, msg: &Message, now: Instant) -> Reply {
+    async fn login(&self, msg: &Message, now: Instant, client: IpAddr) -> Reply {
         let p = &msg.primitive;
         let tid = msg.transaction_id.clone();
         let client_id = p.child("ClientID").cloned();
@@ -180,10 +213,32 @@ impl Server {
                 vec![],
             ));
         };
+        if user_id.len() > MAX_USER_ID {
+            return respond(login_response(
+                csp::result(
+                    code::BAD_REQUEST,
+                    &format!("UserID longer than {MAX_USER_ID} bytes"),
+                ),
+                vec![],
+            ));
+        }
+        // Throttled before any work: nothing is hashed or remembered.
+        if let Err(wait) = self.guard().check(now, user_id, client) {
+            let secs = wait.as_secs().max(1);
+            tracing::warn!(%user_id, %client, "IMPS Login throttled for {secs}s after failed attempts");
+            return respond(login_response(
+                csp::result(
+                    code::UNAVAILABLE,
+                    &format!("too many failed logins; try again in {secs}s"),
+                ),
+                vec![],
+            ));
+        }
         let proof = if let Some(pw) = p.child("Password") {
             LoginProof::Password(pw.text.clone())
         } else if let Some(d) = p.text_at(&["DigestBytes"]) {
-            let Some(nonce) = self.sessions().take_nonce(now, user_id) else {
+            let Some(nonce) = self.sessions().take_nonce(now, user_id, client) else {
+                self.guard().failed(now, user_id, client);
                 return respond(login_response(
                     csp::result(
                         code::INVALID_PASSWORD,
@@ -211,7 +266,16 @@ impl Server {
                 ));
             }
             let nonce = (self.random)();
-            self.sessions().issue_nonce(now, user_id, nonce.clone());
+            let issued = self
+                .sessions()
+                .issue_nonce(now, user_id, client, nonce.clone());
+            if issued.is_err() {
+                tracing::warn!(%client, "IMPS Login: too many 4-way logins pending");
+                return respond(login_response(
+                    csp::result(code::UNAVAILABLE, "too many logins in progress"),
+                    vec![],
+                ));
+            }
             return respond(login_response(
                 csp::result(code::UNAUTHORIZED, "Further authorization required"),
                 vec![
@@ -228,11 +292,15 @@ impl Server {
         let user = match self.bridge.login(user_id.to_owned(), proof).await {
             Ok(u) => u,
             Err(r) => {
+                if r.retry_after().is_none() {
+                    self.guard().failed(now, user_id, client);
+                }
                 let c = refusal_code(&r);
-                tracing::info!(%user_id, "IMPS Login refused: {r}");
+                tracing::info!(%user_id, %client, "IMPS Login refused: {r}");
                 return respond(login_response(csp::result(c, &r.to_string()), vec![]));
             }
         };
+        self.guard().succeeded(user_id, client);
         let ttl = p
             .text_at(&["TimeToLive"])
             .and_then(|t| t.parse::<u64>().ok())
@@ -242,14 +310,20 @@ impl Server {
             let mut sessions = self.sessions();
             let ka = sessions.grant(ttl);
             let wv = user.imps_id.clone().unwrap_or_else(|| user_id.to_owned());
-            if sessions
-                .open(now, session_id.clone(), user.address.clone(), wv, ka)
-                .is_none()
-            {
-                return respond(login_response(
-                    csp::result(code::UNAVAILABLE, "too many sessions"),
-                    vec![],
-                ));
+            let opened = sessions.open(
+                now,
+                session_id.clone(),
+                user.address.clone(),
+                wv,
+                ka,
+                client,
+            );
+            if let Err(e) = opened {
+                let why = match e {
+                    OpenError::Full => "too many sessions",
+                    OpenError::UserFull => "too many sessions for this user; log out of another",
+                };
+                return respond(login_response(csp::result(code::UNAVAILABLE, why), vec![]));
             }
             ka
         };

@@ -4,6 +4,7 @@
 //! collects, and presence subscriptions. Time comes in as `now`.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::xml::Element;
@@ -23,6 +24,15 @@ pub struct Limits {
     pub max_queue: usize,
     /// Most sessions at once.
     pub max_sessions: usize,
+    /// Most sessions of one user at once.
+    pub max_sessions_per_user: usize,
+    /// Most 4-way Login nonces pending at once, and from one address.
+    pub max_nonces: usize,
+    /// Most 4-way Login nonces pending from one address.
+    pub max_nonces_per_address: usize,
+    /// Whether a SessionID is accepted only from the address that logged in
+    /// (off for clients behind NAT whose address changes).
+    pub bind_to_address: bool,
 }
 
 impl Default for Limits {
@@ -34,6 +44,10 @@ impl Default for Limits {
             nonce_ttl: Duration::from_secs(120),
             max_queue: 500,
             max_sessions: 1_000,
+            max_sessions_per_user: 8,
+            max_nonces: 4_096,
+            max_nonces_per_address: 16,
+            bind_to_address: true,
         }
     }
 }
@@ -56,6 +70,8 @@ pub struct Session {
     pub user: String,
     /// The UserID as the client logged in with.
     pub user_id: String,
+    /// The address the client logged in from.
+    pub client: IpAddr,
     /// KeepAliveTime granted.
     pub keep_alive: Duration,
     /// Last request seen.
@@ -84,6 +100,19 @@ impl Session {
     }
 }
 
+/// Why a session was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenError {
+    /// The server holds its most sessions.
+    Full,
+    /// The user holds their most sessions.
+    UserFull,
+}
+
+/// Why no nonce was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyNonces;
+
 /// Why a SessionID was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionError {
@@ -100,8 +129,10 @@ pub struct Sessions {
     live: HashMap<String, Session>,
     /// Expired session ids, to answer 600 rather than 604 for a while.
     expired: HashMap<String, Instant>,
-    /// Nonces issued per UserID (lower-cased), with when they were issued.
-    nonces: HashMap<String, (String, Instant)>,
+    /// Nonces issued per UserID (lower-cased) and client address, with when
+    /// they were issued: one client asking for a nonce never replaces
+    /// another's.
+    nonces: HashMap<(String, IpAddr), (String, Instant)>,
 }
 
 impl Sessions {
@@ -119,22 +150,48 @@ impl Sessions {
             .clamp(self.limits.min_keep_alive, self.limits.max_keep_alive)
     }
 
-    /// Remembers a nonce for a 4-way Login of `user_id`.
-    pub fn issue_nonce(&mut self, now: Instant, user_id: &str, nonce: String) {
-        if self.nonces.len() >= self.limits.max_sessions {
-            self.expire(now);
+    /// Remembers a nonce for a 4-way Login of `user_id` from `client`.
+    /// Refused when too many are pending, overall or from `client`: pending
+    /// nonces are never pushed out, so a flood cannot break a login under way.
+    pub fn issue_nonce(
+        &mut self,
+        now: Instant,
+        user_id: &str,
+        client: IpAddr,
+        nonce: String,
+    ) -> Result<(), TooManyNonces> {
+        let key = (user_id.to_ascii_lowercase(), client);
+        if !self.nonces.contains_key(&key) {
+            if self.nonces.len() >= self.limits.max_nonces {
+                self.expire(now);
+            }
+            let from_client = self.nonces.keys().filter(|(_, c)| *c == client).count();
+            if self.nonces.len() >= self.limits.max_nonces
+                || from_client >= self.limits.max_nonces_per_address
+            {
+                return Err(TooManyNonces);
+            }
         }
-        self.nonces
-            .insert(user_id.to_ascii_lowercase(), (nonce, now));
+        self.nonces.insert(key, (nonce, now));
+        Ok(())
     }
 
-    /// Takes the nonce issued to `user_id`, if it is still valid (use once).
-    pub fn take_nonce(&mut self, now: Instant, user_id: &str) -> Option<String> {
-        let (nonce, at) = self.nonces.remove(&user_id.to_ascii_lowercase())?;
+    /// Takes the nonce issued to `user_id` at `client`, if it is still valid
+    /// (use once).
+    pub fn take_nonce(&mut self, now: Instant, user_id: &str, client: IpAddr) -> Option<String> {
+        let (nonce, at) = self
+            .nonces
+            .remove(&(user_id.to_ascii_lowercase(), client))?;
         (now.duration_since(at) <= self.limits.nonce_ttl).then_some(nonce)
     }
 
-    /// Starts a session; `None` when there are too many.
+    /// How many nonces are pending.
+    pub fn pending_nonces(&self) -> usize {
+        self.nonces.len()
+    }
+
+    /// Starts a session for a client at `client`; refused when the server or
+    /// the user holds their most sessions.
     pub fn open(
         &mut self,
         now: Instant,
@@ -142,15 +199,22 @@ impl Sessions {
         user: String,
         user_id: String,
         keep_alive: Duration,
-    ) -> Option<&mut Session> {
+        client: IpAddr,
+    ) -> Result<&mut Session, OpenError> {
         self.expire(now);
         if self.live.len() >= self.limits.max_sessions {
-            return None;
+            return Err(OpenError::Full);
+        }
+        if self.live.values().filter(|s| s.user == user).count()
+            >= self.limits.max_sessions_per_user
+        {
+            return Err(OpenError::UserFull);
         }
         let s = Session {
             id: id.clone(),
             user,
             user_id,
+            client,
             keep_alive,
             last_seen: now,
             queue: VecDeque::new(),
@@ -158,7 +222,18 @@ impl Sessions {
             presence: Vec::new(),
             next_tid: 0,
         };
-        Some(self.live.entry(id).or_insert(s))
+        Ok(self.live.entry(id).or_insert(s))
+    }
+
+    /// Whether a request from `client` may use session `id`: from the address
+    /// that logged in, unless sessions are not bound to addresses. Answers as
+    /// for an unknown id, so a stolen SessionID tells its user nothing.
+    pub fn bound(&self, id: &str, client: IpAddr) -> Result<(), SessionError> {
+        match self.live.get(id) {
+            Some(s) if !self.limits.bind_to_address || s.client == client => Ok(()),
+            Some(_) => Err(SessionError::Unknown),
+            None => Ok(()),
+        }
     }
 
     /// The live session `id`, touched (its keep-alive restarts).
@@ -240,6 +315,9 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const THERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
     fn sessions() -> (Sessions, Instant) {
         (Sessions::new(Limits::default()), Instant::now())
     }
@@ -249,7 +327,7 @@ mod tests {
         let (mut s, t0) = sessions();
         let ka = s.grant(Some(Duration::from_secs(60)));
         assert_eq!(ka, Duration::from_secs(60));
-        s.open(t0, "id1".into(), "wv:a@x".into(), "wv:a@x".into(), ka)
+        s.open(t0, "id1".into(), "wv:a@x".into(), "wv:a@x".into(), ka, HERE)
             .unwrap();
         assert!(s.touch(t0 + Duration::from_secs(59), "id1").is_ok());
         // Touched at 59 s: alive until 119 s.
@@ -281,7 +359,9 @@ mod tests {
             "u".into(),
             "u".into(),
             Duration::from_secs(30),
-        );
+            HERE,
+        )
+        .unwrap();
         assert!(s.close("id").is_some());
         assert_eq!(s.touch(t0, "id").err(), Some(SessionError::Unknown));
     }
@@ -289,11 +369,14 @@ mod tests {
     #[test]
     fn nonces_are_single_use_and_expire() {
         let (mut s, t0) = sessions();
-        s.issue_nonce(t0, "wv:A@x", "n1".into());
-        assert_eq!(s.take_nonce(t0, "wv:a@x").as_deref(), Some("n1"));
-        assert_eq!(s.take_nonce(t0, "wv:a@x"), None);
-        s.issue_nonce(t0, "wv:a@x", "n2".into());
-        assert_eq!(s.take_nonce(t0 + Duration::from_secs(121), "wv:a@x"), None);
+        s.issue_nonce(t0, "wv:A@x", HERE, "n1".into()).unwrap();
+        assert_eq!(s.take_nonce(t0, "wv:a@x", HERE).as_deref(), Some("n1"));
+        assert_eq!(s.take_nonce(t0, "wv:a@x", HERE), None);
+        s.issue_nonce(t0, "wv:a@x", HERE, "n2".into()).unwrap();
+        assert_eq!(
+            s.take_nonce(t0 + Duration::from_secs(121), "wv:a@x", HERE),
+            None
+        );
     }
 
     #[test]
@@ -306,11 +389,100 @@ mod tests {
                 "u".into(),
                 "u".into(),
                 Duration::from_secs(30),
+                HERE,
             )
             .unwrap();
         assert!(sess.push(Element::new("NewMessage"), 2));
         assert!(sess.push(Element::new("NewMessage"), 2));
         assert!(!sess.push(Element::new("NewMessage"), 2));
         assert_eq!(sess.queue[1].transaction_id, "s2");
+    }
+
+    #[test]
+    fn a_nonce_for_one_client_never_replaces_anothers() {
+        let (mut s, t0) = sessions();
+        s.issue_nonce(t0, "wv:a@x", HERE, "mine".into()).unwrap();
+        // Someone else asks for a nonce for the same UserID.
+        s.issue_nonce(t0, "wv:a@x", THERE, "theirs".into()).unwrap();
+        assert_eq!(s.take_nonce(t0, "wv:a@x", HERE).as_deref(), Some("mine"));
+        assert_eq!(s.take_nonce(t0, "wv:a@x", THERE).as_deref(), Some("theirs"));
+    }
+
+    #[test]
+    fn pending_nonces_are_capped_overall_and_per_address() {
+        let limits = Limits {
+            max_nonces: 20,
+            max_nonces_per_address: 5,
+            ..Limits::default()
+        };
+        let (mut s, t0) = (Sessions::new(limits), Instant::now());
+        for i in 0..5 {
+            s.issue_nonce(t0, &format!("wv:u{i}@x"), HERE, "n".into())
+                .unwrap();
+        }
+        assert_eq!(
+            s.issue_nonce(t0, "wv:u5@x", HERE, "n".into()),
+            Err(TooManyNonces)
+        );
+        // Asking again for a UserID already pending replaces its own nonce.
+        assert_eq!(s.issue_nonce(t0, "wv:u1@x", HERE, "n2".into()), Ok(()));
+        for i in 0..15u8 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, i));
+            s.issue_nonce(t0, "wv:v@x", ip, "n".into()).unwrap();
+        }
+        assert_eq!(s.pending_nonces(), 20);
+        assert_eq!(
+            s.issue_nonce(t0, "wv:w@x", THERE, "n".into()),
+            Err(TooManyNonces)
+        );
+        // Once they expire there is room again.
+        let later = t0 + Duration::from_secs(121);
+        assert_eq!(s.issue_nonce(later, "wv:w@x", THERE, "n".into()), Ok(()));
+        assert_eq!(s.pending_nonces(), 1);
+    }
+
+    #[test]
+    fn sessions_are_capped_per_user_and_bound_to_their_address() {
+        let limits = Limits {
+            max_sessions_per_user: 2,
+            ..Limits::default()
+        };
+        let (mut s, t0) = (Sessions::new(limits), Instant::now());
+        let ka = Duration::from_secs(60);
+        for id in ["s1", "s2"] {
+            s.open(t0, id.into(), "alice".into(), "wv:alice@x".into(), ka, HERE)
+                .unwrap();
+        }
+        assert_eq!(
+            s.open(
+                t0,
+                "s3".into(),
+                "alice".into(),
+                "wv:alice@x".into(),
+                ka,
+                HERE
+            )
+            .err(),
+            Some(OpenError::UserFull)
+        );
+        s.open(t0, "s4".into(), "bob".into(), "wv:bob@x".into(), ka, HERE)
+            .unwrap();
+        assert_eq!(s.bound("s1", HERE), Ok(()));
+        assert_eq!(s.bound("s1", THERE), Err(SessionError::Unknown));
+        let unbound = Limits {
+            bind_to_address: false,
+            ..Limits::default()
+        };
+        let mut s = Sessions::new(unbound);
+        s.open(
+            t0,
+            "s1".into(),
+            "alice".into(),
+            "wv:alice@x".into(),
+            ka,
+            HERE,
+        )
+        .unwrap();
+        assert_eq!(s.bound("s1", THERE), Ok(()));
     }
 }

@@ -182,7 +182,10 @@ fn insert_inbound(
 }
 
 /// The keys of the messages that have parts held, oldest first.
-fn held_keys(tx: &Connection) -> Result<Vec<(String, String, u16, u8, bool)>, StoreError> {
+/// A reassembly key as stored: modem, sender, reference, total, wide.
+type HeldKey = (String, String, u16, u8, bool);
+
+fn held_keys(tx: &Connection) -> Result<Vec<HeldKey>, StoreError> {
     Ok(tx
         .prepare_cached(
             "SELECT modem_imsi, sender, reference, total, wide FROM reassembly \

@@ -195,6 +195,36 @@ fn credentials(
     Ok(Credentials { phc, ha1 })
 }
 
+/// Whether `password` matches the argon2 PHC string `phc`; no store needed, so
+/// the slow hash can run outside the store's lock. `None` checks against a
+/// hash of a random password, so an unknown user costs the same time as a
+/// wrong password and never matches.
+pub fn verify_password(phc: Option<&str>, password: &str) -> bool {
+    let known = phc.is_some();
+    let phc = phc.unwrap_or_else(|| unknown_user_hash());
+    let matches = PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    });
+    known && matches
+}
+
+/// An argon2 hash of 128 random bits, made once.
+fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut secret = [0u8; 16];
+        // Without OS randomness the fixed bytes still never match a user:
+        // the result is discarded for unknown users.
+        let _ = getrandom::fill(&mut secret);
+        Argon2::default()
+            .hash_password(&secret)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
 const USER_COLUMNS: &str = "id, sip_aor, imps_id, display_name, password_hash, sip_realm, sip_ha1, \
      may_send_sms, rate_per_minute, daily_cap, anonymous, body_format, created_at";
 
@@ -415,14 +445,7 @@ impl Store {
     /// Whether `password` is the user's password (IMPS Login). A user without a
     /// password, or with a hash that does not parse, never matches.
     pub fn verify_password(&self, user: &User, password: &str) -> bool {
-        let Some(phc) = user.password_hash.as_deref() else {
-            return false;
-        };
-        PasswordHash::new(phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        verify_password(user.password_hash.as_deref(), password)
     }
 
     /// Removes a user with their contacts and conversations. Parts of their
