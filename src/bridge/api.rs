@@ -164,6 +164,12 @@ pub enum Refusal {
         /// When to try again.
         retry_after: Duration,
     },
+    /// Too much work of this kind is waiting (password checks during a flood).
+    #[error("busy, try again in {}s", retry_after.as_secs())]
+    Busy {
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// Something failed inside the bridge (logged where it happened).
     #[error("internal error, try again in {}s", retry_after.as_secs())]
     Internal {
@@ -181,6 +187,7 @@ impl Refusal {
             | Self::QueueFull { retry_after, .. }
             | Self::NoModem { retry_after }
             | Self::StoreBusy { retry_after }
+            | Self::Busy { retry_after }
             | Self::Internal { retry_after } => Some(*retry_after),
             _ => None,
         }

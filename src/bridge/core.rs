@@ -24,8 +24,9 @@ use crate::store::{
 /// Whether any modem can send now; the daemon passes the pool's view.
 pub type ModemsReady = Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// Password hashes computed at once (argon2: about 19 MiB and one core each).
-pub(crate) const HASHES_AT_ONCE: usize = 2;
+/// Password hashes computed at once (argon2: about 19 MiB and one core each;
+/// Logins are rare, and a flood must not grow the daemon past what a Pi spares).
+pub(crate) const HASHES_AT_ONCE: usize = 1;
 /// How long a Login waits for a turn to have its password checked.
 pub(crate) const HASH_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
@@ -82,7 +83,7 @@ impl Shared {
         phc: Option<String>,
         password: String,
     ) -> Result<bool, Refusal> {
-        let busy = Refusal::Internal {
+        let busy = Refusal::Busy {
             retry_after: Duration::from_secs(5),
         };
         let permit =

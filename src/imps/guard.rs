@@ -139,6 +139,16 @@ impl LoginGuard {
         }
     }
 
+    /// Admits a Login of `user` from `addr` to be checked, counting it as a
+    /// failure until [`LoginGuard::succeeded`] says otherwise: concurrent
+    /// attempts cannot all pass before the first failure is recorded.
+    /// `Err(wait)` when it must wait instead, and then nothing is counted.
+    pub fn admit(&mut self, now: Instant, user: &str, addr: IpAddr) -> Result<(), Duration> {
+        self.check(now, user, addr)?;
+        self.failed(now, user, addr);
+        Ok(())
+    }
+
     /// `Err(wait)` when a Login of `user` from `addr` must wait before it is
     /// even checked.
     pub fn check(&self, now: Instant, user: &str, addr: IpAddr) -> Result<(), Duration> {
@@ -213,6 +223,19 @@ mod tests {
         );
         // Another user from a fresh address is not held up.
         assert_eq!(g.check(now, "bob", B), Ok(()));
+    }
+
+    #[test]
+    fn admitted_attempts_count_before_their_outcome_is_known() {
+        let (mut g, t) = guard();
+        // Six attempts in flight at once: the sixth is already over the limit.
+        for _ in 0..6 {
+            assert_eq!(g.admit(t, "alice", A), Ok(()));
+        }
+        assert_eq!(g.admit(t, "alice", A), Err(Duration::from_secs(1)));
+        // One of them turns out right: the count starts afresh.
+        g.succeeded("alice", A);
+        assert_eq!(g.admit(t, "alice", A), Ok(()));
     }
 
     #[test]

@@ -222,8 +222,9 @@ impl Server {
                 vec![],
             ));
         }
-        // Throttled before any work: nothing is hashed or remembered.
-        if let Err(wait) = self.guard().check(now, user_id, client) {
+        // Throttled before any work: nothing is hashed or remembered. An
+        // admitted attempt counts as failed until it succeeds.
+        if let Err(wait) = self.guard().admit(now, user_id, client) {
             let secs = wait.as_secs().max(1);
             tracing::warn!(%user_id, %client, "IMPS Login throttled for {secs}s after failed attempts");
             return respond(login_response(
@@ -238,7 +239,6 @@ impl Server {
             LoginProof::Password(pw.text.clone())
         } else if let Some(d) = p.text_at(&["DigestBytes"]) {
             let Some(nonce) = self.sessions().take_nonce(now, user_id, client) else {
-                self.guard().failed(now, user_id, client);
                 return respond(login_response(
                     csp::result(
                         code::INVALID_PASSWORD,
@@ -292,9 +292,6 @@ impl Server {
         let user = match self.bridge.login(user_id.to_owned(), proof).await {
             Ok(u) => u,
             Err(r) => {
-                if r.retry_after().is_none() {
-                    self.guard().failed(now, user_id, client);
-                }
                 let c = refusal_code(&r);
                 tracing::info!(%user_id, %client, "IMPS Login refused: {r}");
                 return respond(login_response(csp::result(c, &r.to_string()), vec![]));
@@ -507,6 +504,7 @@ pub(super) fn refusal_code(r: &Refusal) -> u16 {
         Refusal::RateLimited { .. }
         | Refusal::NoModem { .. }
         | Refusal::StoreBusy { .. }
+        | Refusal::Busy { .. }
         | Refusal::Internal { .. } => code::UNAVAILABLE,
         Refusal::EmptyMessage | Refusal::Invalid(_) => code::BAD_REQUEST,
     }

@@ -110,6 +110,7 @@ pub(crate) fn refusal_reply(r: &Refusal) -> Reply {
         | Refusal::QueueFull { .. }
         | Refusal::NoModem { .. }
         | Refusal::StoreBusy { .. }
+        | Refusal::Busy { .. }
         | Refusal::Internal { .. } => 503,
         Refusal::EmptyMessage | Refusal::Invalid(_) => 400,
     };
