@@ -123,12 +123,17 @@ impl Default for Bridge {
 pub struct Status {
     /// Listen address (default `127.0.0.1:8426`); `""` to disable.
     pub listen: String,
+    /// A bearer token that `/status` and `/metrics` then require
+    /// (`Authorization: Bearer <token>`). Required when `listen` is not a
+    /// loopback address; default none.
+    pub token: String,
 }
 
 impl Default for Status {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8426".into(),
+            token: String::new(),
         }
     }
 }
@@ -323,10 +328,18 @@ impl Config {
             return Err("imps.min_keep_alive is longer than imps.max_keep_alive".into());
         }
         if !self.status.listen.is_empty() {
-            self.status
+            let addr = self
+                .status
                 .listen
                 .parse::<std::net::SocketAddr>()
                 .map_err(|_| format!("status.listen {:?} is not ip:port", self.status.listen))?;
+            if !addr.ip().is_loopback() && self.status.token.is_empty() {
+                return Err(format!(
+                    "status.listen {:?} is reachable from other hosts: set status.token \
+                     (it shows modems, queues and failures)",
+                    self.status.listen
+                ));
+            }
         }
         if self.bridge.max_parts == 0 || self.bridge.max_parts > 255 {
             return Err(format!(

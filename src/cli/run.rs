@@ -45,10 +45,14 @@ pub(super) struct StatusArgs {
     /// Print the daemon's JSON as it is.
     #[arg(long)]
     json: bool,
+    /// Show recipients' numbers and IMSIs in full (masked by default).
+    #[arg(long)]
+    unmask: bool,
 }
 
-/// `GET /status` from the running daemon, over plain HTTP/1.0 on loopback.
-fn fetch_status(addr: &str) -> Result<String, String> {
+/// `GET /status` from the running daemon, over plain HTTP/1.0, with the
+/// configured token.
+fn fetch_status(addr: &str, token: &str, unmask: bool) -> Result<String, String> {
     let not_running =
         |e: std::io::Error| format!("the daemon is not running (no answer on {addr}: {e})");
     let sock = addr
@@ -57,7 +61,13 @@ fn fetch_status(addr: &str) -> Result<String, String> {
     let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(3)).map_err(not_running)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(not_running)?;
-    s.write_all(format!("GET /status HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+    let auth = if token.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {token}\r\n")
+    };
+    let query = if unmask { "?unmask=1" } else { "" };
+    s.write_all(format!("GET /status{query} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").as_bytes())
         .map_err(not_running)?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).map_err(not_running)?;
@@ -81,7 +91,7 @@ pub(super) fn status(config: Option<&PathBuf>, args: &StatusArgs) -> ExitCode {
     if cfg.status.listen.is_empty() {
         return super::failure("the status endpoint is disabled (status.listen = \"\")");
     }
-    let body = match fetch_status(&cfg.status.listen) {
+    let body = match fetch_status(&cfg.status.listen, &cfg.status.token, args.unmask) {
         Ok(b) => b,
         Err(e) => return super::failure(&e),
     };

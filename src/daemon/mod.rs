@@ -323,6 +323,7 @@ async fn start_status(
         modems: Arc::new(move || states.iter().map(|s| s.borrow().clone()).collect()),
         registrations: Arc::new(move || sip.registrations().iter().map(|(_, c)| c.len()).sum()),
         started: UnixTime::now(),
+        token: config.status.token.clone(),
     });
     let app = status::router(src);
     let stop = shutdown.child_token();

@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
@@ -21,6 +22,70 @@ pub(crate) struct StatusSource {
     pub(crate) modems: Arc<dyn Fn() -> Vec<ModemState> + Send + Sync>,
     pub(crate) registrations: Arc<dyn Fn() -> usize + Send + Sync>,
     pub(crate) started: UnixTime,
+    /// The bearer token requests must carry; empty: none.
+    pub(crate) token: String,
+}
+
+/// `?unmask=1` (or `true`): numbers and IMSIs in full.
+fn unmasked(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv == "unmask=1" || kv == "unmask=true")
+    })
+}
+
+/// A number or IMSI with its middle hidden: `+49151****5678`. Short values
+/// are hidden whole.
+pub(crate) fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() < 8 {
+        return "*".repeat(chars.len());
+    }
+    let head = if chars[0] == '+' { 6 } else { 5 };
+    let tail = 4;
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < head || i >= chars.len() - tail {
+                *c
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
+/// Whether `headers` carry the token (compared in constant time).
+fn authorised(headers: &HeaderMap, token: &str) -> bool {
+    if token.is_empty() {
+        return true;
+    }
+    let Some(got) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    got.len() == token.len()
+        && got
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn require_token(State(src): State<Arc<StatusSource>>, req: Request, next: Next) -> Response {
+    if authorised(req.headers(), &src.token) {
+        return next.run(req).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer realm=\"smsbridge\"")],
+        "a bearer token is required (status.token)\n",
+    )
+        .into_response()
 }
 
 /// One modem in `/status`.
@@ -76,7 +141,8 @@ fn reg(stat: Option<u8>) -> &'static str {
     }
 }
 
-async fn collect(src: &StatusSource) -> Status {
+async fn collect(src: &StatusSource, unmasked: bool) -> Status {
+    let hide = |v: String| if unmasked { v } else { mask(&v) };
     let modems = (src.modems)()
         .into_iter()
         .map(|m| ModemStatus {
@@ -89,7 +155,7 @@ async fn collect(src: &StatusSource) -> Status {
             ),
             signal_dbm: m.info.signal_dbm,
             operator: m.info.operator.clone(),
-            imsi: m.info.imsi.clone(),
+            imsi: m.info.imsi.clone().map(hide),
             model: m.info.model.clone(),
             name: m.name,
             port: m.port,
@@ -122,7 +188,7 @@ async fn collect(src: &StatusSource) -> Status {
         .map(|m: MessageSummary| {
             (
                 m.updated_at.to_string(),
-                m.msisdn.to_string(),
+                hide(m.msisdn.to_string()),
                 m.last_error.unwrap_or_default(),
             )
         })
@@ -137,12 +203,12 @@ async fn collect(src: &StatusSource) -> Status {
     }
 }
 
-async fn status(State(src): State<Arc<StatusSource>>) -> impl IntoResponse {
-    axum::Json(collect(&src).await)
+async fn status(State(src): State<Arc<StatusSource>>, uri: Uri) -> impl IntoResponse {
+    axum::Json(collect(&src, unmasked(&uri)).await)
 }
 
 async fn metrics(State(src): State<Arc<StatusSource>>) -> impl IntoResponse {
-    let s = collect(&src).await;
+    let s = collect(&src, false).await;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -211,5 +277,35 @@ pub(crate) fn router(src: Arc<StatusSource>) -> Router {
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&src),
+            require_token,
+        ))
         .with_state(src)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_imsis_are_masked_in_the_middle() {
+        assert_eq!(mask("+4915112345678"), "+49151****5678");
+        assert_eq!(mask("262011234567890"), "26201******7890");
+        assert_eq!(mask("+4917"), "*****");
+        assert_eq!(mask(""), "");
+    }
+
+    #[test]
+    fn the_token_is_required_when_set() {
+        let mut h = HeaderMap::new();
+        assert!(authorised(&h, ""), "no token configured");
+        assert!(!authorised(&h, "s3cret"));
+        h.insert(header::AUTHORIZATION, "Bearer s3cre".parse().unwrap());
+        assert!(!authorised(&h, "s3cret"));
+        h.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        assert!(authorised(&h, "s3cret"));
+        h.insert(header::AUTHORIZATION, "Basic s3cret".parse().unwrap());
+        assert!(!authorised(&h, "s3cret"));
+    }
 }

@@ -38,6 +38,8 @@ pub struct Daemon {
     pub sip: SocketAddr,
     pub status: SocketAddr,
     pub log: PathBuf,
+    /// `[status] token` of the configuration, sent with status requests.
+    pub status_token: String,
 }
 
 /// Writes the configuration for a daemon on `modem_port` (a PTY link).
@@ -174,6 +176,11 @@ impl Daemon {
             .stderr(logfile)
             .spawn()
             .expect("spawn daemon");
+        let status_token = std::fs::read_to_string(&config)
+            .ok()
+            .and_then(|t| t.parse::<toml::Table>().ok())
+            .and_then(|t| t.get("status")?.get("token")?.as_str().map(str::to_owned))
+            .unwrap_or_default();
         Self {
             child: Some(child),
             dir: dir.to_owned(),
@@ -182,6 +189,7 @@ impl Daemon {
             sip,
             status,
             log,
+            status_token,
         }
     }
 
@@ -225,12 +233,26 @@ impl Daemon {
 
     /// `GET /status` as JSON, `None` if not answering.
     pub fn status_json(&self) -> Option<serde_json::Value> {
+        let (head, body) = self.status_get("/status", Some(&self.status_token))?;
+        head.lines().next()?.contains(" 200 ").then_some(())?;
+        serde_json::from_str(&body).ok()
+    }
+
+    /// `GET path` on the status port with `token` as bearer, if any: the
+    /// response head and body, `None` if not answering.
+    pub fn status_get(&self, path: &str, token: Option<&str>) -> Option<(String, String)> {
         let mut s = TcpStream::connect_timeout(&self.status, Duration::from_millis(500)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        s.write_all(b"GET /status HTTP/1.0\r\n\r\n").ok()?;
+        let auth = match token {
+            Some(t) if !t.is_empty() => format!("Authorization: Bearer {t}\r\n"),
+            _ => String::new(),
+        };
+        s.write_all(format!("GET {path} HTTP/1.0\r\n{auth}\r\n").as_bytes())
+            .ok()?;
         let mut r = String::new();
         s.read_to_string(&mut r).ok()?;
-        serde_json::from_str(r.split_once("\r\n\r\n")?.1).ok()
+        let (head, body) = r.split_once("\r\n\r\n")?;
+        Some((head.to_owned(), body.to_owned()))
     }
 
     /// SIGTERM and wait; returns how long the exit took.
