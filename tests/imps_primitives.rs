@@ -179,6 +179,19 @@ async fn login_with_the_nonce_and_md5_digest() {
         .ask(None, "<Login-Request><UserID>wv:alice@sms.test</UserID><DigestSchema>SHA</DigestSchema></Login-Request>")
         .await;
     assert_eq!(a.code(), Some(543), "no matching digest schema");
+    // dave did not opt in to the 4-way Login: his right password does not
+    // help, and the answer is the one for a wrong password.
+    let a = r
+        .ask(None, "<Login-Request><UserID>wv:dave@sms.test</UserID><DigestSchema>MD5</DigestSchema></Login-Request>")
+        .await;
+    assert_eq!(a.code(), Some(401));
+    let n3 = a.text(&["Nonce"]).unwrap().to_owned();
+    let dave = format!(
+        "<Login-Request><UserID>wv:dave@sms.test</UserID><DigestBytes>{}</DigestBytes></Login-Request>",
+        digest(&n3, "pw2")
+    );
+    let a = r.ask(None, &dave).await;
+    assert_eq!(a.code(), Some(409));
 }
 
 #[tokio::test]

@@ -24,6 +24,19 @@ pub(super) enum UsersCommand {
         /// The user's address.
         address: String,
     },
+    /// Turn the IMPS 4-way (nonce/digest) Login on for a user, with their
+    /// password from standard input, or off. It needs the password kept in
+    /// clear in the database, so it is off unless turned on here.
+    ImpsDigest {
+        /// The user's address.
+        address: String,
+        /// Read the user's current password from standard input (one line).
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        password_stdin: bool,
+        /// Turn it off and forget the stored copy.
+        #[arg(long)]
+        off: bool,
+    },
     /// Set a user's password, read from standard input.
     Passwd {
         /// The user's address.
@@ -47,6 +60,10 @@ pub(super) struct AddArgs {
     /// The user may not send SMS (receive only).
     #[arg(long)]
     no_sms: bool,
+    /// Allow the IMPS 4-way (nonce/digest) Login; keeps the password in clear
+    /// in the database (see `users imps-digest`).
+    #[arg(long, requires = "password_stdin")]
+    imps_digest: bool,
 }
 
 /// One line from standard input without its line end.
@@ -72,6 +89,17 @@ impl UsersCommand {
             Self::Remove { address } => {
                 ctx.open()?.remove_user(&address, UnixTime::now())?;
                 println!("removed user {}", UserAddress::parse(&address)?.as_str());
+                Ok(())
+            }
+            Self::ImpsDigest { address, off, .. } => {
+                let password = (!off).then(read_password).transpose()?;
+                ctx.open()?.set_imps_digest(&address, password.as_deref())?;
+                let a = UserAddress::parse(&address)?;
+                if off {
+                    println!("IMPS 4-way login off for {}", a.as_str());
+                } else {
+                    println!("IMPS 4-way login on for {}", a.as_str());
+                }
                 Ok(())
             }
             Self::Passwd { address, .. } => {
@@ -100,7 +128,8 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<(), Failure> {
         may_send_sms: !a.no_sms,
         ..UserSettings::default()
     };
-    ctx.open()?.add_user(
+    let mut store = ctx.open()?;
+    store.add_user(
         sip,
         imps,
         &settings,
@@ -108,6 +137,9 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<(), Failure> {
         &ctx.config.sip.realm,
         UnixTime::now(),
     )?;
+    if a.imps_digest {
+        store.set_imps_digest(address.as_str(), password.as_deref())?;
+    }
     println!("added user {}", address.as_str());
     Ok(())
 }

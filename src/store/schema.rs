@@ -214,6 +214,10 @@ ALTER TABLE messages ADD COLUMN notified_at INTEGER;
 ALTER TABLE messages ADD COLUMN notify_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN notify_next_at INTEGER NOT NULL DEFAULT 0;
 UPDATE messages SET notified_at = updated_at WHERE state IN ('delivered', 'failed');
+
+-- The IMPS 4-way Login keeps the password in clear; it is now opt-in per user
+-- (smsbridge users imps-digest), so the copies every IMPS user got are dropped.
+UPDATE users SET imps_secret = NULL;
 CREATE INDEX messages_notice_due ON messages(notify_next_at)
     WHERE notified_at IS NULL AND state IN ('delivered', 'failed');
 "#;

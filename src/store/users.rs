@@ -254,7 +254,8 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-/// Keeps the IMPS digest secret of an IMPS user (see the V2 migration).
+/// Keeps (or with `None` forgets) the copy of the password the IMPS 4-way
+/// Login needs; only for users who opted in (see [`Store::set_imps_digest`]).
 fn set_imps_secret(
     tx: &Connection,
     user: UserId,
@@ -331,13 +332,7 @@ impl Store {
                 ],
             );
             match res {
-                Ok(_) => {
-                    let id = UserId(tx.last_insert_rowid());
-                    if imps.is_some() {
-                        set_imps_secret(tx, id, password)?;
-                    }
-                    Ok(id)
-                }
+                Ok(_) => Ok(UserId(tx.last_insert_rowid())),
                 Err(e) if is_unique_violation(&e) => {
                     Err(StoreError::Duplicate(format!("user {}", sip.or(imps).unwrap_or_default())))
                 }
@@ -424,15 +419,49 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::UnknownUser(address.to_owned()));
             }
-            if user.imps_id.is_some() {
-                set_imps_secret(tx, user.id, Some(password))?;
-            }
+            // A user who opted in to the 4-way Login keeps it with the new password.
+            tx.prepare_cached(
+                "UPDATE users SET imps_secret = ?2 WHERE id = ?1 AND imps_secret IS NOT NULL",
+            )?
+            .execute(params![user.id.0, password])?;
             Ok(())
         })
     }
 
-    /// The secret for the IMPS nonce/digest Login of a user with an IMPS UserID
-    /// and a password (OMA IMPS digests nonce‖password, so it is the password).
+    /// Turns the IMPS 4-way (nonce/MD5 digest) Login on for an IMPS user, with
+    /// their current `password`, or off (`None`). It digests nonce‖password, so
+    /// the server must keep the password itself, readable to whoever reads the
+    /// database: it is off unless asked for, per user.
+    pub fn set_imps_digest(
+        &mut self,
+        address: &str,
+        password: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let user = self
+            .user_by_address(address)?
+            .ok_or_else(|| StoreError::UnknownUser(address.to_owned()))?;
+        if user.imps_id.is_none() {
+            return Err(StoreError::InvalidInput(format!(
+                "{address} has no IMPS UserID"
+            )));
+        }
+        if let Some(p) = password
+            && !verify_password(user.password_hash.as_deref(), p)
+        {
+            return Err(StoreError::InvalidInput(format!(
+                "that is not the password of {address}"
+            )));
+        }
+        self.write(|tx| set_imps_secret(tx, user.id, password))
+    }
+
+    /// Whether the user opted in to the IMPS 4-way Login.
+    pub fn has_imps_digest(&self, user: UserId) -> Result<bool, StoreError> {
+        Ok(self.imps_secret(user)?.is_some())
+    }
+
+    /// The secret for the IMPS nonce/digest Login of a user who opted in (OMA
+    /// IMPS digests nonce‖password, so it is the password).
     pub fn imps_secret(&self, user: UserId) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn

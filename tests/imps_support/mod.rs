@@ -43,6 +43,10 @@ pub fn rig() -> Rig {
             now,
         )
         .unwrap();
+    // alice may also use the 4-way (nonce/digest) Login.
+    store
+        .set_imps_digest("wv:alice@sms.test", Some("secret"))
+        .unwrap();
     store
         .add_user(None, Some("wv:dave@sms.test"), &s, Some("pw2"), "r", now)
         .unwrap();

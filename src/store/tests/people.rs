@@ -288,3 +288,36 @@ fn removing_a_user_fails_their_unsent_parts_and_keeps_records() {
     assert_eq!(cdr[0].user, "sip:alice@example.com");
     assert!(s.claim_next_part(MODEM_A, T0.plus(2)).unwrap().is_none());
 }
+
+#[test]
+fn the_imps_digest_secret_is_kept_only_for_users_who_opted_in() {
+    let mut s = mem();
+    let st = UserSettings::default();
+    let id = s
+        .add_user(None, Some("wv:alice@x.test"), &st, Some("secret"), "r", T0)
+        .unwrap();
+    assert_eq!(s.imps_secret(id).unwrap(), None, "not kept by default");
+    let stored: Option<String> = q(&s, "SELECT imps_secret FROM users");
+    assert_eq!(stored, None);
+    // Turning it on needs the current password.
+    assert!(s.set_imps_digest("wv:alice@x.test", Some("guess")).is_err());
+    s.set_imps_digest("wv:alice@x.test", Some("secret"))
+        .unwrap();
+    assert!(s.has_imps_digest(id).unwrap());
+    // A new password replaces the kept copy for a user who opted in...
+    s.set_password("wv:alice@x.test", "n3w", "r").unwrap();
+    assert_eq!(s.imps_secret(id).unwrap().as_deref(), Some("n3w"));
+    // ...and off forgets it.
+    s.set_imps_digest("wv:alice@x.test", None).unwrap();
+    assert_eq!(s.imps_secret(id).unwrap(), None);
+    s.set_password("wv:alice@x.test", "n3w2", "r").unwrap();
+    assert_eq!(
+        s.imps_secret(id).unwrap(),
+        None,
+        "a new password does not opt in"
+    );
+    // Only IMPS users have it.
+    s.add_user(Some("sip:bob@x.test"), None, &st, Some("pw"), "r", T0)
+        .unwrap();
+    assert!(s.set_imps_digest("sip:bob@x.test", Some("pw")).is_err());
+}
