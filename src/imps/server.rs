@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use super::csp::{self, Message, Mode, Outgoing, code};
 use super::session::{Limits, SessionError, Sessions};
-use super::xml::Element;
 use crate::bridge::api::{ImApi, LoginProof, Refusal, Target};
 use crate::bridge::user_part;
+use crate::xml::Element;
 
 /// What the server is configured with.
 #[derive(Debug, Clone)]
@@ -353,12 +353,12 @@ impl Server {
                     .with(Element::text("AcceptedTransferEncoding", "None"))
                     .with(Element::text(
                         "AcceptedContentLength",
-                        &super::xml::MAX_INPUT.to_string(),
+                        &crate::xml::MAX_INPUT.to_string(),
                     ))
                     .with(Element::text("MultiTrans", "1"))
                     .with(Element::text(
                         "ParserSize",
-                        &super::xml::MAX_INPUT.to_string(),
+                        &crate::xml::MAX_INPUT.to_string(),
                     ))
                     .with(Element::text("SupportedBearer", "HTTP"))
                     .with(Element::text(
