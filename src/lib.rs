@@ -14,3 +14,4 @@ pub mod pdu;
 pub mod sim;
 pub mod sip;
 pub mod store;
+pub mod xml;

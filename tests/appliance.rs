@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sim_support::{SimProcess, TempDir, run, wait_for};
+use sim_support::{SimProcess, TempDir, eventually, run, wait_for};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -313,20 +313,17 @@ fn the_installed_tree_runs_as_the_service_would_on_a_simulated_modem() {
         .stderr(std::fs::File::create(dir.path().join("daemon.log")).unwrap())
         .spawn()
         .expect("start the installed smsbridge");
+    // `smsbridge status` until it shows the modem ready, within a minute.
     let mut last = String::new();
-    let mut ready = false;
-    for _ in 0..100 {
+    let ready = eventually(Duration::from_secs(60), || {
         let out = run(
             Command::new(&bin).arg("--config").arg(&conf).arg("status"),
             Duration::from_secs(10),
         );
         last = out.all();
-        if out.ok() && last.contains(" ready ") {
-            ready = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        (out.ok() && last.contains(" ready ")).then_some(())
+    })
+    .is_some();
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(daemon.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

@@ -134,10 +134,35 @@ fn draining_daemon_answers_503() {
             .status(),
         202
     );
-    std::thread::sleep(Duration::from_millis(800));
-    // Stop in the middle of the 3 s send; the send finishes, nothing is lost.
+    // Stop in the middle of the 3 s send, once the PDU is at the modem; the
+    // send finishes, nothing is lost.
+    let at_modem = eventually(Duration::from_secs(20), || {
+        sim.transcript()
+            .lines()
+            .any(|l| l.contains("-> [data] ") && l.ends_with(" ^Z"))
+            .then_some(())
+    });
+    assert!(
+        at_modem.is_some(),
+        "the PDU never reached the modem:\n{}\n{}",
+        sim.transcript(),
+        d.log()
+    );
+    let log = d.log.clone();
     let stopped = std::thread::spawn(move || d.stop());
-    std::thread::sleep(Duration::from_millis(300));
+    // The daemon has taken the signal once a request without side effects
+    // gets 503.
+    let draining = eventually(Duration::from_secs(5), || {
+        (ua.request("OPTIONS", &format!("sip:{DOMAIN}"), &[], "")
+            .status()
+            == 503)
+            .then_some(())
+    });
+    assert!(
+        draining.is_some(),
+        "no 503 after SIGTERM:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     let r = ua.message(&format!("sip:bob@{DOMAIN}"), "text/plain", "too late");
     assert_eq!(r.status(), 503, "{r:?}");
     let took = stopped.join().unwrap();

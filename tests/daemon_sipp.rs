@@ -183,8 +183,16 @@ fn sipp_scenarios_against_the_daemon() {
         &scenario("sip:nobody@sms.test", "text/plain", "hi", true, 404, ""),
         d.sip,
     );
-    // Only the accepted one reached the modem.
-    std::thread::sleep(Duration::from_millis(500));
+    // The refused requests left no row in the outbox, so only the accepted
+    // one can ever reach the modem.
+    let outbox = smsbridge::store::Store::open(&d.db)
+        .unwrap()
+        .messages(None)
+        .unwrap();
+    assert_eq!(
+        outbox.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["Hello from sipp"]
+    );
     assert_eq!(sim.sent().len(), 1);
 
     // Modem down: the simulator stops answering (hang) and the port vanishes.

@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use smsbridge::bridge::api::{DeliveryNotice, DeliveryResult, FrontEnd, ImFrontEnd, SmsToIm};
 use smsbridge::imps::ImpsFrontEnd;
 use smsbridge::imps::csp::Mode;
-use smsbridge::store::{BodyFormat, InboundId, MessageState, UnixTime};
+use smsbridge::store::{BodyFormat, InboundId, InboundState, MessageState, UnixTime};
 
 #[tokio::test]
 async fn login_with_password_and_the_session_primitives() {
@@ -358,8 +358,22 @@ async fn messages_between_imps_users_are_stored_and_forwarded() {
         .ask(Some(&alice), &send("wv:dave@sms.test", "hello dave", false))
         .await;
     assert_eq!(a.code(), Some(200), "{}", a.raw);
-    // dave is logged out: kept, delivered at his login.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // dave is logged out: the delivery loop tries, keeps it, and delivers it
+    // at his login.
+    let kept = async {
+        loop {
+            let rows = r.shared.db(|st| st.inbound_messages()).await.unwrap();
+            if rows.iter().any(|m| {
+                m.text == "hello dave" && m.state == InboundState::Pending && m.attempts > 0
+            }) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), kept)
+        .await
+        .expect("the IM for dave is tried and kept while he is logged out");
     let dave = r.login("wv:dave@sms.test", "pw2").await;
     let mut got = None;
     for _ in 0..50 {

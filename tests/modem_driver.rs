@@ -9,7 +9,7 @@ use smsbridge::modem::{
     CmsClass, Job, MemoryWork, ModemConfig, ModemState, Pool, PortSpec, SendOutcome, WorkEvent,
 };
 use smsbridge::pdu::{self, Address, Body, DataCoding, EncodeOptions, Pdu, Submit, Tpdu, UserData};
-use smsbridge::sim::{Fault, PartOrder, SimConfig, SimPort};
+use smsbridge::sim::{Fault, LogEntry, PartOrder, SimConfig, SimPort};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const PHONE: &str = "+4915112345678";
@@ -98,6 +98,19 @@ async fn next_received(events: &mut UnboundedReceiver<WorkEvent>) -> Pdu {
             Ok(Some(_)) => continue,
             _ => panic!("nothing received"),
         }
+    }
+}
+
+/// Waits, in virtual time, for the simulator to log an entry `what`.
+async fn until_logged(port: &SimPort, what: &str, found: impl Fn(&LogEntry) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !port.log().iter().any(|l| found(&l.entry)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the simulator never logged {what}: {:#?}",
+            port.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -192,15 +205,35 @@ async fn a_reboot_after_the_pdu_left_is_outcome_unknown_never_resent() {
     let pool = Pool::start(vec![modem], Arc::clone(&work));
     until_ready(&pool, 0).await;
     work.push(job(7, tpdus(PHONE, "mid-send reboot", false).remove(0)));
-    // The send takes 3 s; reboot after 1 s, once the PDU is in.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The network takes 3 s to answer; reboot as soon as the PDU is in.
+    until_logged(
+        &port,
+        "the PDU ending in ^Z",
+        |e| matches!(e, LogEntry::Data(d) if d.ends_with(" ^Z")),
+    )
+    .await;
     port.set_fault(Fault::Reboot);
     assert_eq!(
         next_done(&mut events).await,
         (7, SendOutcome::OutcomeUnknown)
     );
     until_ready(&pool, 0).await;
+    // Half a minute of virtual time (health rounds included) to resend in:
+    // the PDU went to the modem once, and the job is not back in the queue.
     tokio::time::sleep(Duration::from_secs(30)).await;
+    let log = port.log();
+    let cmgs: Vec<&str> = log
+        .iter()
+        .filter_map(|l| match &l.entry {
+            LogEntry::Command(c) if c.starts_with("AT+CMGS") => Some(c.as_str()),
+            _ => None,
+        })
+        .collect();
+    let pdus = log
+        .iter()
+        .filter(|l| matches!(&l.entry, LogEntry::Data(d) if d.ends_with(" ^Z")))
+        .count();
+    assert_eq!((cmgs.len(), pdus), (1, 1), "sent more than once: {cmgs:?}");
     assert!(work.is_empty());
     pool.shutdown(Duration::from_secs(10)).await;
 }
@@ -378,7 +411,7 @@ async fn an_unregistered_modem_gets_a_radio_cycle() {
         .log()
         .into_iter()
         .filter_map(|l| match l.entry {
-            smsbridge::sim::LogEntry::Command(c) => Some(c),
+            LogEntry::Command(c) => Some(c),
             _ => None,
         })
         .collect();

@@ -58,13 +58,15 @@ fn pty_hang_is_cleared_by_reopening_the_port() {
     assert_eq!(ok, "AT\r\r\nOK\r\n");
     let silent = exchange(&mut port, "AT\r", "", Duration::from_millis(500));
     assert_eq!(silent, "");
+    let resets = || sim.transcript().matches("!! port reset").count();
+    let before = resets();
     drop(port);
-    // The simulator notices the close (EIO on the master) within its poll.
-    std::thread::sleep(Duration::from_millis(300));
+    // The simulator notices the close (EIO on the master) and resets the port.
+    let reset = eventually(Duration::from_secs(5), || (resets() > before).then_some(()));
+    assert!(reset.is_some(), "no port reset:\n{}", sim.transcript());
     let mut port = open_port(&sim.link);
     let ok = exchange(&mut port, "AT\r", "OK\r\n", Duration::from_secs(5));
     assert_eq!(ok, "AT\r\r\nOK\r\n", "{}", sim.transcript());
-    assert!(sim.transcript().contains("!! port reset"));
 }
 
 #[test]

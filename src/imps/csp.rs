@@ -3,7 +3,7 @@
 //! Requests are read by local name, so CSP 1.1 and 1.2 XML clients are
 //! understood too; answers are written in the CSP 1.3 namespaces.
 
-use super::xml::{self, Element, XmlError};
+use crate::xml::{self, Element, Rules, XmlError};
 
 /// CSP 1.3 namespace of `WV-CSP-Message`.
 pub const CSP_NS: &str = "http://www.openmobilealliance.org/DTD/IMPS-CSP1.3";
@@ -113,7 +113,7 @@ pub enum CspError {
 
 /// Reads a CSP message from an HTTP body.
 pub fn parse(body: &[u8]) -> Result<Message, CspError> {
-    let root = xml::parse(body)?;
+    let root = xml::parse(body, &Rules::CSP)?;
     if root.name != "WV-CSP-Message" {
         return Err(CspError::Shape(format!("root element is {}", root.name)));
     }
@@ -201,9 +201,7 @@ pub fn encode(o: &Outgoing) -> Vec<u8> {
             ),
         ),
     );
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    root.write(&mut out);
-    out.into_bytes()
+    root.to_document().into_bytes()
 }
 
 /// `<Result><Code>…</Code><Description>…</Description></Result>`.

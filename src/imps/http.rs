@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::csp;
 use super::server::Server;
-use super::xml::MAX_INPUT;
+use crate::xml::MAX_INPUT;
 
 struct AppState {
     server: Arc<Server>,

@@ -4,9 +4,9 @@
 
 use super::csp::{self, code};
 use super::server::{Ctx, Server, refusal_code};
-use super::xml::Element;
 use crate::bridge::api::{ContactList, DEFAULT_LIST, Target};
 use crate::bridge::user_part;
+use crate::xml::Element;
 
 /// The list name in a ContactList id: `wv:alice/~Friends@domain` → `Friends`;
 /// a plain name is taken as it is.

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use super::csp::{self, code};
 use super::server::{Ctx, Server, refusal_code};
-use super::xml::Element;
 use crate::bridge::api::{
     BoxFuture, DeliveryNotice, DeliveryResult, FailureCause, FrontEnd, ImFrontEnd, ImSend,
     NotifyOn, Sender, Sent, SmsToIm, Verified,
 };
 use crate::bridge::user_part;
+use crate::xml::Element;
 
 fn user_el(id: &str) -> Element {
     Element::new("User").with(Element::text("UserID", id))

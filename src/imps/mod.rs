@@ -5,10 +5,10 @@
 //! no SQLite and no AT: it talks to the bridge through
 //! [`crate::bridge::api::ImApi`].
 //!
-//! Layout: `xml` (a bounded, entity-free XML tree), `csp` (the envelope and
-//! Result codes), `session` (sessions, nonces, poll queues; no clock) and the
-//! request handler `server` with `messages`, `lists` and `presence` are
-//! sans-IO apart from the bridge calls; `http` is the axum driver.
+//! Layout: `csp` (the envelope and Result codes, on [`crate::xml`]),
+//! `session` (sessions, nonces, poll queues; no clock) and the request handler
+//! `server` with `messages`, `lists` and `presence` are sans-IO apart from the
+//! bridge calls; `http` is the axum driver.
 
 pub mod csp;
 pub mod guard;
@@ -18,7 +18,6 @@ mod messages;
 mod presence;
 mod server;
 pub mod session;
-pub mod xml;
 
 pub use http::{ImpsHttp, random_token, router, serve};
 pub use messages::ImpsFrontEnd;

@@ -8,9 +8,9 @@
 
 use super::csp::{self, PA_NS, code};
 use super::server::{Ctx, Server, refusal_code};
-use super::xml::Element;
 use crate::bridge::api::{FrontEnd, Target, Watched};
 use crate::bridge::user_part;
+use crate::xml::Element;
 
 fn attr(name: &str, value: &str) -> Element {
     Element::new(name)

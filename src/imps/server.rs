@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use super::csp::{self, Message, Mode, Outgoing, code};
 use super::guard::LoginGuard;
 use super::session::{Limits, OpenError, SessionError, Sessions};
-use super::xml::Element;
 use crate::bridge::api::{ImApi, LoginProof, Refusal, Target};
 use crate::bridge::user_part;
+use crate::xml::Element;
 
 /// What the server is configured with.
 #[derive(Debug, Clone)]
@@ -420,12 +420,12 @@ impl Server {
                     .with(Element::text("AcceptedTransferEncoding", "None"))
                     .with(Element::text(
                         "AcceptedContentLength",
-                        &super::xml::MAX_INPUT.to_string(),
+                        &crate::xml::MAX_INPUT.to_string(),
                     ))
                     .with(Element::text("MultiTrans", "1"))
                     .with(Element::text(
                         "ParserSize",
-                        &super::xml::MAX_INPUT.to_string(),
+                        &crate::xml::MAX_INPUT.to_string(),
                     ))
                     .with(Element::text("SupportedBearer", "HTTP"))
                     .with(Element::text(

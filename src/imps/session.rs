@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::xml::Element;
+use crate::xml::Element;
 
 /// Session limits, from `[imps]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

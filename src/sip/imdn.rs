@@ -1,11 +1,8 @@
 //! IMDN (RFC 5438): the `message/imdn+xml` document and the CPIM-wrapped body
 //! of the MESSAGE that carries a delivery notification to the sending user.
 
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-
 use super::cpim;
-use super::xml::{self, XmlError};
+use crate::xml::{self, Element, Rules, XmlError};
 
 /// The IMDN XML namespace (not the CPIM header namespace).
 pub(crate) const XML_NS: &str = "urn:ietf:params:xml:ns:imdn";
@@ -43,41 +40,32 @@ impl Imdn {
 
     /// The XML document (no line breaks; RFC 5438 §7.2.1.1 element order).
     pub(crate) fn to_xml(&self) -> String {
-        let mut w = Writer::new(Vec::new());
-        let mut ev = |e: Event<'_>| {
-            // Writing to a Vec cannot fail.
-            let _ = w.write_event(e);
-        };
-        ev(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
-        ev(Event::Start(
-            BytesStart::new("imdn").with_attributes([("xmlns", XML_NS)]),
-        ));
-        let mut leaf = |name: &str, text: &str| {
-            ev(Event::Start(BytesStart::new(name)));
-            ev(Event::Text(BytesText::new(text)));
-            ev(Event::End(BytesEnd::new(name)));
-        };
-        leaf("message-id", &self.message_id);
-        leaf("datetime", &self.datetime);
-        if let Some(r) = &self.recipient_uri {
-            leaf("recipient-uri", r);
-        }
-        ev(Event::Start(BytesStart::new(self.kind.as_str())));
-        ev(Event::Start(BytesStart::new("status")));
-        ev(Event::Empty(BytesStart::new(self.status.as_str())));
-        ev(Event::End(BytesEnd::new("status")));
-        ev(Event::End(BytesEnd::new(self.kind.as_str())));
-        ev(Event::End(BytesEnd::new("imdn")));
-        String::from_utf8(w.into_inner()).unwrap_or_default()
+        Element::new("imdn")
+            .attr("xmlns", XML_NS)
+            .with(Element::text("message-id", &self.message_id))
+            .with(Element::text("datetime", &self.datetime))
+            .with_all(
+                self.recipient_uri
+                    .as_deref()
+                    .map(|r| Element::text("recipient-uri", r)),
+            )
+            .with(
+                Element::new(&self.kind)
+                    .with(Element::new("status").with(Element::new(&self.status))),
+            )
+            .to_document()
     }
 
     /// Parses an IMDN document.
     pub(crate) fn from_xml(input: &str) -> Result<Self, XmlError> {
-        let root = xml::parse(input)?;
+        let root = xml::parse(input.as_bytes(), &Rules::SIP)?;
         if !root.is(XML_NS, "imdn") {
             return Err(XmlError::Unexpected(format!("root {}", root.name)));
         }
-        let text = |name: &str| root.child(XML_NS, name).map(|e| e.text.trim().to_owned());
+        let text = |name: &str| {
+            root.child_ns(XML_NS, name)
+                .map(|e| e.text.trim().to_owned())
+        };
         let message_id =
             text("message-id").ok_or_else(|| XmlError::Unexpected("no message-id".into()))?;
         let datetime =
@@ -88,7 +76,7 @@ impl Imdn {
             .find(|c| c.ns.as_deref() == Some(XML_NS) && c.name.ends_with("-notification"))
             .ok_or_else(|| XmlError::Unexpected("no notification".into()))?;
         let status = notification
-            .child(XML_NS, "status")
+            .child_ns(XML_NS, "status")
             .and_then(|s| s.children.first())
             .ok_or_else(|| XmlError::Unexpected("no status".into()))?;
         Ok(Self {

@@ -4,10 +4,11 @@
 //! transactions. It knows no SQLite and no AT: it talks to the bridge through
 //! [`crate::bridge::api`].
 //!
-//! Layout: the protocol logic is sans-IO (`wire`, `body`, `cpim`, `imdn`,
-//! `pidf`, `xml`, `digest`, `message`, `registrar`, `presence`, `outbound`,
-//! `screen`, and the request handler `uas`, whose only I/O is the bridge call);
-//! `endpoint`, `transport` and `client` are the thin rsipstack/tokio glue.
+//! Layout: the protocol logic is sans-IO (`wire`, `body`, `cpim`, `imdn` and
+//! `pidf` on [`crate::xml`], `digest`, `message`, `registrar`, `presence`,
+//! `outbound`, `screen`, and the request handler `uas`, whose only I/O is the
+//! bridge call); `endpoint`, `transport` and `client` are the thin
+//! rsipstack/tokio glue.
 //!
 //! Addresses of record are `sip:user@host` with the host lower-cased and no
 //! port; a host that is an IP address is taken to mean this bridge and becomes
@@ -28,6 +29,5 @@ mod screen;
 mod transport;
 mod uas;
 mod wire;
-mod xml;
 
 pub use endpoint::{SipError, SipFrontEnd};

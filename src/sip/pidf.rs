@@ -2,11 +2,9 @@
 //! subscriber, always `open`, with `contact tel:+…` and the note "SMS-only",
 //! and a reader for tests and peers.
 
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-
+use crate::xml::Element;
 #[cfg(test)]
-use super::xml::{self, XmlError};
+use crate::xml::{self, Rules, XmlError};
 
 /// The PIDF namespace.
 pub(crate) const NS: &str = "urn:ietf:params:xml:ns:pidf";
@@ -17,73 +15,42 @@ pub(crate) const NOTE: &str = "SMS-only";
 
 /// The document for `entity` (`sip:+E164@domain`) reachable at `tel:<msisdn>`.
 pub(crate) fn document(entity: &str, msisdn: &str) -> String {
-    let mut w = Writer::new(Vec::new());
-    let mut ev = |e: Event<'_>| {
-        // Writing to a Vec cannot fail.
-        let _ = w.write_event(e);
-    };
-    ev(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
-    ev(Event::Start(BytesStart::new("presence").with_attributes([
-        ("xmlns", NS),
-        ("xmlns:dm", DM_NS),
-        ("entity", entity),
-    ])));
-    ev(Event::Start(
-        BytesStart::new("tuple").with_attributes([("id", "sms")]),
-    ));
-    ev(Event::Start(BytesStart::new("status")));
-    ev(Event::Start(BytesStart::new("basic")));
-    ev(Event::Text(BytesText::new("open")));
-    ev(Event::End(BytesEnd::new("basic")));
-    ev(Event::End(BytesEnd::new("status")));
-    let contact = format!("tel:{msisdn}");
-    for (name, text) in [("contact", contact.as_str()), ("note", NOTE)] {
-        ev(Event::Start(BytesStart::new(name)));
-        ev(Event::Text(BytesText::new(text)));
-        ev(Event::End(BytesEnd::new(name)));
-    }
-    ev(Event::End(BytesEnd::new("tuple")));
-    ev(Event::Start(
-        BytesStart::new("dm:person").with_attributes([("id", "p")]),
-    ));
-    ev(Event::Start(BytesStart::new("dm:note")));
-    ev(Event::Text(BytesText::new(NOTE)));
-    ev(Event::End(BytesEnd::new("dm:note")));
-    ev(Event::End(BytesEnd::new("dm:person")));
-    ev(Event::End(BytesEnd::new("presence")));
-    String::from_utf8(w.into_inner()).unwrap_or_default()
+    Element::new("presence")
+        .attr("xmlns", NS)
+        .attr("xmlns:dm", DM_NS)
+        .attr("entity", entity)
+        .with(
+            Element::new("tuple")
+                .attr("id", "sms")
+                .with(basic("open"))
+                .with(Element::text("contact", &format!("tel:{msisdn}")))
+                .with(Element::text("note", NOTE)),
+        )
+        .with(
+            Element::new("dm:person")
+                .attr("id", "p")
+                .with(Element::text("dm:note", NOTE)),
+        )
+        .to_document()
 }
 
 /// The presence document of a user of the bridge (an IMPS user) for SIP
 /// watchers: `open` while they are logged in, else `closed`.
 pub(crate) fn user_document(entity: &str, open: bool) -> String {
-    let mut w = Writer::new(Vec::new());
-    let mut ev = |e: Event<'_>| {
-        // Writing to a Vec cannot fail.
-        let _ = w.write_event(e);
-    };
-    ev(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
-    ev(Event::Start(
-        BytesStart::new("presence").with_attributes([("xmlns", NS), ("entity", entity)]),
-    ));
-    ev(Event::Start(
-        BytesStart::new("tuple").with_attributes([("id", "im")]),
-    ));
-    ev(Event::Start(BytesStart::new("status")));
-    ev(Event::Start(BytesStart::new("basic")));
-    ev(Event::Text(BytesText::new(if open {
-        "open"
-    } else {
-        "closed"
-    })));
-    ev(Event::End(BytesEnd::new("basic")));
-    ev(Event::End(BytesEnd::new("status")));
-    ev(Event::Start(BytesStart::new("contact")));
-    ev(Event::Text(BytesText::new(entity)));
-    ev(Event::End(BytesEnd::new("contact")));
-    ev(Event::End(BytesEnd::new("tuple")));
-    ev(Event::End(BytesEnd::new("presence")));
-    String::from_utf8(w.into_inner()).unwrap_or_default()
+    Element::new("presence")
+        .attr("xmlns", NS)
+        .attr("entity", entity)
+        .with(
+            Element::new("tuple")
+                .attr("id", "im")
+                .with(basic(if open { "open" } else { "closed" }))
+                .with(Element::text("contact", entity)),
+        )
+        .to_document()
+}
+
+fn basic(value: &str) -> Element {
+    Element::new("status").with(Element::text("basic", value))
 }
 
 /// What a PIDF document says, flattened.
@@ -100,29 +67,26 @@ pub(crate) struct Presence {
 /// Reads a PIDF document.
 #[cfg(test)]
 pub(crate) fn parse(input: &str) -> Result<Presence, XmlError> {
-    let root = xml::parse(input)?;
+    let root = xml::parse(input.as_bytes(), &Rules::SIP)?;
     if !root.is(NS, "presence") {
         return Err(XmlError::Unexpected(format!("root {}", root.name)));
     }
     let entity = root
-        .attr("entity")
+        .attribute("entity")
         .ok_or_else(|| XmlError::Unexpected("no entity".into()))?
         .to_owned();
     let tuples = root
-        .children_named(NS, "tuple")
+        .children_ns(NS, "tuple")
         .map(|t| {
             let basic = t
-                .child(NS, "status")
-                .and_then(|s| s.child(NS, "basic"))
+                .child_ns(NS, "status")
+                .and_then(|s| s.child_ns(NS, "basic"))
                 .map(|b| b.text.trim().to_owned())
                 .unwrap_or_default();
-            let contact = t.child(NS, "contact").map(|c| c.text.trim().to_owned());
-            let notes = t
-                .children_named(NS, "note")
-                .map(|n| n.text.clone())
-                .collect();
+            let contact = t.child_ns(NS, "contact").map(|c| c.text.trim().to_owned());
+            let notes = t.children_ns(NS, "note").map(|n| n.text.clone()).collect();
             (
-                t.attr("id").unwrap_or_default().to_owned(),
+                t.attribute("id").unwrap_or_default().to_owned(),
                 basic,
                 contact,
                 notes,
@@ -130,8 +94,8 @@ pub(crate) fn parse(input: &str) -> Result<Presence, XmlError> {
         })
         .collect();
     let person_notes = root
-        .children_named(DM_NS, "person")
-        .flat_map(|p| p.children_named(DM_NS, "note").map(|n| n.text.clone()))
+        .children_ns(DM_NS, "person")
+        .flat_map(|p| p.children_ns(DM_NS, "note").map(|n| n.text.clone()))
         .collect();
     Ok(Presence {
         entity,

@@ -13,9 +13,9 @@ use smsbridge::bridge::{Bridge, Shared};
 use smsbridge::config::Config;
 use smsbridge::imps::csp::{self, Mode};
 use smsbridge::imps::session::Limits;
-use smsbridge::imps::xml::Element;
 use smsbridge::imps::{ImpsFrontEnd, Server, ServerConfig};
 use smsbridge::store::{FrontEnd, NewContact, Store, UnixTime, UserSettings, normalise_msisdn};
+use smsbridge::xml::Element;
 
 pub const DOMAIN: &str = "sms.test";
 pub const BOB: &str = "+4915112345678";
