@@ -235,6 +235,16 @@ pub struct Imps {
     /// Whether a SessionID is accepted only from the address that logged in
     /// (default true; false for clients behind NAT whose address changes).
     pub bind_sessions_to_address: bool,
+    /// HTTP connections open at once (default 256).
+    pub max_connections: usize,
+    /// HTTP connections open at once from one address (default 32).
+    pub max_connections_per_address: usize,
+    /// Time to send a request's head (default 10 s).
+    #[serde(deserialize_with = "duration")]
+    pub header_timeout: Duration,
+    /// Time to send a request's body (default 10 s).
+    #[serde(deserialize_with = "duration")]
+    pub body_timeout: Duration,
 }
 
 impl Default for Imps {
@@ -249,6 +259,10 @@ impl Default for Imps {
             max_sessions: 1000,
             max_sessions_per_user: 8,
             bind_sessions_to_address: true,
+            max_connections: 256,
+            max_connections_per_address: 32,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -323,6 +337,11 @@ impl Config {
                 .listen
                 .parse::<std::net::SocketAddr>()
                 .map_err(|_| format!("imps.listen {:?} is not ip:port", self.imps.listen))?;
+        }
+        if self.imps.max_connections == 0 || self.imps.max_connections_per_address == 0 {
+            return Err(
+                "imps.max_connections and max_connections_per_address must be at least 1".into(),
+            );
         }
         if self.imps.min_keep_alive > self.imps.max_keep_alive {
             return Err("imps.min_keep_alive is longer than imps.max_keep_alive".into());

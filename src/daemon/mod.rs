@@ -3,6 +3,7 @@
 //! graceful shutdown. With no modem configured it is the demo: the simulated
 //! modem in process, and on an empty database a demo user and an echoing phone.
 
+pub mod http;
 mod status;
 
 use std::net::SocketAddr;
@@ -285,7 +286,20 @@ async fn start_imps(
     let api: Arc<dyn crate::bridge::api::ImApi> = Arc::clone(bridge) as _;
     let server = imps::Server::new(cfg, api, Arc::new(imps::random_token));
     shared.set_front_end(FrontEnd::Imps, Arc::new(ImpsFrontEnd(Arc::clone(&server))));
-    match imps::serve(&c.listen, server, shutdown.child_token()).await {
+    let limits = http::HttpLimits {
+        max_connections: c.max_connections,
+        max_per_address: c.max_connections_per_address,
+        header_timeout: c.header_timeout,
+    };
+    match imps::serve(
+        &c.listen,
+        server,
+        limits,
+        c.body_timeout,
+        shutdown.child_token(),
+    )
+    .await
+    {
         Ok(http) => Ok(Some(http)),
         // SIP and the modems still work; say loudly that IMPS does not.
         Err(e) => {
@@ -326,15 +340,20 @@ async fn start_status(
         token: config.status.token.clone(),
     });
     let app = status::router(src);
-    let stop = shutdown.child_token();
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::warn!("status endpoint stopped: {e}");
-        }
-    });
+    // A scrape or `smsbridge status` now and then: few connections, short
+    // deadlines.
+    let limits = http::HttpLimits {
+        max_connections: 32,
+        max_per_address: 8,
+        header_timeout: Duration::from_secs(5),
+    };
+    tokio::spawn(http::serve(
+        "status",
+        listener,
+        app,
+        limits,
+        shutdown.child_token(),
+    ));
     Ok(local)
 }
 

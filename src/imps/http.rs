@@ -22,7 +22,11 @@ use crate::xml::MAX_INPUT;
 struct AppState {
     server: Arc<Server>,
     draining: Arc<AtomicBool>,
+    body_timeout: Duration,
 }
+
+/// How long a client may take to send a request body, unless configured.
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running IMPS listener.
 #[derive(Clone)]
@@ -58,10 +62,18 @@ pub fn random_token() -> String {
 
 /// The router, for tests and for [`serve`].
 pub fn router(server: Arc<Server>, draining: Arc<AtomicBool>) -> Router {
+    router_with(server, draining, BODY_TIMEOUT)
+}
+
+fn router_with(server: Arc<Server>, draining: Arc<AtomicBool>, body_timeout: Duration) -> Router {
     Router::new()
         .fallback(handle)
         .layer(DefaultBodyLimit::max(MAX_INPUT))
-        .with_state(Arc::new(AppState { server, draining }))
+        .with_state(Arc::new(AppState {
+            server,
+            draining,
+            body_timeout,
+        }))
 }
 
 fn acceptable(headers: &HeaderMap) -> bool {
@@ -79,13 +91,9 @@ fn acceptable(headers: &HeaderMap) -> bool {
     .contains(&base)
 }
 
-async fn handle(
-    State(st): State<Arc<AppState>>,
-    method: axum::http::Method,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-    body: Bytes,
-) -> Response {
+async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let (method, headers, extensions) = (parts.method, parts.headers, parts.extensions);
     if method != axum::http::Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
     }
@@ -103,6 +111,40 @@ async fn handle(
         )
             .into_response();
     }
+    // A declared length over the limit is refused before a byte of the body
+    // is read; a body that does not arrive in time ends the request.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_INPUT as u64) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            format!("a CSP request is at most {MAX_INPUT} bytes\n"),
+        )
+            .into_response();
+    }
+    let body: Bytes =
+        match tokio::time::timeout(st.body_timeout, axum::body::to_bytes(body, MAX_INPUT)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => {
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    [(header::CONNECTION, "close")],
+                    format!("a CSP request is at most {MAX_INPUT} bytes\n"),
+                )
+                    .into_response();
+            }
+            Err(_) => {
+                return (
+                    StatusCode::REQUEST_TIMEOUT,
+                    [(header::CONNECTION, "close")],
+                    "the request body did not arrive in time\n",
+                )
+                    .into_response();
+            }
+        };
     // The peer's address (sessions are bound to it, Logins throttled by it);
     // a router driven without a socket (tests) counts as this host.
     let client = extensions
@@ -123,28 +165,26 @@ async fn handle(
         .into_response()
 }
 
-/// Listens on `addr` until `shutdown`; expires idle sessions every second.
+/// Listens on `addr` until `shutdown`, within `limits`; expires idle sessions
+/// every second.
 pub async fn serve(
     addr: &str,
     server: Arc<Server>,
+    limits: crate::daemon::http::HttpLimits,
+    body_timeout: Duration,
     shutdown: CancellationToken,
 ) -> std::io::Result<ImpsHttp> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let draining = Arc::new(AtomicBool::new(false));
-    let app = router(Arc::clone(&server), Arc::clone(&draining));
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-        if let Err(e) = served {
-            tracing::warn!("IMPS listener stopped: {e}");
-        }
-    });
+    let app = router_with(Arc::clone(&server), Arc::clone(&draining), body_timeout);
+    tokio::spawn(crate::daemon::http::serve(
+        "IMPS",
+        listener,
+        app,
+        limits,
+        shutdown.clone(),
+    ));
     tokio::spawn(async move {
         loop {
             tokio::select! {
