@@ -79,6 +79,8 @@ fn uas() -> (Uas, Arc<Fake>) {
 
 const NOW: u64 = 1_000_000;
 
+/// A request as a peer would send it, parsed by rsipstack: `headers`
+/// replace the defaults of the same name.
 fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request {
     let mut h: Vec<(String, String)> = vec![
         (
@@ -92,19 +94,24 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Req
         ("To".into(), format!("<{uri}>")),
         ("Call-ID".into(), "call-1".into()),
         ("CSeq".into(), format!("1 {method}")),
+        ("Content-Length".into(), body.len().to_string()),
     ];
     for (n, v) in headers {
         h.retain(|(k, _)| !k.eq_ignore_ascii_case(n));
         h.push(((*n).into(), (*v).into()));
     }
-    Request {
-        method: method.into(),
-        uri: uri.into(),
-        headers: h,
-        body: body.as_bytes().to_vec(),
-        source: "127.0.0.1:5070".parse().unwrap(),
-        transport: Transport::Udp,
+    let mut text = format!("{method} {uri} SIP/2.0\r\n");
+    for (n, v) in &h {
+        text.push_str(&format!("{n}: {v}\r\n"));
     }
+    text.push_str("\r\n");
+    text.push_str(body);
+    Request::parse(
+        text.as_bytes(),
+        "127.0.0.1:5070".parse().unwrap(),
+        Transport::Udp,
+    )
+    .unwrap()
 }
 
 /// Answers the challenge in `reply` as alice with `password`.
@@ -121,18 +128,18 @@ fn authorize(req: &mut Request, reply: &Reply, password: &str) {
     let resp = request_digest(
         &ha1,
         nonce,
-        &req.method,
-        &req.uri,
+        &req.method().to_string(),
+        &req.uri_text(),
         Some(("00000001", "c0ffee")),
     );
-    req.headers.push((
-        "Authorization".into(),
+    req.push_header(
+        "Authorization",
         format!(
             "Digest username=\"alice\", realm=\"smsbridge\", nonce=\"{nonce}\", uri=\"{}\", \
              response=\"{resp}\", qop=auth, nc=00000001, cnonce=\"c0ffee\", algorithm=MD5",
-            req.uri
+            req.uri_text()
         ),
-    ));
+    );
 }
 
 async fn authed(u: &Uas, mut req: Request) -> Handled {
