@@ -296,7 +296,8 @@ pub(crate) fn parse_name_addr(s: &str) -> Option<NameAddr> {
         }
         None => (None, s),
     };
-    // A quoted display name must be followed by `<`; so must a bare one.
+    // The URI text as sent: inside `<>` (which must follow a quoted display
+    // name), else an addr-spec up to its first `;`.
     let uri_text = match rest.strip_prefix('<') {
         Some(inner) => inner[..inner.find('>')?].trim(),
         None if quoted.is_some() => return None,

@@ -302,6 +302,20 @@ async fn trusted_peers_assert_the_identity() {
     );
 }
 
+/// rsipstack keeps `%2B` in the user part (and prints it as `%252B`): the
+/// adapter decodes it, so the number reaches the bridge as a number.
+#[tokio::test]
+async fn an_escaped_plus_in_the_request_uri_is_a_number() {
+    let (u, fake) = uas();
+    let mut req = request("MESSAGE", "sip:%2B491715550001@sms.example", &[], "hi");
+    req.source = "10.9.9.9:5060".parse().unwrap();
+    assert_eq!(u.handle(&req, NOW).await.reply.code, 202);
+    assert_eq!(
+        fake.submitted.lock().unwrap()[0].recipient,
+        Recipient::Number("+491715550001".into())
+    );
+}
+
 #[tokio::test]
 async fn register_lists_contacts_and_reports_the_user_online() {
     let (u, fake) = uas();
