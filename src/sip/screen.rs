@@ -1,8 +1,8 @@
 //! Raw bytes before rsipstack sees them, and the TCP framer. rsipstack
-//! 0.7.14 parses every message exactly once; this screen only looks at the
-//! raw bytes for what rsipstack would silently drop or silently get wrong,
-//! and answers it as RFC 3261 §8.2 and §18.3 ask. Each check, and why
-//! rsipstack cannot be relied on for it:
+//! 0.7.14 is the one SIP parser; this screen only looks at the raw bytes for
+//! what rsipstack would silently drop or silently get wrong, and answers it
+//! as RFC 3261 §8.2 and §18.3 ask. Each check, and why rsipstack cannot be
+//! relied on for it:
 //!
 //! - **Unknown method → 501.** rsipstack's `Method` is a closed enum: `FOO
 //!   sip:x SIP/2.0` is a parse error and the datagram is dropped unanswered.
@@ -15,8 +15,9 @@
 //! - **Header block not UTF-8 → 400.** rsipstack stops reading headers at the
 //!   first line that is not UTF-8 and passes the message on without the rest.
 //! - **Anything else rsipstack refuses → 400** with its own error: its parse
-//!   and its transaction key (no From tag, no Via branch…) are run here once,
-//!   and the parsed message is handed on ([`Screened::Pass`]).
+//!   and its transaction key (no From tag, a Via it cannot read…) are run
+//!   here, and the parsed message is handed on ([`Screened::Pass`]). On UDP
+//!   rsipstack's receive loop parses the datagram again (`transport.rs`).
 //!
 //! A request without Via, From, To, Call-ID or CSeq cannot be answered and is
 //! dropped. Pure functions over bytes.
@@ -268,7 +269,8 @@ pub(crate) struct FrameError {
 /// - it does not look at Content-Length before buffering the body: a
 ///   `Content-Length: 1000000` message is read until 64 KiB have piled up,
 ///   then the whole stream fails with "too large", never a 413; and a value
-///   near `usize::MAX` overflows its `headers_end + 4 + content_length`;
+///   near `usize::MAX` overflows its `headers_end + 4 + content_length`
+///   ("attempt to add with overflow" in a debug build);
 /// - it matches `Content-Length` only with no space before the colon, where
 ///   RFC 3261 §7.3.1 allows any, so `Content-Length : 5` frames as length 0;
 /// - it yields parsed messages only, and a parse error ends the stream, so
