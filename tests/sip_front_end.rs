@@ -46,10 +46,11 @@ async fn compact_headers_are_understood() {
     assert_eq!(got[0].text, "été!");
     assert_eq!(got[0].recipient, Recipient::Alias("bob".into()));
     assert_eq!(got[0].sender.display_name.as_deref(), Some("Alice"));
-    // tel: and user=phone Request-URIs survive rsipstack's parser.
+    // tel:, user=phone and escaped Request-URIs survive rsipstack's parser.
     for (i, uri) in [
         "tel:+49-171-5550001",
         "sip:+491715550001@127.0.0.1;user=phone",
+        "sip:%2B491715550001@sms.example",
     ]
     .into_iter()
     .enumerate()
@@ -135,6 +136,20 @@ async fn malformed_input_gets_400_501_or_nothing_and_the_server_lives_on() {
     let short = message("u3", local, "sip:bob@sms.example", "x")
         .replace("Content-Length: 1", "Content-Length: 10");
     assert_eq!(status(&exchange(&sock, to, &short).await), 400);
+    // A head that is not UTF-8 (Latin-1 in Subject): rsipstack alone would
+    // drop every header after it and pass the rest on.
+    let latin1: Vec<u8> = message("u5", local, "sip:bob@sms.example", "x")
+        .replace("Max-Forwards: 70", "Subject: gr\u{1}e")
+        .bytes()
+        .map(|b| if b == 1 { 0xfc } else { b })
+        .collect();
+    sock.send_to(&latin1, to).await.unwrap();
+    let r = recv(&sock).await.expect("an answer");
+    assert_eq!(status(&r), 400, "{r}");
+    assert_eq!(
+        header(&r, "Warning"),
+        Some("399 smsbridge \"header not UTF-8\"")
+    );
     for junk in [
         &b"\x00\xff garbage"[..],
         b"MESSAGE\r\n\r\n",

@@ -23,7 +23,7 @@ use super::client::{self, Client};
 use super::outbound::{self, Ids, OutRequest, Target};
 use super::transport::{self, ScreenedUdp};
 use super::uas::{Followup, Uas, UasConfig, lock};
-use super::wire::{Reply, Request, Transport, canonical_name};
+use super::wire::{Reply, Request, Transport};
 use crate::bridge::api::{
     BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ImFrontEnd, SmsToIm,
 };
@@ -263,7 +263,7 @@ impl SipFrontEnd {
     async fn serve(&self, mut tx: Transaction) {
         let req = to_request(&tx);
         let handled = self.inner.uas.handle(&req, unix_now()).await;
-        debug!(method = %req.method, code = handled.reply.code, "answering");
+        debug!(method = %req.method(), code = handled.reply.code, "answering");
         if let Err(e) = tx.respond(to_response(&tx, handled.reply)).await {
             warn!(error = %e, "cannot send a SIP response");
         }
@@ -437,18 +437,7 @@ fn to_request(tx: &Transaction) -> Request {
         ),
         None => (SocketAddr::from(([0, 0, 0, 0], 0)), Transport::Udp),
     };
-    Request {
-        method: r.method.to_string(),
-        uri: r.uri.to_string(),
-        headers: r
-            .headers
-            .iter()
-            .map(|h| (canonical_name(h.name()).into_owned(), h.value().to_owned()))
-            .collect(),
-        body: r.body.clone(),
-        source,
-        transport,
-    }
+    Request::new(r.clone(), source, transport)
 }
 
 /// Our [`Reply`] as an rsipstack response to the transaction's request.

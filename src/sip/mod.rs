@@ -19,6 +19,8 @@ mod client;
 mod cpim;
 mod digest;
 mod endpoint;
+#[doc(hidden)]
+pub mod fuzz;
 mod imdn;
 mod message;
 mod outbound;

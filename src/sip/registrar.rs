@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::wire::{Transport, parse_name_addr, parse_uri};
+use super::wire::{Transport, parse_name_addr};
 
 /// One registered contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ impl Registrar {
         for value in r.contacts.iter().filter(|c| c.trim() != "*") {
             let na = parse_name_addr(value)
                 .ok_or_else(|| RegisterError::Bad(format!("bad Contact {value:?}")))?;
-            if parse_uri(&na.uri).is_none() {
+            if na.addr.is_none() {
                 return Err(RegisterError::Bad(format!("bad Contact URI {:?}", na.uri)));
             }
             let expires = match na.param("expires") {

@@ -1,12 +1,29 @@
-//! Raw bytes before rsipstack sees them. rsipstack 0.7.14 silently drops a
-//! request it cannot parse (its `Method` enum is closed, so `FOO sip:x SIP/2.0`
-//! is a parse error) or cannot key to a transaction (no From tag). This screen
-//! answers those itself: 501 for an unknown method, 400 for a malformed
-//! request, 413 for an oversized one, as RFC 3261 §8.2 and §18.3 ask. It also
-//! frames a TCP stream by Content-Length, like a tokio-util `Decoder`.
-//! Pure functions over bytes.
+//! Raw bytes before rsipstack sees them, and the TCP framer. rsipstack
+//! 0.7.14 is the one SIP parser; this screen only looks at the raw bytes for
+//! what rsipstack would silently drop or silently get wrong, and answers it
+//! as RFC 3261 §8.2 and §18.3 ask. Each check, and why rsipstack cannot be
+//! relied on for it:
+//!
+//! - **Unknown method → 501.** rsipstack's `Method` is a closed enum: `FOO
+//!   sip:x SIP/2.0` is a parse error and the datagram is dropped unanswered.
+//! - **SIP version other than 2.0 → 400.** rsipstack accepts `SIP/3.0`.
+//! - **CSeq method ≠ request method → 400.** rsipstack does not compare them.
+//! - **Content-Length not a number, larger than the body, or over
+//!   [`MAX_BODY`] → 400/413.** rsipstack reads a bad value as 0 and cuts the
+//!   body to what arrived, so a truncated datagram would pass as a shorter
+//!   message.
+//! - **Header block not UTF-8 → 400.** rsipstack stops reading headers at the
+//!   first line that is not UTF-8 and passes the message on without the rest.
+//! - **Anything else rsipstack refuses → 400** with its own error: its parse
+//!   and its transaction key (no From tag, a Via it cannot read…) are run
+//!   here, and the parsed message is handed on ([`Screened::Pass`]). On UDP
+//!   rsipstack's receive loop parses the datagram again (`transport.rs`).
+//!
+//! A request without Via, From, To, Call-ID or CSeq cannot be answered and is
+//! dropped. Pure functions over bytes.
 
-use super::wire::canonical_name;
+use rsipstack::sip::SipMessage;
+use rsipstack::sip::headers::make_header;
 
 /// The largest request body we take (64 KiB).
 pub(crate) const MAX_BODY: usize = 64 * 1024;
@@ -34,8 +51,8 @@ const KNOWN: [&str; 14] = [
 /// What to do with one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Screened {
-    /// Hand it to rsipstack.
-    Pass,
+    /// Hand it on: the message as rsipstack parsed it.
+    Pass(Box<SipMessage>),
     /// Send these bytes back to the sender instead.
     Reply(Vec<u8>),
     /// Nothing can be answered (no Via, From, To, Call-ID or CSeq): drop it.
@@ -69,7 +86,9 @@ fn read_head(head: &[u8]) -> Head {
                 last.1.push_str(line.trim());
             }
         } else if let Some((n, v)) = line.split_once(':') {
-            fields.push((canonical_name(n.trim()).into_owned(), v.trim().to_owned()));
+            // rsipstack's own names, so compact forms match as they will later.
+            let name = make_header(n.trim(), String::new()).name().to_owned();
+            fields.push((name, v.trim().to_owned()));
         }
     }
     for (n, v) in fields {
@@ -146,7 +165,11 @@ fn answer(h: &Head, code: u16, why: &str) -> Screened {
 /// Screens one complete message (a datagram, or a frame from [`Framer`]).
 pub(crate) fn screen(msg: &[u8]) -> Screened {
     if msg.starts_with(b"SIP/") {
-        return Screened::Pass;
+        // Responses are for our client transactions; nothing is answered.
+        return match SipMessage::try_from(msg) {
+            Ok(m) => Screened::Pass(Box::new(m)),
+            Err(e) => Screened::Drop(format!("unreadable response: {e}")),
+        };
     }
     let Some(end) = msg.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Screened::Drop("no end of headers".into());
@@ -191,6 +214,9 @@ pub(crate) fn screen(msg: &[u8]) -> Screened {
     if !cseq_ok {
         return answer(&h, 400, "bad CSeq");
     }
+    if std::str::from_utf8(&msg[..end]).is_err() {
+        return answer(&h, 400, "header not UTF-8");
+    }
     if let Some(cl) = &h.content_length {
         match cl.trim().parse::<usize>() {
             Ok(n) if n > MAX_BODY => return answer(&h, 413, "body too large"),
@@ -201,15 +227,16 @@ pub(crate) fn screen(msg: &[u8]) -> Screened {
     } else if body.len() > MAX_BODY {
         return answer(&h, 413, "body too large");
     }
-    match rsipstack::sip::SipMessage::try_from(msg) {
-        Ok(rsipstack::sip::SipMessage::Request(req)) => {
+    match SipMessage::try_from(msg) {
+        Ok(SipMessage::Request(req)) => {
             use rsipstack::transaction::key::{TransactionKey, TransactionRole};
             match TransactionKey::from_request(&req, TransactionRole::Server) {
-                Ok(_) => Screened::Pass,
+                Ok(_) => Screened::Pass(Box::new(SipMessage::Request(req))),
                 Err(e) => answer(&h, 400, &e.to_string()),
             }
         }
-        Ok(rsipstack::sip::SipMessage::Response(_)) => Screened::Pass,
+        // The request line did not start with `SIP/`: not a response.
+        Ok(SipMessage::Response(_)) => answer(&h, 400, "bad request line"),
         Err(e) => answer(&h, 400, &e.to_string()),
     }
 }
@@ -234,6 +261,21 @@ pub(crate) struct FrameError {
 }
 
 /// Splits a byte stream into SIP messages by Content-Length (RFC 3261 §18.3).
+///
+/// Ours, not rsipstack's `SipCodec` (0.7.14, `transport/stream.rs`), because
+/// that codec cannot do what RFC 3261 §18.3 and §21.4.14 ask of a server:
+/// - it fails a bad Content-Length with a bare `Error` and no head, so no
+///   400 can be sent back;
+/// - it does not look at Content-Length before buffering the body: a
+///   `Content-Length: 1000000` message is read until 64 KiB have piled up,
+///   then the whole stream fails with "too large", never a 413; and a value
+///   near `usize::MAX` overflows its `headers_end + 4 + content_length`
+///   ("attempt to add with overflow" in a debug build);
+/// - it matches `Content-Length` only with no space before the colon, where
+///   RFC 3261 §7.3.1 allows any, so `Content-Length : 5` frames as length 0;
+/// - it yields parsed messages only, and a parse error ends the stream, so
+///   the screen's 501/400 answers ([`screen`]) would be lost;
+/// - a bare CRLF between messages comes out as a keep-alive *response*.
 #[derive(Debug, Default)]
 pub(crate) struct Framer {
     buf: Vec<u8>,

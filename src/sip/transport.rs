@@ -1,8 +1,10 @@
 //! The sockets under rsipstack. UDP: our socket behind rsipstack's
-//! `platform::net::UdpSocket` seam, screening each datagram first. TCP: our
-//! accept loop and Content-Length framer; each connection is handed to
-//! rsipstack as a `ChannelConnection` (reliable, keyed by the peer address so
-//! requests to a TCP-registered contact reuse it).
+//! `platform::net::UdpSocket` seam, screening each datagram first (the seam
+//! passes bytes, so rsipstack parses a datagram the screen let through once
+//! more). TCP: our accept loop and Content-Length framer (why not
+//! rsipstack's `SipCodec`: see [`Framer`]); the message the screen parsed
+//! goes to rsipstack as is, over a `ChannelConnection` (reliable, keyed by
+//! the peer address so requests to a TCP-registered contact reuse it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,7 +46,9 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
                 return Ok((n, from)); // keep-alives: rsipstack answers them
             }
             match screen::screen(packet) {
-                Screened::Pass => return Ok((n, from)),
+                // rsipstack's UDP loop takes bytes through this seam and
+                // parses them itself: the screen's parse is dropped here.
+                Screened::Pass(_) => return Ok((n, from)),
                 Screened::Reply(bytes) => {
                     debug!(%from, "answering a request rsipstack cannot take");
                     let _ = self.sock.send_to(&bytes, from).await;
@@ -164,12 +168,9 @@ async fn tcp_connection(
                     let _ = raw_tx.send(b"\r\n".to_vec());
                 }
                 Ok(Some(Frame::Message(bytes))) => match screen::screen(&bytes) {
-                    Screened::Pass => {
-                        let Ok(msg) = rsipstack::sip::SipMessage::try_from(bytes.as_slice()) else {
-                            continue;
-                        };
+                    Screened::Pass(msg) => {
                         let Ok(msg) =
-                            SipConnection::update_msg_received(msg, peer, RsTransport::Tcp)
+                            SipConnection::update_msg_received(*msg, peer, RsTransport::Tcp)
                         else {
                             continue;
                         };

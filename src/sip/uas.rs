@@ -12,8 +12,9 @@ use super::digest::{self, Nonces, Verdict};
 use super::message::{self, Mapped};
 use super::presence::{self, Subscription, Subscriptions};
 use super::registrar::{Register, RegisterError, Registrar};
-use super::wire::{Reply, Request, Transport, parse_name_addr, parse_uri};
+use super::wire::{Reply, Request, Transport, Uri, parse_name_addr};
 use crate::bridge::api::{BridgeApi, Refusal, Sender, Verified};
+use rsipstack::sip::Method;
 
 /// Methods we serve, for `Allow`.
 pub(crate) const ALLOW: &str = "MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL";
@@ -87,8 +88,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The address of record of a `sip:` URI: `sip:user@host`, host lower-cased,
 /// no port or parameters. An IP-literal host means us: it becomes `domain`,
 /// so a softphone configured with the bridge's address finds its account.
-pub(crate) fn canonical_aor(uri: &str, domain: &str) -> Option<String> {
-    let u = parse_uri(uri)?;
+pub(crate) fn canonical_aor(u: &Uri, domain: &str) -> Option<String> {
     if u.scheme != "sip" && u.scheme != "sips" {
         return None;
     }
@@ -142,19 +142,26 @@ impl Uas {
                 .with("Unsupported", require.join(", "))
                 .into();
         }
-        match req.method.as_str() {
-            "OPTIONS" => Reply::new(200)
+        match req.method() {
+            Method::Options => Reply::new(200)
                 .with("Allow", ALLOW)
                 .with("Accept", ACCEPT)
                 .with("Allow-Events", "presence")
                 .into(),
-            "MESSAGE" => self.message(req, now).await,
-            "REGISTER" => self.register(req, now).await,
-            "SUBSCRIBE" => self.subscribe(req, now).await,
-            "INVITE" | "BYE" | "INFO" | "NOTIFY" | "PRACK" | "PUBLISH" | "REFER" | "UPDATE" => {
-                Reply::new(405).with("Allow", ALLOW).into()
-            }
-            _ => Reply::new(501).with("Allow", ALLOW).into(),
+            Method::Message => self.message(req, now).await,
+            Method::Register => self.register(req, now).await,
+            Method::Subscribe => self.subscribe(req, now).await,
+            Method::Invite
+            | Method::Bye
+            | Method::Info
+            | Method::Notify
+            | Method::PRack
+            | Method::Publish
+            | Method::Refer
+            | Method::Update => Reply::new(405).with("Allow", ALLOW).into(),
+            // ACK and CANCEL never reach here: rsipstack's transactions take
+            // them. Methods it does not know were answered 501 by the screen.
+            Method::Ack | Method::Cancel => Reply::new(501).with("Allow", ALLOW).into(),
         }
     }
 
@@ -179,9 +186,17 @@ impl Uas {
                 .header_list("P-Asserted-Identity")
                 .into_iter()
                 .filter_map(parse_name_addr)
-                .find(|n| canonical_aor(&n.uri, domain).is_some());
+                .find(|n| {
+                    n.addr
+                        .as_ref()
+                        .and_then(|u| canonical_aor(u, domain))
+                        .is_some()
+                });
             let id = asserted.unwrap_or_else(|| na.clone());
-            let address = canonical_aor(&id.uri, domain)
+            let address = id
+                .addr
+                .as_ref()
+                .and_then(|u| canonical_aor(u, domain))
                 .ok_or_else(|| Reply::new(403).warning("no SIP identity asserted"))?;
             return Ok(Sender {
                 address,
@@ -189,7 +204,10 @@ impl Uas {
                 verified: Verified::TrustedPeer,
             });
         }
-        let address = canonical_aor(&na.uri, domain)
+        let address = na
+            .addr
+            .as_ref()
+            .and_then(|u| canonical_aor(u, domain))
             .ok_or_else(|| Reply::new(403).warning(&format!("{} is not a SIP user", na.uri)))?;
         let Some(c) = req
             .header_values("Authorization")
@@ -213,7 +231,7 @@ impl Uas {
         if creds.realm != self.cfg.realm {
             return Err(Reply::new(403).warning("the password was set for another realm"));
         }
-        match digest::verify(&self.nonces, &c, &creds.ha1, &req.method, now) {
+        match digest::verify(&self.nonces, &c, &creds.ha1, &req.method().to_string(), now) {
             Verdict::Ok => Ok(Sender {
                 address,
                 display_name: na.display,
@@ -319,7 +337,7 @@ impl Uas {
         expires: u32,
         now: u64,
     ) -> Handled {
-        let target = match message::recipient(&req.uri) {
+        let target = match message::recipient(req) {
             Ok(t) => t,
             Err(why) => return Reply::new(404).warning(&why).into(),
         };

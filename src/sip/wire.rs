@@ -1,10 +1,29 @@
-//! The SIP request and reply as the protocol logic sees them: plain strings, no
-//! transport, no rsipstack types. The glue in `endpoint.rs` converts to and from
-//! rsipstack; everything else in `sip/` works on these, so it can be tested
-//! with literal strings.
+//! The SIP request and reply as the protocol logic sees them. A request is
+//! rsipstack's message, parsed once by rsipstack; this module is the thin
+//! adapter that reads it (header lookup, typed CSeq/To, name-addr, URI) so
+//! the rest of `sip/` stays sans-IO and is tested with literal requests
+//! ([`Request::parse`]).
+//!
+//! rsipstack 0.7.14 is used for what it gets right: the message grammar,
+//! header-name canonicalisation (compact forms included), CSeq, the URI
+//! structure (scheme, userinfo, host, IPv6, port, `?headers`) and URI and
+//! header parameters. What is still done here, and why:
+//! - **Quoted display names**: rsipstack takes everything before `<` and
+//!   trims `"`, so `"a \"b\"" <sip:…>` keeps its backslashes and `"a<b" <…>`
+//!   is cut at the wrong `<`.
+//! - **Percent-decoding** of the user part: rsipstack keeps `%2B` as is (and
+//!   re-encodes `%` when it prints the URI).
+//! - **Host checks**: rsipstack accepts any text as a domain, so
+//!   `sip:a@host:notaport` becomes the host `host:notaport`.
+//! - **Comma lists, and `;params` of non-URI values** (`Content-Type`,
+//!   `Event`): rsipstack's list splitter is private and ignores `\"` in quoted
+//!   strings, and its parameter parser splits inside quotes, keeps the quotes
+//!   and refuses `method=`/`transport=` values it does not know.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
+
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{self as rs, Host, Param, Scheme};
 
 /// The transport a request came on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,47 +32,95 @@ pub(crate) enum Transport {
     Tcp,
 }
 
-/// A received request. Header names are canonical (compact forms expanded).
+/// A received request: rsipstack's parse, and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Request {
-    pub(crate) method: String,
-    pub(crate) uri: String,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+    msg: rs::Request,
     /// Where it came from (the socket peer, not a header).
     pub(crate) source: SocketAddr,
     pub(crate) transport: Transport,
 }
 
 impl Request {
-    /// The first value of a header (canonical name, case-insensitive).
+    pub(crate) fn new(msg: rs::Request, source: SocketAddr, transport: Transport) -> Self {
+        Self {
+            msg,
+            source,
+            transport,
+        }
+    }
+
+    /// A request from its wire form, parsed by rsipstack (tests build
+    /// requests from literal text this way).
+    #[cfg(test)]
+    pub(crate) fn parse(
+        bytes: &[u8],
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Result<Self, String> {
+        match rs::SipMessage::try_from(bytes) {
+            Ok(rs::SipMessage::Request(msg)) => Ok(Self::new(msg, source, transport)),
+            Ok(rs::SipMessage::Response(_)) => Err("a response, not a request".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub(crate) fn method(&self) -> rs::Method {
+        self.msg.method
+    }
+
+    /// The Request-URI as rsipstack printed it (for log lines and warnings).
+    pub(crate) fn uri_text(&self) -> String {
+        self.msg.uri.to_string()
+    }
+
+    /// The Request-URI, if it is `sip:`, `sips:` or `tel:` and well-formed.
+    pub(crate) fn uri(&self) -> Option<Uri> {
+        Uri::from_rs(&self.msg.uri)
+    }
+
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.msg.body
+    }
+
+    /// Adds a header as if it had been received (tests).
+    #[cfg(test)]
+    pub(crate) fn push_header(&mut self, name: &str, value: String) {
+        self.msg.headers.push(rs::headers::make_header(name, value));
+    }
+
+    /// The first value of a header (full name, case-insensitive; rsipstack
+    /// has already expanded compact forms).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        self.msg
+            .headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .find(|h| h.name().eq_ignore_ascii_case(name))
+            .map(rs::Header::value)
     }
 
     /// Every value of a header as received (for values with commas inside,
     /// like Authorization).
     pub(crate) fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
+        self.msg
+            .headers
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .filter(move |h| h.name().eq_ignore_ascii_case(name))
+            .map(rs::Header::value)
     }
 
-    /// The sequence number of CSeq.
+    /// The sequence number of CSeq (rsipstack's typed CSeq).
     pub(crate) fn cseq(&self) -> Option<u32> {
-        self.header("CSeq")?.split_whitespace().next()?.parse().ok()
+        Some(self.msg.cseq_header().ok()?.typed().ok()?.seq)
     }
 
     /// Every value of a header, comma-separated lists split.
     pub(crate) fn header_list(&self, name: &str) -> Vec<&str> {
-        self.headers
+        self.msg
+            .headers
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| split_list(v))
+            .filter(|h| h.name().eq_ignore_ascii_case(name))
+            .flat_map(|h| split_list(h.value()))
             .collect()
     }
 
@@ -110,33 +177,6 @@ impl Reply {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-}
-
-/// The full name of a compact header form (RFC 3261 §7.3.3 and later RFCs).
-pub(crate) fn canonical_name(name: &str) -> Cow<'_, str> {
-    let full = match name.to_ascii_lowercase().as_str() {
-        "i" => "Call-ID",
-        "m" => "Contact",
-        "e" => "Content-Encoding",
-        "l" => "Content-Length",
-        "c" => "Content-Type",
-        "f" => "From",
-        "s" => "Subject",
-        "k" => "Supported",
-        "t" => "To",
-        "v" => "Via",
-        "o" => "Event",
-        "u" => "Allow-Events",
-        "r" => "Refer-To",
-        "b" => "Referred-By",
-        "x" => "Session-Expires",
-        "a" => "Accept-Contact",
-        "j" => "Reject-Contact",
-        "d" => "Request-Disposition",
-        "y" => "Identity",
-        _ => return Cow::Borrowed(name),
-    };
-    Cow::Borrowed(full)
 }
 
 /// Splits a header value at top-level commas (not inside quotes or `<>`).
@@ -229,75 +269,95 @@ pub(crate) fn value_and_params(s: &str) -> (String, Vec<(String, Option<String>)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NameAddr {
     pub(crate) display: Option<String>,
+    /// The URI text as received (a registrar echoes contacts unchanged).
     pub(crate) uri: String,
-    pub(crate) params: Vec<(String, Option<String>)>,
+    /// The URI read by rsipstack, when it is `sip:`, `sips:` or `tel:`.
+    pub(crate) addr: Option<Uri>,
+    /// Header parameters, as rsipstack types them (`tag`, `expires`, …).
+    params: Vec<Param>,
 }
 
 impl NameAddr {
+    /// A header parameter's value (`""` for a flag); names case-insensitive.
     pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_deref().unwrap_or(""))
+        param(&self.params, name)
     }
 }
 
-/// Parses `"Alice" <sip:a@b>;tag=1`, `Alice <sip:a@b>`, `<sip:a@b>` or `sip:a@b;tag=1`.
+/// Parses `"Alice" <sip:a@b>;tag=1`, `Alice <sip:a@b>`, `<sip:a@b>` or
+/// `sip:a@b;tag=1`. A quoted display name is read here (see the module
+/// doc); the rest goes to rsipstack's name-addr parser.
 pub(crate) fn parse_name_addr(s: &str) -> Option<NameAddr> {
     let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let (display, rest) = if let Some(after) = s.strip_prefix('"') {
-        let mut escaped = false;
-        let end = after.char_indices().find_map(|(i, c)| {
-            if escaped {
-                escaped = false;
-                None
-            } else if c == '\\' {
-                escaped = true;
-                None
-            } else if c == '"' {
-                Some(i)
-            } else {
-                None
-            }
-        })?;
-        let quoted = &s[..end + 2];
-        (Some(unquote(quoted)), s[end + 2..].trim_start())
-    } else if let Some(lt) = s.find('<') {
-        let d = s[..lt].trim();
-        ((!d.is_empty()).then(|| d.to_owned()), &s[lt..])
-    } else {
-        (None, s)
-    };
-    if let Some(inner) = rest.strip_prefix('<') {
-        let gt = inner.find('>')?;
-        let uri = inner[..gt].trim();
-        if uri.is_empty() {
-            return None;
+    let (quoted, rest) = match s.strip_prefix('"') {
+        Some(after) => {
+            let end = closing_quote(after)?;
+            (Some(unquote(&s[..end + 2])), s[end + 2..].trim_start())
         }
-        return Some(NameAddr {
-            display,
-            uri: uri.to_owned(),
-            params: parse_params(&inner[gt + 1..]),
-        });
-    }
-    if display.is_some() {
+        None => (None, s),
+    };
+    // The URI text as sent: inside `<>` (which must follow a quoted display
+    // name), else an addr-spec up to its first `;`.
+    let uri_text = match rest.strip_prefix('<') {
+        Some(inner) => inner[..inner.find('>')?].trim(),
+        None if quoted.is_some() => return None,
+        None => match rest.find('<') {
+            Some(lt) => rest[lt + 1..].split('>').next()?.trim(),
+            None => rest.split(';').next()?.trim(),
+        },
+    };
+    if uri_text.is_empty() || uri_text.contains(char::is_whitespace) {
         return None;
     }
-    let (uri, params) = match rest.split_once(';') {
-        Some((u, p)) => (u.trim(), parse_params(p)),
-        None => (rest, Vec::new()),
-    };
-    (!uri.is_empty() && !uri.contains(char::is_whitespace)).then(|| NameAddr {
-        display: None,
-        uri: uri.to_owned(),
-        params,
+    let typed = rs::typed::From::parse(rest).ok()?;
+    Some(NameAddr {
+        display: quoted.or(typed.display_name),
+        uri: uri_text.to_owned(),
+        addr: Uri::from_rs(&typed.uri),
+        params: typed.params,
     })
 }
 
-/// A parsed `sip:`, `sips:` or `tel:` URI.
+/// The index of the `"` that closes a quoted string starting after `"`.
+fn closing_quote(s: &str) -> Option<usize> {
+    let mut escaped = false;
+    s.char_indices().find_map(|(i, c)| match c {
+        _ if escaped => {
+            escaped = false;
+            None
+        }
+        '\\' => {
+            escaped = true;
+            None
+        }
+        '"' => Some(i),
+        _ => None,
+    })
+}
+
+/// The value of a parameter rsipstack parsed (typed or not), by name.
+fn param<'a>(params: &'a [Param], name: &str) -> Option<&'a str> {
+    params.iter().find_map(|p| {
+        let (n, v): (&str, Option<&str>) = match p {
+            Param::Tag(t) => ("tag", Some(t.value())),
+            Param::Expires(e) => ("expires", Some(e.value())),
+            Param::User(u) => ("user", Some(u.value())),
+            Param::Branch(b) => ("branch", Some(b.value())),
+            Param::Received(r) => ("received", Some(r.value())),
+            Param::Q(q) => ("q", Some(q.value())),
+            Param::Maddr(m) => ("maddr", Some(m.value())),
+            Param::Ttl(t) => ("ttl", Some(t.value())),
+            Param::Lr => ("lr", None),
+            Param::Ob => ("ob", None),
+            Param::Other(n, v) => (n.value(), v.as_ref().map(|v| v.value())),
+            Param::Transport(_) | Param::Method(_) | Param::Rport(_) => return None,
+        };
+        n.eq_ignore_ascii_case(name).then(|| v.unwrap_or(""))
+    })
+}
+
+/// A `sip:`, `sips:` or `tel:` URI as rsipstack read it, checked and
+/// normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Uri {
     /// Lower-cased scheme.
@@ -307,16 +367,14 @@ pub(crate) struct Uri {
     /// Host, lower-cased, IPv6 in brackets; empty for `tel:`.
     pub(crate) host: String,
     pub(crate) port: Option<u16>,
-    pub(crate) params: Vec<(String, Option<String>)>,
+    params: Vec<Param>,
 }
 
 impl Uri {
+    /// A URI parameter's value (`""` for a flag).
     #[cfg(test)]
     pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_deref().unwrap_or(""))
+        param(&self.params, name)
     }
 
     /// Whether the host is an IP literal.
@@ -324,77 +382,64 @@ impl Uri {
         let h = self.host.trim_start_matches('[').trim_end_matches(']');
         h.parse::<std::net::IpAddr>().is_ok()
     }
-}
 
-/// Parses a URI; `None` when it is not `sip:`, `sips:` or `tel:` or malformed.
-pub(crate) fn parse_uri(s: &str) -> Option<Uri> {
-    let s = s.trim();
-    let (scheme, rest) = s.split_once(':')?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme == "tel" {
-        let (number, params) = match rest.split_once(';') {
-            Some((n, p)) => (n, parse_params(p)),
-            None => (rest, Vec::new()),
+    /// `None` unless `sip:`, `sips:` or `tel:` with a sane host.
+    fn from_rs(u: &rs::Uri) -> Option<Self> {
+        let scheme = match u.scheme.as_ref()? {
+            Scheme::Sip => "sip",
+            Scheme::Sips => "sips",
+            Scheme::Other(s) if s.eq_ignore_ascii_case("tel") => "tel",
+            Scheme::Other(_) => return None,
         };
-        if number.is_empty() {
-            return None;
+        let port = u.host_with_port.port.as_ref().map(|p| p.value());
+        if scheme == "tel" {
+            // rsipstack reads `tel:+4917…` as a host; the number is the user.
+            let number = match (&u.auth, port, u.host()) {
+                (None, None, Host::Domain(d)) => d.0.as_str(),
+                _ => return None,
+            };
+            return Some(Self {
+                scheme: scheme.into(),
+                user: Some(percent_decode(number)?),
+                host: String::new(),
+                port: None,
+                params: u.params.clone(),
+            });
         }
-        return Some(Uri {
-            scheme,
-            user: Some(percent_decode(number)?),
-            host: String::new(),
-            port: None,
-            params,
-        });
-    }
-    if scheme != "sip" && scheme != "sips" {
-        return None;
-    }
-    let rest = rest.split_once('?').map_or(rest, |(r, _)| r);
-    let (userinfo, hostpart) = match rest.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, rest),
-    };
-    let (hostport, params) = match hostpart.split_once(';') {
-        Some((h, p)) => (h, parse_params(p)),
-        None => (hostpart, Vec::new()),
-    };
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (addr, after) = v6.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse().ok()?),
-            None if after.is_empty() => None,
-            None => return None,
-        };
-        (format!("[{addr}]"), port)
-    } else {
-        match hostport.split_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p.parse().ok()?)),
-            None => (hostport.to_owned(), None),
-        }
-    };
-    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || "<>\"".contains(c)) {
-        return None;
-    }
-    let user = match userinfo {
-        Some(u) => {
-            let user = u.split_once(':').map_or(u, |(user, _)| user);
-            if user.is_empty() {
-                return None;
+        let host = match u.host() {
+            Host::IpAddr(_) => u.host().to_string(),
+            Host::Domain(d) => {
+                let bad = |c: char| c.is_whitespace() || "<>\"@:[]".contains(c);
+                if d.0.is_empty() || d.0.contains(bad) {
+                    return None;
+                }
+                d.0.to_ascii_lowercase()
             }
-            Some(percent_decode(user)?)
-        }
-        None => None,
-    };
-    Some(Uri {
-        scheme,
-        user,
-        host: host.to_ascii_lowercase(),
-        port,
-        params,
-    })
+        };
+        let user = match &u.auth {
+            Some(a) if a.user.is_empty() => return None,
+            Some(a) => Some(percent_decode(&a.user)?),
+            None => None,
+        };
+        Some(Self {
+            scheme: scheme.into(),
+            user,
+            host,
+            port,
+            params: u.params.clone(),
+        })
+    }
 }
 
+/// Parses a URI with rsipstack; `None` when it is not `sip:`, `sips:` or
+/// `tel:` or malformed.
+#[cfg(test)]
+pub(crate) fn parse_uri(s: &str) -> Option<Uri> {
+    Uri::from_rs(&rs::parse_uri(s.trim()).ok()?)
+}
+
+/// `%XX` escapes decoded (RFC 3261 §19.1.2); `None` for a broken escape or
+/// a result that is not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -426,12 +471,44 @@ mod tests {
         assert_eq!(na.display.as_deref(), Some("Bob"));
         assert_eq!(na.uri, "sip:bob@x;transport=tcp");
         assert_eq!(na.param("expires"), Some("60"));
+        assert_eq!(na.addr.as_ref().map(|u| u.host.as_str()), Some("x"));
         let na = parse_name_addr("sip:carol@y;tag=9").unwrap();
         assert_eq!(na.uri, "sip:carol@y");
         assert_eq!(na.param("tag"), Some("9"));
+        assert_eq!(na.param("TAG"), Some("9"));
+        let na = parse_name_addr("<sip:d@z>;+sip.instance=\"<urn:uuid:1>\";ob").unwrap();
+        assert_eq!(na.param("ob"), Some(""));
+        assert_eq!(na.param("+sip.instance"), Some("\"<urn:uuid:1>\""));
         assert_eq!(parse_name_addr(""), None);
         assert_eq!(parse_name_addr("\"unterminated <sip:a@b>"), None);
+        assert_eq!(parse_name_addr("\"quoted\" sip:a@b"), None);
         assert_eq!(parse_name_addr("<>"), None);
+        assert_eq!(parse_name_addr("<sip:a@b"), None);
+    }
+
+    /// The URI text is kept as sent: rsipstack's own printing would drop
+    /// `;transport=udp` from a Contact and upper-case the transport.
+    #[test]
+    fn name_addr_keeps_the_uri_as_sent() {
+        let na = parse_name_addr("<sip:a@1.2.3.4:5070;transport=udp>;expires=60").unwrap();
+        assert_eq!(na.uri, "sip:a@1.2.3.4:5070;transport=udp");
+        let typed = rs::typed::Contact::parse("<sip:a@1.2.3.4:5070;transport=udp>").unwrap();
+        assert_eq!(typed.uri.to_string(), "sip:a@1.2.3.4:5070");
+    }
+
+    /// rsipstack's display-name reading, which the quoted-string scan
+    /// replaces.
+    #[test]
+    fn rsipstack_misreads_quoted_display_names() {
+        let s = "\"a<b \\\"c\\\"\" <sip:x@y>;tag=1";
+        assert!(
+            rs::typed::From::parse(s)
+                .map_or(true, |f| f.display_name.as_deref() != Some("a<b \"c\"")),
+        );
+        let na = parse_name_addr(s).unwrap();
+        assert_eq!(na.display.as_deref(), Some("a<b \"c\""));
+        assert_eq!(na.uri, "sip:x@y");
+        assert_eq!(na.param("tag"), Some("1"));
     }
 
     #[test]
@@ -440,30 +517,69 @@ mod tests {
             split_list("<sip:a@b;x=1,2>, \"c, d\" <sip:c@d>,sip:e@f"),
             vec!["<sip:a@b;x=1,2>", "\"c, d\" <sip:c@d>", "sip:e@f"]
         );
+        assert_eq!(
+            split_list("\"a\\\", b\" <sip:x@y>"),
+            vec!["\"a\\\", b\" <sip:x@y>"]
+        );
     }
 
     #[test]
     fn uris() {
         let u = parse_uri("sip:%2B4917@Example.COM:5070;user=phone").unwrap();
+        assert_eq!(u.scheme, "sip");
         assert_eq!(u.user.as_deref(), Some("+4917"));
         assert_eq!(u.host, "example.com");
         assert_eq!(u.port, Some(5070));
         assert_eq!(u.param("user"), Some("phone"));
         let u = parse_uri("tel:+49-171-555;phone-context=x").unwrap();
+        assert_eq!((u.scheme.as_str(), u.host.as_str()), ("tel", ""));
         assert_eq!(u.user.as_deref(), Some("+49-171-555"));
+        assert_eq!(u.param("phone-context"), Some("x"));
         let u = parse_uri("sip:[::1]:5060").unwrap();
-        assert_eq!(u.host, "[::1]");
+        assert_eq!((u.host.as_str(), u.port), ("[::1]", Some(5060)));
         assert!(u.host_is_ip());
+        let u = parse_uri("SIPS:bob@10.0.0.1").unwrap();
+        assert_eq!((u.scheme.as_str(), u.host_is_ip()), ("sips", true));
         assert_eq!(parse_uri("mailto:a@b"), None);
+        assert_eq!(parse_uri("a@b"), None);
         assert_eq!(parse_uri("sip:a@host:notaport"), None);
+        assert_eq!(parse_uri("sip:a@host:99999"), None);
         assert_eq!(parse_uri("sip:a@"), None);
+        assert_eq!(parse_uri("sip:@b"), None);
         assert_eq!(parse_uri("sip:%zz@b"), None);
+        assert_eq!(parse_uri("sip:%ff@b"), None);
+        assert_eq!(parse_uri("tel:+4917:5060"), None);
+    }
+
+    /// What rsipstack leaves undone on the same URIs.
+    #[test]
+    fn rsipstack_keeps_escapes_and_takes_any_host() {
+        let u = rs::parse_uri("sip:%2B4917@x").unwrap();
+        assert_eq!(u.user(), Some("%2B4917"));
+        assert_eq!(u.to_string(), "sip:%252B4917@x");
+        let u = rs::parse_uri("sip:a@host:notaport").unwrap();
+        assert_eq!(u.host().to_string(), "host:notaport");
     }
 
     #[test]
-    fn compact_names() {
-        assert_eq!(canonical_name("v"), "Via");
-        assert_eq!(canonical_name("I"), "Call-ID");
-        assert_eq!(canonical_name("X-Custom"), "X-Custom");
+    fn requests_read_rsipstack_headers() {
+        let text = "SUBSCRIBE sip:%2B4917@x SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK-1\r\n\
+            f: <sip:a@x>;tag=1\r\nt: \"B\" <sip:b@x>;tag=2\r\ni: c\r\nCSeq: 7 SUBSCRIBE\r\n\
+            m: <sip:a@h>, <sip:a@i>\r\nContact: <sip:a@j>\r\no: presence\r\nl: 2\r\n\r\nhi";
+        let from = "127.0.0.1:5070".parse().unwrap();
+        let r = Request::parse(text.as_bytes(), from, Transport::Tcp).unwrap();
+        assert_eq!(r.method(), rs::Method::Subscribe);
+        assert_eq!(r.uri().and_then(|u| u.user), Some("+4917".into()));
+        assert_eq!(r.header("call-id"), Some("c"));
+        assert_eq!(r.header("Event"), Some("presence"));
+        assert_eq!(r.cseq(), Some(7));
+        assert_eq!(r.to_tag().as_deref(), Some("2"));
+        assert_eq!(
+            r.header_list("Contact"),
+            ["<sip:a@h>", "<sip:a@i>", "<sip:a@j>"]
+        );
+        assert_eq!(r.body(), b"hi");
+        assert_eq!((r.source, r.transport), (from, Transport::Tcp));
+        assert!(Request::parse(b"SIP/2.0 200 OK\r\n\r\n", from, Transport::Udp).is_err());
     }
 }

@@ -1,3 +1,5 @@
+use rsipstack::sip::{Method, SipMessage, StatusCode};
+
 use super::*;
 
 const MESSAGE: &str = "MESSAGE sip:+491715550001@sms.example SIP/2.0\r\n\
@@ -12,6 +14,11 @@ const MESSAGE: &str = "MESSAGE sip:+491715550001@sms.example SIP/2.0\r\n\
     \r\n\
     hello";
 
+/// Where MESSAGE's body starts.
+fn body_start() -> usize {
+    MESSAGE.find("\r\n\r\n").unwrap() + 4
+}
+
 fn reply(s: Screened) -> String {
     match s {
         Screened::Reply(b) => String::from_utf8(b).unwrap(),
@@ -19,18 +26,82 @@ fn reply(s: Screened) -> String {
     }
 }
 
-#[test]
-fn a_good_request_and_responses_pass() {
-    assert_eq!(screen(MESSAGE.as_bytes()), Screened::Pass);
-    assert_eq!(screen(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n"), Screened::Pass);
+/// The request the screen hands on.
+fn passed(s: Screened) -> rsipstack::sip::Request {
+    match s {
+        Screened::Pass(m) => match *m {
+            SipMessage::Request(r) => r,
+            SipMessage::Response(r) => panic!("expected a request, got {r}"),
+        },
+        other => panic!("expected a pass, got {other:?}"),
+    }
+}
+
+/// `(name, value)` of every header, as rsipstack named them.
+fn headers(r: &rsipstack::sip::Request) -> Vec<(String, String)> {
+    r.headers
+        .iter()
+        .map(|h| (h.name().to_owned(), h.value().to_owned()))
+        .collect()
 }
 
 #[test]
-fn compact_headers_pass() {
+fn a_good_request_is_handed_on_as_rsipstack_parsed_it() {
+    let r = passed(screen(MESSAGE.as_bytes()));
+    assert_eq!(r.method, Method::Message);
+    assert_eq!(r.uri.to_string(), "sip:+491715550001@sms.example");
+    assert_eq!(r.body, b"hello");
+    assert_eq!(
+        headers(&r),
+        [
+            ("Via", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport"),
+            ("Max-Forwards", "70"),
+            ("From", "<sip:alice@sms.example>;tag=a1"),
+            ("To", "<sip:+491715550001@sms.example>"),
+            ("Call-ID", "c1@127.0.0.1"),
+            ("CSeq", "1 MESSAGE"),
+            ("Content-Type", "text/plain"),
+            ("Content-Length", "5"),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    );
+}
+
+#[test]
+fn a_response_is_handed_on_and_an_unreadable_one_dropped() {
+    match screen(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n") {
+        Screened::Pass(m) => match *m {
+            SipMessage::Response(r) => assert_eq!(r.status_code, StatusCode::OK),
+            other => panic!("{other}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        screen(b"SIP/2.0 abc OK\r\nVia: x\r\n\r\n"),
+        Screened::Drop(why) if why.starts_with("unreadable response")
+    ));
+}
+
+#[test]
+fn compact_headers_are_handed_on_under_their_full_names() {
     let compact = "MESSAGE sip:bob@x SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-2\r\n\
         f: <sip:alice@x>;tag=a\r\nt: <sip:bob@x>\r\ni: c2\r\nCSeq: 1 MESSAGE\r\n\
         c: text/plain\r\nl: 2\r\n\r\nhi";
-    assert_eq!(screen(compact.as_bytes()), Screened::Pass);
+    let r = passed(screen(compact.as_bytes()));
+    let names: Vec<String> = headers(&r).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "Via",
+            "From",
+            "To",
+            "Call-ID",
+            "CSeq",
+            "Content-Type",
+            "Content-Length"
+        ]
+    );
+    assert_eq!(r.body, b"hi");
 }
 
 #[test]
@@ -38,27 +109,33 @@ fn unknown_methods_get_501_with_the_request_headers() {
     let foo = MESSAGE
         .replace("MESSAGE sip:", "FOO sip:")
         .replace("1 MESSAGE", "1 FOO");
-    let r = reply(screen(foo.as_bytes()));
-    assert!(r.starts_with("SIP/2.0 501 Not Implemented\r\n"), "{r}");
-    assert!(r.contains("\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport\r\n"));
-    assert!(r.contains("\r\nFrom: <sip:alice@sms.example>;tag=a1\r\n"));
-    assert!(r.contains("\r\nTo: <sip:+491715550001@sms.example>;tag="));
-    assert!(r.contains("\r\nCall-ID: c1@127.0.0.1\r\nCSeq: 1 FOO\r\n"));
-    assert!(r.contains("\r\nAllow: MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL\r\n"));
-    assert!(r.ends_with("Content-Length: 0\r\n\r\n"));
+    let tag = &crate::sip::digest::md5_hex("c1@127.0.0.1")[..10];
+    let expected = format!(
+        "SIP/2.0 501 Not Implemented\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport\r\n\
+         From: <sip:alice@sms.example>;tag=a1\r\n\
+         To: <sip:+491715550001@sms.example>;tag={tag}\r\n\
+         Call-ID: c1@127.0.0.1\r\nCSeq: 1 FOO\r\n\
+         Allow: MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL\r\n\
+         Warning: 399 smsbridge \"FOO is not implemented\"\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    assert_eq!(reply(screen(foo.as_bytes())), expected);
     // The same request gets the same answer (a fixed To tag).
-    assert_eq!(reply(screen(foo.as_bytes())), r);
+    assert_eq!(reply(screen(foo.as_bytes())), expected);
+    // Without the screen, rsipstack could not even read it.
+    assert!(SipMessage::try_from(foo.as_str()).is_err());
 }
 
 #[test]
-fn malformed_requests_get_400() {
+fn malformed_requests_get_400_saying_why() {
     for (bad, why) in [
         (
             MESSAGE.replace(
                 "From: <sip:alice@sms.example>;tag=a1",
                 "From: <sip:alice@sms.example>",
             ),
-            "from tags",
+            "Error: from tags missing",
         ),
         (
             MESSAGE.replace("CSeq: 1 MESSAGE", "CSeq: x MESSAGE"),
@@ -81,7 +158,7 @@ fn malformed_requests_get_400() {
         ),
         (
             MESSAGE.replace("Content-Length: 5", "Content-Length: 50"),
-            "body shorter",
+            "body shorter than Content-Length",
         ),
         (
             MESSAGE.replace("Content-Length: 5", "Content-Length: five"),
@@ -91,40 +168,131 @@ fn malformed_requests_get_400() {
             MESSAGE.replace("MESSAGE sip:", "MES{}SAGE sip:"),
             "bad method",
         ),
+        (
+            MESSAGE.replace("Max-Forwards: 70", "Subject: gr\u{fc}\u{df}e"),
+            "header not UTF-8",
+        ),
     ] {
-        let r = reply(screen(bad.as_bytes()));
+        let bad = bad.replace('\u{fc}', "\u{1}").into_bytes();
+        // ü and ß as Latin-1 bytes, which are not UTF-8.
+        let bad: Vec<u8> = bad
+            .iter()
+            .flat_map(|b| match b {
+                1 => vec![0xfc, 0xdf],
+                b => vec![*b],
+            })
+            .collect();
+        let r = reply(screen(&bad));
         assert!(r.starts_with("SIP/2.0 400 Bad Request\r\n"), "{why}: {r}");
-        assert!(r.contains(why), "{why}: {r}");
+        assert!(
+            r.contains(&format!("\r\nWarning: 399 smsbridge \"{why}\"\r\n")),
+            "{why}: {r}"
+        );
     }
     let big = MESSAGE.replace("Content-Length: 5", "Content-Length: 70000");
-    assert!(reply(screen(big.as_bytes())).starts_with("SIP/2.0 413 "));
+    let r = reply(screen(big.as_bytes()));
+    assert!(
+        r.starts_with("SIP/2.0 413 Request Entity Too Large\r\n"),
+        "{r}"
+    );
+    assert!(r.contains("\r\nWarning: 399 smsbridge \"body too large\"\r\n"));
+}
+
+/// Why each raw check exists: rsipstack 0.7.14 takes these without a word.
+#[test]
+fn rsipstack_alone_would_pass_these_on_wrongly() {
+    let parse = |b: &[u8]| match SipMessage::try_from(b) {
+        Ok(SipMessage::Request(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    let v3 = MESSAGE.replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia");
+    assert_eq!(parse(v3.as_bytes()).body, b"hello");
+    let cseq = MESSAGE.replace("CSeq: 1 MESSAGE", "CSeq: 1 OPTIONS");
+    assert_eq!(parse(cseq.as_bytes()).method, Method::Message);
+    // A short body is cut to what came, and a bad length reads as 0.
+    let short = MESSAGE.replace("Content-Length: 5", "Content-Length: 50");
+    assert_eq!(parse(short.as_bytes()).body, b"hello");
+    let bad = MESSAGE.replace("Content-Length: 5", "Content-Length: five");
+    assert_eq!(parse(bad.as_bytes()).body, b"");
+    // Headers after a line that is not UTF-8 are lost.
+    let mut latin1 = MESSAGE
+        .replace("Max-Forwards: 70", "Subject: \u{1}")
+        .into_bytes();
+    let at = latin1.iter().position(|b| *b == 1).unwrap();
+    latin1[at] = 0xfc;
+    let r = parse(&latin1);
+    assert_eq!(r.headers.len(), 1, "{:?}", headers(&r));
 }
 
 #[test]
 fn what_cannot_be_answered_is_dropped() {
-    for bad in [
-        MESSAGE.replace("Call-ID: c1@127.0.0.1\r\n", ""),
-        MESSAGE.replace(
-            "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport\r\n",
-            "",
+    for (bad, why) in [
+        (
+            MESSAGE.replace("Call-ID: c1@127.0.0.1\r\n", ""),
+            "missing Via, From, To, Call-ID or CSeq",
         ),
-        "garbage".to_owned(),
-        String::new(),
+        (
+            MESSAGE.replace(
+                "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport\r\n",
+                "",
+            ),
+            "missing Via, From, To, Call-ID or CSeq",
+        ),
+        ("garbage".to_owned(), "no end of headers"),
+        (String::new(), "no end of headers"),
     ] {
-        assert!(matches!(screen(bad.as_bytes()), Screened::Drop(_)), "{bad}");
+        assert_eq!(screen(bad.as_bytes()), Screened::Drop(why.into()), "{bad}");
     }
 }
 
+/// A datagram cut anywhere: before the end of the headers nothing can be
+/// answered; within the body it is a 400; only the whole message is handed
+/// on, with exactly its Content-Length of body even when more follows.
 #[test]
-fn every_prefix_and_junk_is_handled_without_panic() {
+fn a_truncated_datagram_is_never_handed_on() {
     let bytes = MESSAGE.as_bytes();
+    let start = body_start();
     for l in 0..bytes.len() {
-        let _ = screen(&bytes[..l]);
+        let got = screen(&bytes[..l]);
+        if l < start {
+            assert_eq!(
+                got,
+                Screened::Drop("no end of headers".into()),
+                "cut at {l}"
+            );
+        } else {
+            let r = reply(got);
+            assert!(
+                r.starts_with("SIP/2.0 400 Bad Request\r\n"),
+                "cut at {l}: {r}"
+            );
+            assert!(
+                r.contains("\"body shorter than Content-Length\""),
+                "cut at {l}"
+            );
+        }
     }
-    let mut junk = bytes.to_vec();
-    for i in (0..junk.len()).step_by(7) {
+    assert_eq!(passed(screen(bytes)).body, b"hello");
+    let longer = format!("{MESSAGE} and more");
+    assert_eq!(passed(screen(longer.as_bytes())).body, b"hello");
+}
+
+/// One byte that is not UTF-8: in the head the request is never handed on;
+/// in the body it is handed on with that byte.
+#[test]
+fn a_bad_byte_in_the_head_stops_it_and_in_the_body_goes_through() {
+    let start = body_start();
+    for i in 0..MESSAGE.len() {
+        let mut junk = MESSAGE.as_bytes().to_vec();
         junk[i] = 0xff;
-        let _ = screen(&junk);
+        let got = screen(&junk);
+        if i < start - 4 {
+            assert!(!matches!(got, Screened::Pass(_)), "0xff at {i} passed");
+        } else if i >= start {
+            let mut body = b"hello".to_vec();
+            body[i - start] = 0xff;
+            assert_eq!(passed(got).body, body, "0xff at {i}");
+        }
     }
 }
 
@@ -164,25 +332,85 @@ fn framing_by_content_length_any_split() {
 }
 
 #[test]
-fn framing_errors() {
-    let mut f = Framer::default();
-    f.push(
-        MESSAGE
-            .replace("Content-Length: 5", "Content-Length: -1")
-            .as_bytes(),
+fn framing_reads_content_length_as_rfc_3261_writes_it() {
+    // Space before the colon (§7.3.1) and the compact form.
+    for cl in ["Content-Length : 5", "l: 5", "content-length:5"] {
+        let m = MESSAGE.replace("Content-Length: 5", cl);
+        let stream = format!("{m}OPTIONS");
+        assert_eq!(
+            frames(&[stream.as_bytes()]),
+            vec![Frame::Message(m.clone().into_bytes())],
+            "{cl}"
+        );
+    }
+    // No Content-Length on a stream: no body.
+    let m = MESSAGE.replace("Content-Length: 5\r\n", "");
+    let end = m.find("\r\n\r\n").unwrap() + 4;
+    assert_eq!(
+        frames(&[m.as_bytes()]),
+        vec![Frame::Message(m.as_bytes()[..end].to_vec())]
     );
+}
+
+#[test]
+fn framing_errors_say_what_to_answer() {
+    let bad = MESSAGE.replace("Content-Length: 5", "Content-Length: -1");
+    let mut f = Framer::default();
+    f.push(bad.as_bytes());
     let e = f.next_frame().unwrap_err();
     assert_eq!((e.code, e.why), (400, "bad Content-Length"));
-    let answer = String::from_utf8(reply_to(&e.head.unwrap(), e.code, e.why).unwrap()).unwrap();
-    assert!(answer.starts_with("SIP/2.0 400 Bad Request\r\n"));
-    let mut f = Framer::default();
-    f.push(
-        MESSAGE
-            .replace("Content-Length: 5", "Content-Length: 999999")
-            .as_bytes(),
+    let head = e.head.unwrap();
+    assert_eq!(
+        head,
+        bad.as_bytes()[..bad.find("\r\n\r\n").unwrap()].to_vec()
     );
-    assert_eq!(f.next_frame().unwrap_err().code, 413);
+    let answer = String::from_utf8(reply_to(&head, e.code, e.why).unwrap()).unwrap();
+    assert!(
+        answer.starts_with("SIP/2.0 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("\r\nCSeq: 1 MESSAGE\r\n"), "{answer}");
+    assert!(answer.contains("\r\nWarning: 399 smsbridge \"bad Content-Length\"\r\n"));
+
+    // Too large is known from the head alone: no body is waited for.
+    let big = MESSAGE.replace(
+        "Content-Length: 5\r\n\r\nhello",
+        "Content-Length: 999999\r\n\r\n",
+    );
+    let mut f = Framer::default();
+    f.push(big.as_bytes());
+    let e = f.next_frame().unwrap_err();
+    assert_eq!((e.code, e.why), (413, "body too large"));
+    assert!(e.head.is_some());
+
     let mut f = Framer::default();
     f.push(&vec![b'a'; 20_000]);
-    assert_eq!(f.next_frame().unwrap_err().code, 400);
+    let e = f.next_frame().unwrap_err();
+    assert_eq!(
+        (e.code, e.why, e.head),
+        (400, "header block too long", None)
+    );
+}
+
+/// Why the framer is ours: rsipstack's `SipCodec` on the same input.
+#[test]
+fn rsipstack_sip_codec_cannot_frame_as_rfc_3261_asks() {
+    use rsipstack::transport::stream::{SipCodec, SipCodecType};
+    use tokio_util::codec::Decoder;
+    // Space before the colon: framed with an empty body.
+    let spaced = MESSAGE.replace("Content-Length: 5", "Content-Length : 5");
+    let mut buf = bytes::BytesMut::from(spaced.as_bytes());
+    match SipCodec::new().decode(&mut buf) {
+        Ok(Some(SipCodecType::Message(SipMessage::Request(r)))) => assert_eq!(r.body, b""),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(&buf[..], b"hello");
+    // A bad length is an error with nothing to answer from.
+    let bad = MESSAGE.replace("Content-Length: 5", "Content-Length: -1");
+    let mut buf = bytes::BytesMut::from(bad.as_bytes());
+    assert!(SipCodec::new().decode(&mut buf).is_err());
+    // A huge length is waited for instead of refused.
+    let big = MESSAGE.replace("Content-Length: 5", "Content-Length: 999999");
+    let mut buf = bytes::BytesMut::from(big.as_bytes());
+    assert!(matches!(SipCodec::new().decode(&mut buf), Ok(None)));
 }

@@ -79,6 +79,8 @@ fn uas() -> (Uas, Arc<Fake>) {
 
 const NOW: u64 = 1_000_000;
 
+/// A request as a peer would send it, parsed by rsipstack: `headers`
+/// replace the defaults of the same name.
 fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request {
     let mut h: Vec<(String, String)> = vec![
         (
@@ -92,19 +94,24 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Req
         ("To".into(), format!("<{uri}>")),
         ("Call-ID".into(), "call-1".into()),
         ("CSeq".into(), format!("1 {method}")),
+        ("Content-Length".into(), body.len().to_string()),
     ];
     for (n, v) in headers {
         h.retain(|(k, _)| !k.eq_ignore_ascii_case(n));
         h.push(((*n).into(), (*v).into()));
     }
-    Request {
-        method: method.into(),
-        uri: uri.into(),
-        headers: h,
-        body: body.as_bytes().to_vec(),
-        source: "127.0.0.1:5070".parse().unwrap(),
-        transport: Transport::Udp,
+    let mut text = format!("{method} {uri} SIP/2.0\r\n");
+    for (n, v) in &h {
+        text.push_str(&format!("{n}: {v}\r\n"));
     }
+    text.push_str("\r\n");
+    text.push_str(body);
+    Request::parse(
+        text.as_bytes(),
+        "127.0.0.1:5070".parse().unwrap(),
+        Transport::Udp,
+    )
+    .unwrap()
 }
 
 /// Answers the challenge in `reply` as alice with `password`.
@@ -121,18 +128,18 @@ fn authorize(req: &mut Request, reply: &Reply, password: &str) {
     let resp = request_digest(
         &ha1,
         nonce,
-        &req.method,
-        &req.uri,
+        &req.method().to_string(),
+        &req.uri_text(),
         Some(("00000001", "c0ffee")),
     );
-    req.headers.push((
-        "Authorization".into(),
+    req.push_header(
+        "Authorization",
         format!(
             "Digest username=\"alice\", realm=\"smsbridge\", nonce=\"{nonce}\", uri=\"{}\", \
              response=\"{resp}\", qop=auth, nc=00000001, cnonce=\"c0ffee\", algorithm=MD5",
-            req.uri
+            req.uri_text()
         ),
-    ));
+    );
 }
 
 async fn authed(u: &Uas, mut req: Request) -> Handled {
@@ -291,6 +298,20 @@ async fn trusted_peers_assert_the_identity() {
             display_name: Some("Carol".into()),
             verified: Verified::TrustedPeer,
         }
+    );
+}
+
+/// rsipstack keeps `%2B` in the user part (and prints it as `%252B`): the
+/// adapter decodes it, so the number reaches the bridge as a number.
+#[tokio::test]
+async fn an_escaped_plus_in_the_request_uri_is_a_number() {
+    let (u, fake) = uas();
+    let mut req = request("MESSAGE", "sip:%2B491715550001@sms.example", &[], "hi");
+    req.source = "10.9.9.9:5060".parse().unwrap();
+    assert_eq!(u.handle(&req, NOW).await.reply.code, 202);
+    assert_eq!(
+        fake.submitted.lock().unwrap()[0].recipient,
+        Recipient::Number("+491715550001".into())
     );
 }
 
