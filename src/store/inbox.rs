@@ -211,7 +211,9 @@ fn complete(
     if incomplete && expected <= key.total {
         text.push_str(GAP);
     }
-    let sent_at = decoded.first().map(|(_, d)| UnixTime::from_pdu(&d.scts));
+    let sent_at = decoded
+        .first()
+        .and_then(|(_, d)| d.scts.is_valid().then(|| UnixTime::from_pdu(&d.scts)));
     let ids: Vec<i64> = parts.iter().map(|p| p.1).collect();
     let m = NewInbound {
         modem: key.modem,
@@ -240,7 +242,7 @@ fn deliver(
     let Some((key, seq)) = part else {
         let pdu = insert_pdu(tx, modem, raw, "message", Some(&sender), None, now)?;
         let text = join_text([&d.user_data.body]);
-        let sent_at = Some(UnixTime::from_pdu(&d.scts));
+        let sent_at = d.scts.is_valid().then(|| UnixTime::from_pdu(&d.scts));
         let m = NewInbound {
             modem,
             sender: &sender,
