@@ -769,7 +769,11 @@ fn identity_comes_from_the_answer_not_from_banners_around_it() {
         "AT+CGMM\r",
         "\r\n+CPIN: READY\r\n\r\nSIMCOM_SIM800L\r\n\r\n+CFUN: 1\r\n\r\nOK\r\n",
     );
-    m.exchange("AT+CGMR\r", "\r\nRevision:1418B04SIM800L24\r\n\r\nOK\r\n");
+    // A URC nobody listed (network time zone) is not the revision either.
+    m.exchange(
+        "AT+CGMR\r",
+        "\r\n+CTZV: 8,0\r\n\r\nRevision:1418B04SIM800L24\r\n\r\nOK\r\n",
+    );
     m.exchange(
         "AT+CGSN\r",
         "\r\nSMS DONE\r\n\r\n867962041234567\r\n\r\nOK\r\n",
