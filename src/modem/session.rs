@@ -1126,3 +1126,6 @@ mod answers;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod pair_tests;
