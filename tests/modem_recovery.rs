@@ -406,3 +406,108 @@ async fn reports_with_a_broken_zone_octet_are_taken_and_acknowledged() {
     );
     pool.shutdown(Duration::from_secs(10)).await;
 }
+
+/// `MemoryWork` whose first store of a received PDU takes `delay` (a slow
+/// disk): a routed report waits that long for its AT+CNMA.
+struct SlowFirstStore {
+    inner: Arc<MemoryWork>,
+    delay: Duration,
+    slowed: Mutex<bool>,
+}
+
+impl Work for SlowFirstStore {
+    fn wait(&self, modem: ModemInfo) -> BoxFuture<()> {
+        self.inner.wait(modem)
+    }
+
+    fn claim(&self, modem: ModemInfo) -> BoxFuture<Option<Job>> {
+        self.inner.claim(modem)
+    }
+
+    fn done(&self, modem: ModemInfo, job: JobId, outcome: SendOutcome) -> BoxFuture<()> {
+        self.inner.done(modem, job, outcome)
+    }
+
+    fn received(&self, modem: ModemInfo, pdu: Vec<u8>) -> BoxFuture<bool> {
+        let first = !std::mem::replace(&mut *self.slowed.lock().unwrap(), true);
+        let stored = self.inner.received(modem, pdu);
+        let delay = if first { self.delay } else { Duration::ZERO };
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            stored.await
+        })
+    }
+}
+
+// The port stays open but one AT+CNMA comes after the modem's 30 s timeout:
+// the TA has switched routing off without a word, and answers the late
+// AT+CNMA with +CMS ERROR: 340. Routing is set again right then (not at the
+// 10-minute refresh); the SMS stored meanwhile without +CMTI and the report
+// the TA kept in SR are swept, and later reports are routed again.
+#[tokio::test(start_paused = true)]
+async fn routing_switched_off_while_the_port_is_open_is_set_again_at_the_late_ack() {
+    let port = SimPort::new("m0", sim_config(&[]), true);
+    let (inner, mut events) = MemoryWork::new();
+    let work = Arc::new(SlowFirstStore {
+        inner: Arc::clone(&inner),
+        delay: Duration::from_secs(40),
+        slowed: Mutex::new(false),
+    });
+    let pool = Pool::start(vec![modem(&port)], work);
+    until_ready(&pool).await;
+    inner.push(job(1, PHONE, "slowly stored"));
+    assert_eq!(
+        collect(&port, &mut events, |m, _| m.contains(&1)).await.0,
+        [1]
+    );
+    // The modem gives up waiting for the AT+CNMA and switches routing off; an
+    // SMS arriving now is stored without +CMTI.
+    let routing_off = |port: &SimPort| {
+        sim_events(port)
+            .iter()
+            .any(|e| e.starts_with("no +CNMA in time: AT+CNMI <mt> and <ds> reset to 0"))
+    };
+    let until = Instant::now() + Duration::from_secs(60);
+    while !routing_off(&port) {
+        assert!(Instant::now() < until, "{:?}", sim_events(&port));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let off_at = Instant::now();
+    port.inject_mo(
+        "+4917000000001",
+        "while routing was off",
+        PartOrder::InOrder,
+    )
+    .unwrap();
+    // The late AT+CNMA (+CMS ERROR: 340) is followed at once by AT+CNMI.
+    let restored = |port: &SimPort| {
+        let log: Vec<_> = port.log().into_iter().map(|l| l.entry).collect();
+        log.windows(3).any(|w| {
+            matches!(&w[0], LogEntry::Command(c) if c == "AT+CNMA")
+                && matches!(&w[1], LogEntry::Response(r) if r.contains("+CMS ERROR: 340"))
+                && matches!(&w[2], LogEntry::Command(c) if c == "AT+CNMI=2,1,0,1,0")
+        })
+    };
+    while !restored(&port) {
+        assert!(
+            Instant::now() < off_at + Duration::from_secs(60),
+            "{:#?}",
+            port.log().into_iter().map(|l| l.entry).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    inner.push(job(2, PHONE, "after routing came back"));
+    let (mut mrs, texts) =
+        collect(&port, &mut events, |m, t| m.contains(&2) && !t.is_empty()).await;
+    mrs.sort_unstable();
+    mrs.dedup();
+    // Report 1 again (the TA kept it in SR), report 2 routed, the stored SMS.
+    assert_eq!(mrs, [1, 2]);
+    assert_eq!(texts, ["while routing was off"]);
+    assert!(
+        off_at.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        off_at.elapsed()
+    );
+    pool.shutdown(Duration::from_secs(10)).await;
+}

@@ -140,7 +140,25 @@ impl Session {
                     tracing::warn!("AT+CMGD={index} failed: {e}");
                 }
             }
-            Op::Probe | Op::Raw(_) | Op::Ack | Op::CscaSet => {}
+            Op::Ack => {
+                // +CMS ERROR: 340, no acknowledgement expected: the TA gave up
+                // waiting (we were slow to store it) and has switched routing
+                // off (TS 27.005 §3.4.4). Set it again now, and sweep for what
+                // it stored meanwhile, rather than at the next health round.
+                if let Err(FinalError::Cms(e)) = &result
+                    && e.code == Some(340)
+                    && self.info.cnmi.is_some()
+                {
+                    tracing::warn!(
+                        "AT+CNMA came too late (+CMS ERROR: 340): routing is off; setting AT+CNMI again"
+                    );
+                    self.queue.push_front(Op::CnmiSet);
+                    if !self.sweeping() {
+                        self.queue_sweep();
+                    }
+                }
+            }
+            Op::Probe | Op::Raw(_) | Op::CscaSet => {}
             Op::Submit { .. } | Op::InitDone | Op::HealthDone => {}
         }
     }

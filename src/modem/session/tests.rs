@@ -988,3 +988,17 @@ fn messages_waiting_in_the_other_memory_are_read() {
     m.exchange("AT+CMGD=1\r", &ok(""));
     m.exchange("AT+CMGD=2\r", &ok(""));
 }
+
+// TS 27.005 §3.4.4: an AT+CNMA that comes after the TA gave up is answered
+// +CMS ERROR: 340, and routing is off by then: set it again at once and sweep.
+#[test]
+fn a_late_acknowledgement_restores_routing_at_once() {
+    let mut m = ready(SessionConfig::default());
+    m.rx("\r\n+CDS: 25\r\n079119890400202306400C91197909913764511090718384225110907183252200\r\n");
+    m.take_events();
+    m.s.confirm(m.now, Receipt::Routed);
+    m.exchange("AT+CNMA\r", "\r\n+CMS ERROR: 340\r\n");
+    m.exchange("AT+CNMI=2,1,0,1,0\r", &ok(""));
+    sweep(&mut m, 0);
+    assert_eq!(m.tx(), "");
+}
