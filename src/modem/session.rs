@@ -14,6 +14,13 @@
 //!            PIN, CMGF=0, probes, CNMI        │
 //!            (any timeout ──▶ Probe AT ──▶ timeout ──▶ Reopen)  RDY ──▶ start-up again
 //! ```
+//!
+//! Routing survives what switches it off (issue 12): every start-up (open,
+//! reopen, `RDY`) sets `AT+CSMS`/`AT+CNMI` again, refuses with `AT+CNMA=2` a
+//! routed message an earlier session left unacknowledged, and sweeps every
+//! memory (SM, ME, SR). Later, `AT+CNMI?` in each health round, a late
+//! `AT+CNMA` answered `+CMS ERROR: 340`, and `AT+CPMS?` counts above what was
+//! handed up each set routing again and/or sweep at once.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
