@@ -402,7 +402,11 @@ impl Session {
         tracing::warn!("cycling the radio (AT+CFUN=0, AT+CFUN=1)");
         self.queue.push_back(Op::Raw("AT+CFUN=0"));
         self.queue.push_back(Op::Raw("AT+CFUN=1"));
+        // Some firmware resets SMS routing with the radio: set it again (a no-op
+        // where it did not), then see what arrived meanwhile.
+        self.queue.push_back(Op::CnmiSet);
         self.queue_health();
+        self.queue_sweep();
         self.pump(now);
     }
 

@@ -1002,3 +1002,15 @@ fn a_late_acknowledgement_restores_routing_at_once() {
     sweep(&mut m, 0);
     assert_eq!(m.tx(), "");
 }
+
+// A radio cycle may reset SMS routing with it on some firmware: AT+CNMI is set
+// again right after AT+CFUN=1, then registration, then a sweep.
+#[test]
+fn a_radio_cycle_sets_routing_again() {
+    let mut m = ready(SessionConfig::default());
+    m.s.radio_cycle(m.now);
+    m.exchange("AT+CFUN=0\r", &ok(""));
+    m.exchange("AT+CFUN=1\r", &ok(""));
+    m.exchange("AT+CNMI=2,1,0,1,0\r", &ok(""));
+    assert_eq!(m.tx(), "AT+CSQ\r");
+}
