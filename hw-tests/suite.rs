@@ -15,10 +15,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-/// How the recovery check resets the modem while the daemon runs.
+/// How the reset checks reset the modem (with no program on the port, and while
+/// the daemon runs).
 #[derive(Debug, Clone)]
 pub enum Reset {
-    /// Write `AT+CFUN=1,1` to the port (as root: the daemon holds it with TIOCEXCL).
+    /// Write `AT+CFUN=1,1` to the port (while the daemon runs, as root: it holds
+    /// the port with TIOCEXCL).
     At,
     /// Ask the person at the bench to unplug the modem and plug it back in.
     Unplug,
@@ -224,6 +226,10 @@ pub fn run(cfg: &Config) -> Report {
             detail: "SMSBRIDGE_HW_OTHER_NUMBER not set".into(),
         }),
     }
+    s.check(
+        "status report after a modem reset",
+        Suite::report_after_reset,
+    );
     s.daemon_checks();
     s.report
 }
@@ -456,6 +462,54 @@ impl Suite<'_> {
         ))
     }
 
+    /// Issue 12: after a reset the modem has forgotten `AT+CSMS`/`AT+CNMI`, and a
+    /// routed report it could not hand over switches routing off. Send to the
+    /// own number with a report, reset the modem, send again: the second report
+    /// must arrive too.
+    fn report_after_reset(&mut self) -> Outcome {
+        let to = self.cfg.own_number.clone();
+        let before = self.send_with_report(
+            &to,
+            &format!("smsbridge hw {} report before a reset", self.nonce),
+        )?;
+        let t = Instant::now();
+        self.reset(None)?;
+        // Back when it answers a probe again (it may re-enumerate meanwhile).
+        let end = t + self.cfg.timeout + Duration::from_secs(120);
+        let mut args: Vec<String> = ["modem", "probe", "--json", "--timeout", "30s"]
+            .map(String::from)
+            .into();
+        args.extend(self.port_args());
+        loop {
+            let why = match self.smsbridge(&args, Duration::from_secs(60)) {
+                Ok(out) => {
+                    let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+                    if v.get("registered") == Some(&Value::Bool(true)) {
+                        break;
+                    }
+                    format!("not registered yet: {}", out.trim())
+                }
+                Err(e) => e,
+            };
+            if Instant::now() > end {
+                return Err(format!(
+                    "the modem did not come back within {:?}: {why}",
+                    end - t
+                ));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let back = t.elapsed();
+        let after = self.send_with_report(
+            &to,
+            &format!("smsbridge hw {} report after a reset", self.nonce),
+        )?;
+        Ok(format!(
+            "before: {before}; modem back {:.1} s after the reset; after: {after}",
+            back.as_secs_f64()
+        ))
+    }
+
     fn daemon_checks(&mut self) {
         let mut daemon = match Daemon::start(self) {
             Ok(d) => d,
@@ -482,7 +536,7 @@ impl Suite<'_> {
         self.check("recovery after a modem reset", |s| {
             let t = Instant::now();
             let before = daemon.ready_count();
-            s.reset(&daemon)?;
+            s.reset(Some(&daemon))?;
             // The daemon logs "modem ready" each time it has (re)started the modem.
             let end = t + s.cfg.timeout + Duration::from_secs(120);
             while daemon.ready_count() <= before {
@@ -507,7 +561,8 @@ impl Suite<'_> {
         self.check("daemon stops on SIGTERM", |_| daemon.stop());
     }
 
-    fn reset(&self, daemon: &Daemon) -> Result<(), String> {
+    /// Resets the modem; `daemon` is the daemon that has the port, if any.
+    fn reset(&self, daemon: Option<&Daemon>) -> Result<(), String> {
         match &self.cfg.reset {
             Reset::At => {
                 use std::os::unix::fs::OpenOptionsExt;
@@ -523,7 +578,10 @@ impl Suite<'_> {
             }
             Reset::Unplug => {
                 eprintln!("hw-tests: UNPLUG the modem now, then plug it back in");
-                daemon.wait_modem(false, Duration::from_secs(300))?;
+                match daemon {
+                    Some(daemon) => daemon.wait_modem(false, Duration::from_secs(300))?,
+                    None => wait_port_gone(&self.cfg.port, Duration::from_secs(300))?,
+                }
                 eprintln!("hw-tests: modem gone; plug it back in");
                 Ok(())
             }
@@ -555,6 +613,22 @@ struct Daemon {
     ua: UdpSocket,
     cseq: u32,
     log: PathBuf,
+}
+
+/// Until the port's device node disappears (a modem unplugged); a `tcp://` port
+/// has none to watch, so the caller's retries cover it.
+fn wait_port_gone(port: &str, limit: Duration) -> Result<(), String> {
+    if port.starts_with("tcp://") {
+        return Ok(());
+    }
+    let end = Instant::now() + limit;
+    while Path::new(port).exists() {
+        if Instant::now() > end {
+            return Err(format!("{port} was not unplugged within {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 fn free_port() -> u16 {

@@ -11,7 +11,7 @@ use clap::Args;
 
 use crate::sim::{
     ControlRequest, Fault, Listen, Model, PartOrder, PhoneBehaviour, Registration, ServeOptions,
-    SimConfig, StorageSizes, control_path, send_control, serve,
+    SimConfig, SimQuirk, StorageSizes, control_path, send_control, serve,
 };
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -23,6 +23,13 @@ fn phone(s: &str) -> Result<(String, PhoneBehaviour), String> {
         .split_once('=')
         .ok_or_else(|| format!("{s:?} is not NUMBER=echo|silent|unreachable"))?;
     Ok((number.trim().to_string(), behaviour.parse()?))
+}
+
+fn unread(s: &str) -> Result<(String, String), String> {
+    let (from, text) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not FROM:TEXT"))?;
+    Ok((from.trim().to_string(), text.to_string()))
 }
 
 fn tcp(s: &str) -> Result<SocketAddr, String> {
@@ -109,6 +116,14 @@ pub(super) struct SimArgs {
     /// How long the port stays away.
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     vanish_for: Option<Duration>,
+    /// Behaviours of real modems on top of the model (repeatable, or comma
+    /// separated): banners-around-answers, prompt-until-esc, receive-me-only,
+    /// slots-from-one, broken-report-zone, keep-routing-on-missed-ack.
+    #[arg(long, value_name = "QUIRK", value_delimiter = ',')]
+    quirk: Vec<SimQuirk>,
+    /// An unread SMS waiting on the SIM ("SM") at power-up: FROM:TEXT (repeatable).
+    #[arg(long, value_parser = unread, value_name = "FROM:TEXT")]
+    unread_on_sim: Vec<(String, String)>,
     /// Append every exchange, with time stamps, to FILE.
     #[arg(long, value_name = "FILE")]
     transcript: Option<PathBuf>,
@@ -136,6 +151,8 @@ impl SimArgs {
             default_phone: self.default_phone,
             reply_template: self.reply_template.clone(),
             seed: self.seed,
+            quirks: self.quirk.clone(),
+            unread_on_sim: self.unread_on_sim.clone(),
             ..SimConfig::default()
         };
         for (field, value) in [

@@ -114,6 +114,9 @@ pub(super) fn send(args: &SendArgs) -> ExitCode {
             });
         }
         let mut mrs: BTreeMap<u8, usize> = BTreeMap::new();
+        // Reports from the moment the first part is submitted: part 1's report
+        // often comes while later parts are still being sent.
+        let mut early: Vec<Vec<u8>> = Vec::new();
         let mut attempts = vec![0u32; total];
         let mut failed = false;
         let mut settled = 0;
@@ -126,7 +129,13 @@ pub(super) fn send(args: &SendArgs) -> ExitCode {
                 failed = true;
                 break;
             };
-            let WorkEvent::Done { job, outcome, .. } = ev else { continue };
+            let (job, outcome) = match ev {
+                WorkEvent::Done { job, outcome, .. } => (job, outcome),
+                WorkEvent::Received { pdu, .. } => {
+                    early.push(pdu);
+                    continue;
+                }
+            };
             let i = job as usize;
             match outcome {
                 SendOutcome::Submitted { mr } => {
@@ -158,16 +167,18 @@ pub(super) fn send(args: &SendArgs) -> ExitCode {
             }
         }
         if args.report && !failed {
-            failed = !wait_reports(&mut events, &mrs, &destination, total, args.report_wait).await;
+            failed = !wait_reports(&mut events, early, &mrs, &destination, total, args.report_wait).await;
         }
         pool.shutdown(Duration::from_secs(10)).await;
         if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
     })
 }
 
-/// Prints the status report of each part; `true` if every part was delivered.
+/// Prints the status report of each part, those that came while parts were
+/// still being sent (`early`) first; `true` if every part was delivered.
 async fn wait_reports(
     events: &mut tokio::sync::mpsc::UnboundedReceiver<WorkEvent>,
+    early: Vec<Vec<u8>>,
     mrs: &BTreeMap<u8, usize>,
     recipient: &Address,
     total: usize,
@@ -176,13 +187,15 @@ async fn wait_reports(
     let mut pending: HashSet<u8> = mrs.keys().copied().collect();
     let mut all_delivered = true;
     let deadline = tokio::time::Instant::now() + limit;
+    let mut early = early.into_iter();
     while !pending.is_empty() {
-        let ev = match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(ev)) => ev,
-            _ => break,
-        };
-        let WorkEvent::Received { pdu, .. } = ev else {
-            continue;
+        let pdu = match early.next() {
+            Some(pdu) => pdu,
+            None => match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(WorkEvent::Received { pdu, .. })) => pdu,
+                Ok(Some(_)) => continue,
+                _ => break,
+            },
         };
         let Ok(Pdu {
             tpdu: Tpdu::StatusReport(r),

@@ -128,6 +128,16 @@ pub(crate) fn cpms_query(line: &str) -> Option<Vec<(String, u32, u32)>> {
         .collect()
 }
 
+/// `<used1>` of the answer to `AT+CPMS=<mem1>,…` (`+CPMS: 3,20,3,20,3,20`).
+pub(crate) fn cpms_set_used(line: &str) -> Option<u32> {
+    after(line, "+CPMS:")?
+        .split(',')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// One item of a test-command list: a number range or a quoted word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Item {

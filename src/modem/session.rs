@@ -14,6 +14,13 @@
 //!            PIN, CMGF=0, probes, CNMI        │
 //!            (any timeout ──▶ Probe AT ──▶ timeout ──▶ Reopen)  RDY ──▶ start-up again
 //! ```
+//!
+//! Routing survives what switches it off (issue 12): every start-up (open,
+//! reopen, `RDY`) sets `AT+CSMS`/`AT+CNMI` again, refuses with `AT+CNMA=2` a
+//! routed message an earlier session left unacknowledged, and sweeps every
+//! memory (SM, ME, SR). Later, `AT+CNMI?` in each health round, a late
+//! `AT+CNMA` answered `+CMS ERROR: 340`, and `AT+CPMS?` counts above what was
+//! handed up each set routing again and/or sweep at once.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -53,6 +60,10 @@ pub struct SessionConfig {
     /// A PIN was rejected before (by an earlier session on this modem): do not try
     /// it again, a PUK lock would brick the SIM.
     pub pin_rejected: bool,
+    /// The previous session on this port ended with a `> ` prompt open or asked
+    /// for: write ESC (and let the line settle) before anything else, or every
+    /// command would be typed into the open PDU.
+    pub cancel_prompt: bool,
 }
 
 impl Default for SessionConfig {
@@ -68,6 +79,7 @@ impl Default for SessionConfig {
             sweep_interval: Duration::from_secs(300),
             cnmi_refresh_interval: Duration::from_secs(600),
             pin_rejected: false,
+            cancel_prompt: false,
         }
     }
 }
@@ -106,6 +118,13 @@ enum Op {
         mem: String,
     },
     Ack,
+    /// `AT+CNMA=2`: RP-ERROR for a routed message we could not store (the network
+    /// keeps it and offers it again), or, at start-up, for one a previous session
+    /// left unacknowledged. Unacknowledged, the TA would switch routing off.
+    Nack,
+    /// `AT+CNMI?`: is routing still what we set? A missed `AT+CNMA` makes the TA
+    /// set `<mt>` and `<ds>` to 0 without a word (TS 27.005 §3.4.4).
+    CnmiQuery,
     Submit {
         job: JobId,
         pdu: Vec<u8>,
@@ -221,6 +240,10 @@ pub struct Session {
     ever_ready: bool,
     /// Set after a timeout: lines until then are late answers, not ours.
     resync_until: Option<Instant>,
+    /// A `> ` prompt was asked for (`AT+CMGS`) or seen and is not answered yet.
+    prompt_open: bool,
+    /// Until then a late `> ` (after a prompt timeout) is recognised and cancelled.
+    late_prompt_until: Option<Instant>,
 }
 
 impl Session {
@@ -253,8 +276,18 @@ impl Session {
             cnmi_at: None,
             ever_ready: false,
             resync_until: None,
+            prompt_open: false,
+            late_prompt_until: None,
         };
         s.start_up();
+        if s.cfg.cancel_prompt {
+            // Leave a prompt an earlier session left open before anything else
+            // is written; its answer (OK or an error) is dropped while the line
+            // settles.
+            tracing::info!("cancelling a > prompt left open by the previous session (ESC)");
+            s.tx.push(ESC);
+            s.resync(now);
+        }
         s.pump(now);
         s
     }
@@ -299,6 +332,13 @@ impl Session {
     /// Whether a rejected PIN was seen (carry it into the next session).
     pub fn pin_rejected(&self) -> bool {
         self.cfg.pin_rejected
+    }
+
+    /// Whether a `> ` prompt may still be open on the modem (asked for and not
+    /// answered): the next session must cancel it first
+    /// ([`SessionConfig::cancel_prompt`]).
+    pub fn prompt_may_be_open(&self) -> bool {
+        self.prompt_open
     }
 
     // ---- commands from the caller ----
@@ -362,7 +402,11 @@ impl Session {
         tracing::warn!("cycling the radio (AT+CFUN=0, AT+CFUN=1)");
         self.queue.push_back(Op::Raw("AT+CFUN=0"));
         self.queue.push_back(Op::Raw("AT+CFUN=1"));
+        // Some firmware resets SMS routing with the radio: set it again (a no-op
+        // where it did not), then see what arrived meanwhile.
+        self.queue.push_back(Op::CnmiSet);
         self.queue_health();
+        self.queue_sweep();
         self.pump(now);
     }
 
@@ -389,9 +433,19 @@ impl Session {
 
     /// The PDU of `receipt` could not be stored: leave it on the modem and let the
     /// next sweep hand it up again.
-    pub fn release(&mut self, receipt: &Receipt) {
-        if let Receipt::Stored { mem, index } = receipt {
-            self.outstanding.remove(&(mem.clone(), *index));
+    /// A routed one is refused with `AT+CNMA=2` (RP-ERROR): the network keeps it
+    /// and offers it again, and the TA keeps routing on; left unacknowledged, the
+    /// TA would switch routing off (TS 27.005 §3.4.4).
+    pub fn release(&mut self, now: Instant, receipt: &Receipt) {
+        match receipt {
+            Receipt::Stored { mem, index } => {
+                self.outstanding.remove(&(mem.clone(), *index));
+            }
+            Receipt::Routed => {
+                self.urgent.push_back(Op::Nack);
+                self.pump(now);
+            }
+            Receipt::Unacknowledged => {}
         }
     }
 
@@ -443,6 +497,9 @@ impl Session {
                 if self.info.cnmi.is_some() {
                     self.queue.push_back(Op::CnmiSet);
                 }
+            }
+            if self.late_prompt_until.is_some_and(|t| t <= now) {
+                self.late_prompt_until = None;
             }
         }
         self.pump(now);
@@ -521,6 +578,7 @@ impl Session {
             Op::CsmsSet,
             Op::CpmsSet,
             Op::CnmiSet,
+            Op::Nack,
             Op::CscaSet,
             Op::CscaQuery,
             Op::Reg(RegDomain::Cs),
@@ -540,24 +598,47 @@ impl Session {
             Op::Reg(RegDomain::Ps),
             Op::Reg(RegDomain::Eps),
             Op::Cops,
+            Op::CnmiQuery,
             Op::CpmsQuery,
             Op::HealthDone,
         ]);
     }
 
-    fn queue_sweep(&mut self) {
-        let Some(mem) = self.receive_mem() else {
+    /// Lists every memory that can hold messages or reports, not only the one
+    /// new messages go to: messages wait in the other one (SIM vs phone) after a
+    /// change of `AT+CPMS` or on modems that store class 2 on the SIM, and a
+    /// routed report the TA gave up on is stored in "SR" without a word. The
+    /// receive memory comes last, so it is selected again afterwards. Memories
+    /// the selection shows empty are not listed.
+    pub(super) fn queue_sweep(&mut self) {
+        let Some(receive) = self.receive_mem() else {
             return;
         };
-        self.queue.push_back(Op::List { mem });
-        let reports_stored = self
-            .info
-            .cnmi
-            .as_deref()
-            .is_some_and(|c| c.split(',').nth(3) == Some("2"));
-        if reports_stored && !self.quirks.stored_reports_unreadable && self.mem_supported(0, "SR") {
-            self.queue.push_back(Op::List { mem: "SR".into() });
+        let queued = |q: &VecDeque<Op>, m: &str| {
+            q.iter()
+                .any(|op| matches!(op, Op::List { mem } if mem == m))
+        };
+        let mut others: Vec<String> = ["SM", "ME", "SR"]
+            .into_iter()
+            .filter(|m| *m != receive && self.mem_supported(0, m))
+            .filter(|m| *m != "SR" || !self.quirks.stored_reports_unreadable)
+            .map(str::to_owned)
+            .collect();
+        others.push(receive);
+        for mem in others {
+            if !queued(&self.queue, &mem) {
+                self.queue.push_back(Op::List { mem });
+            }
         }
+    }
+
+    /// A sweep is queued or running.
+    fn sweeping(&self) -> bool {
+        self.queue.iter().any(|op| matches!(op, Op::List { .. }))
+            || self
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| matches!(f.op, Op::List { .. }))
     }
 
     fn receive_mem(&self) -> Option<String> {
@@ -568,12 +649,15 @@ impl Session {
             .or_else(|| self.chosen_mem())
     }
 
+    /// Whether a `> ` without line end is to be taken as a prompt now: while
+    /// `AT+CMGS` waits for one, after `AT+CNMA` (SIM800 prompts; a model we did
+    /// not recognise may too), and for a while after a prompt timed out (a late
+    /// one must be cancelled, not left open).
     fn expects_prompt(&self) -> bool {
+        let late = self.late_prompt_until.is_some();
         match &self.in_flight {
-            Some(f) => {
-                f.awaiting == Awaiting::Prompt || (f.op == Op::Ack && self.quirks.cnma_prompt)
-            }
-            None => false,
+            Some(f) => late || f.awaiting == Awaiting::Prompt || matches!(f.op, Op::Ack | Op::Nack),
+            None => late,
         }
     }
 
@@ -625,6 +709,9 @@ impl Session {
             _ => (Awaiting::Final, self.cfg.command_timeout),
         };
         tracing::debug!(command = %command, "-> modem");
+        if awaiting == Awaiting::Prompt {
+            self.prompt_open = true;
+        }
         self.tx.extend_from_slice(command.as_bytes());
         self.tx.push(b'\r');
         self.in_flight = Some(InFlight {
@@ -686,6 +773,16 @@ impl Session {
             Op::Delete { index, .. } => format!("AT+CMGD={index}"),
             Op::List { .. } => "AT+CMGL=4".into(),
             Op::Ack => "AT+CNMA".into(),
+            Op::Nack => {
+                if !self.info.phase2_plus {
+                    return None;
+                }
+                "AT+CNMA=2".into()
+            }
+            Op::CnmiQuery => {
+                self.info.cnmi.as_ref()?;
+                "AT+CNMI?".into()
+            }
             Op::Submit { tpdu_len, .. } => format!("AT+CMGS={tpdu_len}"),
             Op::InitDone | Op::HealthDone => return None,
         })
@@ -726,25 +823,27 @@ impl Session {
     }
 
     fn handle_prompt(&mut self, now: Instant) {
-        let Some(f) = self.in_flight.as_mut() else {
+        if let Some(f) = self.in_flight.as_mut()
+            && let (Op::Submit { pdu, .. }, Awaiting::Prompt) = (&f.op, f.awaiting)
+        {
+            let hex = pdu::to_hex(pdu);
+            tracing::debug!(pdu = %hex, "-> modem (PDU)");
+            self.tx.extend_from_slice(hex.as_bytes());
+            self.tx.push(CTRL_Z);
+            f.awaiting = Awaiting::SubmitResult;
+            f.command = hex;
+            f.deadline = now + self.cfg.submit_timeout;
+            self.prompt_open = false;
             return;
-        };
-        match (&f.op, f.awaiting) {
-            (Op::Submit { pdu, .. }, Awaiting::Prompt) => {
-                let hex = pdu::to_hex(pdu);
-                tracing::debug!(pdu = %hex, "-> modem (PDU)");
-                self.tx.extend_from_slice(hex.as_bytes());
-                self.tx.push(CTRL_Z);
-                f.awaiting = Awaiting::SubmitResult;
-                f.command = hex;
-                f.deadline = now + self.cfg.submit_timeout;
-            }
-            (Op::Ack, _) => {
-                // SIM800: AT+CNMA prompts for an optional PDU; none is needed.
-                self.tx.push(ESC);
-            }
-            _ => {}
         }
+        // A prompt nobody answers: SIM800's after AT+CNMA (an optional PDU; none
+        // is needed), or one that came after we gave up waiting. Left open, every
+        // later command would be typed into it (chan_dongle BUGS: "only 0x1B can
+        // help"); ESC closes it before anything else is written.
+        tracing::debug!("cancelling a > prompt (ESC)");
+        self.tx.push(ESC);
+        self.prompt_open = false;
+        self.late_prompt_until = None;
     }
 
     fn handle_line(&mut self, now: Instant, line: String) {
@@ -824,6 +923,10 @@ impl Session {
             self.info.cereg = Some(stat);
         } else if parse::after(line, "+CPIN:").is_some() {
             tracing::info!("{line}");
+        } else if is_banner(line) {
+            // Start-up banners come when the firmware is ready, whatever is being
+            // answered at that moment (SIM800 "Call Ready" inside AT+CGMI's answer).
+            tracing::info!("modem banner: {line}");
         } else if line.starts_with('^') || parse::after(line, "+QIND:").is_some() || line == "RING"
         {
             tracing::trace!("{line}");
@@ -888,7 +991,10 @@ impl Session {
         match (&f.op, f.awaiting) {
             (Op::Submit { job, .. }, Awaiting::Prompt) => {
                 // Leave a stuck prompt (chan_dongle BUGS #13); the PDU never left.
+                // A prompt that comes later still gets an ESC (handle_prompt).
                 self.tx.push(ESC);
+                self.prompt_open = false;
+                self.late_prompt_until = Some(now + self.cfg.command_timeout);
                 self.events.push_back(Event::SubmitFailed {
                     job: *job,
                     error: SubmitError::PromptTimeout(self.cfg.prompt_timeout),
@@ -992,6 +1098,23 @@ fn response_prefix(op: &Op) -> Option<&'static str> {
     })
 }
 
+/// Lines modems print when their firmware, SIM or SMS service comes up, seen
+/// around the answers of whatever command is running (SIM800, SIM7600, EC25,
+/// Wavecom boot output; reference/sms.md §7).
+fn is_banner(line: &str) -> bool {
+    const PLAIN: [&str; 6] = [
+        "Call Ready",
+        "SMS Ready",
+        "SMS DONE",
+        "PB DONE",
+        "+QIND: SMS DONE",
+        "+QIND: PB DONE",
+    ];
+    const PREFIXES: [&str; 3] = ["+CFUN:", "+QUSIM:", "+WIND:"];
+    PLAIN.iter().any(|b| line.eq_ignore_ascii_case(b))
+        || PREFIXES.iter().any(|p| parse::after(line, p).is_some())
+}
+
 /// The final result code of a line, if it is one.
 fn final_result(line: &str) -> Option<Result<(), FinalError>> {
     if line == "OK" {
@@ -1014,3 +1137,6 @@ mod answers;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod pair_tests;

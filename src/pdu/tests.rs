@@ -628,6 +628,44 @@ fn status_report_vectors() {
     }
 }
 
+/// R1 with the TP-DT zone octet made 0xFF (not BCD), as some service centres send
+/// it: gammu and python-gsmmodem decode the rest, and so must we, or the report
+/// is never matched and a routed `+CDS` never acknowledged.
+#[test]
+fn status_report_with_a_non_bcd_zone_octet_keeps_the_rest() {
+    let hex =
+        "07914875215652F006360B914892347527F3817003018104808170030181 44FF00".replace(' ', "");
+    let p = pdu(&hex);
+    let Tpdu::StatusReport(r) = &p.tpdu else {
+        panic!("not a status report: {p:?}")
+    };
+    assert_eq!(
+        (r.mr, r.recipient.to_string()),
+        (0x36, "+84294357723".into())
+    );
+    assert_eq!(r.status, Status::RECEIVED);
+    assert_eq!(r.scts, ts(2018, 7, 30, 10, 18, 40, 8));
+    assert!(!r.discharge_time.is_valid());
+    assert_eq!(
+        r.discharge_time
+            .raw_if_invalid()
+            .map(|o| to_hex(&o))
+            .as_deref(),
+        Some("817003018144FF")
+    );
+    let mut out = Vec::new();
+    p.encode(&mut out).unwrap();
+    assert_eq!(to_hex(&out), hex);
+    // The same octet in a DELIVER's TP-SCTS (D19): the text is still there.
+    let d19 = "07918497483252F0040B918496445078F700007121320144744004D4F29C0E";
+    let broken = d19.replace("71213201447440", "712132014474FF");
+    let Tpdu::Deliver(d) = pdu(&broken).tpdu else {
+        panic!("not a deliver")
+    };
+    assert!(!d.scts.is_valid());
+    assert_eq!(d.user_data.body.text().as_deref(), Some("Test"));
+}
+
 #[test]
 fn status_report_optional_fields_round_trip() {
     let mut r = match pdu("0006D60B911326880736F4111011719551401110117195714000").tpdu {

@@ -10,6 +10,14 @@ use super::error::DecodeErrorKind;
 use super::reader::Reader;
 
 /// A TP-SCTS, TP-DT or absolute TP-VP: local time and its offset from UTC.
+///
+/// Real service centres send time stamps whose octets are not all valid
+/// semi-octets (a zone octet of `0xFF`, say); gammu and python-gsmmodem still use
+/// the rest of such a PDU, and so do we. [`Timestamp::decode_lenient`] returns an
+/// *invalid* time stamp for them, made with [`Timestamp::invalid`]: `month` is 0
+/// (no valid time stamp has it) and the seven octets are kept as they came, so
+/// the PDU encodes back to the same bytes. Check [`Timestamp::is_valid`] before
+/// using the fields as a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timestamp {
     /// Full year; the PDU carries two digits, read as 2000–2099.
@@ -29,6 +37,49 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
+    /// A time stamp whose seven octets did not decode (see the type's doc).
+    pub fn invalid(raw: [u8; 7]) -> Self {
+        Self {
+            year: u16::from_be_bytes([raw[0], raw[1]]),
+            month: 0,
+            day: raw[2],
+            hour: raw[3],
+            minute: raw[4],
+            second: raw[5],
+            offset_quarters: i8::from_ne_bytes([raw[6]]),
+        }
+    }
+
+    /// Whether this is a time (`false`: the octets did not decode).
+    pub fn is_valid(&self) -> bool {
+        self.month != 0
+    }
+
+    /// The octets as they came, for a time stamp that did not decode.
+    pub fn raw_if_invalid(&self) -> Option<[u8; 7]> {
+        if self.is_valid() {
+            return None;
+        }
+        let [y0, y1] = self.year.to_be_bytes();
+        let [tz] = self.offset_quarters.to_ne_bytes();
+        Some([y0, y1, self.day, self.hour, self.minute, self.second, tz])
+    }
+
+    /// Like [`Self::decode`], but seven octets that are not a valid time stamp
+    /// give an [invalid](Self::invalid) one instead of an error: for TP-SCTS and
+    /// TP-DT, where a sloppy service centre must not cost the whole PDU. Too few
+    /// octets are still an error.
+    pub(crate) fn decode_lenient(
+        r: &mut Reader<'_>,
+        field: &'static str,
+    ) -> Result<Self, DecodeError> {
+        let raw = r.take(field, 7)?;
+        let mut octets = [0u8; 7];
+        octets.copy_from_slice(raw);
+        Ok(Self::decode(&mut Reader::new(&octets, 0), field)
+            .unwrap_or_else(|_| Self::invalid(octets)))
+    }
+
     pub(crate) fn decode(r: &mut Reader<'_>, field: &'static str) -> Result<Self, DecodeError> {
         let at = r.offset();
         let raw = r.take(field, 7)?;
@@ -78,6 +129,10 @@ impl Timestamp {
     }
 
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        if let Some(raw) = self.raw_if_invalid() {
+            out.extend_from_slice(&raw);
+            return;
+        }
         let swap = |v: u8| ((v % 10) << 4) | ((v / 10) % 10);
         out.extend_from_slice(&[
             swap((self.year % 100) as u8),
@@ -100,7 +155,11 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     /// RFC 3339 with the offset, e.g. `2013-03-08T15:02:16+02:00`.
+    /// An invalid one shows its octets: `invalid (51117200000FF)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(raw) = self.raw_if_invalid() {
+            return write!(f, "invalid ({})", super::to_hex(&raw));
+        }
         let off = self.offset_seconds();
         let sign = if off < 0 { '-' } else { '+' };
         let off = off.unsigned_abs();
@@ -257,6 +316,30 @@ mod tests {
         assert_eq!((e.offset, e.kind), (6, DecodeErrorKind::InvalidDigit(0xf)));
         let b = from_hex("51317200000000").unwrap(); // month 13
         assert!(Timestamp::decode(&mut Reader::new(&b, 0), "TP-SCTS").is_err());
+    }
+
+    #[test]
+    fn lenient_decode_keeps_an_invalid_stamp_raw_and_round_trips() {
+        // Zone octet 0xFF (units nibble 0xF): not BCD. Month 13: out of range.
+        for hex in ["511172000000FF", "5131720000000A", "FFFFFFFFFFFFFF"] {
+            let b = from_hex(hex).unwrap();
+            let t = Timestamp::decode_lenient(&mut Reader::new(&b, 0), "TP-DT").unwrap();
+            assert!(!t.is_valid(), "{hex}");
+            assert_eq!(t.raw_if_invalid().map(|r| to_hex(&r)).as_deref(), Some(hex));
+            assert_eq!(t.to_string(), format!("invalid ({hex})"));
+            let mut out = Vec::new();
+            t.encode(&mut out);
+            assert_eq!(to_hex(&out), hex);
+        }
+        // A valid one is the strict decode's answer.
+        let b = from_hex("51117200000080").unwrap();
+        let t = Timestamp::decode_lenient(&mut Reader::new(&b, 0), "TP-DT").unwrap();
+        assert_eq!(t, ts(2015, 11, 27, 0, 0, 0, 8));
+        assert!(t.is_valid() && t.raw_if_invalid().is_none());
+        // Too short is still an error.
+        let b = from_hex("511172000000").unwrap();
+        let e = Timestamp::decode_lenient(&mut Reader::new(&b, 3), "TP-DT").unwrap_err();
+        assert_eq!(e.field, "TP-DT");
     }
 
     // reference/sms.md §6.5: 30 min -> 5; 16 h -> 151; 3 days -> 169; 5 weeks -> 197.

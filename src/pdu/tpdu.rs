@@ -196,7 +196,7 @@ impl Tpdu {
                 let originator = Address::decode_tp(&mut r, "TP-OA")?;
                 let pid = r.u8("TP-PID")?;
                 let dcs = DataCoding(r.u8("TP-DCS")?);
-                let scts = Timestamp::decode(&mut r, "TP-SCTS")?;
+                let scts = Timestamp::decode_lenient(&mut r, "TP-SCTS")?;
                 let user_data = UserData::decode(&mut r, udhi, dcs.alphabet())?;
                 Ok(Self::Deliver(Deliver {
                     more_messages: !flag(MMS_OR_RD),
@@ -232,8 +232,8 @@ impl Tpdu {
             0b10 => {
                 let mr = r.u8("TP-MR")?;
                 let recipient = Address::decode_tp(&mut r, "TP-RA")?;
-                let scts = Timestamp::decode(&mut r, "TP-SCTS")?;
-                let discharge_time = Timestamp::decode(&mut r, "TP-DT")?;
+                let scts = Timestamp::decode_lenient(&mut r, "TP-SCTS")?;
+                let discharge_time = Timestamp::decode_lenient(&mut r, "TP-DT")?;
                 let status = Status(r.u8("TP-ST")?);
                 let mut report = StatusReport {
                     more_messages: !flag(MMS_OR_RD),

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::clock::text_time;
 use super::error::*;
 use super::line::{Command, Op, numbers, params};
-use super::modem::{Outcome, Settings, SimModem, SimState};
+use super::modem::{Outcome, SimModem, SimState};
 
 /// Extended commands accepted and ignored, as most modems do.
 const ACCEPTED: &[&str] = &[
@@ -157,7 +157,7 @@ impl SimModem {
                 let imei = self.cfg.imei.clone();
                 return lines(self.profile.ati.iter().map(|l| l.replace("{imei}", &imei)));
             }
-            ("Z" | "&F", Ok(0)) => self.set = Settings::new(self.profile),
+            ("Z" | "&F", Ok(0)) => self.set = self.fresh_settings(),
             ("&C" | "&D" | "&K" | "&S" | "&W" | "&V" | "L" | "M" | "X" | "H", Ok(_)) => {}
             (s, _) if s.starts_with('S') && s.len() > 1 => {
                 let Ok(reg) = s[1..].parse::<usize>() else {

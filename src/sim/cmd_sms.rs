@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::config::SimQuirk;
 use super::error::*;
 use super::line::{Command, Op, numbers, params};
 use super::modem::{Entry, EntryKind, Outcome, SendJob, SimModem};
@@ -145,6 +146,9 @@ impl SimModem {
 
     fn cpms(&mut self, now: Instant, cmd: &Command) -> Outcome {
         match cmd.op {
+            Op::Test if self.quirk(SimQuirk::ReceiveMeOnly) => {
+                one("+CPMS: (\"SM\",\"ME\",\"SR\"),(\"SM\",\"ME\"),(\"ME\")".into())
+            }
             Op::Test => one("+CPMS: (\"SM\",\"ME\",\"SR\"),(\"SM\",\"ME\"),(\"SM\",\"ME\")".into()),
             Op::Read => {
                 let parts: Vec<String> = self
@@ -170,6 +174,9 @@ impl SimModem {
                     }
                     match Mem::parse(&p.text) {
                         Some(Mem::Sr) if i > 0 => return cms(CMS_NOT_ALLOWED),
+                        Some(Mem::Sm) if i == 2 && self.quirk(SimQuirk::ReceiveMeOnly) => {
+                            return cms(CMS_NOT_ALLOWED);
+                        }
                         Some(m) => mems[i] = m,
                         None => return cms(CMS_NOT_ALLOWED),
                     }
@@ -254,7 +261,7 @@ impl SimModem {
 
     /// The 0-based slot of an `<index>` in `mem`, or `+CMS ERROR: 321`.
     fn slot_index(&self, mem: Mem, index: u32) -> Result<usize, AtError> {
-        let base = self.profile.index_base;
+        let base = self.index_base();
         let i = (index as usize)
             .checked_sub(base)
             .filter(|i| *i < self.store.total(mem));
@@ -321,7 +328,7 @@ impl SimModem {
             _ => return Outcome::Fail(AtError::Plain),
         };
         let mem = self.set.mems[0];
-        let base = self.profile.index_base;
+        let base = self.index_base();
         let mut shown = Vec::new();
         for i in 0..self.store.total(mem) {
             if let Some(Some(slot)) = self.store.get_mut(mem, i)
@@ -348,7 +355,7 @@ impl SimModem {
     fn cmgd(&mut self, now: Instant, cmd: &Command) -> Outcome {
         let mem = self.set.mems[0];
         if cmd.op == Op::Test {
-            let base = self.profile.index_base;
+            let base = self.index_base();
             let last = (self.store.total(mem) + base).saturating_sub(1);
             return one(format!("+CMGD: ({base}-{last}),(0-4)"));
         }
@@ -515,7 +522,7 @@ impl SimModem {
         let stored = Slot::new(stat, pdu).and_then(|s| self.store.store(mem, s));
         match stored {
             Some(i) => {
-                self.info(&[format!("+CMGW: {}", i + self.profile.index_base)]);
+                self.info(&[format!("+CMGW: {}", i + self.index_base())]);
                 self.final_result(None);
             }
             None => self.final_result(Some(AtError::Cms(CMS_MEMORY_FULL))),

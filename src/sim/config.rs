@@ -215,6 +215,77 @@ pub(crate) fn parse_rate(arg: &str) -> Result<(f64, u16), String> {
     Ok((probability, code))
 }
 
+/// A behaviour of real modems the model profiles do not show, turned on for any
+/// model (`--quirk`, [`SimConfig::quirks`]). Each is one of the ways a real modem
+/// differs from the well-behaved profiles (issue 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimQuirk {
+    /// Start-up banners (`+CPIN: READY`, `Call Ready`, `SMS Ready`) come when the
+    /// firmware is ready, around the answers of the next commands after power-up
+    /// or a reboot, not as lines of their own.
+    BannersAroundAnswers,
+    /// An open `> ` prompt survives the port being closed and reopened; only ESC
+    /// (or Ctrl-Z) ends it, and everything else typed goes into it.
+    PromptUntilEsc,
+    /// `<mem3>` (where new messages go) can only be "ME" (Cinterion MC75i,
+    /// gammu#1207); the SIM is still readable.
+    ReceiveMeOnly,
+    /// Storage indexes start at 1, whatever the model.
+    SlotsFromOne,
+    /// Status reports carry a time-zone octet that is not BCD (0xFF) in TP-SCTS
+    /// and TP-DT, as some service centres send them.
+    BrokenReportZone,
+    /// A routed message left unacknowledged is acknowledged by the modem itself
+    /// and routing stays on (BenQ M32 style), instead of TS 27.005 §3.4.4's
+    /// RP-ERROR and `<mt>`/`<ds>` set to 0.
+    KeepRoutingOnMissedAck,
+}
+
+impl SimQuirk {
+    /// Every quirk, with its `--quirk` name.
+    pub const ALL: [(SimQuirk, &'static str); 6] = [
+        (SimQuirk::BannersAroundAnswers, "banners-around-answers"),
+        (SimQuirk::PromptUntilEsc, "prompt-until-esc"),
+        (SimQuirk::ReceiveMeOnly, "receive-me-only"),
+        (SimQuirk::SlotsFromOne, "slots-from-one"),
+        (SimQuirk::BrokenReportZone, "broken-report-zone"),
+        (
+            SimQuirk::KeepRoutingOnMissedAck,
+            "keep-routing-on-missed-ack",
+        ),
+    ];
+
+    /// The `--quirk` name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(q, _)| *q == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
+
+impl fmt::Display for SimQuirk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SimQuirk {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        Self::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(s))
+            .map(|(q, _)| *q)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                format!("unknown quirk {s:?} (one of: {})", names.join(", "))
+            })
+    }
+}
+
 /// Capacities of the three message memories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageSizes {
@@ -286,6 +357,10 @@ pub struct SimConfig {
     pub reply_template: String,
     /// Faults from the start.
     pub faults: Vec<Fault>,
+    /// Behaviours of real modems on top of the model's profile.
+    pub quirks: Vec<SimQuirk>,
+    /// Unread messages on the SIM ("SM") at power-up: (sender, text).
+    pub unread_on_sim: Vec<(String, String)>,
     /// Seed of the PRNG behind error rates and shuffles.
     pub seed: u64,
     /// Unix time at the `now` given to [`super::SimModem::new`], for time stamps.
@@ -319,6 +394,8 @@ impl Default for SimConfig {
             default_phone: PhoneBehaviour::Echo,
             reply_template: "{text}".into(),
             faults: Vec::new(),
+            quirks: Vec::new(),
+            unread_on_sim: Vec::new(),
             seed: 1,
             // 2026-01-01T00:00:00Z: a fixed default keeps transcripts repeatable.
             unix_time: 1_767_225_600,
@@ -353,5 +430,10 @@ mod tests {
         assert_eq!(parse_rate("0.5"), Ok((0.5, 500)));
         assert!(parse_rate("2").is_err());
         assert!("explode".parse::<Fault>().is_err());
+        for (q, name) in SimQuirk::ALL {
+            assert_eq!(name.parse::<SimQuirk>(), Ok(q));
+            assert_eq!(q.to_string(), name);
+        }
+        assert!("sloppy".parse::<SimQuirk>().is_err());
     }
 }

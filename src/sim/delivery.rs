@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use super::config::SimQuirk;
 use super::log::LogEntry;
 use super::modem::{SimModem, State, Urc};
 use super::network::Mt;
@@ -113,7 +114,7 @@ impl SimModem {
         };
         match self.store.store(mem, slot) {
             Some(i) => {
-                let index = i + self.profile.index_base;
+                let index = i + self.index_base();
                 self.note(now, format!("SMS stored in {} at {index}", mem.name()));
                 if announce {
                     self.indicate(format!("+CMTI: \"{}\",{index}", mem.name()), None);
@@ -163,7 +164,7 @@ impl SimModem {
         };
         match self.store.store(Mem::Sr, slot) {
             Some(i) => {
-                let index = i + self.profile.index_base;
+                let index = i + self.index_base();
                 self.note(
                     now,
                     format!("status report mr={} stored in SR at {index}", r.mr),
@@ -216,6 +217,15 @@ impl SimModem {
         let Some(w) = self.ack.take() else {
             return;
         };
+        if self.quirk(SimQuirk::KeepRoutingOnMissedAck) {
+            self.push_log(
+                now,
+                LogEntry::Event(
+                    "no +CNMA in time: the modem acknowledged it itself; routing stays on".into(),
+                ),
+            );
+            return;
+        }
         self.set.cnmi[1] = 0;
         self.set.cnmi[3] = 0;
         self.push_log(

@@ -35,7 +35,9 @@ mod text_mode;
 mod tests;
 
 pub(crate) use config::parse_rate;
-pub use config::{Fault, PartOrder, PhoneBehaviour, Registration, SimConfig, StorageSizes};
+pub use config::{
+    Fault, PartOrder, PhoneBehaviour, Registration, SimConfig, SimQuirk, StorageSizes,
+};
 pub use control::{ControlRequest, ControlResponse, SentSummary, control_path, send_control};
 pub use error::SimError;
 pub use inprocess::SimPort;

@@ -8,14 +8,14 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::clock::{Clock, after};
-use super::config::{Fault, PartOrder, SimConfig};
+use super::config::{Fault, PartOrder, SimConfig, SimQuirk};
 use super::error::{AtError, SimError};
 use super::line::{self, Command};
 use super::log::{LogEntry, SimLog};
 use super::network::{Network, number_text};
 use super::profile::Profile;
 use super::rng::Rng;
-use super::storage::Storage;
+use super::storage::{Mem, REC_UNREAD, Slot, Storage};
 use crate::pdu::{Address, Submit};
 
 /// Longest command line kept; the rest of a longer line is dropped and the line
@@ -91,6 +91,9 @@ pub struct SimModem {
     pub(super) noise_count: u32,
     pub(super) rng: Rng,
     pub(super) last_now: Instant,
+    /// Start-up banners still to come around the next answers
+    /// ([`SimQuirk::BannersAroundAnswers`]).
+    pub(super) banners: VecDeque<String>,
 }
 
 impl SimModem {
@@ -128,11 +131,15 @@ impl SimModem {
             noise_count: 0,
             rng: Rng::new(config.seed),
             last_now: now,
+            banners: VecDeque::new(),
             clock,
             profile,
             cfg: config,
         };
         m.sim = m.sim_at_power_up();
+        m.set = m.fresh_settings();
+        m.store_unread_on_sim(now);
+        m.queue_banners();
         for f in m.cfg.faults.clone() {
             m.set_fault(f);
         }
@@ -202,7 +209,11 @@ impl SimModem {
         self.last_now = now;
         self.event(now, "port reset".into());
         match self.state {
-            State::Hung | State::Entry(_) => self.state = State::Idle,
+            State::Hung => self.state = State::Idle,
+            State::Entry(_) if self.quirk(SimQuirk::PromptUntilEsc) => {
+                self.event(now, "the > prompt stays open until ESC".into());
+            }
+            State::Entry(_) => self.state = State::Idle,
             _ => {}
         }
         self.input.clear();
@@ -427,7 +438,9 @@ impl SimModem {
             match self.dispatch(now, &cmd) {
                 Outcome::Info(lines) => {
                     if !lines.is_empty() {
+                        self.banner();
                         self.info(&lines);
+                        self.banner();
                         any_info = true;
                     }
                 }
@@ -528,6 +541,75 @@ impl SimModem {
         self.info(&[format!("+CMGS: {mr}")]);
         self.final_result(None);
         self.flush_resp(now);
+    }
+
+    /// Whether a [`SimQuirk`] is on.
+    pub(super) fn quirk(&self, q: SimQuirk) -> bool {
+        self.cfg.quirks.contains(&q)
+    }
+
+    /// The storage index of slot 0 (`+CMTI: "SM",0` or `,1`).
+    pub(super) fn index_base(&self) -> usize {
+        if self.quirk(SimQuirk::SlotsFromOne) {
+            1
+        } else {
+            self.profile.index_base
+        }
+    }
+
+    /// Settings at power-up, after a reboot or `ATZ`.
+    pub(super) fn fresh_settings(&self) -> Settings {
+        let mut s = Settings::new(self.profile);
+        if self.quirk(SimQuirk::ReceiveMeOnly) {
+            s.mems[2] = Mem::Me;
+        }
+        s
+    }
+
+    /// The start-up banners that come around the next answers.
+    pub(super) fn queue_banners(&mut self) {
+        if self.quirk(SimQuirk::BannersAroundAnswers) {
+            let cpin = format!("+CPIN: {}", self.cpin_text());
+            self.banners = ["Call Ready".to_string(), cpin, "SMS Ready".to_string()].into();
+        }
+    }
+
+    /// One pending banner as a line of the response being built.
+    fn banner(&mut self) {
+        if let Some(b) = self.banners.pop_front() {
+            self.info(&[b]);
+        }
+    }
+
+    fn store_unread_on_sim(&mut self, now: Instant) {
+        let scts = self.clock.timestamp(now);
+        for (from, text) in self.cfg.unread_on_sim.clone() {
+            let parts = match self.net.mo_parts(&from, &text, scts) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.event(now, format!("unread message not stored: {e}"));
+                    continue;
+                }
+            };
+            for d in parts {
+                let pdu = crate::pdu::Pdu {
+                    smsc: self.smsc_address(),
+                    tpdu: crate::pdu::Tpdu::Deliver(d),
+                };
+                let stored =
+                    Slot::new(REC_UNREAD, pdu).and_then(|slot| self.store.store(Mem::Sm, slot));
+                match stored {
+                    Some(i) => self.note(
+                        now,
+                        format!(
+                            "unread SMS from {from} waiting in SM at {}",
+                            i + self.index_base()
+                        ),
+                    ),
+                    None => self.event(now, "SM full: unread message not stored".into()),
+                }
+            }
+        }
     }
 
     /// Starts a send: busy until the send delay is over.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::clock::{Clock, after};
-use super::config::{PartOrder, PhoneBehaviour, SimConfig};
+use super::config::{PartOrder, PhoneBehaviour, SimConfig, SimQuirk};
 use super::error::SimError;
 use super::rng::Rng;
 use crate::pdu::{
@@ -46,6 +46,7 @@ pub(super) struct Network {
     clock: Clock,
     rng: Rng,
     notes: Vec<String>,
+    broken_report_zone: bool,
 }
 
 /// A number as people write it: `+` and digits when international.
@@ -74,7 +75,23 @@ impl Network {
             // A different stream from the modem's, from the same seed.
             rng: Rng::new(cfg.seed ^ 0x6e65_7477_6f72_6b00),
             notes: Vec::new(),
+            broken_report_zone: cfg.quirks.contains(&SimQuirk::BrokenReportZone),
         }
+    }
+
+    /// A report's time stamp as this network writes it: with
+    /// [`SimQuirk::BrokenReportZone`], a zone octet of 0xFF (not BCD).
+    fn report_time(&self, at: Instant) -> Timestamp {
+        let t = self.clock.timestamp(at);
+        if !self.broken_report_zone {
+            return t;
+        }
+        let mut octets = Vec::with_capacity(7);
+        t.encode(&mut octets);
+        let mut raw = [0u8; 7];
+        raw.copy_from_slice(&octets[..7]);
+        raw[6] = 0xFF;
+        Timestamp::invalid(raw)
     }
 
     fn schedule(&mut self, at: Instant, event: Event) {
@@ -121,8 +138,8 @@ impl Network {
                 qualifier_command: false,
                 mr,
                 recipient: submit.destination.clone(),
-                scts: self.clock.timestamp(now),
-                discharge_time: self.clock.timestamp(at),
+                scts: self.report_time(now),
+                discharge_time: self.report_time(at),
                 status,
                 pid: None,
                 dcs: None,
@@ -185,7 +202,7 @@ impl Network {
         Ok(n)
     }
 
-    fn mo_parts(
+    pub(super) fn mo_parts(
         &mut self,
         from: &str,
         text: &str,

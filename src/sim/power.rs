@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use super::clock::after;
-use super::modem::{Settings, SimModem, SimState, State};
+use super::config::SimQuirk;
+use super::modem::{SimModem, SimState, State};
 
 impl SimModem {
     pub(super) fn sim_at_power_up(&self) -> SimState {
@@ -32,7 +33,7 @@ impl SimModem {
         self.input.clear();
         self.line.clear();
         self.resp.clear();
-        self.set = Settings::new(self.profile);
+        self.set = self.fresh_settings();
         self.sim = self.sim_at_power_up();
         self.radio_on = true;
         self.noise_next = None;
@@ -42,9 +43,13 @@ impl SimModem {
         self.state = State::Idle;
         self.event(now, "boot complete".into());
         self.queue_urc("RDY".into(), None);
-        let cpin = self.cpin_text();
-        for l in self.profile.boot_lines {
-            self.queue_urc(l.replace("{cpin}", cpin), None);
+        if self.quirk(SimQuirk::BannersAroundAnswers) {
+            self.queue_banners();
+        } else {
+            let cpin = self.cpin_text();
+            for l in self.profile.boot_lines {
+                self.queue_urc(l.replace("{cpin}", cpin), None);
+            }
         }
         self.start_noise(now);
     }

@@ -288,7 +288,10 @@ fn complete(
     if incomplete && expected <= key.total {
         text.push_str(GAP);
     }
-    let sent_at = parts.first().map(|(_, (_, d))| UnixTime::from_pdu(&d.scts));
+    // A time stamp that is not valid BCD is kept raw in the PDU, not guessed.
+    let sent_at = parts
+        .first()
+        .and_then(|(_, (_, d))| d.scts.is_valid().then(|| UnixTime::from_pdu(&d.scts)));
     let ids: Vec<i64> = parts.iter().map(|(_, (id, _))| *id).collect();
     let m = NewInbound {
         modem: key.modem,
@@ -326,7 +329,7 @@ fn deliver(
     let Some((key, seq)) = part else {
         let pdu = insert_pdu(tx, modem, raw, "message", Some(&sender), None, now)?;
         let text = join_text([&d.user_data.body]);
-        let sent_at = Some(UnixTime::from_pdu(&d.scts));
+        let sent_at = d.scts.is_valid().then(|| UnixTime::from_pdu(&d.scts));
         let m = NewInbound {
             modem,
             sender: &sender,

@@ -78,7 +78,10 @@ impl Store {
         } else {
             vec![r.value.clone(), format!("+{}", r.value)]
         };
-        let discharge = Some(UnixTime::from_pdu(&report.discharge_time));
+        let discharge = report
+            .discharge_time
+            .is_valid()
+            .then(|| UnixTime::from_pdu(&report.discharge_time));
         for written in candidates {
             let Ok(recipient) = normalise_msisdn(&written, self.default_country_code.as_deref())
             else {

@@ -22,7 +22,9 @@ impl Session {
         let first = lines.first().map(String::as_str);
         match op {
             Op::Identity(field) => {
-                let value = first.filter(|_| result.is_ok()).map(identity_value);
+                let value = identity_line(field, &lines)
+                    .filter(|_| result.is_ok())
+                    .map(identity_value);
                 match field {
                     Manufacturer => self.info.manufacturer = value,
                     Model => {
@@ -80,6 +82,13 @@ impl Session {
             }
             Op::SelectMem(m) => {
                 if result.is_ok() {
+                    // `+CPMS: <used1>,<total1>,…`: an empty memory need not be listed.
+                    let used = lines.iter().find_map(|l| parse::cpms_set_used(l));
+                    let next_is_list =
+                        matches!(self.queue.front(), Some(Op::List { mem }) if *mem == m);
+                    if used == Some(0) && next_is_list {
+                        self.queue.pop_front();
+                    }
                     self.read_mem = Some(m);
                 } else {
                     // Without the memory, the read/delete that needed it cannot run.
@@ -113,6 +122,15 @@ impl Session {
                 if let Some(s) = lines.iter().find_map(|l| parse::cpms_query(l)) {
                     self.info.storage = s;
                 }
+                self.unannounced_messages();
+            }
+            Op::CnmiQuery => self.check_routing(&lines),
+            Op::Nack => {
+                // +CMS ERROR: 340 (no acknowledgement expected) is the usual answer
+                // at start-up: nothing was pending.
+                if let Err(e) = result {
+                    tracing::debug!("AT+CNMA=2: {e}");
+                }
             }
             Op::Read { mem, index } => self.read_result(mem, index, &lines, result),
             Op::List { mem } => self.list_result(&mem, &lines),
@@ -122,7 +140,25 @@ impl Session {
                     tracing::warn!("AT+CMGD={index} failed: {e}");
                 }
             }
-            Op::Probe | Op::Raw(_) | Op::Ack | Op::CscaSet => {}
+            Op::Ack => {
+                // +CMS ERROR: 340, no acknowledgement expected: the TA gave up
+                // waiting (we were slow to store it) and has switched routing
+                // off (TS 27.005 §3.4.4). Set it again now, and sweep for what
+                // it stored meanwhile, rather than at the next health round.
+                if let Err(FinalError::Cms(e)) = &result
+                    && e.code == Some(340)
+                    && self.info.cnmi.is_some()
+                {
+                    tracing::warn!(
+                        "AT+CNMA came too late (+CMS ERROR: 340): routing is off; setting AT+CNMI again"
+                    );
+                    self.queue.push_front(Op::CnmiSet);
+                    if !self.sweeping() {
+                        self.queue_sweep();
+                    }
+                }
+            }
+            Op::Probe | Op::Raw(_) | Op::CscaSet => {}
             Op::Submit { .. } | Op::InitDone | Op::HealthDone => {}
         }
     }
@@ -204,6 +240,54 @@ impl Session {
             }
             if let Some(pdu) = lines.get(i + 1).and_then(|h| pdu::from_hex(h).ok()) {
                 self.emit_stored(mem.to_owned(), index, pdu);
+            }
+        }
+    }
+
+    /// After `AT+CPMS?`: storage holds more than what was handed up and not yet
+    /// deleted, so messages or reports arrived that no URC announced (routing
+    /// switched off, a `+CMTI` lost while the port was closed). Sweep now rather
+    /// than at the next periodic sweep. Only once the session is ready: start-up
+    /// ends with a sweep anyway.
+    pub(super) fn unannounced_messages(&mut self) {
+        if self.phase != super::Phase::Ready || self.sweeping() {
+            return;
+        }
+        let waiting = self.info.storage.iter().find(|(mem, used, _)| {
+            let handed_up = self.outstanding.iter().filter(|(m, _)| m == mem).count();
+            *used as usize > handed_up
+        });
+        if let Some((mem, used, _)) = waiting {
+            tracing::info!("{mem} holds {used} message(s) no URC announced; sweeping now");
+            self.queue_sweep();
+        }
+    }
+
+    /// After `AT+CNMI?` in a health round: if the TA switched routing off (a
+    /// routed message went unacknowledged, TS 27.005 §3.4.4), set it again at once
+    /// and sweep for what was stored meanwhile.
+    pub(super) fn check_routing(&mut self, lines: &[String]) {
+        let Some(want) = self.info.cnmi.clone() else {
+            return;
+        };
+        let Some(have) = lines.iter().find_map(|l| parse::after(l, "+CNMI:")) else {
+            return;
+        };
+        let nums = |c: &str| -> Vec<String> {
+            c.split(',')
+                .map(|v| v.trim().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let (want, have) = (nums(&want), nums(have));
+        // <mt> and <ds> are what a TA resets; compare those.
+        if want.get(1) != have.get(1) || want.get(3) != have.get(3) {
+            tracing::warn!(
+                "AT+CNMI is {} (routing switched off by the modem?); setting it again",
+                have.join(",")
+            );
+            self.queue.push_front(Op::CnmiSet);
+            if !self.sweeping() {
+                self.queue_sweep();
             }
         }
     }
@@ -309,6 +393,24 @@ impl Session {
             }
         }
     }
+}
+
+/// The line that answers an identity command: not a banner or URC that came in
+/// the middle (`+CPIN: READY`, `Call Ready` — those the URC filter already took),
+/// nor any other `+XXX:` line than the command's own.
+fn identity_line(field: IdentityField, lines: &[String]) -> Option<&str> {
+    use IdentityField::*;
+    let own = match field {
+        Manufacturer => "+CGMI:",
+        Model => "+CGMM:",
+        Revision => "+CGMR:",
+        Imei => "+CGSN:",
+        Imsi => "+CIMI:",
+    };
+    lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty() && (!l.starts_with(['+', '^']) || parse::after(l, own).is_some()))
 }
 
 /// The value of an identity answer, without a `+CGMI: ` style prefix some modems add.

@@ -102,8 +102,22 @@ fn start(m: &mut Modem, manufacturer: &str, model: &str, cnmi_test: &str) {
     );
 }
 
+/// A sweep: the other memories first (ME, SR), then the receive memory SM
+/// with `sm_used` messages; an empty memory is not listed.
+fn sweep(m: &mut Modem, sm_used: u32) {
+    m.exchange("AT+CPMS=\"ME\"\r", &ok("+CPMS: 0,25,0,20,0,20"));
+    m.exchange("AT+CPMS=\"SR\"\r", &ok("+CPMS: 0,10,0,20,0,20"));
+    m.exchange(
+        "AT+CPMS=\"SM\"\r",
+        &ok(&format!("+CPMS: {sm_used},20,{sm_used},20,{sm_used},20")),
+    );
+}
+
 fn finish_start(m: &mut Modem, cnmi: &str) {
     m.exchange(&format!("AT+CNMI={cnmi}\r"), &ok(""));
+    // Phase 2+: whatever an earlier session left unacknowledged goes back to
+    // the network (usually nothing: +CMS ERROR: 340).
+    m.exchange("AT+CNMA=2\r", "\r\n+CMS ERROR: 340\r\n");
     m.exchange("AT+CSCA?\r", &ok("+CSCA: \"+491710760000\",145"));
     m.exchange("AT+CREG?\r", &ok("+CREG: 0,1"));
     m.exchange("AT+CGREG?\r", &ok("+CGREG: 0,1"));
@@ -114,7 +128,7 @@ fn finish_start(m: &mut Modem, cnmi: &str) {
         "AT+CPMS?\r",
         &ok("+CPMS: \"SM\",0,20,\"SM\",0,20,\"SM\",0,20"),
     );
-    m.exchange("AT+CMGL=4\r", &ok(""));
+    sweep(m, 0);
 }
 
 fn ready(cfg: SessionConfig) -> Modem {
@@ -183,6 +197,7 @@ fn without_any_cnmi_it_polls() {
     m.exchange("AT+CNMI=2,1,0,1,0\r", "\r\nERROR\r\n");
     m.exchange("AT+CNMI=2,1,0,2,0\r", "\r\nERROR\r\n");
     m.exchange("AT+CNMI=2,1,0,0,0\r", "\r\nERROR\r\n");
+    m.exchange("AT+CNMA=2\r", "\r\n+CMS ERROR: 340\r\n");
     m.exchange("AT+CSCA?\r", &ok(""));
     for cmd in [
         "AT+CREG?",
@@ -194,6 +209,7 @@ fn without_any_cnmi_it_polls() {
     ] {
         m.exchange(&format!("{cmd}\r"), &ok(""));
     }
+    sweep(&mut m, 1);
     m.exchange("AT+CMGL=4\r", &ok(""));
     assert_eq!(m.s.info().cnmi, None);
     assert_eq!(
@@ -203,7 +219,7 @@ fn without_any_cnmi_it_polls() {
     // The sweep comes every 30 s instead of every 5 min.
     m.wait();
     m.advance(Duration::from_secs(29));
-    assert_eq!(m.tx(), "AT+CMGL=4\r");
+    assert_eq!(m.tx(), "AT+CPMS=\"ME\"\r");
 }
 
 // reference/sms.md §7.1 (faucamp/python-gsmmodem#44), with our own answers.
@@ -334,6 +350,7 @@ fn a_slot_seen_by_sweep_and_urc_is_handed_up_and_deleted_once() {
     });
     let p = "07918497483252F0040B918496445078F700007121320144744004D4F29C0E";
     m.advance(Duration::from_secs(300));
+    sweep(&mut m, 1);
     assert_eq!(m.tx(), "AT+CMGL=4\r");
     // +CMTI for slot 7 arrives while the listing runs; the read is queued.
     m.rx("\r\n+CMTI: \"SM\",7\r\n");
@@ -363,7 +380,7 @@ fn a_slot_seen_by_sweep_and_urc_is_handed_up_and_deleted_once() {
     let Event::Received { receipt, .. } = &ev[0] else {
         panic!()
     };
-    m.s.release(receipt);
+    m.s.release(m.now, receipt);
     m.rx("\r\n+CMTI: \"SM\",8\r\n");
     assert_eq!(m.tx(), "AT+CMGR=8\r");
 }
@@ -655,6 +672,7 @@ fn lte_only_registration_counts() {
         "+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)",
     );
     m.exchange("AT+CNMI=2,1,0,1,0\r", &ok(""));
+    m.exchange("AT+CNMA=2\r", &ok(""));
     m.exchange("AT+CSCA?\r", &ok(""));
     // TinyGSM PR #467: CREG stays 0,2 while CEREG is registered.
     m.exchange("AT+CREG?\r", &ok("+CREG: 0,2"));
@@ -676,6 +694,7 @@ fn health_round_and_periodic_sweep_and_cnmi_refresh() {
         ("AT+CGREG?", "+CGREG: 0,5"),
         ("AT+CEREG?", "+CEREG: 0,5"),
         ("AT+COPS?", "+COPS: 0,0,\"Roam\",7"),
+        ("AT+CNMI?", "+CNMI: 2,1,0,1,0"),
         ("AT+CPMS?", "+CPMS: \"SM\",3,20,\"SM\",3,20,\"SM\",3,20"),
     ] {
         m.exchange(&format!("{cmd}\r"), &ok(answer));
@@ -686,6 +705,9 @@ fn health_round_and_periodic_sweep_and_cnmi_refresh() {
     };
     assert_eq!((info.signal_dbm, info.creg), (Some(-51), Some(5)));
     assert_eq!(info.storage[2], ("SM".into(), 3, 20));
+    // Three messages stored and none announced: swept now, not in 5 minutes.
+    sweep(&mut m, 3);
+    assert_eq!(m.tx(), "AT+CMGL=4\r");
 }
 
 #[test]
@@ -698,6 +720,7 @@ fn periodic_sweep_and_cnmi_refresh() {
     m.advance(Duration::from_secs(300));
     let p = "07918497483252F0040B918496445078F700007121320144744004D4F29C0E";
     let listing = format!("\r\n+CMGL: 3,1,,23\r\n{p}\r\n\r\nOK\r\n");
+    sweep(&mut m, 1);
     m.exchange("AT+CMGL=4\r", &listing);
     let ev = m.take_events();
     assert!(
@@ -713,6 +736,7 @@ fn periodic_sweep_and_cnmi_refresh() {
     // CNMI is re-asserted every 10 minutes; the second sweep does not hand up
     // slot 3 again while it is unconfirmed.
     m.advance(Duration::from_secs(300));
+    sweep(&mut m, 1);
     m.exchange("AT+CMGL=4\r", &listing);
     m.exchange("AT+CNMI=2,1,0,1,0\r", &ok(""));
     assert_eq!(m.take_events(), []);
@@ -726,4 +750,267 @@ fn garbage_never_wedges_the_session() {
     m.s.submit(m.now, 1, &[0x01, 0x00, 0x00], None);
     m.exchange("AT+CMGS=3\r", "\r\n> ");
     assert_eq!(m.tx(), "00010000\x1a");
+}
+
+// Issue 12: SIM800 prints its boot banners when the firmware is ready, inside
+// whatever answer is running; "Call Ready" was taken as the manufacturer, so the
+// model's quirks (the CNMA prompt) were never applied.
+#[test]
+fn identity_comes_from_the_answer_not_from_banners_around_it() {
+    let mut m = Modem::new(SessionConfig::default());
+    m.exchange("AT\r", &ok(""));
+    m.exchange("ATE0\r", &ok(""));
+    m.exchange("AT+CMEE=1\r", &ok(""));
+    m.exchange(
+        "AT+CGMI\r",
+        "\r\nCall Ready\r\n\r\nSIMCOM_Ltd\r\n\r\nSMS Ready\r\n\r\nOK\r\n",
+    );
+    m.exchange(
+        "AT+CGMM\r",
+        "\r\n+CPIN: READY\r\n\r\nSIMCOM_SIM800L\r\n\r\n+CFUN: 1\r\n\r\nOK\r\n",
+    );
+    // A URC nobody listed (network time zone) is not the revision either.
+    m.exchange(
+        "AT+CGMR\r",
+        "\r\n+CTZV: 8,0\r\n\r\nRevision:1418B04SIM800L24\r\n\r\nOK\r\n",
+    );
+    m.exchange(
+        "AT+CGSN\r",
+        "\r\nSMS DONE\r\n\r\n867962041234567\r\n\r\nOK\r\n",
+    );
+    m.exchange("AT+CPIN?\r", &ok("+CPIN: READY"));
+    m.exchange(
+        "AT+CIMI\r",
+        "\r\n+QUSIM: 1\r\n\r\n262011234567890\r\n\r\nOK\r\n",
+    );
+    let i = m.s.info();
+    assert_eq!(i.manufacturer.as_deref(), Some("SIMCOM_Ltd"));
+    assert_eq!(i.model.as_deref(), Some("SIMCOM_SIM800L"));
+    assert_eq!(i.revision.as_deref(), Some("1418B04SIM800L24"));
+    assert_eq!(i.imei.as_deref(), Some("867962041234567"));
+    assert_eq!(i.imsi.as_deref(), Some("262011234567890"));
+    assert_eq!(i.quirks, "simcom-sim800");
+    assert_eq!(m.tx(), "AT+CMGF=0\r");
+}
+
+// A model we did not recognise that prompts after AT+CNMA like SIM800: the
+// prompt is closed with ESC, not left open for the next command to fall into.
+#[test]
+fn a_prompt_after_cnma_is_escaped_whatever_the_model() {
+    let mut m = ready(SessionConfig::default());
+    assert_eq!(m.s.info().quirks, "quectel");
+    m.rx("\r\n+CDS: 25\r\n079119890400202306400C91197909913764511090718384225110907183252200\r\n");
+    m.take_events();
+    m.s.confirm(m.now, Receipt::Routed);
+    m.exchange("AT+CNMA\r", "\r\n> ");
+    assert_eq!(m.tx(), "\x1b");
+    m.rx(&ok(""));
+    assert!(m.s.can_send());
+    assert!(!m.s.prompt_may_be_open());
+}
+
+// chan_dongle BUGS: "device still in sms prompt infinite (only 0x1B can help)".
+// The prompt comes after we gave up on it: it gets its own ESC.
+#[test]
+fn a_prompt_that_comes_after_its_timeout_is_cancelled() {
+    let mut m = ready(SessionConfig::default());
+    m.s.submit(m.now, 3, &[0x01, 0x00, 0x00], None);
+    assert_eq!(m.tx(), "AT+CMGS=3\r");
+    assert!(m.s.prompt_may_be_open());
+    m.advance(Duration::from_secs(5));
+    assert_eq!(m.tx(), "\x1b");
+    // The modem was slow: its prompt arrives now, after our ESC.
+    m.advance(Duration::from_millis(200));
+    m.rx("\r\n> ");
+    assert_eq!(m.tx(), "\x1b");
+    m.rx(&ok(""));
+    m.wait();
+    m.exchange("AT\r", &ok(""));
+    assert!(m.s.can_send());
+    assert!(!m.s.prompt_may_be_open());
+}
+
+// Issue 12: a session that ended while waiting at the prompt leaves it open on
+// the modem; the next one writes ESC before anything else and lets the line
+// settle, so the ESC's own answer is not taken for the probe's.
+#[test]
+fn a_prompt_left_open_by_the_previous_session_is_cancelled_first() {
+    let mut m = ready(SessionConfig::default());
+    m.s.submit(m.now, 4, &[0x01, 0x00, 0x00], None);
+    assert_eq!(m.tx(), "AT+CMGS=3\r");
+    // The port closes before the prompt came (or before it was answered).
+    m.s.abort("the port closed");
+    assert!(m.s.prompt_may_be_open());
+    let mut m = Modem::new(SessionConfig {
+        cancel_prompt: true,
+        ..SessionConfig::default()
+    });
+    assert_eq!(m.tx(), "\x1b");
+    m.rx(&ok(""));
+    assert_eq!(m.tx(), "");
+    m.wait();
+    m.exchange("AT\r", &ok(""));
+    assert_eq!(m.tx(), "ATE0\r");
+    assert!(!m.s.prompt_may_be_open());
+}
+
+// TS 27.005 §3.4.4: a routed message we could not store is refused with
+// AT+CNMA=2 (RP-ERROR, the network offers it again); left unacknowledged, the TA
+// would switch routing off.
+#[test]
+fn a_routed_pdu_that_could_not_be_stored_is_refused_not_left_unacknowledged() {
+    let mut m = ready(SessionConfig::default());
+    m.rx("\r\n+CDS: 25\r\n079119890400202306400C91197909913764511090718384225110907183252200\r\n");
+    let ev = m.take_events();
+    let [Event::Received { receipt, .. }] = ev.as_slice() else {
+        panic!("{ev:?}")
+    };
+    m.s.release(m.now, receipt);
+    m.exchange("AT+CNMA=2\r", &ok(""));
+    assert_eq!(m.tx(), "");
+}
+
+// Issue 12: the TA switched routing off (a +CDS went unacknowledged while the
+// port was closed): the health round's AT+CNMI? sees it, sets it again at once
+// and sweeps, instead of waiting for the 10-minute refresh.
+#[test]
+fn routing_switched_off_by_the_modem_is_restored_at_the_next_health_round() {
+    let mut m = ready(SessionConfig::default());
+    m.advance(Duration::from_secs(60));
+    for (cmd, answer) in [
+        ("AT+CSQ", "+CSQ: 20,99"),
+        ("AT+CREG?", "+CREG: 0,1"),
+        ("AT+CGREG?", "+CGREG: 0,1"),
+        ("AT+CEREG?", "+CEREG: 0,1"),
+        ("AT+COPS?", "+COPS: 0,0,\"Telekom.de\",7"),
+        ("AT+CNMI?", "+CNMI: 2,0,0,0,0"),
+    ] {
+        m.exchange(&format!("{cmd}\r"), &ok(answer));
+    }
+    m.exchange("AT+CNMI=2,1,0,1,0\r", &ok(""));
+    m.exchange(
+        "AT+CPMS?\r",
+        &ok("+CPMS: \"SM\",0,20,\"SM\",0,20,\"SM\",0,20"),
+    );
+    m.exchange("AT+CPMS=\"ME\"\r", &ok("+CPMS: 0,25,0,20,0,20"));
+    // The report the TA gave up on was stored in SR: listed and handed up.
+    m.exchange("AT+CPMS=\"SR\"\r", &ok("+CPMS: 1,10,0,20,0,20"));
+    let r = "0006D60B911326880736F4111011719551401110117195714000";
+    m.exchange(
+        "AT+CMGL=4\r",
+        &format!("\r\n+CMGL: 0,0,,25\r\n{r}\r\n\r\nOK\r\n"),
+    );
+    m.exchange("AT+CPMS=\"SM\"\r", &ok("+CPMS: 0,20,0,20,0,20"));
+    let ev = m.take_events();
+    assert!(
+        ev.contains(&Event::Received {
+            receipt: Receipt::Stored {
+                mem: "SR".into(),
+                index: 0
+            },
+            pdu: pdu::from_hex(r).unwrap()
+        }),
+        "{ev:?}"
+    );
+}
+
+// Issue 12: receive memory ME only (Cinterion MC75i-like, gammu#1207 offers no
+// SM for <mem3>), with unread messages waiting on the SIM: they are read too.
+#[test]
+fn messages_waiting_in_the_other_memory_are_read() {
+    let mut m = Modem::new(SessionConfig::default());
+    m.exchange("AT\r", &ok(""));
+    m.exchange("ATE0\r", &ok(""));
+    m.exchange("AT+CMEE=1\r", &ok(""));
+    m.exchange("AT+CGMI\r", &ok("Cinterion"));
+    m.exchange("AT+CGMM\r", &ok("MC75i"));
+    m.exchange("AT+CGMR\r", &ok("REVISION 01.000"));
+    m.exchange("AT+CGSN\r", &ok("1"));
+    m.exchange("AT+CPIN?\r", &ok("+CPIN: READY"));
+    m.exchange("AT+CIMI\r", &ok("262011234567890"));
+    m.exchange("AT+CMGF=0\r", &ok(""));
+    m.exchange("AT+CSMS=?\r", &ok("+CSMS: (0,1)"));
+    m.exchange(
+        "AT+CPMS=?\r",
+        &ok("+CPMS: (\"SM\",\"ME\",\"SR\"),(\"SM\",\"ME\"),(\"ME\")"),
+    );
+    m.exchange("AT+CNMI=?\r", &ok("+CNMI: (0-3),(0,1),(0,2,3),(0,2),(1)"));
+    m.exchange("AT+CSMS=1\r", &ok("+CSMS: 1,1,1"));
+    m.exchange(
+        "AT+CPMS=\"ME\",\"ME\",\"ME\"\r",
+        &ok("+CPMS: 0,25,0,25,0,25"),
+    );
+    m.exchange("AT+CNMI=2,1,0,2,1\r", &ok(""));
+    m.exchange("AT+CNMA=2\r", "\r\n+CMS ERROR: 340\r\n");
+    for cmd in [
+        "AT+CSCA?",
+        "AT+CREG?",
+        "AT+CGREG?",
+        "AT+CEREG?",
+        "AT+CSQ",
+        "AT+COPS?",
+    ] {
+        m.exchange(&format!("{cmd}\r"), &ok(""));
+    }
+    m.exchange(
+        "AT+CPMS?\r",
+        &ok("+CPMS: \"ME\",0,25,\"ME\",0,25,\"ME\",0,25"),
+    );
+    // Slots numbered from 1 on this SIM.
+    m.exchange("AT+CPMS=\"SM\"\r", &ok("+CPMS: 2,20,0,25,0,25"));
+    let p = "07918497483252F0040B918496445078F700007121320144744004D4F29C0E";
+    m.exchange(
+        "AT+CMGL=4\r",
+        &format!("\r\n+CMGL: 1,0,,23\r\n{p}\r\n+CMGL: 2,0,,23\r\n{p}\r\n\r\nOK\r\n"),
+    );
+    m.exchange("AT+CPMS=\"SR\"\r", &ok("+CPMS: 0,10,0,25,0,25"));
+    m.exchange("AT+CPMS=\"ME\"\r", &ok("+CPMS: 0,25,0,25,0,25"));
+    let ev = m.take_events();
+    let got: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Received { receipt, .. } => Some(receipt.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [1, 2].map(|index| Receipt::Stored {
+            mem: "SM".into(),
+            index
+        })
+    );
+    for r in got {
+        m.s.confirm(m.now, r);
+    }
+    // Deleted in SM, which is selected again first.
+    m.exchange("AT+CPMS=\"SM\"\r", &ok("+CPMS: 2,20,0,25,0,25"));
+    m.exchange("AT+CMGD=1\r", &ok(""));
+    m.exchange("AT+CMGD=2\r", &ok(""));
+}
+
+// TS 27.005 §3.4.4: an AT+CNMA that comes after the TA gave up is answered
+// +CMS ERROR: 340, and routing is off by then: set it again at once and sweep.
+#[test]
+fn a_late_acknowledgement_restores_routing_at_once() {
+    let mut m = ready(SessionConfig::default());
+    m.rx("\r\n+CDS: 25\r\n079119890400202306400C91197909913764511090718384225110907183252200\r\n");
+    m.take_events();
+    m.s.confirm(m.now, Receipt::Routed);
+    m.exchange("AT+CNMA\r", "\r\n+CMS ERROR: 340\r\n");
+    m.exchange("AT+CNMI=2,1,0,1,0\r", &ok(""));
+    sweep(&mut m, 0);
+    assert_eq!(m.tx(), "");
+}
+
+// A radio cycle may reset SMS routing with it on some firmware: AT+CNMI is set
+// again right after AT+CFUN=1, then registration, then a sweep.
+#[test]
+fn a_radio_cycle_sets_routing_again() {
+    let mut m = ready(SessionConfig::default());
+    m.s.radio_cycle(m.now);
+    m.exchange("AT+CFUN=0\r", &ok(""));
+    m.exchange("AT+CFUN=1\r", &ok(""));
+    m.exchange("AT+CNMI=2,1,0,1,0\r", &ok(""));
+    assert_eq!(m.tx(), "AT+CSQ\r");
 }

@@ -3,6 +3,7 @@
 
 mod basic;
 mod profiles;
+mod quirks;
 mod receive;
 mod send;
 
