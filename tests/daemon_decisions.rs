@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use daemon_support::{DOMAIN, Daemon, SipMsg, Ua, add_user, write_config};
+use daemon_support::{DOMAIN, Daemon, SipMsg, Ua, add_user, cpim, next_imdn, write_config};
 use sim_support::{SimProcess, TempDir, eventually};
 
 const BOB: &str = "+4915112345678";
@@ -139,29 +139,6 @@ fn queue_limit_holds_exactly_for_several_users_at_once() {
     assert_eq!(db_count(&db, "SELECT count(*) FROM messages"), 13);
     // The 30 s send would hold up a graceful stop; nothing more to see here.
     daemon.kill9();
-}
-
-fn cpim(to: &str, id: &str, text: &str) -> String {
-    format!(
-        "From: <sip:alice@{DOMAIN}>\r\nTo: <{to}>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
-         imdn.Message-ID: {id}\r\nDateTime: 2026-11-30T08:00:00Z\r\n\
-         imdn.Disposition-Notification: positive-delivery, negative-delivery\r\n\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\n{text}"
-    )
-}
-
-/// The next IMDN among the MESSAGEs `ua` receives (echo replies are answered
-/// and skipped).
-fn next_imdn(ua: &Ua) -> SipMsg {
-    loop {
-        let m = ua
-            .expect_request("MESSAGE", Duration::from_secs(30))
-            .expect("a MESSAGE");
-        ua.answer(&m, 200, "OK");
-        if m.body.contains("message/imdn+xml") {
-            return m;
-        }
-    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod sim_support;
 
 use std::time::Duration;
 
-use daemon_support::{DOMAIN, Daemon, Ua, add_user, cli, write_config};
+use daemon_support::{DOMAIN, Daemon, Ua, add_user, cli, cpim, next_imdn, write_config};
 use sim_support::{SimProcess, TempDir, eventually};
 
 const BOB: &str = "+4915112345678";
@@ -105,28 +105,6 @@ fn inject(s: &Setup, from: &str, text: &str) {
         order: Some("reverse".into()),
     });
     assert!(r.ok, "{r:?}");
-}
-
-fn cpim(to: &str, id: &str, text: &str) -> String {
-    format!(
-        "From: <sip:alice@{DOMAIN}>\r\nTo: <{to}>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
-         imdn.Message-ID: {id}\r\nDateTime: 2026-11-21T08:00:00Z\r\n\
-         imdn.Disposition-Notification: positive-delivery, negative-delivery, display\r\n\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\n{text}"
-    )
-}
-
-/// The IMDN among the next MESSAGEs (echo replies are answered and skipped).
-fn next_imdn(ua: &Ua) -> daemon_support::SipMsg {
-    loop {
-        let m = ua
-            .expect_request("MESSAGE", Duration::from_secs(30))
-            .expect("a MESSAGE");
-        ua.answer(&m, 200, "OK");
-        if m.body.contains("message/imdn+xml") {
-            return m;
-        }
-    }
 }
 
 /// The text of each element of an XML document, by local name.

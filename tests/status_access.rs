@@ -81,12 +81,15 @@ fn a_status_port_open_to_other_hosts_needs_a_token() {
     let dir = TempDir::new("status-open");
     let config = dir.path().join("smsbridge.toml");
     std::fs::write(&config, "[status]\nlisten = \"0.0.0.0:8426\"\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .args(["config", "check"])
-        .output()
-        .expect("run");
+    let check = || {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(["config", "check"])
+            .output()
+            .expect("run")
+    };
+    let out = check();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

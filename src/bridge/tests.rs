@@ -197,15 +197,8 @@ async fn sent_message(shared: &Arc<Shared>, bridge: &Arc<Bridge>) -> crate::stor
     accepted.message
 }
 
-async fn state(shared: &Arc<Shared>, id: crate::store::MessageId) -> MessageState {
-    shared
-        .db(move |s| Ok(s.message(id)?.expect("message").state))
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn a_report_is_applied_with_its_storing_and_notified_once() {
+/// alice (no limits) on an in-memory store, with a recording SIP front end.
+fn with_recorder() -> (Arc<Shared>, Arc<Bridge>, Arc<Recorder>) {
     let mut store = Store::open_in_memory().unwrap();
     store
         .add_user(
@@ -220,6 +213,19 @@ async fn a_report_is_applied_with_its_storing_and_notified_once() {
     let (shared, bridge) = bridge(store, &Config::default());
     let fe = Arc::new(Recorder::default());
     shared.set_front_end(FrontEnd::Sip, Arc::clone(&fe) as Arc<dyn ImFrontEnd>);
+    (shared, bridge, fe)
+}
+
+async fn state(shared: &Arc<Shared>, id: crate::store::MessageId) -> MessageState {
+    shared
+        .db(move |s| Ok(s.message(id)?.expect("message").state))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_report_is_applied_with_its_storing_and_notified_once() {
+    let (shared, bridge, fe) = with_recorder();
     let id = sent_message(&shared, &bridge).await;
     let work = StoreWork::new(Arc::clone(&shared));
     assert!(work.received(modem(), report()).await);
@@ -244,20 +250,7 @@ async fn a_report_is_applied_with_its_storing_and_notified_once() {
 
 #[tokio::test]
 async fn a_stored_unapplied_report_is_applied_by_the_sweep() {
-    let mut store = Store::open_in_memory().unwrap();
-    store
-        .add_user(
-            Some("sip:alice@example.com"),
-            None,
-            &user_settings(0),
-            None,
-            "r",
-            NOW,
-        )
-        .unwrap();
-    let (shared, bridge) = bridge(store, &Config::default());
-    let fe = Arc::new(Recorder::default());
-    shared.set_front_end(FrontEnd::Sip, Arc::clone(&fe) as Arc<dyn ImFrontEnd>);
+    let (shared, bridge, fe) = with_recorder();
     let id = sent_message(&shared, &bridge).await;
     // What an older build or a failed apply step left: the report stored raw.
     shared
@@ -278,21 +271,8 @@ async fn a_stored_unapplied_report_is_applied_by_the_sweep() {
 
 #[tokio::test]
 async fn a_notification_for_an_offline_sender_is_kept_until_they_are_back() {
-    let mut store = Store::open_in_memory().unwrap();
-    store
-        .add_user(
-            Some("sip:alice@example.com"),
-            None,
-            &user_settings(0),
-            None,
-            "r",
-            NOW,
-        )
-        .unwrap();
-    let (shared, bridge) = bridge(store, &Config::default());
-    let fe = Arc::new(Recorder::default());
+    let (shared, bridge, fe) = with_recorder();
     *fe.answer.lock().unwrap() = Some(DeliveryResult::Retry("not registered".into()));
-    shared.set_front_end(FrontEnd::Sip, Arc::clone(&fe) as Arc<dyn ImFrontEnd>);
     let id = sent_message(&shared, &bridge).await;
     let work = StoreWork::new(Arc::clone(&shared));
     assert!(work.received(modem(), report()).await);
@@ -333,21 +313,8 @@ async fn a_notification_for_an_offline_sender_is_kept_until_they_are_back() {
 
 #[tokio::test]
 async fn a_notification_nobody_could_take_is_given_up_after_the_expiry() {
-    let mut store = Store::open_in_memory().unwrap();
-    store
-        .add_user(
-            Some("sip:alice@example.com"),
-            None,
-            &user_settings(0),
-            None,
-            "r",
-            NOW,
-        )
-        .unwrap();
-    let (shared, bridge) = bridge(store, &Config::default());
-    let fe = Arc::new(Recorder::default());
+    let (shared, bridge, fe) = with_recorder();
     *fe.answer.lock().unwrap() = Some(DeliveryResult::Retry("not registered".into()));
-    shared.set_front_end(FrontEnd::Sip, Arc::clone(&fe) as Arc<dyn ImFrontEnd>);
     sent_message(&shared, &bridge).await;
     assert!(
         StoreWork::new(Arc::clone(&shared))

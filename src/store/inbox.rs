@@ -185,6 +185,44 @@ fn insert_inbound(
 /// A reassembly key as stored: modem, sender, reference, total, wide.
 type HeldKey = (String, String, u16, u8, bool);
 
+/// The parts of one message run through the reassembly rule.
+type HeldParts = Reassembly<Held, UnixTime>;
+
+/// An owned [`Key`].
+struct OwnedKey(HeldKey);
+
+impl OwnedKey {
+    fn as_key(&self) -> Key<'_> {
+        let (modem, sender, reference, total, wide) = &self.0;
+        Key {
+            modem,
+            sender,
+            reference: *reference,
+            total: *total,
+            wide: *wide,
+        }
+    }
+}
+
+/// Every message with parts held, each through the reassembly rule with
+/// `timeout_secs`, oldest first.
+fn every_held(
+    tx: &Connection,
+    timeout_secs: i64,
+) -> Result<Vec<(OwnedKey, HeldParts)>, StoreError> {
+    let timeout = Duration::from_secs(u64::try_from(timeout_secs).unwrap_or(0));
+    let mut out = Vec::new();
+    for k in held_keys(tx)? {
+        let key = OwnedKey(k);
+        let Some(part_key) = part_key_of(tx, &key.as_key())? else {
+            continue;
+        };
+        let parts = held(tx, &key.as_key(), &part_key, timeout)?;
+        out.push((key, parts));
+    }
+    Ok(out)
+}
+
 fn held_keys(tx: &Connection) -> Result<Vec<HeldKey>, StoreError> {
     Ok(tx
         .prepare_cached(
@@ -509,22 +547,11 @@ impl Store {
         now: UnixTime,
         timeout_secs: i64,
     ) -> Result<Vec<InboundId>, StoreError> {
-        let timeout = Duration::from_secs(u64::try_from(timeout_secs).unwrap_or(0));
         self.write(|tx| {
             let mut out = Vec::new();
-            for (modem, sender, reference, total, wide) in held_keys(tx)? {
-                let key = Key {
-                    modem: &modem,
-                    sender: &sender,
-                    reference,
-                    total,
-                    wide,
-                };
-                let Some(part_key) = part_key_of(tx, &key)? else {
-                    continue;
-                };
-                for late in held(tx, &key, &part_key, timeout)?.expire(now) {
-                    out.push(complete(tx, &key, &late.parts, true, now)?);
+            for (key, mut parts) in every_held(tx, timeout_secs)? {
+                for late in parts.expire(now) {
+                    out.push(complete(tx, &key.as_key(), &late.parts, true, now)?);
                 }
             }
             Ok(out)
@@ -537,26 +564,10 @@ impl Store {
         &self,
         timeout_secs: i64,
     ) -> Result<Option<UnixTime>, StoreError> {
-        let timeout = Duration::from_secs(u64::try_from(timeout_secs).unwrap_or(0));
-        let mut next: Option<UnixTime> = None;
-        for (modem, sender, reference, total, wide) in held_keys(&self.conn)? {
-            let key = Key {
-                modem: &modem,
-                sender: &sender,
-                reference,
-                total,
-                wide,
-            };
-            let Some(part_key) = part_key_of(&self.conn, &key)? else {
-                continue;
-            };
-            let deadline = held(&self.conn, &key, &part_key, timeout)?.poll_timeout();
-            next = match (next, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
-        Ok(next)
+        Ok(every_held(&self.conn, timeout_secs)?
+            .iter()
+            .filter_map(|(_, parts)| parts.poll_timeout())
+            .min())
     }
 
     /// Inbound messages waiting for delivery whose next attempt is due, oldest first.

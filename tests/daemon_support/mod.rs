@@ -534,6 +534,29 @@ impl Ua {
     }
 }
 
+/// A CPIM body from alice asking for every IMDN.
+pub fn cpim(to: &str, id: &str, text: &str) -> String {
+    format!(
+        "From: <sip:alice@{DOMAIN}>\r\nTo: <{to}>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+         imdn.Message-ID: {id}\r\nDateTime: 2026-11-21T08:00:00Z\r\n\
+         imdn.Disposition-Notification: positive-delivery, negative-delivery, display\r\n\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{text}"
+    )
+}
+
+/// The IMDN among the next MESSAGEs (echo replies are answered and skipped).
+pub fn next_imdn(ua: &Ua) -> SipMsg {
+    loop {
+        let m = ua
+            .expect_request("MESSAGE", Duration::from_secs(30))
+            .expect("a MESSAGE");
+        ua.answer(&m, 200, "OK");
+        if m.body.contains("message/imdn+xml") {
+            return m;
+        }
+    }
+}
+
 /// What the simulator has seen: the texts of SMS-SUBMITs by recipient.
 pub fn sent_texts(sim: &SimProcess) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
