@@ -188,6 +188,9 @@ pub struct Sip {
     /// An upstream SIP server: SMS for users without a local registration are sent
     /// there, and the bridge can register with it as a client.
     pub upstream: Option<Upstream>,
+    /// Accept only digest `qop=auth-int`, which covers the body as well as the
+    /// request line (default false: `auth` too, which every softphone does).
+    pub require_auth_int: bool,
     /// RFC 3261 timer T1 in milliseconds (default 500). Requests we send are
     /// retransmitted from T1 on (UDP) and time out after 64·T1 (Timer F,
     /// 32 s by default); tests make it short.
@@ -203,6 +206,7 @@ impl Default for Sip {
             tcp: vec!["127.0.0.1:5060".into()],
             trusted_peers: Vec::new(),
             upstream: None,
+            require_auth_int: false,
             t1_ms: 500,
         }
     }

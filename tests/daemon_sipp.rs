@@ -97,7 +97,12 @@ fn sipp(dir: &Path, name: &str, xml: &str, target: SocketAddr) {
                 "10000",
                 "-trace_err",
             ])
-            .args(["-au", "alice", "-ap", "secret"]),
+            .args(["-au", "alice", "-ap", "secret"])
+            .args(
+                common::sipp_auth_uri(xml)
+                    .map(|u| vec!["-auth_uri".to_owned(), u])
+                    .unwrap_or_default(),
+            ),
         Duration::from_secs(30),
     );
     assert!(ran.ok(), "sipp {name} failed:\n{}", ran.all());

@@ -52,9 +52,14 @@ async fn sipp(name: &str, target: SocketAddr, extra: &[&str]) {
             "8000",
         ])
         .args(["-trace_err", "-trace_msg"])
-        .args(extra)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
+        .args(extra);
+    if extra.contains(&"-au") {
+        let xml = std::fs::read_to_string(&sf).expect("scenario");
+        if let Some(uri) = common::sipp_auth_uri(&xml) {
+            cmd.args(["-auth_uri", &uri]);
+        }
+    }
+    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
         .await
         .expect("sipp finishes")

@@ -167,6 +167,7 @@ impl SipFrontEnd {
                 trusted,
                 contact_udp: contact_uri(first_udp.or(first_tcp), "udp"),
                 contact_tcp: contact_uri(first_tcp.or(first_udp), "tcp"),
+                require_auth_int: cfg.require_auth_int,
             },
             bridge,
             random_text(24),

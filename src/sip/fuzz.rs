@@ -118,6 +118,7 @@ pub fn input(flags: u8, data: &[u8]) -> Vec<u16> {
                 trusted: vec![std::net::IpAddr::from([10, 9, 9, 9])],
                 contact_udp: "sip:smsbridge@127.0.0.1:5060".into(),
                 contact_tcp: "sip:smsbridge@127.0.0.1:5060;transport=tcp".into(),
+                require_auth_int: false,
             },
             Arc::new(Bridge),
             "k".into(),

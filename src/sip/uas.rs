@@ -30,6 +30,8 @@ pub(crate) struct UasConfig {
     /// Our Contact URI per transport (for SUBSCRIBE dialogs).
     pub(crate) contact_udp: String,
     pub(crate) contact_tcp: String,
+    /// Accept only digest `qop=auth-int` (the body covered too).
+    pub(crate) require_auth_int: bool,
 }
 
 impl UasConfig {
@@ -109,10 +111,11 @@ impl Uas {
         secret: String,
         random: fn() -> String,
     ) -> Self {
+        let nonces = Nonces::new(secret, 300).requiring_auth_int(cfg.require_auth_int);
         Self {
             cfg,
             bridge,
-            nonces: Nonces::new(secret, 300),
+            nonces,
             registrar: Mutex::new(Registrar::default()),
             subs: Mutex::new(Subscriptions::new(10_000)),
             draining: AtomicBool::new(false),
@@ -231,7 +234,13 @@ impl Uas {
         if creds.realm != self.cfg.realm {
             return Err(Reply::new(403).warning("the password was set for another realm"));
         }
-        match digest::verify(&self.nonces, &c, &creds.ha1, &req.method().to_string(), now) {
+        let method = req.method().to_string();
+        let signed = digest::Signed {
+            method: &method,
+            uri_matches: req.names_request_uri(&c.uri),
+            body: req.body(),
+        };
+        match digest::verify(&self.nonces, &c, &creds.ha1, signed, now) {
             Verdict::Ok => Ok(Sender {
                 address,
                 display_name: na.display,

@@ -74,6 +74,16 @@ impl Request {
         self.msg.uri.to_string()
     }
 
+    /// Whether `text` (a digest `uri`, say) names this Request-URI: equal as
+    /// written, or once rsipstack has read and printed it the same way it
+    /// printed the Request-URI.
+    pub(crate) fn names_request_uri(&self, text: &str) -> bool {
+        let text = text.trim();
+        let ours = self.uri_text();
+        text.eq_ignore_ascii_case(&ours)
+            || rs::Uri::try_from(text).is_ok_and(|u| u.to_string().eq_ignore_ascii_case(&ours))
+    }
+
     /// The Request-URI, if it is `sip:`, `sips:` or `tel:` and well-formed.
     pub(crate) fn uri(&self) -> Option<Uri> {
         Uri::from_rs(&self.msg.uri)

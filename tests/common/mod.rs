@@ -64,3 +64,20 @@ pub fn command_succeeds(program: &str, args: &[&str]) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The Request-URI of the request in a sipp scenario that carries
+/// `[authentication]`, for sipp's `-auth_uri` (which puts `sip:` in front
+/// itself): sipp signs `sip:<remote host:port>` by default, and smsbridge
+/// checks that the digest `uri` is the Request-URI, as RFC 2617 §3.2.2.5 asks
+/// of a server.
+#[allow(dead_code)]
+pub fn sipp_auth_uri(scenario: &str) -> Option<String> {
+    let at = scenario.find("[authentication")?;
+    scenario[..at]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.ends_with(" SIP/2.0") && !l.starts_with("SIP/2.0"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(|u| u.strip_prefix("sip:").unwrap_or(u).to_owned())
+}

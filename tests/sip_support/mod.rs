@@ -114,6 +114,7 @@ pub async fn start_with(
         tcp: vec!["127.0.0.1:0".into()],
         trusted_peers: trusted.iter().map(|s| s.to_string()).collect(),
         upstream: None,
+        require_auth_int: false,
         t1_ms: 20,
     };
     tweak(&mut cfg);

@@ -70,6 +70,7 @@ fn uas() -> (Uas, Arc<Fake>) {
         trusted: vec!["10.9.9.9".parse().unwrap()],
         contact_udp: "sip:smsbridge@127.0.0.1:5060".into(),
         contact_tcp: "sip:smsbridge@127.0.0.1:5060;transport=tcp".into(),
+        require_auth_int: false,
     };
     (
         Uas::new(cfg, fake.clone(), "k".into(), || "tag1".into()),
