@@ -246,3 +246,39 @@ async fn subscriptions_end_with_a_terminated_notify() {
     );
     stop.cancel();
 }
+
+#[tokio::test]
+async fn udp_datagrams_are_read_whole_and_a_long_one_is_told_to_use_tcp() {
+    let (fe, bridge, stop) = start(&["127.0.0.1"]).await;
+    let sock = socket().await;
+    let local = sock.local_addr().unwrap();
+    // 20,000 bytes of text: one datagram, over rsipstack's 8 KiB UDP buffer.
+    let long = "x".repeat(20_000);
+    let r = exchange(
+        &sock,
+        udp_addr(&fe),
+        &message("long", local, "sip:bob@sms.example", &long),
+    )
+    .await;
+    assert_eq!(status(&r), 513, "{r}");
+    assert_eq!(header(&r, "Call-ID"), Some("long@test"));
+    assert!(
+        header(&r, "Warning").is_some_and(|w| w.contains("must come over TCP")),
+        "{r}"
+    );
+    assert!(
+        bridge.submitted.lock().unwrap().is_empty(),
+        "nothing cut was passed on"
+    );
+    // One that fits still goes through, whole.
+    let fits = "y".repeat(7_000);
+    let r = exchange(
+        &sock,
+        udp_addr(&fe),
+        &message("fits", local, "sip:bob@sms.example", &fits),
+    )
+    .await;
+    assert_eq!(status(&r), 202, "{r}");
+    assert_eq!(bridge.submitted.lock().unwrap()[0].text, fits);
+    stop.cancel();
+}

@@ -25,30 +25,55 @@ use super::screen::{self, Frame, Framer, Screened};
 /// A TCP connection with nothing read for this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(600);
 
+/// The largest UDP datagram: read whole, so a long one is answered for what
+/// it is instead of being cut.
+const MAX_DATAGRAM: usize = 65_535;
+
 /// A UDP socket that answers or drops what rsipstack would silently lose.
 pub(crate) struct ScreenedUdp {
     sock: UdpSocket,
+    /// Each datagram is read whole into this first.
+    whole: tokio::sync::Mutex<Vec<u8>>,
 }
 
 impl ScreenedUdp {
     pub(crate) fn new(sock: UdpSocket) -> Self {
-        Self { sock }
+        Self {
+            sock,
+            whole: tokio::sync::Mutex::new(vec![0u8; MAX_DATAGRAM]),
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        let mut whole = self.whole.lock().await;
         loop {
-            let (n, from) = self.sock.recv_from(buf).await?;
-            let packet = buf.get(..n).unwrap_or_default();
+            let (n, from) = self.sock.recv_from(&mut whole).await?;
+            let packet = whole.get(..n).unwrap_or_default();
             if packet.iter().all(u8::is_ascii_whitespace) {
+                let n = n.min(buf.len());
+                buf[..n].copy_from_slice(&packet[..n]);
                 return Ok((n, from)); // keep-alives: rsipstack answers them
             }
             match screen::screen(packet) {
                 // rsipstack's UDP loop takes bytes through this seam and
                 // parses them itself: the screen's parse is dropped here.
-                Screened::Pass(_) => return Ok((n, from)),
+                Screened::Pass(_) if n <= buf.len() => {
+                    buf[..n].copy_from_slice(packet);
+                    return Ok((n, from));
+                }
+                // A good request longer than rsipstack's UDP buffer (8 KiB):
+                // 513, and the Warning says to use TCP (RFC 3261 §18.1.1).
+                Screened::Pass(_) => {
+                    let limit = buf.len();
+                    info!(%from, n, "a SIP datagram over {limit} bytes: 513");
+                    let why = format!("requests over {limit} bytes must come over TCP");
+                    if let Some(bytes) = screen::reply_to(packet, 513, &why) {
+                        let _ = self.sock.send_to(&bytes, from).await;
+                    }
+                }
                 Screened::Reply(bytes) => {
                     debug!(%from, "answering a request rsipstack cannot take");
                     let _ = self.sock.send_to(&bytes, from).await;
