@@ -144,9 +144,12 @@ fn read_imdn(body: &[u8]) -> Result<ImContent, BodyError> {
 }
 
 /// Decodes text in a charset: UTF-8 (the default, a BOM is dropped), US-ASCII,
-/// ISO-8859-1, UTF-16 (BOM, else big-endian), UTF-16BE, UTF-16LE. An unknown
-/// charset is [`BodyError::Unsupported`]; bytes that are not valid in the
-/// charset are [`BodyError::Invalid`].
+/// ISO-8859-1, UTF-16 (BOM, else big-endian), UTF-16BE, UTF-16LE here (as IANA
+/// defines them: the WHATWG tables read ASCII and Latin-1 as windows-1252), and
+/// any other charset the WHATWG Encoding Standard knows by name through
+/// encoding_rs (KOI8-R, Shift_JIS, GB18030, Big5, EUC-KR, ISO-8859-x,
+/// windows-125x …). An unknown charset is [`BodyError::Unsupported`]; bytes
+/// that are not valid in the charset are [`BodyError::Invalid`].
 pub(crate) fn decode_text(bytes: &[u8], charset: Option<&str>) -> Result<String, BodyError> {
     let cs = charset.unwrap_or("utf-8").trim().to_ascii_lowercase();
     let bad = |what: &str| BodyError::Invalid(format!("the text is not valid {what}"));
@@ -172,7 +175,13 @@ pub(crate) fn decode_text(bytes: &[u8], charset: Option<&str>) -> Result<String,
         },
         "utf-16be" => utf16(bytes, u16::from_be_bytes).ok_or_else(|| bad("UTF-16BE")),
         "utf-16le" => utf16(bytes, u16::from_le_bytes).ok_or_else(|| bad("UTF-16LE")),
-        other => Err(BodyError::Unsupported(format!("charset {other}"))),
+        other => match encoding_rs::Encoding::for_label_no_replacement(other.as_bytes()) {
+            Some(enc) => enc
+                .decode_without_bom_handling_and_without_replacement(bytes)
+                .map(|t| t.into_owned())
+                .ok_or_else(|| bad(enc.name())),
+            None => Err(BodyError::Unsupported(format!("charset {other}"))),
+        },
     }
 }
 
@@ -243,10 +252,37 @@ mod tests {
             decode_text(b"\xd8\x3d", Some("utf-16be")),
             Err(BodyError::Invalid(_))
         ));
+        // Any charset the WHATWG Encoding Standard names.
         assert_eq!(
-            decode_text(b"x", Some("koi8-r")),
-            Err(BodyError::Unsupported("charset koi8-r".into()))
+            decode_text(b"\xf0\xd2\xc9\xd7\xc5\xd4", Some("KOI8-R")).unwrap(),
+            "Привет"
         );
+        assert_eq!(
+            decode_text(
+                b"\x82\xb1\x82\xf1\x82\xc9\x82\xbf\x82\xcd",
+                Some("Shift_JIS")
+            )
+            .unwrap(),
+            "こんにちは"
+        );
+        assert_eq!(
+            decode_text(b"\xc4\xe3\xba\xc3", Some("gb2312")).unwrap(),
+            "你好"
+        );
+        assert_eq!(decode_text(b"\x80 5", Some("windows-1252")).unwrap(), "€ 5");
+        assert!(matches!(
+            decode_text(b"\x82", Some("shift_jis")),
+            Err(BodyError::Invalid(_))
+        ));
+        assert_eq!(
+            decode_text(b"x", Some("x-klingon")),
+            Err(BodyError::Unsupported("charset x-klingon".into()))
+        );
+        // A label the standard maps to "replacement" is not a charset to read.
+        assert!(matches!(
+            decode_text(b"x", Some("iso-2022-kr")),
+            Err(BodyError::Unsupported(_))
+        ));
     }
 
     #[test]
