@@ -191,6 +191,14 @@ pub struct Sip {
     /// Accept only digest `qop=auth-int`, which covers the body as well as the
     /// request line (default false: `auth` too, which every softphone does).
     pub require_auth_int: bool,
+    /// SIP over TCP: connections open at once (default 256).
+    pub max_tcp_connections: usize,
+    /// SIP over TCP: connections open at once from one address (default 32).
+    pub max_tcp_connections_per_address: usize,
+    /// SIP over TCP: time to send the rest of a message once it has begun
+    /// (default 10 s).
+    #[serde(deserialize_with = "duration")]
+    pub tcp_message_timeout: Duration,
     /// RFC 3261 timer T1 in milliseconds (default 500). Requests we send are
     /// retransmitted from T1 on (UDP) and time out after 64·T1 (Timer F,
     /// 32 s by default); tests make it short.
@@ -207,6 +215,9 @@ impl Default for Sip {
             trusted_peers: Vec::new(),
             upstream: None,
             require_auth_int: false,
+            max_tcp_connections: 256,
+            max_tcp_connections_per_address: 32,
+            tcp_message_timeout: Duration::from_secs(10),
             t1_ms: 500,
         }
     }

@@ -5,6 +5,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod bridge;
+pub(crate) mod caps;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -159,3 +159,66 @@ fn the_status_port_caps_connections_per_address() {
     });
     assert!(back.is_some(), "descriptors {} > {baseline}", fds(&daemon));
 }
+
+#[test]
+fn sip_over_tcp_caps_connections_and_cuts_off_slow_messages() {
+    let dir = TempDir::new("sip-tcp-slow");
+    let sim = SimProcess::start(dir.path(), &[]);
+    let (config, db, sip, status) = write_config(dir.path(), &[&sim.port], "");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[sip]\n",
+        "[sip]\nmax_tcp_connections_per_address = 4\ntcp_message_timeout = \"2s\"\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(dir.path(), config, db, sip, status);
+    let baseline = fds(&daemon);
+
+    // Four clients from one address, each sending half a MESSAGE.
+    let mut slow: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = connect_from("127.0.0.1", sip);
+            s.write_all(b"MESSAGE sip:+4917@sms.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKslow\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let mut fifth = connect_from("127.0.0.1", sip);
+    let _ = fifth.write_all(b"OPTIONS sip:sms.test SIP/2.0\r\n");
+    assert_eq!(until_closed(&mut fifth), "", "the fifth got an answer");
+    // Another address is answered.
+    let mut other = connect_from("127.0.0.2", sip);
+    let local = other.local_addr().unwrap();
+    other
+        .write_all(
+            format!(
+                "OPTIONS sip:sms.test SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKok\r\n\
+                 From: <sip:x@sms.test>;tag=1\r\nTo: <sip:sms.test>\r\nCall-ID: ok@x\r\n\
+                 CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = other.read(&mut b).expect("an answer");
+        assert!(n > 0, "closed without an answer");
+        got.extend_from_slice(&b[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("SIP/2.0 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    drop(other);
+    // The half messages are cut off once overdue.
+    for s in &mut slow {
+        until_closed(s);
+    }
+    drop(slow);
+    let back = eventually(Duration::from_secs(10), || {
+        (fds(&daemon) <= baseline).then_some(())
+    });
+    assert!(back.is_some(), "descriptors {} > {baseline}", fds(&daemon));
+}

@@ -5,9 +5,7 @@
 //! connections. The body's deadline and size are the handler's, which knows
 //! the declared length before reading.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -15,6 +13,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::caps::ConnectionCaps;
 
 /// What one listener allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,46 +28,6 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
 }
 
-/// Open connections, in total and per address.
-#[derive(Debug, Default)]
-struct Open {
-    total: usize,
-    by_address: HashMap<IpAddr, usize>,
-}
-
-/// One admitted connection; gives its place back when dropped.
-struct Slot {
-    open: Arc<Mutex<Open>>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut o = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        o.total = o.total.saturating_sub(1);
-        if let Some(n) = o.by_address.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                o.by_address.remove(&self.ip);
-            }
-        }
-    }
-}
-
-fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &HttpLimits) -> Option<Slot> {
-    let mut o = open.lock().unwrap_or_else(|p| p.into_inner());
-    let from_ip = o.by_address.get(&ip).copied().unwrap_or(0);
-    if o.total >= limits.max_connections || from_ip >= limits.max_per_address {
-        return None;
-    }
-    o.total += 1;
-    *o.by_address.entry(ip).or_default() += 1;
-    Some(Slot {
-        open: Arc::clone(open),
-        ip,
-    })
-}
-
 /// Serves `app` on `listener` until `shutdown`, within `limits`. `name` is for
 /// the log. The router sees the peer as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
@@ -77,7 +37,7 @@ pub async fn serve(
     limits: HttpLimits,
     shutdown: CancellationToken,
 ) {
-    let open = Arc::new(Mutex::new(Open::default()));
+    let caps = ConnectionCaps::new(limits.max_connections, limits.max_per_address);
     // Refusals are logged at most once a minute per listener, so a flood does
     // not become a flood of log lines.
     let mut last_warned: Option<tokio::time::Instant> = None;
@@ -95,7 +55,7 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => return,
         };
-        let Some(slot) = admit(&open, peer.ip(), &limits) else {
+        let Some(slot) = caps.admit(peer.ip()) else {
             let now = tokio::time::Instant::now();
             if last_warned.is_none_or(|t| now.duration_since(t) > Duration::from_secs(60)) {
                 last_warned = Some(now);
@@ -132,33 +92,5 @@ pub async fn serve(
                 }
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connections_are_admitted_up_to_the_limits_and_give_their_place_back() {
-        let limits = HttpLimits {
-            max_connections: 3,
-            max_per_address: 2,
-            header_timeout: Duration::from_secs(1),
-        };
-        let open = Arc::new(Mutex::new(Open::default()));
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
-        let a1 = admit(&open, a, &limits).expect("first from a");
-        let _a2 = admit(&open, a, &limits).expect("second from a");
-        assert!(admit(&open, a, &limits).is_none(), "third from a");
-        let _b1 = admit(&open, b, &limits).expect("first from b");
-        assert!(admit(&open, b, &limits).is_none(), "total reached");
-        drop(a1);
-        let _b2 = admit(&open, b, &limits).expect("a place came back");
-        assert_eq!(open.lock().unwrap().total, 3);
-        drop(_b2);
-        let o = open.lock().unwrap();
-        assert_eq!((o.total, o.by_address.len()), (2, 2));
     }
 }

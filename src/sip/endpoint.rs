@@ -158,7 +158,12 @@ impl SipFrontEnd {
             }
         });
         for l in listeners {
-            transport::serve_tcp(l, endpoint.inner.clone(), cancel.clone());
+            let limits = transport::TcpLimits {
+                max_connections: cfg.max_tcp_connections,
+                max_per_address: cfg.max_tcp_connections_per_address,
+                message_timeout: cfg.tcp_message_timeout,
+            };
+            transport::serve_tcp(l, endpoint.inner.clone(), limits, cancel.clone());
         }
         let uas = Arc::new(Uas::new(
             UasConfig {

@@ -287,6 +287,11 @@ impl Framer {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Whether part of a message is held, waiting for the rest.
+    pub(crate) fn is_mid_message(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     /// The next frame, `Ok(None)` when more bytes are needed.
     pub(crate) fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
         loop {

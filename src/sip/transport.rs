@@ -92,13 +92,28 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
     }
 }
 
-/// Accepts TCP connections until `cancel`.
+/// What SIP over TCP allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TcpLimits {
+    /// Connections open at once.
+    pub(crate) max_connections: usize,
+    /// Connections open at once from one address.
+    pub(crate) max_per_address: usize,
+    /// Time to send the rest of a message once its first byte came.
+    pub(crate) message_timeout: Duration,
+}
+
+/// Accepts TCP connections until `cancel`, within `limits`: more connections
+/// than the caps are closed as soon as they are accepted.
 pub(crate) fn serve_tcp(
     listener: TcpListener,
     endpoint: Arc<EndpointInner>,
+    limits: TcpLimits,
     cancel: CancellationToken,
 ) {
+    let caps = crate::caps::ConnectionCaps::new(limits.max_connections, limits.max_per_address);
     tokio::spawn(async move {
+        let mut last_warned: Option<tokio::time::Instant> = None;
         loop {
             let accepted = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -106,8 +121,27 @@ pub(crate) fn serve_tcp(
             };
             match accepted {
                 Ok((stream, peer)) => {
+                    let Some(slot) = caps.admit(peer.ip()) else {
+                        let now = tokio::time::Instant::now();
+                        if last_warned
+                            .is_none_or(|t| now.duration_since(t) > Duration::from_secs(60))
+                        {
+                            last_warned = Some(now);
+                            tracing::warn!(
+                                "SIP over TCP: connection from {peer} refused: {} at once, {} per address",
+                                limits.max_connections,
+                                limits.max_per_address
+                            );
+                        }
+                        drop(stream);
+                        continue;
+                    };
                     let (e, c) = (endpoint.clone(), cancel.child_token());
-                    tokio::spawn(async move { tcp_connection(stream, peer, e, c).await });
+                    let timeout = limits.message_timeout;
+                    tokio::spawn(async move {
+                        let _slot = slot;
+                        tcp_connection(stream, peer, e, timeout, c).await
+                    });
                 }
                 Err(e) => {
                     info!(error = %e, "TCP accept failed");
@@ -122,6 +156,7 @@ async fn tcp_connection(
     stream: TcpStream,
     peer: SocketAddr,
     endpoint: Arc<EndpointInner>,
+    message_timeout: Duration,
     cancel: CancellationToken,
 ) {
     let (mut rd, mut wr) = stream.into_split();
@@ -177,23 +212,41 @@ async fn tcp_connection(
 
     let mut framer = Framer::default();
     let mut buf = vec![0u8; 16 * 1024];
+    // Idle between messages for TCP_IDLE; once a message has begun, the rest
+    // must come within message_timeout (a client sending byte by byte is cut
+    // off, however often it sends).
+    let mut message_began: Option<tokio::time::Instant> = None;
     'read: loop {
+        let wait = match message_began {
+            Some(t) => message_timeout.saturating_sub(t.elapsed()),
+            None => TCP_IDLE,
+        };
         let n = tokio::select! {
             _ = cancel.cancelled() => break,
-            r = tokio::time::timeout(TCP_IDLE, rd.read(&mut buf)) => match r {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            r = tokio::time::timeout(wait, rd.read(&mut buf)) => match r {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Err(_) => {
+                    if message_began.is_some() {
+                        debug!(%peer, "SIP over TCP: a message did not complete in time; closed");
+                    }
+                    break;
+                }
                 Ok(Ok(n)) => n,
             },
         };
         framer.push(buf.get(..n).unwrap_or_default());
+        let now = tokio::time::Instant::now();
+        let mut completed = false;
         loop {
             match framer.next_frame() {
                 Ok(None) => break,
                 Ok(Some(Frame::Ping)) => {
+                    completed = true;
                     let _ = raw_tx.send(b"\r\n".to_vec());
                 }
                 Ok(Some(Frame::Message(bytes))) => match screen::screen(&bytes) {
                     Screened::Pass(msg) => {
+                        completed = true;
                         let Ok(msg) =
                             SipConnection::update_msg_received(*msg, peer, RsTransport::Tcp)
                         else {
@@ -207,9 +260,13 @@ async fn tcp_connection(
                         }
                     }
                     Screened::Reply(b) => {
+                        completed = true;
                         let _ = raw_tx.send(b);
                     }
-                    Screened::Drop(why) => info!(%peer, why, "dropped a SIP message on TCP"),
+                    Screened::Drop(why) => {
+                        completed = true;
+                        info!(%peer, why, "dropped a SIP message on TCP");
+                    }
                 },
                 Err(e) => {
                     info!(%peer, why = e.why, "closing a TCP connection that cannot be framed");
@@ -220,6 +277,13 @@ async fn tcp_connection(
                 }
             }
         }
+        // The clock runs for the message now held in part: since its first
+        // byte, which came in this read if an earlier message completed in it.
+        message_began = match (framer.is_mid_message(), completed, message_began) {
+            (false, _, _) => None,
+            (true, true, _) | (true, false, None) => Some(now),
+            (true, false, Some(t)) => Some(t),
+        };
     }
     drop(in_tx);
     drop(raw_tx);

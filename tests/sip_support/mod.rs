@@ -116,6 +116,7 @@ pub async fn start_with(
         upstream: None,
         require_auth_int: false,
         t1_ms: 20,
+        ..Sip::default()
     };
     tweak(&mut cfg);
     let stop = CancellationToken::new();
