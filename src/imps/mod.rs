@@ -11,6 +11,8 @@
 //! bridge calls; `http` is the axum driver.
 
 pub mod csp;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod guard;
 mod http;
 mod lists;
