@@ -397,7 +397,7 @@ impl Session {
 
 /// The line that answers an identity command: not a banner or URC that came in
 /// the middle (`+CPIN: READY`, `Call Ready` — those the URC filter already took),
-/// nor any other `+XXX:` line than the command's own.
+/// nor any other `+<name>:` line than the command's own.
 fn identity_line(field: IdentityField, lines: &[String]) -> Option<&str> {
     use IdentityField::*;
     let own = match field {
