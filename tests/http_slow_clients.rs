@@ -33,6 +33,17 @@ fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
     s
 }
 
+/// `n` clients from 127.0.0.1, each having sent `head` and then nothing.
+fn slow_clients(n: usize, to: SocketAddr, head: &[u8]) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = connect_from("127.0.0.1", to);
+            s.write_all(head).unwrap();
+            s
+        })
+        .collect()
+}
+
 /// Reads until the server closes; what it sent. Fails after 15 s.
 fn until_closed(s: &mut TcpStream) -> String {
     let mut out = Vec::new();
@@ -82,13 +93,7 @@ fn imps_listener_limits_hold_and_legitimate_clients_get_through() {
     let baseline = fds(&daemon);
 
     // Four slow clients from one address, each with half a head.
-    let mut slow: Vec<TcpStream> = (0..4)
-        .map(|_| {
-            let mut s = connect_from("127.0.0.1", imps);
-            s.write_all(b"POST /imps HTTP/1.1\r\nHost: x\r\n").unwrap();
-            s
-        })
-        .collect();
+    let mut slow = slow_clients(4, imps, b"POST /imps HTTP/1.1\r\nHost: x\r\n");
     // A fifth from the same address is closed at once, with nothing said.
     let mut fifth = connect_from("127.0.0.1", imps);
     let _ = fifth.write_all(post(LOGIN).as_bytes());
@@ -136,13 +141,7 @@ fn the_status_port_caps_connections_per_address() {
     let (config, db, sip, status) = write_config(dir.path(), &[&sim.port], "");
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
     let baseline = fds(&daemon);
-    let mut slow: Vec<TcpStream> = (0..8)
-        .map(|_| {
-            let mut s = connect_from("127.0.0.1", status);
-            s.write_all(b"GET /status HTTP/1.1\r\n").unwrap();
-            s
-        })
-        .collect();
+    let mut slow = slow_clients(8, status, b"GET /status HTTP/1.1\r\n");
     let mut ninth = connect_from("127.0.0.1", status);
     let _ = ninth.write_all(b"GET /status HTTP/1.0\r\n\r\n");
     assert_eq!(until_closed(&mut ninth), "");
@@ -175,14 +174,7 @@ fn sip_over_tcp_caps_connections_and_cuts_off_slow_messages() {
     let baseline = fds(&daemon);
 
     // Four clients from one address, each sending half a MESSAGE.
-    let mut slow: Vec<TcpStream> = (0..4)
-        .map(|_| {
-            let mut s = connect_from("127.0.0.1", sip);
-            s.write_all(b"MESSAGE sip:+4917@sms.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKslow\r\n")
-                .unwrap();
-            s
-        })
-        .collect();
+    let mut slow = slow_clients(4, sip, b"MESSAGE sip:+4917@sms.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKslow\r\n");
     let mut fifth = connect_from("127.0.0.1", sip);
     let _ = fifth.write_all(b"OPTIONS sip:sms.test SIP/2.0\r\n");
     assert_eq!(until_closed(&mut fifth), "", "the fifth got an answer");

@@ -2,43 +2,18 @@
 //! paused clock: send and receive, faults (hang, reboot mid-send, CMS errors,
 //! unplug, storage full) and a pool where one modem fails.
 
+mod modem_support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use modem_support::{PHONE, tpdus};
 use smsbridge::modem::{
     CmsClass, Job, MemoryWork, ModemConfig, ModemState, Pool, PortSpec, SendOutcome, WorkEvent,
 };
-use smsbridge::pdu::{self, Address, Body, DataCoding, EncodeOptions, Pdu, Submit, Tpdu, UserData};
+use smsbridge::pdu::{self, Pdu, Tpdu};
 use smsbridge::sim::{Fault, LogEntry, PartOrder, SimConfig, SimPort};
 use tokio::sync::mpsc::UnboundedReceiver;
-
-const PHONE: &str = "+4915112345678";
-
-fn tpdus(to: &str, text: &str, report: bool) -> Vec<Vec<u8>> {
-    let template = Submit {
-        reject_duplicates: false,
-        status_report_request: report,
-        reply_path: false,
-        mr: 0,
-        destination: Address::from_number(to).unwrap(),
-        pid: 0,
-        dcs: DataCoding::GSM7,
-        validity: None,
-        user_data: UserData {
-            header: None,
-            body: Body::Data(Vec::new()),
-        },
-    };
-    pdu::segment(&template, text, 42, &EncodeOptions::default())
-        .unwrap()
-        .into_iter()
-        .map(|p| {
-            let mut b = Vec::new();
-            Tpdu::Submit(p).encode(&mut b).unwrap();
-            b
-        })
-        .collect()
-}
 
 fn sim(name: &str, cfg: SimConfig) -> (SimPort, ModemConfig) {
     let port = SimPort::new(name, cfg, true);

@@ -5,50 +5,26 @@
 //! broken zone octet: after each, reports and messages keep arriving, bounded by
 //! the reopen and not by the 5-minute sweep or the 10-minute CNMI refresh.
 
+mod modem_support;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use modem_support::{PHONE, tpdus};
 use smsbridge::modem::{
     BoxFuture, Job, JobId, MemoryWork, ModemConfig, ModemInfo, ModemState, Pool, PortSpec,
     SendOutcome, Work, WorkEvent,
 };
-use smsbridge::pdu::{self, Address, Body, DataCoding, EncodeOptions, Pdu, Submit, Tpdu, UserData};
+use smsbridge::pdu::{Pdu, Tpdu};
 use smsbridge::sim::{LogEntry, Model, PartOrder, PhoneBehaviour, SimConfig, SimPort, SimQuirk};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 
-const PHONE: &str = "+4915112345678";
 /// The periodic sweep and CNMI refresh of `SessionConfig::default()`: recovery
 /// must not wait for either.
 const SWEEP: Duration = Duration::from_secs(300);
-
-fn tpdus(to: &str, text: &str, report: bool) -> Vec<Vec<u8>> {
-    let template = Submit {
-        reject_duplicates: false,
-        status_report_request: report,
-        reply_path: false,
-        mr: 0,
-        destination: Address::from_number(to).unwrap(),
-        pid: 0,
-        dcs: DataCoding::GSM7,
-        validity: None,
-        user_data: UserData {
-            header: None,
-            body: Body::Data(Vec::new()),
-        },
-    };
-    pdu::segment(&template, text, 42, &EncodeOptions::default())
-        .unwrap()
-        .into_iter()
-        .map(|p| {
-            let mut b = Vec::new();
-            Tpdu::Submit(p).encode(&mut b).unwrap();
-            b
-        })
-        .collect()
-}
 
 fn job(id: u64, to: &str, text: &str) -> Job {
     Job {
