@@ -36,7 +36,10 @@ pub(super) fn run(config: Option<&PathBuf>, db: Option<PathBuf>) -> ExitCode {
     };
     match rt.block_on(daemon::run(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => super::failure(&e.to_string()),
+        Err(e) => {
+            eprintln!("smsbridge: {e}");
+            ExitCode::from(e.exit_status())
+        }
     }
 }
 

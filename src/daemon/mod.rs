@@ -49,17 +49,31 @@ pub enum DaemonError {
         /// What is wrong.
         why: String,
     },
-    /// The SIP front end could not start (e.g. the port is taken).
+    /// The SIP front end could not start (a bad address in `[sip]`, or the
+    /// stack refused).
     #[error("SIP: {0}")]
     Sip(String),
-    /// The status endpoint could not listen.
-    #[error("status endpoint {addr}: {source}")]
-    Status {
-        /// The address.
-        addr: String,
+    /// A configured listener could not bind (the port is taken, the address
+    /// is not ours, no permission).
+    #[error("cannot listen: {listener}: {source}")]
+    Listen {
+        /// Which listener and where: `IMPS on 127.0.0.1:8080`.
+        listener: String,
         /// What the OS said.
         source: std::io::Error,
     },
+}
+
+impl DaemonError {
+    /// The exit status: 2 when the configuration asks for something that
+    /// cannot be (a listener that cannot bind, a bad modem or SIP setting), 1
+    /// when the database failed.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Self::Store { source, .. } if !source.is_bad_input() => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// The modems of the configuration, or the demo's simulated one.
@@ -151,9 +165,16 @@ fn return_large_blocks() {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
+///
+/// Start-up is ordered so that a configuration that cannot work fails before
+/// anything runs: the modem settings are checked and the database opened,
+/// then every listener is bound (status, IMPS, SIP); only then do the modems
+/// and the delivery loop start. A listener that cannot bind is one error line
+/// naming it, and nothing else has to be stopped.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     return_large_blocks();
     let demo = config.modem.is_empty();
+    let modems = modem_configs(&config)?;
     let db_path = config.database.path.clone();
     let db_name = db_path.display().to_string();
     let cfg = config.clone();
@@ -179,7 +200,6 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         source,
     })?;
 
-    let modems = modem_configs(&config)?;
     let watches: Arc<OnceLock<Vec<watch::Receiver<ModemState>>>> = Arc::new(OnceLock::new());
     let w = Arc::clone(&watches);
     let modems_ready: bridge::ModemsReady = Arc::new(move || {
@@ -191,44 +211,46 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         })
     });
     let shared = Shared::new(store, &config, modems_ready);
+    let bridge = Bridge::new(Arc::clone(&shared));
+
+    let status_listener = bind_status(&config).await?;
+    // The front ends stop last: while the modems finish, new requests get a 503.
+    let front_stop = CancellationToken::new();
+    let (imps, sip) = match start_front_ends(&config, &shared, bridge, &front_stop).await {
+        Ok(started) => started,
+        Err(e) => {
+            front_stop.cancel();
+            return Err(e);
+        }
+    };
+
     let shutdown = CancellationToken::new();
     let work = StoreWork::new(Arc::clone(&shared));
     let pool = Pool::start(modems, work);
     let _ = watches.set((0..pool.len()).filter_map(|i| pool.watch(i)).collect());
-
-    let bridge = Bridge::new(Arc::clone(&shared));
-    // The front ends stop last: while the modems finish, new requests get a 503.
-    let front_stop = CancellationToken::new();
-    let imps = start_imps(&config, &shared, &bridge, &front_stop).await?;
-    let sip = SipFrontEnd::start(&config.sip, bridge, front_stop.child_token())
-        .await
-        .map_err(|e| DaemonError::Sip(e.to_string()))?;
-    shared.set_front_end(FrontEnd::Sip, Arc::new(sip.clone()));
     let inbound = tokio::spawn(bridge::run_inbound(
         Arc::clone(&shared),
         shutdown.child_token(),
     ));
+    let status_addr = status_listener
+        .map(|l| serve_status(l, &config, &shared, &pool, &sip, &shutdown))
+        .transpose()?;
 
-    let status_addr = if config.status.listen.is_empty() {
-        None
-    } else {
-        Some(start_status(&config, &shared, &pool, &sip, &shutdown).await?)
-    };
-
-    let sip_addrs: Vec<String> = sip
-        .local_addrs()
+    let sip_listeners: Vec<String> = sip
+        .listeners()
         .iter()
-        .map(SocketAddr::to_string)
+        .map(|(transport, a)| format!("{a} ({transport})"))
         .collect();
     tracing::info!(
-        sip = %sip_addrs.join(", "),
+        sip = %sip_listeners.join(", "),
         imps = %imps.as_ref().map(|i| i.local.to_string()).unwrap_or_else(|| "off".into()),
         status = %status_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         database = %config.database.path.display(),
         "smsbridge running"
     );
     if demo {
-        print_demo(&config, &sip_addrs, seeded.as_deref());
+        let imps_addr = imps.as_ref().map(|i| i.local);
+        print_demo(&config, &sip.listeners(), imps_addr, seeded.as_deref());
     }
     notify(&[
         sd_notify::NotifyState::Ready,
@@ -252,6 +274,32 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts IMPS (unless `[imps] listen` is empty) and SIP, in that order; if
+/// SIP cannot start, the caller cancels `stop` and IMPS goes away with it.
+async fn start_front_ends(
+    config: &Config,
+    shared: &Arc<Shared>,
+    bridge: Arc<Bridge>,
+    stop: &CancellationToken,
+) -> Result<(Option<ImpsHttp>, SipFrontEnd), DaemonError> {
+    let imps = start_imps(config, shared, &bridge, stop).await?;
+    let sip = SipFrontEnd::start(&config.sip, bridge, stop.child_token())
+        .await
+        .map_err(|e| match e {
+            crate::sip::SipError::Bind {
+                transport,
+                addr,
+                source,
+            } => DaemonError::Listen {
+                listener: format!("SIP {transport} on {addr}"),
+                source,
+            },
+            other => DaemonError::Sip(other.to_string()),
+        })?;
+    shared.set_front_end(FrontEnd::Sip, Arc::new(sip.clone()));
+    Ok((imps, sip))
 }
 
 /// The IMPS front end on `[imps] listen`, unless that is empty.
@@ -285,50 +333,56 @@ async fn start_imps(
     };
     let api: Arc<dyn crate::bridge::api::ImApi> = Arc::clone(bridge) as _;
     let server = imps::Server::new(cfg, api, Arc::new(imps::random_token));
-    shared.set_front_end(FrontEnd::Imps, Arc::new(ImpsFrontEnd(Arc::clone(&server))));
     let limits = http::HttpLimits {
         max_connections: c.max_connections,
         max_per_address: c.max_connections_per_address,
         header_timeout: c.header_timeout,
     };
-    match imps::serve(
+    let http = imps::serve(
         &c.listen,
-        server,
+        Arc::clone(&server),
         limits,
         c.body_timeout,
         shutdown.child_token(),
     )
     .await
-    {
-        Ok(http) => Ok(Some(http)),
-        // SIP and the modems still work; say loudly that IMPS does not.
-        Err(e) => {
-            tracing::error!(
-                "IMPS front end not started: cannot listen on {}: {e}",
-                c.listen
-            );
-            Ok(None)
-        }
-    }
+    .map_err(|source| DaemonError::Listen {
+        listener: format!("IMPS on {}", c.listen),
+        source,
+    })?;
+    shared.set_front_end(FrontEnd::Imps, Arc::new(ImpsFrontEnd(server)));
+    Ok(Some(http))
 }
 
-async fn start_status(
+/// Binds `[status] listen`, unless that is empty.
+async fn bind_status(config: &Config) -> Result<Option<tokio::net::TcpListener>, DaemonError> {
+    let addr = &config.status.listen;
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| DaemonError::Listen {
+            listener: format!("status on {addr}"),
+            source,
+        })
+}
+
+fn serve_status(
+    listener: tokio::net::TcpListener,
     config: &Config,
     shared: &Arc<Shared>,
     pool: &Pool,
     sip: &SipFrontEnd,
     shutdown: &CancellationToken,
 ) -> Result<SocketAddr, DaemonError> {
-    let addr = config.status.listen.clone();
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|source| DaemonError::Status {
-            addr: addr.clone(),
-            source,
-        })?;
     let local = listener
         .local_addr()
-        .map_err(|source| DaemonError::Status { addr, source })?;
+        .map_err(|source| DaemonError::Listen {
+            listener: format!("status on {}", config.status.listen),
+            source,
+        })?;
     let states: Vec<watch::Receiver<ModemState>> =
         (0..pool.len()).filter_map(|i| pool.watch(i)).collect();
     let sip = sip.clone();
@@ -395,25 +449,42 @@ async fn wait_for_signal() {
     }
 }
 
-fn print_demo(config: &Config, sip: &[String], seeded: Option<&str>) {
+fn print_demo(
+    config: &Config,
+    sip: &[(&'static str, SocketAddr)],
+    imps: Option<SocketAddr>,
+    seeded: Option<&str>,
+) {
     let domain = &config.sip.domain;
-    let listen = sip.first().map_or("127.0.0.1:5060", String::as_str);
     println!(
         "smsbridge demo: a simulated modem with a phone at {DEMO_PHONE} that echoes every SMS"
     );
     println!("  database: {}", config.database.path.display());
-    println!("  SIP:      {}", sip.join(", "));
-    if !config.imps.listen.is_empty() {
-        println!("  IMPS:     http://{}/ (CSP 1.3, XML)", config.imps.listen);
+    for (transport, addr) in sip {
+        println!("  SIP {transport}:  {addr}");
     }
+    if let Some(addr) = imps {
+        println!("  IMPS:     http://{addr}/ (CSP 1.3, XML)");
+    }
+    let listen = sip
+        .first()
+        .map_or_else(|| "127.0.0.1:5060".to_owned(), |(_, a)| a.to_string());
     match seeded {
-        Some(aor) => println!(
-            "  created user {aor} (password {DEMO_PASSWORD:?}) and the contact \"Echo phone\""
-        ),
-        None => println!("  using the users already in the database"),
+        Some(aor) => {
+            println!(
+                "  created user {aor} (password {DEMO_PASSWORD:?}) and the contact \"Echo phone\""
+            );
+            println!("Point a softphone (baresip, Linphone, Zoiper) at {listen}, register as");
+            println!("{aor} with password {DEMO_PASSWORD:?}, and send a message to");
+        }
+        None => {
+            println!("  the database already has users, so no demo user was created");
+            println!("Point a softphone (baresip, Linphone, Zoiper) at {listen}, register as");
+            println!(
+                "one of the users in the database (smsbridge users list), and send a message to"
+            );
+        }
     }
-    println!("Point a softphone (baresip, Linphone, Zoiper) at {listen}, register as");
-    println!("sip:demo@{domain} with password {DEMO_PASSWORD:?}, and send a message to");
     println!(
         "sip:{DEMO_PHONE}@{domain} (or sip:echo@{domain}): the reply comes back as a message."
     );

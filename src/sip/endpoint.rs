@@ -35,8 +35,10 @@ pub enum SipError {
     #[error("bad address {0:?} in [sip]")]
     Address(String),
     /// A socket could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("SIP {transport} on {addr}: {source}")]
     Bind {
+        /// `UDP` or `TCP`.
+        transport: &'static str,
         /// The address.
         addr: SocketAddr,
         /// What the OS said.
@@ -57,6 +59,8 @@ struct Inner {
     uas: Arc<Uas>,
     client: Client,
     addrs: Vec<SocketAddr>,
+    /// How many of `addrs` (the first ones) are UDP; the rest are TCP.
+    udp_listeners: usize,
     domain: String,
     upstream: Option<(String, Option<Credential>)>,
     _endpoint: rsipstack::transaction::Endpoint,
@@ -106,12 +110,15 @@ impl SipFrontEnd {
         let (mut first_udp, mut first_tcp) = (None, None);
         for a in &cfg.udp {
             let addr = parse_addr(a)?;
+            let bind_error = |source| SipError::Bind {
+                transport: "UDP",
+                addr,
+                source,
+            };
             let sock = tokio::net::UdpSocket::bind(addr)
                 .await
-                .map_err(|source| SipError::Bind { addr, source })?;
-            let local = sock
-                .local_addr()
-                .map_err(|source| SipError::Bind { addr, source })?;
+                .map_err(bind_error)?;
+            let local = sock.local_addr().map_err(bind_error)?;
             let conn = UdpConnection::from_socket(
                 Arc::new(ScreenedUdp::new(sock)),
                 None,
@@ -123,15 +130,19 @@ impl SipFrontEnd {
             first_udp.get_or_insert(local);
             addrs.push(local);
         }
+        let udp_listeners = addrs.len();
         let mut listeners = Vec::new();
         for a in &cfg.tcp {
             let addr = parse_addr(a)?;
+            let bind_error = |source| SipError::Bind {
+                transport: "TCP",
+                addr,
+                source,
+            };
             let l = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|source| SipError::Bind { addr, source })?;
-            let local = l
-                .local_addr()
-                .map_err(|source| SipError::Bind { addr, source })?;
+                .map_err(bind_error)?;
+            let local = l.local_addr().map_err(bind_error)?;
             first_tcp.get_or_insert(local);
             addrs.push(local);
             listeners.push(l);
@@ -208,6 +219,7 @@ impl SipFrontEnd {
                     }),
                 },
                 addrs,
+                udp_listeners,
                 domain: cfg.domain.clone(),
                 upstream,
                 _endpoint: endpoint,
@@ -254,6 +266,17 @@ impl SipFrontEnd {
     /// The bound addresses (UDP first, then TCP), with real ports.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.inner.addrs.clone()
+    }
+
+    /// Each listening address with its transport, `UDP` or `TCP`.
+    pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        let udp = self.inner.udp_listeners;
+        self.inner
+            .addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (if i < udp { "UDP" } else { "TCP" }, *a))
+            .collect()
     }
 
     /// Graceful shutdown: new requests get 503 with Retry-After.
