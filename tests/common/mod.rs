@@ -10,11 +10,14 @@
 //! }
 //! ```
 //!
-//! On a developer machine without the peer the test prints one `skipping:`
-//! line and passes. CI sets `SMSBRIDGE_REQUIRE_PEERS=1`, and then a missing
-//! peer fails the test instead, so a broken CI install step cannot turn the
-//! peer tests into silent no-ops.
+//! On a developer machine without the peer the test writes one `skipping:`
+//! line straight to stderr (so plain `cargo test`, which captures what tests
+//! print, still shows it) and passes. CI sets `SMSBRIDGE_REQUIRE_PEERS=1`, and
+//! then a missing peer fails the test instead, so a broken CI install step
+//! cannot turn the peer tests into silent no-ops. `SMSBRIDGE_SKIP_PEERS=baresip,sipp`
+//! treats the named peers as missing (to see what the run does without them).
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// The environment variable that turns a missing peer from a skip into a failure.
@@ -39,16 +42,38 @@ pub fn peers_required() -> bool {
 /// `SMSBRIDGE_REQUIRE_PEERS=1`, in which case it panics with the same hint.
 #[allow(dead_code)]
 pub fn peer_available(name: &str, install: &str, available: bool) -> bool {
-    if available {
+    let hidden =
+        std::env::var("SMSBRIDGE_SKIP_PEERS").is_ok_and(|v| v.split(',').any(|p| p.trim() == name));
+    if available && !hidden {
         return true;
     }
     if peers_required() {
         panic!("peer {name} is not installed but {REQUIRE_PEERS_ENV}=1 requires it: {install}");
     }
-    // Printed on stdout so that `cargo test -- --nocapture` shows it next to
-    // the test name; eprintln would do as well.
-    println!("skipping: {name} not installed ({install})");
+    let why = if hidden {
+        "listed in SMSBRIDGE_SKIP_PEERS"
+    } else {
+        "not installed"
+    };
+    skip(&format!("{name} {why} ({install})"));
     false
+}
+
+/// Says on stderr that the calling test is skipped, and why, in a way plain
+/// `cargo test` shows: not with `println!`, which the test harness captures and
+/// shows only for failing tests, but with a write to the stderr handle, which
+/// goes around the capture. The line names the test binary and the test.
+#[allow(dead_code)]
+pub fn skip(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping {}::{test}: {why}",
+        env!("CARGO_CRATE_NAME")
+    );
 }
 
 /// Runs `program args...` with no stdin and discarded output, and says
