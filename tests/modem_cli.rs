@@ -154,3 +154,39 @@ fn errors_are_said_in_the_modem_s_terms() {
         missing.stderr
     );
 }
+
+/// `--timeout` is how long the probe waits: a modem that says nothing is
+/// retried (the driver's own 10 s answer deadline passes inside it) until the
+/// timeout, and each problem is said on stderr as it happens.
+#[test]
+fn probe_waits_for_its_timeout_and_says_what_it_sees() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = format!("tcp://{}", silent.local_addr().expect("addr"));
+    let holder = std::thread::spawn(move || {
+        // Accept and never answer; keep the connections open.
+        silent.incoming().take(2).flatten().collect::<Vec<_>>()
+    });
+    let probe = smsbridge(&["modem", "probe", "--port", &port, "--timeout", "12s"]);
+    assert_eq!(
+        probe.status.and_then(|s| s.code()),
+        Some(1),
+        "{}",
+        probe.all()
+    );
+    let lines: Vec<&str> = probe.stderr.lines().collect();
+    assert_eq!(
+        lines.last().copied(),
+        Some("smsbridge: the modem did not start up within 12s (last: no answer to AT within 10s)"),
+        "{}",
+        probe.stderr
+    );
+    let said = format!("{port}: no answer to AT within 10s; trying again (");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&said) && l.ends_with(" of 12s)")),
+        "{}",
+        probe.stderr
+    );
+    drop(holder);
+}

@@ -51,40 +51,68 @@ pub(super) struct ProbeArgs {
     json: bool,
 }
 
-/// Starts the modem with `work` and waits until it is ready or failed.
+/// How long a modem that never started up gets to stop: nothing of the
+/// command's is in flight on it, so this only bounds the goodbye.
+pub(super) const STARTUP_FAILED_STOP: Duration = Duration::from_millis(300);
+
+/// Starts the modem with `work` and waits until it is ready, for `timeout` at
+/// most: a failed start-up is retried by the driver within that time, and
+/// each new problem is said on stderr as it happens (a probe of a silent or
+/// absent modem is not silent for a minute). A problem only a person can fix
+/// (SIM PIN) ends the wait at once.
 pub(super) async fn start(
     cfg: ModemConfig,
     work: Arc<MemoryWork>,
     timeout: Duration,
 ) -> Result<(Pool, ModemState), (Pool, String)> {
+    let port = cfg.port.to_string();
     let pool = Pool::start(vec![cfg], work);
     let Some(mut watch) = pool.watch(0) else {
         return Err((pool, "no modem".into()));
     };
-    let result = tokio::time::timeout(timeout, async {
-        loop {
-            {
-                let s = watch.borrow_and_update();
-                if s.ready {
-                    return Ok(s.clone());
-                }
-                if let Some(e) = &s.last_error {
-                    return Err(e.clone());
-                }
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
+    let mut last: Option<String> = None;
+    let progress = |what: &str| {
+        eprintln!(
+            "{port}: {what} ({}s of {}s)",
+            started.elapsed().as_secs(),
+            timeout.as_secs()
+        );
+    };
+    loop {
+        {
+            let s = watch.borrow_and_update();
+            if s.ready {
+                return Ok((pool, s.clone()));
             }
-            if watch.changed().await.is_err() {
-                return Err("modem task ended".to_owned());
+            if s.needs_attention
+                && let Some(e) = &s.last_error
+            {
+                return Err((pool, e.clone()));
+            }
+            if s.last_error.is_some() && s.last_error != last {
+                last.clone_from(&s.last_error);
+                progress(&format!(
+                    "{}; trying again",
+                    s.last_error.as_deref().unwrap_or_default()
+                ));
             }
         }
-    })
-    .await;
-    match result {
-        Ok(Ok(state)) => Ok((pool, state)),
-        Ok(Err(e)) => Err((pool, e)),
-        Err(_) => Err((
-            pool,
-            format!("the modem did not start up within {timeout:?}"),
-        )),
+        tokio::select! {
+            changed = watch.changed() => if changed.is_err() {
+                let why = last.unwrap_or_else(|| "the modem task ended".into());
+                return Err((pool, why));
+            },
+            () = tokio::time::sleep(Duration::from_secs(5)) => progress("no answer yet; still waiting"),
+            () = tokio::time::sleep_until(deadline) => {
+                let last = last.map(|e| format!(" (last: {e})")).unwrap_or_default();
+                return Err((
+                    pool,
+                    format!("the modem did not start up within {}{last}", humantime::format_duration(timeout)),
+                ));
+            }
+        }
     }
 }
 
@@ -106,7 +134,7 @@ pub(super) fn probe(args: &ProbeArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err((pool, e)) => {
-                pool.shutdown(Duration::from_secs(10)).await;
+                pool.shutdown(STARTUP_FAILED_STOP).await;
                 super::failure(&e)
             }
         }

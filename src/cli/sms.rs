@@ -102,7 +102,7 @@ pub(super) fn send(args: &SendArgs) -> ExitCode {
         let (pool, _) = match super::modem::start(cfg, work.clone(), args.port.timeout()).await {
             Ok(x) => x,
             Err((pool, e)) => {
-                pool.shutdown(Duration::from_secs(10)).await;
+                pool.shutdown(super::modem::STARTUP_FAILED_STOP).await;
                 return super::failure(&e);
             }
         };
@@ -254,7 +254,7 @@ pub(super) fn listen(args: &ListenArgs) -> ExitCode {
         let (pool, state) = match super::modem::start(cfg, work, args.port.timeout()).await {
             Ok(x) => x,
             Err((pool, e)) => {
-                pool.shutdown(Duration::from_secs(10)).await;
+                pool.shutdown(super::modem::STARTUP_FAILED_STOP).await;
                 return super::failure(&e);
             }
         };

@@ -59,6 +59,10 @@ pub struct ModemState {
     pub info: ModemInfo,
     /// The last problem, in the modem's terms.
     pub last_error: Option<String>,
+    /// The last problem is one that trying again will not fix without a
+    /// person (SIM PIN required or rejected, no SIM): the driver still retries
+    /// now and then, but a one-shot command can give up at once.
+    pub needs_attention: bool,
 }
 
 /// The work a modem does: parts to send, and somewhere durable for what arrives.
@@ -250,12 +254,18 @@ pub async fn run<W: Work>(
                     End::Reopen(why) => {
                         failures += 1;
                         tracing::warn!(modem = %cfg.name, "{why}; reopening {}", cfg.port);
-                        state.send_modify(|s| s.last_error = Some(why));
+                        state.send_modify(|s| {
+                            s.last_error = Some(why);
+                            s.needs_attention = false;
+                        });
                         backoff = cfg.reopen_min;
                         backoff
                     }
                     End::Fatal(why) => {
-                        state.send_modify(|s| s.last_error = Some(why));
+                        state.send_modify(|s| {
+                            s.last_error = Some(why);
+                            s.needs_attention = true;
+                        });
                         cfg.fatal_retry
                     }
                 }
@@ -306,6 +316,7 @@ async fn drive<W: Work>(
                         st.ready = true;
                         st.info = *info;
                         st.last_error = None;
+                        st.needs_attention = false;
                     });
                 }
                 Event::Status(info) => {
