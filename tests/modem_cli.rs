@@ -190,3 +190,55 @@ fn probe_waits_for_its_timeout_and_says_what_it_sees() {
     );
     drop(holder);
 }
+
+/// `sms send` reads the recipient as `contacts add` does: too short, national
+/// without a country code and an empty text are bad input (exit 2, one line,
+/// nothing sent); a national number with the configuration's country code goes
+/// out in international form.
+#[test]
+fn sms_send_reads_numbers_as_contacts_add_does() {
+    let dir = TempDir::new("modem-cli-numbers");
+    let sim = SimProcess::start(dir.path(), &[]);
+    for (to, text, said) in [
+        (
+            "+12",
+            "hi",
+            "smsbridge: invalid number \"+12\": 2 digits is too short for an international number (at least 7)",
+        ),
+        (
+            "015112345678",
+            "hi",
+            "smsbridge: invalid number \"015112345678\": it is a national number and no default country code is configured (numbers.default_country_code); write it as +<country code>…",
+        ),
+        (
+            "+4915112345678",
+            "",
+            "smsbridge: the text is empty: nothing to send",
+        ),
+    ] {
+        let r = smsbridge(&["sms", "send", "--port", &sim.port, "--to", to, text]);
+        assert_eq!(r.status.and_then(|s| s.code()), Some(2), "{}", r.all());
+        assert_eq!(r.stderr, format!("{said}\n"));
+    }
+    assert!(sim.sent().is_empty(), "{:?}", sim.sent());
+
+    let config = dir.path().join("smsbridge.toml");
+    std::fs::write(&config, "[numbers]\ndefault_country_code = \"49\"\n").expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let r = smsbridge(&[
+        "--config",
+        &config,
+        "sms",
+        "send",
+        "--port",
+        &sim.port,
+        "--to",
+        "0151 1234 5678",
+        "national",
+    ]);
+    assert!(r.ok(), "{}", r.all());
+    let sent = sim.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, "+4915112345678");
+    assert_eq!(sent[0].text.as_deref(), Some("national"));
+}

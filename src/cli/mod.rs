@@ -117,7 +117,7 @@ impl Cli {
             Command::Modem(ModemCommand::SimInject(args)) => return args.run(),
             Command::Modem(ModemCommand::SimFault(args)) => return args.run(),
             Command::Modem(ModemCommand::SimSent(args)) => return args.run(),
-            Command::Sms(SmsCommand::Send(args)) => return sms::send(&args),
+            Command::Sms(SmsCommand::Send(args)) => return sms::send(&args, self.config.as_ref()),
             Command::Sms(SmsCommand::Listen(args)) => return sms::listen(&args),
             _ => {}
         }

@@ -104,7 +104,7 @@ pub(super) async fn start(
                 let why = last.unwrap_or_else(|| "the modem task ended".into());
                 return Err((pool, why));
             },
-            () = tokio::time::sleep(Duration::from_secs(5)) => progress("no answer yet; still waiting"),
+            () = tokio::time::sleep(Duration::from_secs(5)) => progress("still waiting for the modem"),
             () = tokio::time::sleep_until(deadline) => {
                 let last = last.map(|e| format!(" (last: {e})")).unwrap_or_default();
                 return Err((

@@ -2,6 +2,7 @@
 //! daemon or its database.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -9,17 +10,20 @@ use clap::Args;
 use serde_json::json;
 
 use super::modem::PortArgs;
+use crate::config::Config;
 use crate::modem::{CmsClass, Job, MemoryWork, SendOutcome, WorkEvent};
 use crate::pdu::{
     self, Address, Body, DataCoding, Deliver, EncodeOptions, Offer, PartKey, Pdu, Reassembly,
     Submit, Tpdu, UserData,
 };
+use crate::store::normalise_msisdn;
 
 #[derive(Debug, Args)]
 pub(super) struct SendArgs {
     #[command(flatten)]
     port: PortArgs,
-    /// Recipient: `+` and digits, or digits.
+    /// Recipient: `+` and the number in E.164, `00` and the number, or a
+    /// national number (with `numbers.default_country_code` from `--config`).
     #[arg(long)]
     to: String,
     /// Request status reports and wait for them.
@@ -49,8 +53,22 @@ pub(super) struct ListenArgs {
 
 const TRANSIENT_RETRIES: u32 = 3;
 
-pub(super) fn send(args: &SendArgs) -> ExitCode {
-    let destination = match Address::from_number(&args.to) {
+/// Sends `args.text` to `args.to`, read as `contacts add` reads a number: E.164
+/// with `+` or `00`, or national with `numbers.default_country_code` of the
+/// configuration (when one is given).
+pub(super) fn send(args: &SendArgs, config: Option<&PathBuf>) -> ExitCode {
+    let country_code = match config.map(|p| Config::load(p)).transpose() {
+        Ok(c) => c.and_then(|c| c.numbers.default_country_code),
+        Err(e) => return super::invalid_input(e),
+    };
+    if args.text.is_empty() {
+        return super::invalid_input("the text is empty: nothing to send");
+    }
+    let to = match normalise_msisdn(&args.to, country_code.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return super::invalid_input(e),
+    };
+    let destination = match Address::from_number(to.as_str()) {
         Ok(a) => a,
         Err(e) => return super::invalid_input(e),
     };
