@@ -72,7 +72,7 @@ fn readiness_watchdog_status_metrics_and_graceful_stop() {
     assert!(st.ok(), "{}", st.all());
     assert!(st.stdout.contains("sim0"), "{}", st.stdout);
     assert!(st.stdout.contains("ready"), "{}", st.stdout);
-    assert!(st.stdout.contains("outbox: queued 0"), "{}", st.stdout);
+    assert!(st.stdout.contains("outbox: empty"), "{}", st.stdout);
     let mut m = std::net::TcpStream::connect(status).unwrap();
     m.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
     let mut metrics = String::new();

@@ -55,13 +55,20 @@ fn the_token_is_required_and_numbers_are_masked_unless_asked() {
             .status(),
         202
     );
+    // Objects, not pairs: every outbox state by name; modem values not stale.
+    let s = daemon.status_json().expect("status");
+    assert!(s["queue"]["queued"].is_u64(), "{s}");
+    assert!(s["queue"]["delivered"].is_u64(), "{s}");
+    assert_eq!(s["modems"][0]["stale"], false, "{s}");
+
     let failures = eventually(Duration::from_secs(30), || {
         let s = daemon.status_json()?;
         let f = s["recent_failures"].as_array()?.clone();
         (!f.is_empty()).then_some(f)
     })
     .expect("a recent failure");
-    assert_eq!(failures[0][1], "+49151****9999", "{failures:?}");
+    assert_eq!(failures[0]["recipient"], "+49151****9999", "{failures:?}");
+    assert!(failures[0]["at"].is_string() && failures[0]["error"].is_string());
     let imsi = daemon.status_json().unwrap()["modems"][0]["imsi"].clone();
     assert!(imsi.as_str().is_some_and(|i| i.contains("****")), "{imsi}");
     let (_, full) = daemon

@@ -119,12 +119,18 @@ pub(super) fn status(config: Option<&PathBuf>, args: &StatusArgs) -> ExitCode {
         } else {
             "not registered"
         };
+        // A modem that is down shows no signal: the last one it reported is
+        // not what it has now.
+        let signal = match m.signal_dbm {
+            Some(d) if !m.stale => format!("{d} dBm"),
+            _ => "-".into(),
+        };
         println!(
             "  {:<10} {:<14} {:<32} {:>8} {:<16} {}",
             m.name,
             state,
-            m.registration,
-            m.signal_dbm.map_or("-".into(), |d| format!("{d} dBm")),
+            if m.stale { "-" } else { &m.registration },
+            signal,
             m.operator.as_deref().unwrap_or("-"),
             m.port
         );
@@ -132,13 +138,25 @@ pub(super) fn status(config: Option<&PathBuf>, args: &StatusArgs) -> ExitCode {
             println!("             last error: {e}");
         }
     }
-    let queue: Vec<String> = st.queue.iter().map(|(s, n)| format!("{s} {n}")).collect();
-    println!("outbox: {}", queue.join(", "));
+    let queue: Vec<String> = st
+        .queue
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    println!(
+        "outbox: {}",
+        if queue.is_empty() {
+            "empty".to_owned()
+        } else {
+            queue.join(", ")
+        }
+    );
     println!("inbound waiting for delivery: {}", st.inbound_pending);
     if !st.recent_failures.is_empty() {
         println!("recent failures:");
-        for (at, to, err) in &st.recent_failures {
-            println!("  {at} {to}: {err}");
+        for f in &st.recent_failures {
+            println!("  {} {}: {}", f.at, f.recipient, f.error);
         }
     }
     ExitCode::SUCCESS

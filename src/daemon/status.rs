@@ -1,6 +1,7 @@
 //! The daemon's local HTTP endpoint: `GET /status` (JSON, read by `smsbridge
 //! status`) and `GET /metrics` (Prometheus text format).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -111,6 +112,20 @@ pub struct ModemStatus {
     pub model: Option<String>,
     /// The last problem.
     pub last_error: Option<String>,
+    /// The modem is down: registration, signal, operator and model are the
+    /// last values it reported, not what it would say now.
+    pub stale: bool,
+}
+
+/// A failed message in `/status`.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct RecentFailure {
+    /// When it failed (RFC 3339).
+    pub at: String,
+    /// The recipient, masked unless asked for in full.
+    pub recipient: String,
+    /// Why.
+    pub error: String,
 }
 
 /// `/status` as a whole.
@@ -120,14 +135,14 @@ pub struct Status {
     pub uptime_secs: i64,
     /// The modems.
     pub modems: Vec<ModemStatus>,
-    /// Outbox messages per state.
-    pub queue: Vec<(String, usize)>,
+    /// Outbox messages per state, every state named (zero included).
+    pub queue: BTreeMap<String, usize>,
     /// Inbound SMS waiting for delivery to an IM user.
     pub inbound_pending: usize,
     /// Registered SIP users' contacts.
     pub sip_registrations: usize,
-    /// The last failed messages: (time, recipient, error).
-    pub recent_failures: Vec<(String, String, String)>,
+    /// The last failed messages, newest first.
+    pub recent_failures: Vec<RecentFailure>,
 }
 
 fn reg(stat: Option<u8>) -> &'static str {
@@ -159,6 +174,7 @@ async fn collect(src: &StatusSource, unmasked: bool) -> Status {
             model: m.info.model.clone(),
             name: m.name,
             port: m.port,
+            stale: !m.ready,
             ready: m.ready,
             last_error: m.last_error,
         })
@@ -169,9 +185,9 @@ async fn collect(src: &StatusSource, unmasked: bool) -> Status {
     let data = src
         .shared
         .db(move |s| {
-            let mut queue = Vec::new();
+            let mut queue = BTreeMap::new();
             for st in MessageState::ALL {
-                queue.push((st.as_str().to_owned(), s.count_messages(st)?));
+                queue.insert(st.as_str().to_owned(), s.count_messages(st)?);
             }
             Ok((queue, s.count_pending_inbound()?, s.recent_failures(10)?))
         })
@@ -180,17 +196,15 @@ async fn collect(src: &StatusSource, unmasked: bool) -> Status {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!("status: {e}");
-            (Vec::new(), 0, Vec::new())
+            (BTreeMap::new(), 0, Vec::new())
         }
     };
     let recent_failures = failed
         .into_iter()
-        .map(|m: MessageSummary| {
-            (
-                m.updated_at.to_string(),
-                hide(m.msisdn.to_string()),
-                m.last_error.unwrap_or_default(),
-            )
+        .map(|m: MessageSummary| RecentFailure {
+            at: m.updated_at.to_string(),
+            recipient: hide(m.msisdn.to_string()),
+            error: m.last_error.unwrap_or_default(),
         })
         .collect();
     Status {
