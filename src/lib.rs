@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod imps;
+pub mod metrics;
 pub mod modem;
 pub mod pdu;
 pub mod sim;

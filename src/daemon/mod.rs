@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bridge::{self, Bridge, Shared, StoreWork};
 use crate::config::Config;
 use crate::imps::{self, ImpsFrontEnd, ImpsHttp};
+use crate::metrics::Metrics;
 use crate::modem::{ModemConfig, ModemState, Pool, PortSpec};
 use crate::sim::{SimConfig, SimPort};
 use crate::sip::SipFrontEnd;
@@ -211,6 +212,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         })
     });
     let shared = Shared::new(store, &config, modems_ready);
+    let metrics = Arc::new(Metrics::new());
     let bridge = Bridge::new(Arc::clone(&shared));
 
     let status_listener = bind_status(&config).await?;
@@ -233,7 +235,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         shutdown.child_token(),
     ));
     let status_addr = status_listener
-        .map(|l| serve_status(l, &config, &shared, &pool, &sip, &shutdown))
+        .map(|l| serve_status(l, &metrics, &config, &shared, &pool, &sip, &shutdown))
         .transpose()?;
 
     let sip_listeners: Vec<String> = sip
@@ -371,6 +373,7 @@ async fn bind_status(config: &Config) -> Result<Option<tokio::net::TcpListener>,
 
 fn serve_status(
     listener: tokio::net::TcpListener,
+    metrics: &Arc<Metrics>,
     config: &Config,
     shared: &Arc<Shared>,
     pool: &Pool,
@@ -392,6 +395,7 @@ fn serve_status(
         registrations: Arc::new(move || sip.registrations().iter().map(|(_, c)| c.len()).sum()),
         started: UnixTime::now(),
         token: config.status.token.clone(),
+        metrics: Arc::clone(metrics),
     });
     let app = status::router(src);
     // A scrape or `smsbridge status` now and then: few connections, short

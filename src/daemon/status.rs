@@ -2,7 +2,6 @@
 //! status`) and `GET /metrics` (Prometheus text format).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,6 +13,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use crate::bridge::Shared;
+use crate::metrics::{self, Metrics, Snapshot};
 use crate::modem::ModemState;
 use crate::store::{MessageState, MessageSummary, UnixTime};
 
@@ -25,6 +25,8 @@ pub(crate) struct StatusSource {
     pub(crate) started: UnixTime,
     /// The bearer token requests must carry; empty: none.
     pub(crate) token: String,
+    /// The counters the daemon keeps.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// `?unmask=1` (or `true`): numbers and IMSIs in full.
@@ -223,67 +225,21 @@ async fn status(State(src): State<Arc<StatusSource>>, uri: Uri) -> impl IntoResp
 
 async fn metrics(State(src): State<Arc<StatusSource>>) -> impl IntoResponse {
     let s = collect(&src, false).await;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP smsbridge_up Seconds since the daemon started.\n# TYPE smsbridge_up gauge\nsmsbridge_up {}",
-        s.uptime_secs
-    );
-    let _ = writeln!(
-        out,
-        "# HELP smsbridge_modem_ready Whether the modem started and answers.\n# TYPE smsbridge_modem_ready gauge"
-    );
-    for m in &s.modems {
-        let _ = writeln!(
-            out,
-            "smsbridge_modem_ready{{modem=\"{}\"}} {}",
-            m.name,
-            u8::from(m.ready)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP smsbridge_modem_registered Whether the modem is registered.\n# TYPE smsbridge_modem_registered gauge"
-    );
-    for m in &s.modems {
-        let _ = writeln!(
-            out,
-            "smsbridge_modem_registered{{modem=\"{}\"}} {}",
-            m.name,
-            u8::from(m.registered)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP smsbridge_modem_signal_dbm Signal strength.\n# TYPE smsbridge_modem_signal_dbm gauge"
-    );
-    for m in &s.modems {
-        if let Some(d) = m.signal_dbm {
-            let _ = writeln!(
-                out,
-                "smsbridge_modem_signal_dbm{{modem=\"{}\"}} {d}",
-                m.name
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP smsbridge_outbox_messages Outbox messages by state.\n# TYPE smsbridge_outbox_messages gauge"
-    );
-    for (state, n) in &s.queue {
-        let _ = writeln!(out, "smsbridge_outbox_messages{{state=\"{state}\"}} {n}");
-    }
-    let _ = writeln!(
-        out,
-        "# HELP smsbridge_inbound_pending SMS waiting for an IM user.\n# TYPE smsbridge_inbound_pending gauge\nsmsbridge_inbound_pending {}",
-        s.inbound_pending
-    );
-    let _ = writeln!(
-        out,
-        "# HELP smsbridge_sip_registrations Registered SIP contacts.\n# TYPE smsbridge_sip_registrations gauge\nsmsbridge_sip_registrations {}",
-        s.sip_registrations
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    let snapshot = Snapshot {
+        started_at: src.started.0,
+        modems: s
+            .modems
+            .iter()
+            .map(|m| (m.name.clone(), m.ready, m.registered, m.signal_dbm))
+            .collect(),
+        outbox: s.queue.into_iter().collect(),
+        inbound_pending: s.inbound_pending,
+        sip_registrations: s.sip_registrations,
+    };
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        src.metrics.render(&snapshot),
+    )
 }
 
 /// The router of the endpoint.
