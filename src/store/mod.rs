@@ -252,3 +252,10 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 fn rfc3339<S: serde::Serializer>(t: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(t)
 }
+
+fn rfc3339_opt<S: serde::Serializer>(t: &Option<UnixTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
+    }
+}
