@@ -6,6 +6,7 @@ mod durability;
 mod inbox;
 mod outbox;
 mod people;
+mod report_window;
 
 use super::*;
 use crate::pdu::{
@@ -159,4 +160,19 @@ pub(super) fn deliver_pdus(from: &str, text: &str, reference: u16, second: u8) -
 
 pub(super) fn delivered() -> Status {
     Status::RECEIVED
+}
+
+/// Text that takes two SMS parts.
+pub(super) const LONG: &str = "This text is long enough to need two SMS parts because it goes on and on past the hundred and sixty septets that one part can hold, yes it does, really, it does go on.";
+
+/// Sends every part of a message through `modem` with MRs counting from `mr`.
+pub(super) fn send_all(s: &mut Store, modem: &str, mr: u8, now: UnixTime) -> Vec<PartId> {
+    let mut parts = Vec::new();
+    let mut mr = mr;
+    while let Some(p) = s.claim_next_part(modem, now).unwrap() {
+        s.part_sent(p.part, mr, now).unwrap();
+        parts.push(p.part);
+        mr = mr.wrapping_add(1);
+    }
+    parts
 }

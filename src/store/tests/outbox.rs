@@ -3,8 +3,6 @@
 
 use super::*;
 
-const LONG: &str = "This text is long enough to need two SMS parts because it goes on and on past the hundred and sixty septets that one part can hold, yes it does, really, it does go on.";
-
 #[test]
 fn enqueue_commits_the_message_and_its_parts() {
     let mut s = mem();
@@ -315,18 +313,6 @@ fn a_restarting_worker_turns_its_claims_into_outcome_unknown() {
     );
     assert_eq!(s.message(b).unwrap().unwrap().state, MessageState::Sending);
     assert!(s.claim_next_part(MODEM_A, T0.plus(2)).unwrap().is_none());
-}
-
-/// Sends every part of a message through `modem` with MRs counting from `mr`.
-fn send_all(s: &mut Store, modem: &str, mr: u8, now: UnixTime) -> Vec<PartId> {
-    let mut parts = Vec::new();
-    let mut mr = mr;
-    while let Some(p) = s.claim_next_part(modem, now).unwrap() {
-        s.part_sent(p.part, mr, now).unwrap();
-        parts.push(p.part);
-        mr = mr.wrapping_add(1);
-    }
-    parts
 }
 
 #[test]
