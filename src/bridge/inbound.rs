@@ -105,7 +105,7 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
 
 /// Ends the parts whose status report is overdue at `now` as delivery unknown
 /// (one transaction per batch; a long outage may take a few passes).
-async fn end_overdue_reports(shared: &Arc<Shared>, now: UnixTime, window: Duration) {
+pub(super) async fn end_overdue_reports(shared: &Arc<Shared>, now: UnixTime, window: Duration) {
     let before = policy::reports_overdue_before(now, window);
     let why = format!(
         "no status report within {}",
