@@ -1,6 +1,6 @@
 //! The simulated network behind the modem: it takes each accepted SMS-SUBMIT to a
 //! simulated phone, which echoes, stays silent or cannot be reached; it sends
-//! status reports when asked, and it carries mobile-originated SMS (injected or
+//! status reports when asked (except for a phone set to `no-report`), and it carries mobile-originated SMS (injected or
 //! echoed) to the modem. Messages the modem cannot take yet wait here.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -126,7 +126,7 @@ impl Network {
         self.notes.push(format!(
             "submit mr={mr} to {to} ({behaviour:?}){part}: {text:?}"
         ));
-        if submit.status_report_request {
+        if submit.status_report_request && behaviour != PhoneBehaviour::NoReport {
             let status = match behaviour {
                 PhoneBehaviour::Unreachable => Status::NO_RESPONSE_STOPPED,
                 _ => Status::RECEIVED,
@@ -301,5 +301,50 @@ fn as_deliver(s: &Submit, scts: Timestamp) -> Deliver {
         dcs: s.dcs,
         scts,
         user_data: s.user_data.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdu::DataCoding;
+
+    fn submit(to: &str) -> Submit {
+        Submit {
+            reject_duplicates: false,
+            status_report_request: true,
+            reply_path: false,
+            mr: 0,
+            destination: Address::from_number(to).unwrap(),
+            pid: 0,
+            dcs: DataCoding::GSM7,
+            validity: None,
+            user_data: UserData {
+                header: None,
+                body: Body::Data(b"hi".to_vec()),
+            },
+        }
+    }
+
+    #[test]
+    fn a_no_report_phone_never_gets_a_report_sent() {
+        let start = Instant::now();
+        let cfg = SimConfig {
+            phones: BTreeMap::from([("+15550000009".to_string(), PhoneBehaviour::NoReport)]),
+            default_phone: PhoneBehaviour::Silent,
+            ..SimConfig::default()
+        };
+        let mut net = Network::new(&cfg, Clock::new(start, cfg.unix_time, 0));
+        net.submit(start, &submit("+15550000009"), 1);
+        net.submit(start, &submit("+15550000001"), 2);
+        let later = start + Duration::from_secs(3600);
+        let mut reports = Vec::new();
+        while let Some(mt) = net.next_due(later) {
+            if let Mt::Report(r) = mt {
+                reports.push((r.mr, number_text(&r.recipient)));
+            }
+        }
+        assert_eq!(reports, [(2, "+15550000001".to_string())]);
+        assert_eq!(net.poll_timeout(), None, "nothing left to come");
     }
 }
