@@ -52,6 +52,18 @@ fn db_count(db: &Path, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).expect("query")
 }
 
+/// Waits for the one message's notification to be recorded as sent.
+fn assert_notified_once(db: &Path) {
+    let recorded = eventually(Duration::from_secs(10), || {
+        (db_count(
+            db,
+            "SELECT count(*) FROM messages WHERE notified_at IS NOT NULL",
+        ) == 1)
+            .then_some(())
+    });
+    assert!(recorded.is_some(), "notification not recorded as sent");
+}
+
 fn user(config: &Path, name: &str) -> String {
     let aor = format!("sip:{name}@{DOMAIN}");
     add_user(config, &aor, "secret", &[(BOB, "Bob", "bob")]);
@@ -213,14 +225,7 @@ fn a_report_whose_apply_failed_is_applied_and_notified_after_a_restart() {
         imdn.body
     );
     assert!(imdn.body.contains("<delivered/>"), "{}", imdn.body);
-    let recorded = eventually(Duration::from_secs(10), || {
-        (db_count(
-            &db,
-            "SELECT count(*) FROM messages WHERE notified_at IS NOT NULL",
-        ) == 1)
-            .then_some(())
-    });
-    assert!(recorded.is_some(), "notification not recorded as sent");
+    assert_notified_once(&db);
     // Sent once to the network, whatever happened in between.
     assert_eq!(sim.sent().len(), 1);
 }
@@ -300,14 +305,7 @@ fn a_report_that_never_comes_ends_delivery_unknown_after_the_window() {
             "SELECT m.updated_at - p.sent_at FROM messages m JOIN parts p ON p.message_id = m.id"
         )
     );
-    let recorded = eventually(Duration::from_secs(10), || {
-        (db_count(
-            &db,
-            "SELECT count(*) FROM messages WHERE notified_at IS NOT NULL",
-        ) == 1)
-            .then_some(())
-    });
-    assert!(recorded.is_some(), "notification not recorded as sent");
+    assert_notified_once(&db);
     // Sent once (the bridge tests show the notice is sent once, too).
     assert_eq!(sim.sent().len(), 1);
 }

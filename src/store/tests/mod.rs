@@ -176,3 +176,14 @@ pub(super) fn send_all(s: &mut Store, modem: &str, mr: u8, now: UnixTime) -> Vec
     }
     parts
 }
+
+/// A store with alice, who queued [`LONG`] (two parts) for +491701234567 at
+/// `T0`: (store, alice, recipient, message).
+pub(super) fn long_message() -> (Store, UserId, Msisdn, MessageId) {
+    let mut s = mem();
+    let alice = add_alice(&mut s);
+    let id = s
+        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
+        .unwrap();
+    (s, alice, num("+491701234567"), id)
+}

@@ -317,12 +317,7 @@ fn a_restarting_worker_turns_its_claims_into_outcome_unknown() {
 
 #[test]
 fn status_reports_deliver_when_every_part_is_delivered() {
-    let mut s = mem();
-    let alice = add_alice(&mut s);
-    let to = num("+491701234567");
-    let id = s
-        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
-        .unwrap();
+    let (mut s, alice, to, id) = long_message();
     send_all(&mut s, MODEM_A, 10, T0);
     let dt = Some(T0.plus(30));
     // Wrong modem, wrong recipient, unknown MR: no match.
@@ -387,11 +382,7 @@ fn status_reports_deliver_when_every_part_is_delivered() {
 
 #[test]
 fn one_failed_report_fails_the_message_once() {
-    let mut s = mem();
-    let alice = add_alice(&mut s);
-    let to = num("+491701234567");
-    s.enqueue(&new_message(alice, "+491701234567", LONG), T0)
-        .unwrap();
+    let (mut s, _, to, _) = long_message();
     send_all(&mut s, MODEM_A, 200, T0);
     let r = s
         .apply_status_report(

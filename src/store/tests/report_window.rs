@@ -39,12 +39,7 @@ fn fail_cause(s: &Store, m: MessageId) -> Option<String> {
 
 #[test]
 fn a_part_without_its_report_ends_delivery_unknown_after_the_window() {
-    let mut s = mem();
-    let alice = add_alice(&mut s);
-    let to = num("+491701234567");
-    let id = s
-        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
-        .unwrap();
+    let (mut s, _, to, id) = long_message();
     send_all(&mut s, MODEM_A, 10, T0);
     s.apply_status_report(MODEM_A, &to, 10, None, delivered(), T0.plus(30))
         .unwrap()
@@ -119,12 +114,7 @@ fn a_part_without_its_report_ends_delivery_unknown_after_the_window() {
 
 #[test]
 fn a_part_still_in_its_window_keeps_the_message_sent_until_it_ends() {
-    let mut s = mem();
-    let alice = add_alice(&mut s);
-    let to = num("+491701234567");
-    let id = s
-        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
-        .unwrap();
+    let (mut s, _, to, id) = long_message();
     let first = s.claim_next_part(MODEM_A, T0).unwrap().unwrap();
     s.part_sent(first.part, 1, T0).unwrap();
     let second = s.claim_next_part(MODEM_A, T0.plus(60)).unwrap().unwrap();
@@ -154,12 +144,7 @@ fn a_part_still_in_its_window_keeps_the_message_sent_until_it_ends() {
 
 #[test]
 fn a_failed_message_stays_failed_with_its_cause() {
-    let mut s = mem();
-    let alice = add_alice(&mut s);
-    let to = num("+491701234567");
-    let id = s
-        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
-        .unwrap();
+    let (mut s, _, to, id) = long_message();
     send_all(&mut s, MODEM_A, 10, T0);
     let r = s
         .apply_status_report(MODEM_A, &to, 10, None, Status(0x41), T0.plus(5))
