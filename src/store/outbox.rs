@@ -4,7 +4,8 @@
 //! ```text
 //!  part:  queued ──claim──▶ sending ──part_sent──▶ sent ──report──▶ delivered
 //!           ▲                 │  │                   ├──report──▶ failed
-//!           ▲                 │  │                   └──no report in the window──▶ delivery_unknown
+//!           │                 │  │                   └──no report in the window──▶ delivery_unknown
+//!           │                 │  │                      (at once when none was asked for)
 //!           └──Retry::At──────┘  ├──Retry::Never──▶ failed
 //!           ▲                    └──part_outcome_unknown / release_claims──▶ outcome_unknown
 //!           └──────────────requeue_unknown (policy)───────────────────────────┘ │
