@@ -112,9 +112,9 @@ impl Metrics {
     /// Every metric registered, at zero.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("smsbridge");
-        // 10 ms … ~5.5 min: a modem answers in a second or two, a queue may
-        // hold a part for minutes.
-        let latency = || Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        // 1 s … ~34 min, doubling: the store keeps whole seconds; a modem
+        // answers in a second or two, a queue may hold a part for minutes.
+        let latency = || Histogram::new(exponential_buckets(1.0, 2.0, 12));
         let m = Self {
             sms_sent: Family::default(),
             sms_failed: Family::default(),
@@ -309,6 +309,36 @@ impl Metrics {
 /// The content type of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// The content type of [`classic_text`]'s text.
+pub const CLASSIC_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// OpenMetrics text as the classic Prometheus text format (0.0.4), for
+/// scrapers that do not ask for OpenMetrics and for `promtool check metrics`:
+/// a counter family is named by its `_total` samples, and the OpenMetrics-only
+/// lines (`# UNIT`, `# EOF`) go.
+pub fn classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,8 +366,8 @@ mod tests {
             "smsbridge_refusals_total{front_end=\"sip\",cause=\"rate_limited\"} 1",
             "smsbridge_status_reports_total{outcome=\"delivered\"} 1",
             "smsbridge_submit_latency_seconds_count 1",
-            "smsbridge_submit_latency_seconds_bucket{le=\"2.56\"} 1",
-            "smsbridge_submit_latency_seconds_bucket{le=\"1.28\"} 0",
+            "smsbridge_submit_latency_seconds_bucket{le=\"2.0\"} 1",
+            "smsbridge_submit_latency_seconds_bucket{le=\"1.0\"} 0",
             "smsbridge_up 1",
             "smsbridge_start_time_seconds 1700000000",
             "smsbridge_modem_ready{modem=\"m1\"} 0",
@@ -349,5 +379,17 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
         assert!(!text.contains("modem_signal_dbm{modem=\"m1\"}"), "{text}");
+
+        let classic = classic_text(&text);
+        for line in [
+            "# HELP smsbridge_sms_sent_total SMS parts accepted by the network.",
+            "# TYPE smsbridge_sms_sent_total counter",
+            "smsbridge_sms_sent_total{modem=\"usb \\\"left\\\"\\n\"} 2",
+            "# TYPE smsbridge_up gauge",
+            "# TYPE smsbridge_submit_latency_seconds histogram",
+        ] {
+            assert!(classic.lines().any(|l| l == line), "{line} in\n{classic}");
+        }
+        assert!(!classic.contains("# EOF"), "{classic}");
     }
 }

@@ -179,6 +179,34 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The refusal's name for counting (`rate_limited`, `opted_out`, …): one
+    /// per variant, never the text.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Self::UnknownUser(_) => "unknown_user",
+            Self::SmsNotAllowed(_) => "sms_not_allowed",
+            Self::Blocked(_) => "blocked",
+            Self::BlockedByRecipient(_) => "blocked_by_recipient",
+            Self::OptedOut(_) => "opted_out",
+            Self::NotInContacts(_) => "not_in_contacts",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::DailyCap(_) => "daily_cap",
+            Self::QueueFull { .. } => "queue_full",
+            Self::NoModem { .. } => "no_modem",
+            Self::TooLong { .. } => "too_long",
+            Self::AnonymityForbidden => "anonymity_forbidden",
+            Self::UnknownRecipient(_) => "unknown_recipient",
+            Self::UnknownList(_) => "unknown_list",
+            Self::BadCredentials => "bad_credentials",
+            Self::NoImpsAccount(_) => "no_imps_account",
+            Self::EmptyMessage => "empty_message",
+            Self::Invalid(_) => "invalid",
+            Self::StoreBusy { .. } => "store_busy",
+            Self::Busy { .. } => "busy",
+            Self::Internal { .. } => "internal",
+        }
+    }
+
     /// When the sender may try again, for refusals that are about "now" (SIP
     /// 503 + Retry-After, IMPS 503/507); `None` for refusals that stay.
     pub fn retry_after(&self) -> Option<Duration> {

@@ -13,6 +13,7 @@ use super::api::{
 };
 use super::policy;
 use crate::config;
+use crate::metrics::Metrics;
 use crate::pdu::{
     self, Address, Body, DataCoding, EncodeOptions, Submit, Tpdu, UserData, Validity,
 };
@@ -55,6 +56,8 @@ pub struct Shared {
     /// Password hashes running at once: each takes an argon2 block of memory
     /// and a core, so a flood of Logins cannot take more than this.
     hashing: Arc<tokio::sync::Semaphore>,
+    /// The counters `/metrics` shows.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -71,6 +74,7 @@ impl Shared {
             front_ends: RwLock::new(Vec::new()),
             clock: Arc::new(UnixTime::now),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
+            metrics: Arc::new(Metrics::new()),
         })
     }
 

@@ -73,11 +73,19 @@ impl Bridge {
     }
 
     /// IM → SMS, unless the alias names no contact and no number but another
-    /// user of the bridge: then the IM is relayed to them.
+    /// user of the bridge: then the IM is relayed to them. A refusal is counted
+    /// by front end and cause.
     pub(super) async fn submit_or_relay(
         self: Arc<Self>,
         req: ImToSms,
     ) -> Result<Accepted, Refusal> {
+        let (metrics, fe) = (Arc::clone(&self.shared.metrics), req.front_end);
+        self.submit_or_relay_uncounted(req)
+            .await
+            .inspect_err(|r| metrics.refused(fe.as_str(), r.cause()))
+    }
+
+    async fn submit_or_relay_uncounted(self: Arc<Self>, req: ImToSms) -> Result<Accepted, Refusal> {
         if let Recipient::Alias(alias) = &req.recipient {
             let sender = self.user_named(&req.sender.address).await?;
             let (uid, a) = (sender.id, alias.clone());
@@ -262,45 +270,61 @@ fn arc(b: &Bridge) -> Arc<Bridge> {
     })
 }
 
+impl Bridge {
+    /// An IMPS Login's check, before counting.
+    async fn check_login(
+        self: Arc<Self>,
+        user: String,
+        proof: LoginProof,
+    ) -> Result<ImUser, Refusal> {
+        let this = self;
+
+        // Unknown users, users without IMPS and wrong passwords get the
+        // same answer after the same work: Logins cannot tell who exists.
+        let found = match this.user_named(&user).await {
+            Ok(u) => u.imps_id.is_some().then_some(u),
+            Err(Refusal::UnknownUser(_)) => None,
+            Err(other) => return Err(other),
+        };
+        let ok = match proof {
+            LoginProof::Password(password) => {
+                let phc = found.as_ref().and_then(|u| u.password_hash.clone());
+                this.shared.verify_password(phc, password).await?
+            }
+            LoginProof::Md5Digest { nonce, digest } => {
+                let secret = match &found {
+                    Some(u) => {
+                        let id = u.id;
+                        this.shared
+                            .db(move |s| s.imps_secret(id))
+                            .await
+                            .map_err(store_refusal)?
+                    }
+                    None => None,
+                };
+                let secret = secret.unwrap_or_default();
+                digest_matches(&nonce, &secret, &digest) && !secret.is_empty()
+            }
+        };
+        match found {
+            Some(u) if ok => Ok(ImUser {
+                address: u.address().to_owned(),
+                imps_id: u.imps_id.clone(),
+                display_name: u.settings.display_name.clone(),
+            }),
+            _ => Err(Refusal::BadCredentials),
+        }
+    }
+}
+
 impl ImApi for Bridge {
     fn login(&self, user: String, proof: LoginProof) -> BoxFuture<Result<ImUser, Refusal>> {
         let this = arc(self);
+        let metrics = Arc::clone(&self.shared.metrics);
         Box::pin(async move {
-            // Unknown users, users without IMPS and wrong passwords get the
-            // same answer after the same work: Logins cannot tell who exists.
-            let found = match this.user_named(&user).await {
-                Ok(u) => u.imps_id.is_some().then_some(u),
-                Err(Refusal::UnknownUser(_)) => None,
-                Err(other) => return Err(other),
-            };
-            let ok = match proof {
-                LoginProof::Password(password) => {
-                    let phc = found.as_ref().and_then(|u| u.password_hash.clone());
-                    this.shared.verify_password(phc, password).await?
-                }
-                LoginProof::Md5Digest { nonce, digest } => {
-                    let secret = match &found {
-                        Some(u) => {
-                            let id = u.id;
-                            this.shared
-                                .db(move |s| s.imps_secret(id))
-                                .await
-                                .map_err(store_refusal)?
-                        }
-                        None => None,
-                    };
-                    let secret = secret.unwrap_or_default();
-                    digest_matches(&nonce, &secret, &digest) && !secret.is_empty()
-                }
-            };
-            match found {
-                Some(u) if ok => Ok(ImUser {
-                    address: u.address().to_owned(),
-                    imps_id: u.imps_id.clone(),
-                    display_name: u.settings.display_name.clone(),
-                }),
-                _ => Err(Refusal::BadCredentials),
-            }
+            this.check_login(user, proof)
+                .await
+                .inspect_err(|r| metrics.refused("imps", r.cause()))
         })
     }
 

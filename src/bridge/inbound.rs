@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::api::{DeliveryResult, SmsToIm};
 use super::core::{Shared, front_end_of};
 use super::policy;
+use crate::metrics::Metrics;
 use crate::store::{InboundMessage, StoreError, UnixTime, User, normalise_msisdn};
 
 /// How often due deliveries are looked for even without a wake-up.
@@ -210,9 +211,14 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
         body_format: user.settings.body_format,
     };
     let to = msg.to_user.clone();
+    let metrics = &shared.metrics;
+    let label = kind.as_str();
     match fe.deliver(msg).await {
         DeliveryResult::Delivered => {
             tracing::info!(inbound = id.0, from = %sender, %to, "SMS delivered");
+            Metrics::front_end_counter(&metrics.im_delivered, label);
+            let waited = u64::try_from(now.0 - m.received_at.0).unwrap_or(0);
+            Metrics::observe(&metrics.im_delivery_latency, Duration::from_secs(waited));
             shared
                 .db(move |s| s.mark_inbound_delivered(id, uid, now))
                 .await
@@ -220,12 +226,16 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
         DeliveryResult::Retry(why) => {
             let at = policy::inbound_retry_at(m.attempts, now);
             tracing::info!(inbound = id.0, %to, "not delivered now ({why}); kept");
+            if m.attempts == 0 {
+                Metrics::front_end_counter(&metrics.im_stored, label);
+            }
             shared
                 .db(move |s| s.mark_inbound_retry(id, Some(uid), at, &why))
                 .await
         }
         DeliveryResult::Failed(why) => {
             tracing::warn!(inbound = id.0, %to, "delivery refused: {why}");
+            Metrics::front_end_counter(&metrics.im_failed, label);
             shared.db(move |s| s.mark_inbound_failed(id, &why)).await
         }
     }

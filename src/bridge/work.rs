@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use super::core::Shared;
 use super::policy;
+use crate::metrics::Metrics;
 use crate::modem::{BoxFuture, Job, JobId, ModemInfo, SendOutcome, Work};
-use crate::pdu::StatusReport;
+use crate::pdu::{Outcome, StatusReport};
 use crate::store::{
     MessageId, MessageState, PartId, Received, ReportId, ReportOutcome, Store, StoreError, UnixTime,
 };
@@ -74,10 +75,17 @@ impl Inner {
         let result = match outcome {
             SendOutcome::Submitted { mr } => {
                 tracing::info!(part = part.0, mr, "part submitted");
+                let metrics = Arc::clone(&self.shared.metrics);
                 self.shared
                     .db(move |s| {
-                        let before = state_of(s, message)?;
-                        Ok((before, s.part_sent(part, mr, now)?))
+                        let m = s.message(message)?;
+                        let before = m.as_ref().map_or(MessageState::Failed, |m| m.state);
+                        let after = s.part_sent(part, mr, now)?;
+                        if let Some(m) = m {
+                            let waited = u64::try_from(now.0 - m.created_at.0).unwrap_or(0);
+                            Metrics::observe(&metrics.submit_latency, Duration::from_secs(waited));
+                        }
+                        Ok((before, after))
                     })
                     .await
             }
@@ -353,6 +361,11 @@ async fn receive(shared: &Arc<Shared>, modem: String, pdu: Vec<u8>) -> bool {
 
 /// Tells the sender when a report made their message final.
 fn report_applied(shared: &Arc<Shared>, o: ReportOutcome) {
+    shared.metrics.report(match o.outcome {
+        Outcome::Delivered => "delivered",
+        Outcome::StillTrying => "still_trying",
+        Outcome::Failed => "failed",
+    });
     if !o.newly_final {
         return;
     }

@@ -212,7 +212,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         })
     });
     let shared = Shared::new(store, &config, modems_ready);
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::clone(&shared.metrics);
     let bridge = Bridge::new(Arc::clone(&shared));
 
     let status_listener = bind_status(&config).await?;

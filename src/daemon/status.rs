@@ -223,7 +223,13 @@ async fn status(State(src): State<Arc<StatusSource>>, uri: Uri) -> impl IntoResp
     axum::Json(collect(&src, unmasked(&uri)).await)
 }
 
-async fn metrics(State(src): State<Arc<StatusSource>>) -> impl IntoResponse {
+/// `/metrics`: OpenMetrics for a scraper that asks for it (Prometheus does),
+/// the classic text format otherwise.
+async fn metrics(State(src): State<Arc<StatusSource>>, headers: HeaderMap) -> impl IntoResponse {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
     let s = collect(&src, false).await;
     let snapshot = Snapshot {
         started_at: src.started.0,
@@ -236,10 +242,15 @@ async fn metrics(State(src): State<Arc<StatusSource>>) -> impl IntoResponse {
         inbound_pending: s.inbound_pending,
         sip_registrations: s.sip_registrations,
     };
-    (
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        src.metrics.render(&snapshot),
-    )
+    let text = src.metrics.render(&snapshot);
+    if openmetrics {
+        ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text)
+    } else {
+        (
+            [(header::CONTENT_TYPE, metrics::CLASSIC_CONTENT_TYPE)],
+            metrics::classic_text(&text),
+        )
+    }
 }
 
 /// The router of the endpoint.

@@ -113,7 +113,8 @@ pub enum FrontEnd {
 }
 
 impl FrontEnd {
-    fn as_str(self) -> &'static str {
+    /// `sip` or `imps`, as stored.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Sip => "sip",
             Self::Imps => "imps",
