@@ -85,6 +85,8 @@ fn counters_move_after_a_round_trip_and_promtool_accepts_them() {
         ("smsbridge_status_reports_total{outcome=\"delivered\"}", 1.0),
         ("smsbridge_im_delivered_total{front_end=\"sip\"}", 1.0),
         ("smsbridge_submit_latency_seconds_count", 1.0),
+        ("smsbridge_sms_sent_total{modem=\"sim0\"}", 1.0),
+        ("smsbridge_sms_received_total{modem=\"sim0\"}", 1.0),
         ("smsbridge_im_delivery_latency_seconds_count", 1.0),
     ] {
         assert_eq!(value(&after, sample), Some(want), "{sample} in\n{after}");

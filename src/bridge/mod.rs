@@ -20,4 +20,4 @@ mod work;
 
 pub use core::{Bridge, Clock, ModemsReady, Shared, user_part};
 pub use inbound::run_inbound;
-pub use work::StoreWork;
+pub use work::{ModemNames, StoreWork};

@@ -13,7 +13,8 @@ use crate::metrics::Metrics;
 use crate::modem::{BoxFuture, Job, JobId, ModemInfo, SendOutcome, Work};
 use crate::pdu::{Outcome, StatusReport};
 use crate::store::{
-    MessageId, MessageState, PartId, Received, ReportId, ReportOutcome, Store, StoreError, UnixTime,
+    MessageId, MessageState, PartId, Received, ReportId, ReportOutcome, Retry, Store, StoreError,
+    UnixTime,
 };
 
 /// How often an idle modem looks for parts whose retry time has come.
@@ -24,6 +25,10 @@ pub struct StoreWork {
     inner: Arc<Inner>,
 }
 
+/// The configured name of the modem with this IMSI, for metrics labels (an
+/// IMSI is not shown where a modem name will do).
+pub type ModemNames = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 struct Inner {
     shared: Arc<Shared>,
     generation: Arc<AtomicU64>,
@@ -31,6 +36,7 @@ struct Inner {
     released: Mutex<HashSet<String>>,
     /// Claimed parts: their message and attempt number.
     claimed: Mutex<HashMap<JobId, (MessageId, u32)>>,
+    names: std::sync::RwLock<Option<ModemNames>>,
 }
 
 /// Which modem (SIM) work belongs to: the IMSI, else the IMEI.
@@ -52,13 +58,32 @@ impl StoreWork {
                 seen: Mutex::new(HashMap::new()),
                 released: Mutex::new(HashSet::new()),
                 claimed: Mutex::new(HashMap::new()),
+                names: std::sync::RwLock::new(None),
             }),
         })
+    }
+
+    /// How modems are named in the metrics (the daemon knows the names once
+    /// the pool runs); without it, every modem counts as `unknown`.
+    pub fn set_modem_names(&self, names: ModemNames) {
+        if let Ok(mut n) = self.inner.names.write() {
+            *n = Some(names);
+        }
     }
 }
 
 impl Inner {
-    async fn settle(&self, job: JobId, outcome: SendOutcome) {
+    /// The metrics label of `modem`.
+    fn modem_label(&self, modem: &ModemInfo) -> String {
+        let id = imsi(modem);
+        self.names
+            .read()
+            .ok()
+            .and_then(|n| n.as_ref().and_then(|f| f(&id)))
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    async fn settle(&self, job: JobId, outcome: SendOutcome, modem: String) {
         let part = PartId(job as i64);
         let (message, attempt) = self
             .claimed
@@ -81,6 +106,7 @@ impl Inner {
                         let m = s.message(message)?;
                         let before = m.as_ref().map_or(MessageState::Failed, |m| m.state);
                         let after = s.part_sent(part, mr, now)?;
+                        Metrics::modem_counter(&metrics.sms_sent, &modem);
                         if let Some(m) = m {
                             let waited = u64::try_from(now.0 - m.created_at.0).unwrap_or(0);
                             Metrics::observe(&metrics.submit_latency, Duration::from_secs(waited));
@@ -93,6 +119,9 @@ impl Inner {
                 let retry =
                     policy::send_retry(e.class(), attempt, bridge_policy.send_attempts, now);
                 tracing::warn!(part = part.0, attempt, "part not sent: {e} ({retry:?})");
+                if retry == Retry::Never {
+                    Metrics::modem_counter(&self.shared.metrics.sms_failed, &modem);
+                }
                 let err = e.to_string();
                 self.shared
                     .db(move |s| {
@@ -257,15 +286,17 @@ impl Work for StoreWork {
         })
     }
 
-    fn done(&self, _modem: ModemInfo, job: JobId, outcome: SendOutcome) -> BoxFuture<()> {
+    fn done(&self, modem: ModemInfo, job: JobId, outcome: SendOutcome) -> BoxFuture<()> {
         let inner = Arc::clone(&self.inner);
-        Box::pin(async move { inner.settle(job, outcome).await })
+        let label = inner.modem_label(&modem);
+        Box::pin(async move { inner.settle(job, outcome, label).await })
     }
 
     fn received(&self, modem: ModemInfo, pdu: Vec<u8>) -> BoxFuture<bool> {
         let shared = Arc::clone(&self.inner.shared);
         let id = imsi(&modem);
-        Box::pin(async move { receive(&shared, id, pdu).await })
+        let label = self.inner.modem_label(&modem);
+        Box::pin(async move { receive(&shared, id, pdu, &label).await })
     }
 }
 
@@ -301,7 +332,7 @@ fn apply_stored_report(
 /// Commits a PDU the modem received; a status report is applied in the same
 /// transaction (rule 8). `true`: it is on disk and the modem may delete or
 /// acknowledge it.
-async fn receive(shared: &Arc<Shared>, modem: String, pdu: Vec<u8>) -> bool {
+async fn receive(shared: &Arc<Shared>, modem: String, pdu: Vec<u8>, label: &str) -> bool {
     let now = shared.now();
     let (m, raw) = (modem.clone(), pdu.clone());
     let result = shared
@@ -337,6 +368,9 @@ async fn receive(shared: &Arc<Shared>, modem: String, pdu: Vec<u8>) -> bool {
         }
         other => other,
     };
+    if let Ok((Received::Message(_) | Received::Waiting { .. }, _)) = &result {
+        Metrics::modem_counter(&shared.metrics.sms_received, label);
+    }
     match result {
         Ok((Received::Message(m), _)) => {
             tracing::info!(modem = %modem, inbound = m.0, "SMS received");

@@ -228,6 +228,13 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 
     let shutdown = CancellationToken::new();
     let work = StoreWork::new(Arc::clone(&shared));
+    let w = Arc::clone(&watches);
+    work.set_modem_names(Arc::new(move |imsi: &str| {
+        w.get()?.iter().find_map(|s| {
+            let s = s.borrow();
+            (s.info.imsi.as_deref() == Some(imsi)).then(|| s.name.clone())
+        })
+    }));
     let pool = Pool::start(modems, work);
     let _ = watches.set((0..pool.len()).filter_map(|i| pool.watch(i)).collect());
     let inbound = tokio::spawn(bridge::run_inbound(
