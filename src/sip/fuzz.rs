@@ -100,7 +100,7 @@ pub fn input(flags: u8, data: &[u8]) -> Vec<u16> {
     }
     for m in messages {
         let msg = match screen::screen(&m) {
-            Screened::Pass(msg) => msg,
+            Screened::Pass(msg, _) => msg,
             Screened::Reply(reply) => {
                 answered.push(check_reply(&reply, &[400, 413, 501]));
                 continue;
