@@ -25,35 +25,14 @@ pub(super) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.chars().all(is_token_char)
 }
 
-/// Splits at `sep` outside quoted strings and `<…>`; empty pieces are kept
-/// (they are what the checks look for). `None` if a quoted string or `<`
+/// Splits at `sep` outside quoted strings and `<…>`, keeping empty pieces
+/// (they are what the checks look for); `None` if a quoted string or `<`
 /// is not closed.
 fn split_top(value: &str, sep: char) -> Option<Vec<&str>> {
-    let mut out = Vec::new();
-    let (mut quoted, mut angle, mut escaped) = (false, false, false);
-    let mut start = 0;
-    for (i, c) in value.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' if !angle => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            c if c == sep && !quoted && !angle => {
-                out.push(&value[start..i]);
-                start = i + c.len_utf8();
-            }
-            _ => {}
-        }
+    match crate::sip::wire::split_top(value, sep) {
+        (pieces, true) => Some(pieces),
+        (_, false) => None,
     }
-    if quoted || angle {
-        return None;
-    }
-    out.push(&value[start..]);
-    Some(out)
 }
 
 /// Removes LWS next to `/ ; = ,` and collapses other runs of LWS to one
