@@ -280,16 +280,18 @@ pub(crate) fn screen(msg: &[u8]) -> Screened {
     if let Some(why) = header_error(&h) {
         return answer(&h, 400, &why);
     }
-    if let Some(cl) = h.get("Content-Length") {
-        match cl.parse::<usize>() {
-            Ok(n) if n > MAX_BODY => return answer(&h, 413, "body too large"),
-            Ok(n) if n > body.len() => return answer(&h, 400, "body shorter than Content-Length"),
-            Ok(_) => {}
-            Err(_) => return answer(&h, 400, "bad Content-Length"),
-        }
-    } else if body.len() > MAX_BODY {
-        return answer(&h, 413, "body too large");
-    }
+    // Octets after Content-Length's worth of body are discarded (RFC 3261
+    // §18.3; RFC 4475 §3.1.1.8), so rsipstack never sees them.
+    let body = match h.get("Content-Length").map(str::parse::<usize>) {
+        Some(Ok(n)) if n > MAX_BODY => return answer(&h, 413, "body too large"),
+        Some(Ok(n)) => match body.get(..n) {
+            Some(b) => b,
+            None => return answer(&h, 400, "body shorter than Content-Length"),
+        },
+        Some(Err(_)) => return answer(&h, 400, "bad Content-Length"),
+        None if body.len() > MAX_BODY => return answer(&h, 413, "body too large"),
+        None => body,
+    };
     let mut h = h;
     add_rfc2543_from_tag(&mut h);
     let mut bytes = h.rewritten();
