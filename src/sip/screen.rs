@@ -31,15 +31,15 @@
 //!   message.
 //! - **Header block not UTF-8 → 400.** rsipstack stops reading headers at the
 //!   first line that is not UTF-8 and passes the message on without the rest.
+//! - **No From tag** (RFC 2543): rsipstack cannot key the transaction, so a
+//!   tag is added before it sees the request, and taken out of the answer
+//!   again ([`rfc2543_from_tag`]).
 //! - **Anything else rsipstack refuses → 400** with its own error: its parse
 //!   and its transaction key are run here, and the parsed message is handed
 //!   on ([`Screened::Pass`]) with the bytes it was parsed from: the head
 //!   rewritten one header a line, folding undone, LWS squeezed out of the
-//!   structured headers, and the body as received. On UDP rsipstack's
-//!   receive loop parses those bytes again (`transport.rs`).
-//!
-//! - **No From tag**: a tag is added before rsipstack sees the request, and
-//!   taken out of the answer again ([`rfc2543_from_tag`]).
+//!   structured headers, and Content-Length's worth of body. On UDP
+//!   rsipstack's receive loop parses those bytes again (`transport.rs`).
 //!
 //! Every answer has one To tag: the request's when it has one (however it
 //! is spaced), else one made from the Call-ID. Pure functions over bytes.
