@@ -136,7 +136,11 @@ pub(super) fn name_addr(value: &str) -> Result<(), &'static str> {
         Some(open) => {
             let display = value[..open].trim();
             let quoted = display.len() >= 2 && display.starts_with('"') && display.ends_with('"');
-            if !display.is_empty() && !quoted && !display.split(' ').all(is_token) {
+            // Tokens; letters beyond ASCII are let through (clients write
+            // `Jürgen <sip:…>`), the ASCII separators are not.
+            let word =
+                |w: &str| !w.is_empty() && w.chars().all(|c| is_token_char(c) || !c.is_ascii());
+            if !display.is_empty() && !quoted && !display.split(' ').all(word) {
                 return Err("display name is neither a quoted string nor tokens");
             }
             let close = value[open..]
@@ -239,6 +243,7 @@ mod tests {
             "sip:a@b;tag=1",
             r#""Quoted string \"\"" <sip:jdrosen@example.com>;newparam=newvalue;secondparam;q=0.33"#,
             "Bob Smith <sip:a@b>;tag=x",
+            "Jürgen Groß <sip:j@b>",
             "\"caller\"<sip:caller@example.com>;tag=323",
             "*",
             "<sip:user@example.com?Route=%3Csip:sip.example.com%3E>",
