@@ -475,10 +475,21 @@ fn to_response(tx: &Transaction, reply: Reply) -> rsipstack::sip::Response {
     let mut resp =
         tx.endpoint_inner
             .make_response(&tx.original, StatusCode::from(reply.code), body);
+    // A From tag the screen added to an RFC 2543 request goes again: the
+    // response's From is the request's as the client sent it.
+    if let Ok(call_id) = resp.call_id_header().map(|c| c.value().to_owned())
+        && let Ok(from) = resp.from_header_mut()
+    {
+        let added = format!(";tag={}", super::screen::rfc2543_from_tag(&call_id));
+        if let Some(original) = from.value().strip_suffix(added.as_str()) {
+            *from = rsipstack::sip::headers::From::new(original.to_owned());
+        }
+    }
     if reply.code >= 200 {
         let tag = reply.to_tag.unwrap_or_else(random);
+        // The request's To tag stays, however it was written: never a second.
         if let Ok(to) = resp.to_header_mut()
-            && !to.value().to_ascii_lowercase().contains(";tag=")
+            && !matches!(to.tag(), Ok(Some(_)))
         {
             let value = format!("{};tag={tag}", to.value());
             *to = rsipstack::sip::headers::To::new(value);

@@ -1,26 +1,50 @@
 //! Raw bytes before rsipstack sees them, and the TCP framer. rsipstack
 //! 0.7.14 is the one SIP parser; this screen only looks at the raw bytes for
 //! what rsipstack would silently drop or silently get wrong, and answers it
-//! as RFC 3261 §8.2 and §18.3 ask. Each check, and why rsipstack cannot be
-//! relied on for it:
+//! as RFC 3261 §8.2 and §18.3 ask (the cases are RFC 4475's torture tests,
+//! kept as fixtures in tests/fixtures/rfc4475). Each check, and why
+//! rsipstack cannot be relied on for it:
 //!
+//! - **No Via → dropped**: there is nowhere to send an answer.
+//! - **No From, To, Call-ID or CSeq, or two of one of them, or two
+//!   Content-Lengths → 400** (RFC 4475 §3.3.1, §3.3.8, §3.3.9): rsipstack
+//!   cannot key a transaction without them, so it would drop the request,
+//!   and with two it silently takes the first.
+//! - **Request-Line not exactly `Method SP Request-URI SP SIP/2.0` → 400,
+//!   another SIP version → 505** (RFC 3261 §7.1, §8.2.2; RFC 4475
+//!   §3.1.2.7–10, §3.1.2.16): rsipstack accepts extra white space, a URI in
+//!   `<>`, and `SIP/7.0`. A `sip:`/`sips:` Request-URI with `?headers` is
+//!   refused too (RFC 3261 §19.1.1 table 1; RFC 4475 §3.1.2.11).
+//! - **A Request-URI scheme other than `sip`, `sips`, `tel` → 416** (RFC
+//!   3261 §8.2.2.1; RFC 4475 §3.3.2–3): rsipstack reads
+//!   `soap.beep://192.0.2.103:3002` as a host with no scheme at all.
 //! - **Unknown method → 501.** rsipstack's `Method` is a closed enum: `FOO
 //!   sip:x SIP/2.0` is a parse error and the datagram is dropped unanswered.
-//! - **SIP version other than 2.0 → 400.** rsipstack accepts `SIP/3.0`.
 //! - **CSeq method ≠ request method → 400.** rsipstack does not compare them.
+//! - **Via, From, To and Contact values the grammar refuses → 400**, and LWS
+//!   rsipstack cannot read removed before it parses: see [`syntax`].
+//! - **No empty line after the header fields → 400** (a datagram cannot
+//!   bring the rest later).
 //! - **Content-Length not a number, larger than the body, or over
 //!   [`MAX_BODY`] → 400/413.** rsipstack reads a bad value as 0 and cuts the
 //!   body to what arrived, so a truncated datagram would pass as a shorter
 //!   message.
 //! - **Header block not UTF-8 → 400.** rsipstack stops reading headers at the
 //!   first line that is not UTF-8 and passes the message on without the rest.
+//! - **No From tag** (RFC 2543): rsipstack cannot key the transaction, so a
+//!   tag is added before it sees the request, and taken out of the answer
+//!   again ([`rfc2543_from_tag`]).
 //! - **Anything else rsipstack refuses → 400** with its own error: its parse
-//!   and its transaction key (no From tag, a Via it cannot read…) are run
-//!   here, and the parsed message is handed on ([`Screened::Pass`]). On UDP
-//!   rsipstack's receive loop parses the datagram again (`transport.rs`).
+//!   and its transaction key are run here, and the parsed message is handed
+//!   on ([`Screened::Pass`]) with the bytes it was parsed from: the head
+//!   rewritten one header a line, folding undone, LWS squeezed out of the
+//!   structured headers, and Content-Length's worth of body. On UDP
+//!   rsipstack's receive loop parses those bytes again (`transport.rs`).
 //!
-//! A request without Via, From, To, Call-ID or CSeq cannot be answered and is
-//! dropped. Pure functions over bytes.
+//! Every answer has one To tag: the request's when it has one (however it
+//! is spaced), else one made from the Call-ID. Pure functions over bytes.
+
+mod syntax;
 
 use rsipstack::sip::SipMessage;
 use rsipstack::sip::headers::make_header;
@@ -48,36 +72,77 @@ const KNOWN: [&str; 14] = [
     "UPDATE",
 ];
 
+/// Headers whose values [`syntax::squeeze`] rewrites: the ones rsipstack
+/// reads as typed values.
+const STRUCTURED: [&str; 7] = [
+    "Via",
+    "From",
+    "To",
+    "Contact",
+    "CSeq",
+    "Route",
+    "Record-Route",
+];
+
+/// Headers a request carries once (RFC 3261 §7.3, §20).
+const SINGLE: [&str; 6] = [
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Max-Forwards",
+    "Content-Length",
+];
+
 /// What to do with one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Screened {
-    /// Hand it on: the message as rsipstack parsed it.
-    Pass(Box<SipMessage>),
+    /// Hand it on: the message as rsipstack parsed it, and the bytes it
+    /// parsed (for rsipstack's UDP loop, which parses again).
+    Pass(Box<SipMessage>, Vec<u8>),
     /// Send these bytes back to the sender instead.
     Reply(Vec<u8>),
-    /// Nothing can be answered (no Via, From, To, Call-ID or CSeq): drop it.
+    /// Nothing can be answered (no Via): drop it.
     Drop(String),
 }
 
-/// The headers a response needs, taken from a request that may be broken.
+/// The header block of a message that may be broken: the start line, and
+/// each header unfolded, under rsipstack's name for it (compact forms
+/// expanded), structured values squeezed.
 #[derive(Debug, Default)]
 struct Head {
-    request_line: String,
-    vias: Vec<String>,
-    from: Option<String>,
-    to: Option<String>,
-    call_id: Option<String>,
-    cseq: Option<String>,
-    content_length: Option<String>,
+    start_line: String,
+    fields: Vec<(String, String)>,
+}
+
+impl Head {
+    /// The first value of `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values(name).next()
+    }
+
+    fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.fields
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The head as rsipstack will read it, ending in the empty line.
+    fn rewritten(&self) -> Vec<u8> {
+        let mut out = format!("{}\r\n", self.start_line);
+        for (n, v) in &self.fields {
+            out.push_str(&format!("{n}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.into_bytes()
+    }
 }
 
 fn read_head(head: &[u8]) -> Head {
     let text = String::from_utf8_lossy(head);
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let mut h = Head {
-        request_line: lines.next().unwrap_or_default().to_owned(),
-        ..Head::default()
-    };
+    let start_line = lines.next().unwrap_or_default().to_owned();
     let mut fields: Vec<(String, String)> = Vec::new();
     for line in lines {
         if line.starts_with([' ', '\t']) {
@@ -91,56 +156,53 @@ fn read_head(head: &[u8]) -> Head {
             fields.push((name, v.trim().to_owned()));
         }
     }
-    for (n, v) in fields {
-        match n.to_ascii_lowercase().as_str() {
-            "via" => h.vias.push(v),
-            "from" => h.from = h.from.or(Some(v)),
-            "to" => h.to = h.to.or(Some(v)),
-            "call-id" => h.call_id = h.call_id.or(Some(v)),
-            "cseq" => h.cseq = h.cseq.or(Some(v)),
-            "content-length" => h.content_length = h.content_length.or(Some(v)),
-            _ => {}
+    for (n, v) in &mut fields {
+        if STRUCTURED.iter().any(|s| s.eq_ignore_ascii_case(n)) {
+            *v = syntax::squeeze(v);
         }
     }
-    h
+    Head { start_line, fields }
 }
 
 /// Builds a response to a request whose head is `head` (which need not parse
-/// as a whole), or `None` when it lacks what a response must copy.
+/// as a whole), or `None` when it has no Via to answer to.
 pub(crate) fn reply_to(head: &[u8], code: u16, warning: &str) -> Option<Vec<u8>> {
-    let h = read_head(head);
-    build(&h, code, warning)
+    build(&read_head(head), code, warning)
 }
 
 fn build(h: &Head, code: u16, warning: &str) -> Option<Vec<u8>> {
-    let (from, to, call_id, cseq) = (
-        h.from.as_ref()?,
-        h.to.as_ref()?,
-        h.call_id.as_ref()?,
-        h.cseq.as_ref()?,
-    );
-    if h.vias.is_empty() {
-        return None;
-    }
+    h.get("Via").filter(|v| !v.is_empty())?;
     let reason = match code {
         400 => "Bad Request",
         413 => "Request Entity Too Large",
+        416 => "Unsupported URI Scheme",
         501 => "Not Implemented",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
         _ => "Error",
     };
     let mut out = format!("SIP/2.0 {code} {reason}\r\n");
-    for v in &h.vias {
+    for v in h.values("Via") {
         out.push_str(&format!("Via: {v}\r\n"));
     }
-    out.push_str(&format!("From: {from}\r\n"));
-    if to.to_ascii_lowercase().contains(";tag=") {
-        out.push_str(&format!("To: {to}\r\n"));
-    } else {
-        // A fixed tag per Call-ID: retransmissions get the same answer.
-        let tag = &super::digest::md5_hex(call_id)[..10];
-        out.push_str(&format!("To: {to};tag={tag}\r\n"));
+    // What a request lacks (RFC 4475 §3.3.1) cannot be copied; the rest is.
+    if let Some(from) = h.get("From") {
+        out.push_str(&format!("From: {from}\r\n"));
     }
-    out.push_str(&format!("Call-ID: {call_id}\r\nCSeq: {cseq}\r\n"));
+    if let Some(to) = h.get("To") {
+        if syntax::header_param(to, "tag").is_some() {
+            out.push_str(&format!("To: {to}\r\n"));
+        } else {
+            // A fixed tag per Call-ID: retransmissions get the same answer.
+            let tag = &super::digest::md5_hex(h.get("Call-ID").unwrap_or_default())[..10];
+            out.push_str(&format!("To: {to};tag={tag}\r\n"));
+        }
+    }
+    for name in ["Call-ID", "CSeq"] {
+        if let Some(v) = h.get(name) {
+            out.push_str(&format!("{name}: {v}\r\n"));
+        }
+    }
     if code == 501 {
         out.push_str(&format!("Allow: {}\r\n", super::uas::ALLOW));
     }
@@ -158,7 +220,7 @@ fn build(h: &Head, code: u16, warning: &str) -> Option<Vec<u8>> {
 fn answer(h: &Head, code: u16, why: &str) -> Screened {
     match build(h, code, why) {
         Some(bytes) => Screened::Reply(bytes),
-        None => Screened::Drop(why.to_owned()),
+        None => Screened::Drop(format!("no Via to answer to: {why}")),
     }
 }
 
@@ -167,44 +229,42 @@ pub(crate) fn screen(msg: &[u8]) -> Screened {
     if msg.starts_with(b"SIP/") {
         // Responses are for our client transactions; nothing is answered.
         return match SipMessage::try_from(msg) {
-            Ok(m) => Screened::Pass(Box::new(m)),
+            Ok(m) => Screened::Pass(Box::new(m), msg.to_vec()),
             Err(e) => Screened::Drop(format!("unreadable response: {e}")),
         };
     }
     let Some(end) = msg.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Screened::Drop("no end of headers".into());
+        // Whole lines but no empty line after them (RFC 4475 §3.1.2.15's
+        // archive file): a datagram brings no more, so that is its answer.
+        // Cut inside a line, it is a truncated datagram: dropped.
+        if !msg.ends_with(b"\r\n") {
+            return Screened::Drop("no end of headers".into());
+        }
+        return answer(
+            &read_head(msg),
+            400,
+            "no empty line after the header fields",
+        );
     };
     let h = read_head(&msg[..end]);
     let body = &msg[end + 4..];
-    if h.from.is_none()
-        || h.to.is_none()
-        || h.call_id.is_none()
-        || h.cseq.is_none()
-        || h.vias.is_empty()
+    if h.get("Via").is_none() {
+        return Screened::Drop("no Via to answer to".into());
+    }
+    if let Some(why) = request_line_error(&h) {
+        return why;
+    }
+    if let Some(missing) = ["From", "To", "Call-ID", "CSeq"]
+        .into_iter()
+        .find(|n| h.get(n).is_none())
     {
-        return Screened::Drop("missing Via, From, To, Call-ID or CSeq".into());
+        return answer(&h, 400, &format!("no {missing}"));
     }
-    let parts: Vec<&str> = h
-        .request_line
-        .split([' ', '\t'])
-        .filter(|p| !p.is_empty())
-        .collect();
-    let [method, _uri, version] = parts[..] else {
-        return answer(&h, 400, "bad request line");
-    };
-    if version != "SIP/2.0" {
-        return answer(&h, 400, "bad SIP version");
+    if let Some(twice) = SINGLE.into_iter().find(|n| h.values(n).nth(1).is_some()) {
+        return answer(&h, 400, &format!("more than one {twice}"));
     }
-    let is_token = method
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b));
-    if !is_token {
-        return answer(&h, 400, "bad method");
-    }
-    if !KNOWN.iter().any(|k| k.eq_ignore_ascii_case(method)) {
-        return answer(&h, 501, &format!("{method} is not implemented"));
-    }
-    let cseq_ok = h.cseq.as_deref().is_some_and(|c| {
+    let method = h.start_line.split(' ').next().unwrap_or_default();
+    let cseq_ok = h.get("CSeq").is_some_and(|c| {
         let mut it = c.split_whitespace();
         matches!(
             (it.next().map(str::parse::<u32>), it.next(), it.next()),
@@ -217,21 +277,30 @@ pub(crate) fn screen(msg: &[u8]) -> Screened {
     if std::str::from_utf8(&msg[..end]).is_err() {
         return answer(&h, 400, "header not UTF-8");
     }
-    if let Some(cl) = &h.content_length {
-        match cl.trim().parse::<usize>() {
-            Ok(n) if n > MAX_BODY => return answer(&h, 413, "body too large"),
-            Ok(n) if n > body.len() => return answer(&h, 400, "body shorter than Content-Length"),
-            Ok(_) => {}
-            Err(_) => return answer(&h, 400, "bad Content-Length"),
-        }
-    } else if body.len() > MAX_BODY {
-        return answer(&h, 413, "body too large");
+    if let Some(why) = header_error(&h) {
+        return answer(&h, 400, &why);
     }
-    match SipMessage::try_from(msg) {
+    // Octets after Content-Length's worth of body are discarded (RFC 3261
+    // §18.3; RFC 4475 §3.1.1.8), so rsipstack never sees them.
+    let body = match h.get("Content-Length").map(str::parse::<usize>) {
+        Some(Ok(n)) if n > MAX_BODY => return answer(&h, 413, "body too large"),
+        Some(Ok(n)) => match body.get(..n) {
+            Some(b) => b,
+            None => return answer(&h, 400, "body shorter than Content-Length"),
+        },
+        Some(Err(_)) => return answer(&h, 400, "bad Content-Length"),
+        None if body.len() > MAX_BODY => return answer(&h, 413, "body too large"),
+        None => body,
+    };
+    let mut h = h;
+    add_rfc2543_from_tag(&mut h);
+    let mut bytes = h.rewritten();
+    bytes.extend_from_slice(body);
+    match SipMessage::try_from(bytes.as_slice()) {
         Ok(SipMessage::Request(req)) => {
             use rsipstack::transaction::key::{TransactionKey, TransactionRole};
             match TransactionKey::from_request(&req, TransactionRole::Server) {
-                Ok(_) => Screened::Pass(Box::new(SipMessage::Request(req))),
+                Ok(_) => Screened::Pass(Box::new(SipMessage::Request(req)), bytes),
                 Err(e) => answer(&h, 400, &e.to_string()),
             }
         }
@@ -239,6 +308,83 @@ pub(crate) fn screen(msg: &[u8]) -> Screened {
         Ok(SipMessage::Response(_)) => answer(&h, 400, "bad request line"),
         Err(e) => answer(&h, 400, &e.to_string()),
     }
+}
+
+/// The From tag a request without one is handed on with: rsipstack keys a
+/// transaction by the From tag and refuses a request without one, but an
+/// RFC 2543 client sends none (RFC 4475 §3.4.1). Made from the Call-ID, so
+/// a retransmission meets its transaction; the glue takes it out of the
+/// response again, whose From must be the request's (RFC 3261 §8.2.6.2).
+pub(crate) fn rfc2543_from_tag(call_id: &str) -> String {
+    format!("rfc2543-{}", &super::digest::md5_hex(call_id)[..10])
+}
+
+fn add_rfc2543_from_tag(h: &mut Head) {
+    let call_id = h.get("Call-ID").unwrap_or_default().to_owned();
+    if let Some((_, from)) = h.fields.iter_mut().find(|(n, _)| n == "From")
+        && syntax::header_param(from, "tag").is_none()
+    {
+        from.push_str(&format!(";tag={}", rfc2543_from_tag(&call_id)));
+    }
+}
+
+/// `Method SP Request-URI SP SIP-Version`, one space each, nothing else
+/// (RFC 3261 §7.1, §25.1); a method we do not know is 501.
+fn request_line_error(h: &Head) -> Option<Screened> {
+    let parts: Vec<&str> = h.start_line.split(' ').collect();
+    let [method, uri, version] = parts[..] else {
+        return Some(answer(h, 400, "bad request line"));
+    };
+    if [method, uri, version]
+        .iter()
+        .any(|p| p.is_empty() || p.contains(|c: char| c.is_ascii_whitespace()))
+    {
+        return Some(answer(h, 400, "bad request line"));
+    }
+    if version != "SIP/2.0" {
+        return Some(match version.strip_prefix("SIP/") {
+            Some(_) => answer(h, 505, &format!("{version} is not supported")),
+            None => answer(h, 400, "bad SIP version"),
+        });
+    }
+    if !syntax::is_token(method) {
+        return Some(answer(h, 400, "bad method"));
+    }
+    // Before the URI: an unknown method with an odd URI is still 501.
+    if !KNOWN.iter().any(|k| k.eq_ignore_ascii_case(method)) {
+        return Some(answer(h, 501, &format!("{method} is not implemented")));
+    }
+    let scheme = uri.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    if !syntax::is_scheme(scheme) {
+        return Some(answer(h, 400, "the Request-URI has no scheme"));
+    }
+    if !["sip", "sips", "tel"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(scheme))
+    {
+        return Some(answer(
+            h,
+            416,
+            &format!("{scheme}: URIs are not served here"),
+        ));
+    }
+    if !scheme.eq_ignore_ascii_case("tel") && uri.contains('?') {
+        return Some(answer(h, 400, "headers in the Request-URI"));
+    }
+    None
+}
+
+/// The first Via, From, To or Contact value the grammar refuses.
+fn header_error(h: &Head) -> Option<String> {
+    let check = |name: &str, f: fn(&str) -> Result<(), &'static str>| {
+        h.values(name)
+            .find_map(|v| f(v).err())
+            .map(|why| format!("{name}: {why}"))
+    };
+    check("Via", syntax::via)
+        .or_else(|| check("From", syntax::name_addr))
+        .or_else(|| check("To", syntax::name_addr))
+        .or_else(|| check("Contact", syntax::contact))
 }
 
 /// One item from a stream.
@@ -324,10 +470,15 @@ impl Framer {
             why,
             head: Some(head.to_vec()),
         };
-        let length = match read_head(head).content_length {
+        let h = read_head(head);
+        // Two Content-Lengths: no way to know where the next message starts
+        // (RFC 4475 §3.3.9).
+        if h.values("Content-Length").nth(1).is_some() {
+            return Err(err(400, "more than one Content-Length"));
+        }
+        let length = match h.get("Content-Length") {
             None => 0,
             Some(v) => v
-                .trim()
                 .parse::<usize>()
                 .map_err(|_| err(400, "bad Content-Length"))?,
         };

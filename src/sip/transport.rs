@@ -59,14 +59,15 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
             }
             match screen::screen(packet) {
                 // rsipstack's UDP loop takes bytes through this seam and
-                // parses them itself: the screen's parse is dropped here.
-                Screened::Pass(_) if n <= buf.len() => {
-                    buf[..n].copy_from_slice(packet);
-                    return Ok((n, from));
+                // parses them itself: it gets the bytes the screen parsed
+                // (the head rewritten), and the screen's parse is dropped.
+                Screened::Pass(_, bytes) if bytes.len() <= buf.len() => {
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    return Ok((bytes.len(), from));
                 }
                 // A good request longer than rsipstack's UDP buffer (8 KiB):
                 // 513, and the Warning says to use TCP (RFC 3261 §18.1.1).
-                Screened::Pass(_) => {
+                Screened::Pass(..) => {
                     let limit = buf.len();
                     info!(%from, n, "a SIP datagram over {limit} bytes: 513");
                     let why = format!("requests over {limit} bytes must come over TCP");
@@ -245,7 +246,7 @@ async fn tcp_connection(
                     let _ = raw_tx.send(b"\r\n".to_vec());
                 }
                 Ok(Some(Frame::Message(bytes))) => match screen::screen(&bytes) {
-                    Screened::Pass(msg) => {
+                    Screened::Pass(msg, _) => {
                         completed = true;
                         let Ok(msg) =
                             SipConnection::update_msg_received(*msg, peer, RsTransport::Tcp)

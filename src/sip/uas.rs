@@ -139,32 +139,34 @@ impl Uas {
                 .warning("shutting down")
                 .into();
         }
+        // RFC 3261 §8.2: the method first (§8.2.1), then Require (§8.2.2),
+        // then the content. A UAS that does not do calls answers an INVITE
+        // 405 whatever its body or Require (RFC 4475 §3.3.6, §3.3.15).
+        // An unsupported Request-URI scheme was answered 416 by the screen.
+        let serve = match req.method() {
+            Method::Options | Method::Message | Method::Register | Method::Subscribe => {
+                req.method()
+            }
+            // ACK and CANCEL never reach here: rsipstack's transactions take
+            // them. Methods it does not know were answered 501 by the screen.
+            Method::Ack | Method::Cancel => return Reply::new(501).with("Allow", ALLOW).into(),
+            _ => return Reply::new(405).with("Allow", ALLOW).into(),
+        };
         let require = req.header_list("Require");
         if !require.is_empty() {
             return Reply::new(420)
                 .with("Unsupported", require.join(", "))
                 .into();
         }
-        match req.method() {
-            Method::Options => Reply::new(200)
+        match serve {
+            Method::Message => self.message(req, now).await,
+            Method::Register => self.register(req, now).await,
+            Method::Subscribe => self.subscribe(req, now).await,
+            _ => Reply::new(200)
                 .with("Allow", ALLOW)
                 .with("Accept", ACCEPT)
                 .with("Allow-Events", "presence")
                 .into(),
-            Method::Message => self.message(req, now).await,
-            Method::Register => self.register(req, now).await,
-            Method::Subscribe => self.subscribe(req, now).await,
-            Method::Invite
-            | Method::Bye
-            | Method::Info
-            | Method::Notify
-            | Method::PRack
-            | Method::Publish
-            | Method::Refer
-            | Method::Update => Reply::new(405).with("Allow", ALLOW).into(),
-            // ACK and CANCEL never reach here: rsipstack's transactions take
-            // them. Methods it does not know were answered 501 by the screen.
-            Method::Ack | Method::Cancel => Reply::new(501).with("Allow", ALLOW).into(),
         }
     }
 
@@ -266,6 +268,18 @@ impl Uas {
     }
 
     async fn register(&self, req: &Request, now: u64) -> Handled {
+        // The To of a REGISTER is the address of record: a SIP or SIPS URI
+        // (RFC 3261 §10.2; RFC 4475 §3.3.4).
+        let aor = req.header("To").and_then(parse_name_addr);
+        if !aor
+            .as_ref()
+            .and_then(|na| na.addr.as_ref())
+            .is_some_and(|u| u.scheme == "sip" || u.scheme == "sips")
+        {
+            return Reply::new(400)
+                .warning("the To of a REGISTER must be a sip: or sips: URI")
+                .into();
+        }
         let sender = match self.identify(req, "To", now).await {
             Ok(s) => s,
             Err(r) => return r.into(),

@@ -191,6 +191,14 @@ impl Reply {
 
 /// Splits a header value at top-level commas (not inside quotes or `<>`).
 pub(crate) fn split_list(value: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = split_top(value, ',').0.into_iter().map(str::trim).collect();
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// Splits at `sep` outside quoted strings and `<…>`, keeping empty pieces;
+/// the flag says whether every quoted string and `<` was closed.
+pub(crate) fn split_top(value: &str, sep: char) -> (Vec<&str>, bool) {
     let mut out = Vec::new();
     let (mut quoted, mut angle, mut escaped) = (false, false, false);
     let mut start = 0;
@@ -204,16 +212,15 @@ pub(crate) fn split_list(value: &str) -> Vec<&str> {
             '"' => quoted = !quoted,
             '<' if !quoted => angle = true,
             '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
-                out.push(value[start..i].trim());
-                start = i + 1;
+            c if c == sep && !quoted && !angle => {
+                out.push(&value[start..i]);
+                start = i + c.len_utf8();
             }
             _ => {}
         }
     }
-    out.push(value[start..].trim());
-    out.retain(|s| !s.is_empty());
-    out
+    out.push(&value[start..]);
+    (out, !quoted && !angle)
 }
 
 /// `;name=value` parameters, values unquoted; names lower-cased.

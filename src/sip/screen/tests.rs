@@ -29,7 +29,7 @@ fn reply(s: Screened) -> String {
 /// The request the screen hands on.
 fn passed(s: Screened) -> rsipstack::sip::Request {
     match s {
-        Screened::Pass(m) => match *m {
+        Screened::Pass(m, _) => match *m {
             SipMessage::Request(r) => r,
             SipMessage::Response(r) => panic!("expected a request, got {r}"),
         },
@@ -70,7 +70,7 @@ fn a_good_request_is_handed_on_as_rsipstack_parsed_it() {
 #[test]
 fn a_response_is_handed_on_and_an_unreadable_one_dropped() {
     match screen(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n") {
-        Screened::Pass(m) => match *m {
+        Screened::Pass(m, _) => match *m {
             SipMessage::Response(r) => assert_eq!(r.status_code, StatusCode::OK),
             other => panic!("{other}"),
         },
@@ -131,11 +131,53 @@ fn unknown_methods_get_501_with_the_request_headers() {
 fn malformed_requests_get_400_saying_why() {
     for (bad, why) in [
         (
+            MESSAGE.replace("Call-ID: c1@127.0.0.1\r\n", ""),
+            "no Call-ID",
+        ),
+        (
             MESSAGE.replace(
-                "From: <sip:alice@sms.example>;tag=a1",
-                "From: <sip:alice@sms.example>",
+                "CSeq: 1 MESSAGE\r\n",
+                "CSeq: 1 MESSAGE\r\nCSeq: 2 MESSAGE\r\n",
             ),
-            "Error: from tags missing",
+            "more than one CSeq",
+        ),
+        (
+            MESSAGE.replace("Content-Length: 5", "Content-Length: 5\r\nl: 5"),
+            "more than one Content-Length",
+        ),
+        (
+            MESSAGE.replace("SIP/2.0\r\nVia", "SIP/2.0 \r\nVia"),
+            "bad request line",
+        ),
+        (
+            MESSAGE.replace("MESSAGE sip:+49", "MESSAGE  sip:+49"),
+            "bad request line",
+        ),
+        (
+            MESSAGE.replace(
+                "MESSAGE sip:+491715550001@sms.example",
+                "MESSAGE <sip:+491715550001@sms.example>",
+            ),
+            "the Request-URI has no scheme",
+        ),
+        (
+            MESSAGE.replace(
+                "@sms.example SIP/2.0",
+                "@sms.example?Route=%3Csip:x%3E SIP/2.0",
+            ),
+            "headers in the Request-URI",
+        ),
+        (
+            MESSAGE.replace(";tag=a1", ";;tag=a1"),
+            "From: empty or malformed parameter",
+        ),
+        (
+            MESSAGE.replace(";rport\r\n", ";rport,\r\n"),
+            "Via: malformed Via",
+        ),
+        (
+            MESSAGE.replace("To: <sip:+49", "To: < sip:+49"),
+            "To: white space inside <>",
         ),
         (
             MESSAGE.replace("CSeq: 1 MESSAGE", "CSeq: x MESSAGE"),
@@ -146,7 +188,7 @@ fn malformed_requests_get_400_saying_why() {
             "bad CSeq",
         ),
         (
-            MESSAGE.replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia"),
+            MESSAGE.replace("SIP/2.0\r\nVia", "HTTP/1.1\r\nVia"),
             "bad SIP version",
         ),
         (
@@ -228,25 +270,121 @@ fn rsipstack_alone_would_pass_these_on_wrongly() {
 fn what_cannot_be_answered_is_dropped() {
     for (bad, why) in [
         (
-            MESSAGE.replace("Call-ID: c1@127.0.0.1\r\n", ""),
-            "missing Via, From, To, Call-ID or CSeq",
-        ),
-        (
             MESSAGE.replace(
                 "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport\r\n",
                 "",
             ),
-            "missing Via, From, To, Call-ID or CSeq",
+            "no Via to answer to",
         ),
         ("garbage".to_owned(), "no end of headers"),
         (String::new(), "no end of headers"),
+        (
+            "OPTIONS sip:a@b SIP/2.0\r\nTo: <sip:a@b>\r\n".to_owned(),
+            "no Via to answer to: no empty line after the header fields",
+        ),
     ] {
         assert_eq!(screen(bad.as_bytes()), Screened::Drop(why.into()), "{bad}");
     }
 }
 
+/// What a request lacks is left out of the answer (RFC 4475 §3.3.1), and a
+/// request with none of From, To, Call-ID and CSeq is still answered.
+#[test]
+fn a_request_without_from_to_and_call_id_gets_400_with_what_it_has() {
+    let insuf = "INVITE sip:user@example.com SIP/2.0\r\nCSeq: 193942 INVITE\r\n\
+                 Via: SIP/2.0/UDP 192.0.2.95;branch=z9hG4bKkdj.insuf\r\nl: 0\r\n\r\n";
+    assert_eq!(
+        reply(screen(insuf.as_bytes())),
+        "SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP 192.0.2.95;branch=z9hG4bKkdj.insuf\r\n\
+         CSeq: 193942 INVITE\r\nWarning: 399 smsbridge \"no From\"\r\nContent-Length: 0\r\n\r\n"
+    );
+}
+
+#[test]
+fn another_sip_version_gets_505_and_another_scheme_416() {
+    let v7 = MESSAGE.replace("SIP/2.0\r\nVia", "SIP/7.0\r\nVia");
+    let r = reply(screen(v7.as_bytes()));
+    assert!(
+        r.starts_with("SIP/2.0 505 Version Not Supported\r\n"),
+        "{r}"
+    );
+    assert!(r.contains("\"SIP/7.0 is not supported\""), "{r}");
+    for uri in [
+        "soap.beep://192.0.2.103:3002",
+        "nobodyKnowsThisScheme:opaque",
+    ] {
+        let odd = MESSAGE.replace("sip:+491715550001@sms.example SIP", &format!("{uri} SIP"));
+        let r = reply(screen(odd.as_bytes()));
+        assert!(
+            r.starts_with("SIP/2.0 416 Unsupported URI Scheme\r\n"),
+            "{r}"
+        );
+    }
+    let tel = MESSAGE.replace("sip:+491715550001@sms.example SIP", "tel:+491715550001 SIP");
+    passed(screen(tel.as_bytes()));
+}
+
+/// RFC 4475 §3.1.1.1: LWS wherever the grammar allows it, folded lines and
+/// a To tag written `;   tag    = x`. rsipstack reads the rewritten head;
+/// an answer keeps the one tag.
+#[test]
+fn lws_and_folding_are_rewritten_for_rsipstack() {
+    let wsinv = "INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0\r\n\
+                 TO :\r\n sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n\
+                 from   : \"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8\r\n\
+                 Call-ID: wsinv.ndaksdj@192.0.2.1\r\ncseq: 0009\r\n  INVITE\r\n\
+                 Via  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\nl: 0\r\n\r\n";
+    let r = passed(screen(wsinv.as_bytes()));
+    let h = headers(&r);
+    assert_eq!(
+        h[0],
+        (
+            "To".into(),
+            "sip:vivekg@chair-dnrc.example.com;tag=1918181833n".into()
+        )
+    );
+    assert_eq!(
+        h[1],
+        (
+            "From".into(),
+            r#""J Rosenberg \\\"" <sip:jdrosen@example.com>;tag=98asjd8"#.into()
+        )
+    );
+    assert_eq!(h[3], ("CSeq".into(), "0009 INVITE".into()));
+    assert_eq!(
+        h[4],
+        (
+            "Via".into(),
+            "SIP/2.0/UDP 192.0.2.2;branch=390skdjuw".into()
+        )
+    );
+    let bad = wsinv.replace("l: 0", "l: 0\r\nContact: Bell, A. <sip:a@b>");
+    let r = reply(screen(bad.as_bytes()));
+    assert!(
+        r.contains("\r\nTo: sip:vivekg@chair-dnrc.example.com;tag=1918181833n\r\n"),
+        "{r}"
+    );
+}
+
+/// RFC 4475 §3.4.1: an RFC 2543 request has no From tag. It is handed on
+/// with one made from its Call-ID (the same for a retransmission).
+#[test]
+fn a_request_without_from_tag_is_handed_on_with_a_tag_from_its_call_id() {
+    let old = MESSAGE.replace(";tag=a1", "");
+    let tag = rfc2543_from_tag("c1@127.0.0.1");
+    assert!(tag.starts_with("rfc2543-"), "{tag}");
+    for _ in 0..2 {
+        let r = passed(screen(old.as_bytes()));
+        assert_eq!(
+            headers(&r)[2],
+            ("From".into(), format!("<sip:alice@sms.example>;tag={tag}"))
+        );
+    }
+}
+
 /// A datagram cut anywhere: before the end of the headers nothing can be
-/// answered; within the body it is a 400; only the whole message is handed
+/// answered, unless it ends with a whole line after the Via (then it lacks
+/// only the empty line, RFC 4475 §3.1.2.15); within the body it is a 400; only the whole message is handed
 /// on, with exactly its Content-Length of body even when more follows.
 #[test]
 fn a_truncated_datagram_is_never_handed_on() {
@@ -254,12 +392,17 @@ fn a_truncated_datagram_is_never_handed_on() {
     let start = body_start();
     for l in 0..bytes.len() {
         let got = screen(&bytes[..l]);
-        if l < start {
-            assert_eq!(
-                got,
-                Screened::Drop("no end of headers".into()),
+        let cut = &bytes[..l];
+        let via_end = MESSAGE.find(";rport\r\n").unwrap() + 8;
+        if l < start && cut.ends_with(b"\r\n") && l >= via_end {
+            // Whole lines without the empty line: answered.
+            let r = reply(got);
+            assert!(
+                r.contains("\"no empty line after the header fields\""),
                 "cut at {l}"
             );
+        } else if l < start {
+            assert!(matches!(got, Screened::Drop(_)), "cut at {l}: {got:?}");
         } else {
             let r = reply(got);
             assert!(
@@ -275,6 +418,11 @@ fn a_truncated_datagram_is_never_handed_on() {
     assert_eq!(passed(screen(bytes)).body, b"hello");
     let longer = format!("{MESSAGE} and more");
     assert_eq!(passed(screen(longer.as_bytes())).body, b"hello");
+    // rsipstack's UDP loop gets the message without what followed it.
+    match screen(longer.as_bytes()) {
+        Screened::Pass(_, bytes) => assert!(bytes.ends_with(b"\r\n\r\nhello"), "{bytes:?}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// One byte that is not UTF-8: in the head the request is never handed on;
@@ -287,7 +435,7 @@ fn a_bad_byte_in_the_head_stops_it_and_in_the_body_goes_through() {
         junk[i] = 0xff;
         let got = screen(&junk);
         if i < start - 4 {
-            assert!(!matches!(got, Screened::Pass(_)), "0xff at {i} passed");
+            assert!(!matches!(got, Screened::Pass(..)), "0xff at {i} passed");
         } else if i >= start {
             let mut body = b"hello".to_vec();
             body[i - start] = 0xff;

@@ -173,6 +173,24 @@ async fn options_and_methods_we_do_not_serve() {
         .await
         .reply;
     assert_eq!((r.code, r.header("Unsupported")), (420, Some("100rel")));
+    // The method is looked at before Require and the body (RFC 3261 §8.2;
+    // RFC 4475 §3.3.6, §3.3.15): an INVITE is 405 whatever it carries.
+    let r = u
+        .handle(
+            &request(
+                "INVITE",
+                "sip:bob@x",
+                &[
+                    ("Require", "100rel"),
+                    ("Content-Type", "application/unknownformat"),
+                ],
+                "x",
+            ),
+            NOW,
+        )
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Allow")), (405, Some(ALLOW)));
     u.set_draining(true);
     let r = u
         .handle(&request("OPTIONS", "sip:x", &[], ""), NOW)
@@ -314,6 +332,32 @@ async fn an_escaped_plus_in_the_request_uri_is_a_number() {
         fake.submitted.lock().unwrap()[0].recipient,
         Recipient::Number("+491715550001".into())
     );
+}
+
+/// RFC 4475 §3.3.4: the To of a REGISTER is an address of record, so a
+/// SIP or SIPS URI; anything else is 400 before any challenge.
+#[tokio::test]
+async fn register_to_something_else_than_a_sip_uri_is_400() {
+    let (u, _) = uas();
+    for to in [
+        "isbn:2983792873",
+        "<tel:+491715550001>",
+        "<http://example.com>",
+    ] {
+        let r = u
+            .handle(
+                &request("REGISTER", "sip:sms.example", &[("To", to)], ""),
+                NOW,
+            )
+            .await
+            .reply;
+        assert_eq!(r.code, 400, "{to}");
+        assert_eq!(
+            r.header("Warning"),
+            Some("399 smsbridge \"the To of a REGISTER must be a sip: or sips: URI\""),
+            "{to}"
+        );
+    }
 }
 
 #[tokio::test]
