@@ -1,7 +1,7 @@
 //! The IMPS HTTP binding on 127.0.0.1: a Login and a SendMessage over real
 //! HTTP, and hostile input (entity expansion, external entities, deep
-//! nesting, a 10 MB body, invalid UTF-8, WBXML, GET) answered with a CSP error
-//! or an HTTP 4xx, quickly.
+//! nesting, a 10 MB body, invalid UTF-8, truncated WBXML, the SMS binding, GET)
+//! answered with a CSP error or an HTTP 4xx, quickly.
 
 mod imps_support;
 
@@ -129,12 +129,22 @@ async fn hostile_input_gets_a_csp_error_or_a_4xx_quickly() {
     assert_eq!(status, 413);
     assert!(t_big.elapsed() < Duration::from_secs(5), "413 quickly");
 
-    let (status, _) = tokio::task::spawn_blocking(move || {
+    // Truncated WBXML: a CSP Status 400, itself in WBXML.
+    let (status, body) = tokio::task::spawn_blocking(move || {
         http(addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.wv.csp+wbxml\r\nContent-Length: 3\r\nConnection: close\r\n\r\n", b"\x03\x01\x6a")
     })
     .await
     .unwrap();
-    assert_eq!(status, 415, "WBXML is not supported");
+    assert_eq!(status, 200);
+    let doc = smsbridge::imps::wbxml::decode(&body).expect("a WBXML answer");
+    let m = smsbridge::imps::csp::from_root(doc.root).unwrap();
+    assert_eq!(m.primitive.text_at(&["Result", "Code"]), Some("400"));
+    let (status, _) = tokio::task::spawn_blocking(move || {
+        http(addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.wv.csp.sms\r\nContent-Length: 3\r\nConnection: close\r\n\r\n", b"abc")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 415, "the SMS binding is not supported");
     let (status, _) = tokio::task::spawn_blocking(move || {
         http(
             addr,

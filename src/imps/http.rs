@@ -180,9 +180,7 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
         Encoding::Wbxml(content_type) => {
             let decoded = wbxml::decode(&body);
             // An answer goes in the tables of the client's CSP version.
-            let version = decoded
-                .as_ref()
-                .map_or(wbxml::Version::V13, |d| d.version);
+            let version = decoded.as_ref().map_or(wbxml::Version::V13, |d| d.version);
             let parsed = decoded
                 .map_err(csp::CspError::from)
                 .and_then(|d| csp::from_root(d.root));
@@ -204,13 +202,17 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
 }
 
 /// The answer in the client's version, or in CSP 1.3 (the server's own) when
-/// it holds an element the client's version has no token for.
+/// it holds an element or a namespace the client's version has no token for
+/// (the server writes CSP 1.3; answering in 1.1 and 1.2 is version
+/// negotiation, not built yet).
 fn encode_wbxml(
     root: &crate::xml::Element,
     version: wbxml::Version,
 ) -> Result<Vec<u8>, wbxml::EncodeError> {
     wbxml::encode(root, version).or_else(|e| match e {
-        wbxml::EncodeError::UnknownElement { .. } if version != wbxml::Version::V13 => {
+        wbxml::EncodeError::UnknownElement { .. } | wbxml::EncodeError::Namespace(_)
+            if version != wbxml::Version::V13 =>
+        {
             tracing::info!("IMPS answer written with CSP 1.3 tokens: {e}");
             wbxml::encode(root, wbxml::Version::V13)
         }

