@@ -486,7 +486,7 @@ fn global_token_error(t: u8) -> ErrorKind {
 
 /// The CSP date packing: 2 bits zero, 12 bits year, 4 month, 5 day,
 /// 5 hour, 6 minute, 6 second, then the time zone as one ASCII letter
-/// (`Z` for UTC). Read as `YYYY-MM-DDThh:mm:ssZ`.
+/// (`Z` for UTC), or 0 for local time. Read as `YYYY-MM-DDThh:mm:ssZ`.
 fn date_from_opaque(d: &[u8]) -> Option<String> {
     let [a, b, c, e, f, zone] = *d else {
         return None;
@@ -504,20 +504,21 @@ fn date_from_opaque(d: &[u8]) -> Option<String> {
         && hour < 24
         && minute < 60
         && second < 61
-        && zone.is_ascii_uppercase();
-    valid.then(|| {
-        format!(
-            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{}",
-            zone as char
-        )
-    })
+        && (zone.is_ascii_uppercase() || zone == 0);
+    let zone = if zone == 0 {
+        String::new()
+    } else {
+        char::from(zone).to_string()
+    };
+    valid.then(|| format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{zone}"))
 }
 
-/// The opaque form of `YYYY-MM-DDThh:mm:ssZ`; any other spelling is
+/// The opaque form of `YYYY-MM-DDThh:mm:ssZ` (or with no zone: local time);
+/// any other spelling is
 /// written as a string, so that it reads back as it was.
 fn date_to_opaque(s: &str) -> Option<[u8; 6]> {
     let b = s.as_bytes();
-    if b.len() != 20
+    if !(19..=20).contains(&b.len())
         || b[4] != b'-'
         || b[7] != b'-'
         || b[10] != b'T'
@@ -536,7 +537,14 @@ fn date_to_opaque(s: &str) -> Option<[u8; 6]> {
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let bits = (year << 26) | (month << 22) | (day << 17) | (hour << 12) | (minute << 6) | second;
     let p = bits.to_be_bytes();
-    let out = [p[3], p[4], p[5], p[6], p[7], b[19]];
+    let out = [
+        p[3],
+        p[4],
+        p[5],
+        p[6],
+        p[7],
+        b.get(19).copied().unwrap_or(0),
+    ];
     // Only what reads back to the same text (ranges, the zone letter).
     (date_from_opaque(&out).as_deref() == Some(s)).then_some(out)
 }

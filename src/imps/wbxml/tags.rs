@@ -1,9 +1,12 @@
 //! The WV-CSP tag tokens of CSP 1.1, 1.2 and 1.3, as data: (code page,
 //! token, element name, the versions that define it). Written from the CSP
 //! WBXML specifications (OMA-WV-CSP-V1_1, OMA-IMPS-WV-CSP_WBXML-V1_2,
-//! OMA-TS-IMPS_CSP_WBXML-V1_3-20070123-A) and checked against Wireshark's
-//! WV-CSP dissector. `R13` marks a 1.2 token that CSP 1.3 removed; it is
-//! still read and written in 1.3 documents, as deployed 1.3 clients do.
+//! OMA-TS-IMPS_CSP_WBXML-V1_3-20070123-A) and checked token by token against
+//! Wireshark's WV-CSP dissector, whose names are taken where the published
+//! tables disagree (`ReferredContent`, `ExtendedData`, `WV-CSP-NSDiscovery-*`).
+//! `R13` marks a 1.2 token that CSP 1.3 removed; it is still read and written
+//! in 1.3 documents, as the AOSP IMPS engine does (Wireshark's 1.3 table
+//! leaves them unnamed).
 
 use super::tokens::{R13, Tag, V11, V12, V13};
 
@@ -128,8 +131,7 @@ pub(super) const TAGS: &[Tag] = &[
     tag(0x01, 0x38, "Extended-Request", V12 | V13),
     tag(0x01, 0x39, "Extended-Response", V12 | V13),
     tag(0x01, 0x3A, "AgreedCapabilityList", V12 | V13),
-    tag(0x01, 0x3B, "Extended-Data", V12),
-    tag(0x01, 0x3B, "ExtendedData", V13),
+    tag(0x01, 0x3B, "ExtendedData", V12 | V13),
     tag(0x01, 0x3C, "OtherServer", V12 | V13),
     tag(0x01, 0x3D, "PresenceAttributeNSName", V12 | V13),
     tag(0x01, 0x3E, "SessionNSName", V12 | V13),
@@ -143,7 +145,7 @@ pub(super) const TAGS: &[Tag] = &[
     tag(0x02, 0x0B, "CCLI", V11 | V12 | V13),
     tag(0x02, 0x0C, "ContListFunc", V11 | V12 | V13),
     tag(0x02, 0x0D, "CREAG", V11 | V12 | V13),
-    tag(0x02, 0x0E, "DALI", V11 | V12),
+    tag(0x02, 0x0E, "DALI", V11 | V12 | V13),
     tag(0x02, 0x0F, "DCLI", V11 | V12 | V13),
     tag(0x02, 0x10, "DELGR", V11 | V12 | V13),
     tag(0x02, 0x11, "FundamentalFeat", V11 | V12 | V13),
@@ -209,6 +211,7 @@ pub(super) const TAGS: &[Tag] = &[
     tag(0x03, 0x12, "TCPPort", V11 | V12 | V13),
     tag(0x03, 0x13, "UDPPort", V11 | V12 | V13),
     tag(0x03, 0x14, "CIRHTTPAddress", V13),
+    tag(0x03, 0x14, "CIRURL", V12),
     tag(0x03, 0x15, "UDPAddress", V13),
     tag(0x03, 0x16, "AcceptedPullLength", V13),
     tag(0x03, 0x17, "AcceptedPushLength", V13),
@@ -269,7 +272,7 @@ pub(super) const TAGS: &[Tag] = &[
     tag(0x05, 0x11, "CommC", V11 | V12 | V13),
     tag(0x05, 0x12, "CommCap", V11 | V12 | V13),
     tag(0x05, 0x13, "ContactInfo", V11 | V12 | V13),
-    tag(0x05, 0x14, "ContainedvCard", V12 | V13),
+    tag(0x05, 0x14, "ContainedvCard", V11 | V12 | V13),
     tag(0x05, 0x15, "Country", V11 | V12 | V13),
     tag(0x05, 0x16, "Crossing1", V11 | V12 | V13),
     tag(0x05, 0x17, "Crossing2", V11 | V12 | V13),
@@ -287,10 +290,8 @@ pub(super) const TAGS: &[Tag] = &[
     tag(0x05, 0x23, "PrefC", V11 | V12 | V13),
     tag(0x05, 0x24, "PreferredContacts", V11 | V12 | V13),
     tag(0x05, 0x25, "PreferredLanguage", V11 | V12 | V13),
-    tag(0x05, 0x26, "PreferredContent", V11 | V12),
-    tag(0x05, 0x26, "ReferredContent", V13),
-    tag(0x05, 0x27, "PreferredvCard", V11 | V12),
-    tag(0x05, 0x27, "ReferredvCard", V13),
+    tag(0x05, 0x26, "ReferredContent", V11 | V12 | V13),
+    tag(0x05, 0x27, "ReferredvCard", V11 | V12 | V13),
     tag(0x05, 0x28, "Registration", V11 | V12 | V13),
     tag(0x05, 0x29, "StatusContent", V11 | V12 | V13),
     tag(0x05, 0x2A, "StatusMood", V11 | V12 | V13),
@@ -303,8 +304,9 @@ pub(super) const TAGS: &[Tag] = &[
     tag(0x05, 0x31, "Contact", V11 | V12 | V13),
     tag(0x05, 0x32, "Cpriority", V11 | V12 | V13),
     tag(0x05, 0x33, "Cstatus", V11 | V12 | V13),
-    tag(0x05, 0x34, "Note", V12 | V13),
+    tag(0x05, 0x34, "Note", V11 | V12 | V13),
     tag(0x05, 0x35, "Zone", V11 | V12 | V13),
+    tag(0x05, 0x36, "ContentType", V12 | V13),
     tag(0x05, 0x37, "Inf_link", V12 | V13),
     tag(0x05, 0x38, "InfoLink", V12 | V13),
     tag(0x05, 0x39, "Link", V12 | V13),
@@ -448,8 +450,8 @@ pub(super) const TAGS: &[Tag] = &[
     tag(0x09, 0x3D, "UserIDPair", V13),
     tag(0x09, 0x3E, "ValidUserID", V13),
     tag(0x09, 0x3F, "UserIDList", V13),
-    tag(0x0A, 0x05, "WV-CSP-VersionDiscovery-Request", V12 | V13),
-    tag(0x0A, 0x06, "WV-CSP-VersionDiscovery-Response", V12 | V13),
+    tag(0x0A, 0x05, "WV-CSP-NSDiscovery-Request", V12 | V13),
+    tag(0x0A, 0x06, "WV-CSP-NSDiscovery-Response", V12 | V13),
     tag(0x0A, 0x07, "VersionList", V12 | V13),
     tag(0x0A, 0x08, "SubscribeNotification-Request", V13),
     tag(0x0A, 0x09, "UnsubscribeNotification-Request", V13),

@@ -77,6 +77,8 @@ pub(super) const VALUES: &[Value] = &[
     value(0x3A, "PPU", V13),
     value(0x3B, "SPA", V13),
     value(0x3C, "ANC", V13),
+    // CSP 1.3 gives 0x3D to both; read as History, as Wireshark does.
+    value(0x3D, "History", V13),
     value(0x3D, "GROUP_ID", V11 | V12 | V13),
     value(0x3E, "GROUP_NAME", V11 | V12 | V13),
     value(0x3F, "GROUP_TOPIC", V11 | V12 | V13),
