@@ -412,10 +412,8 @@ mod tshark_oracle {
                     }
                     continue;
                 }
-                if let Some(uri) = in_attr_value.take() {
-                    if let Some(top) = stack.last_mut() {
-                        top.ns = Some(uri);
-                    }
+                if let (Some(uri), Some(top)) = (in_attr_value.take(), stack.last_mut()) {
+                    top.ns = Some(uri);
                 }
                 if what.starts_with("Known Tag") {
                     let open = what.ends_with("(.C)") || what.ends_with("(AC)");

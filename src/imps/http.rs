@@ -213,7 +213,7 @@ fn encode_wbxml(
         wbxml::EncodeError::UnknownElement { .. } | wbxml::EncodeError::Namespace(_)
             if version != wbxml::Version::V13 =>
         {
-            tracing::info!("IMPS answer written with CSP 1.3 tokens: {e}");
+            tracing::debug!("IMPS answer written with CSP 1.3 tokens: {e}");
             wbxml::encode(root, wbxml::Version::V13)
         }
         e => Err(e),

@@ -358,7 +358,7 @@ impl<'a> Reader<'a> {
             match self.byte()? {
                 END => return Ok(()),
                 SWITCH_PAGE => self.attr_page = self.byte()?,
-                t if t < 0x80 && t >= 0x05 => {
+                t if (0x05..0x80).contains(&t) => {
                     let prefix = (self.attr_page == 0)
                         .then(|| tokens::xmlns_prefix(self.version, t))
                         .flatten()
