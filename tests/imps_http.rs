@@ -7,22 +7,9 @@ mod imps_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use imps_support::{Answer, read, request, rig, send};
-
-async fn start() -> (SocketAddr, imps_support::Rig) {
-    let r = rig();
-    let app = smsbridge::imps::router(Arc::clone(&r.server), Arc::new(AtomicBool::new(false)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, r)
-}
+use imps_support::{Answer, read, request, send, serve_rig};
 
 /// One HTTP/1.1 exchange: status and body.
 fn http(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, Vec<u8>) {
@@ -59,7 +46,7 @@ async fn csp(addr: SocketAddr, body: Vec<u8>) -> Answer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_and_send_over_http() {
-    let (addr, r) = start().await;
+    let (addr, r) = serve_rig().await;
     let a = csp(
         addr,
         request(None, "<Login-Request><UserID>wv:alice@sms.test</UserID><Password>secret</Password></Login-Request>"),
@@ -77,7 +64,7 @@ async fn login_and_send_over_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_gets_a_csp_error_or_a_4xx_quickly() {
-    let (addr, _r) = start().await;
+    let (addr, _r) = serve_rig().await;
     let t = Instant::now();
     let billion = b"<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\"><!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]><WV-CSP-Message>&lol3;</WV-CSP-Message>".to_vec();
     let a = csp(addr, billion).await;

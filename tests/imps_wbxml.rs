@@ -9,10 +9,10 @@ mod imps_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use imps_support::{
-    Answer, BOB, CAROL, Rig, http_post, read, read_wbxml, request, rig, send, user, wbxml_request,
+    Answer, BOB, CAROL, Rig, http_post, read, read_wbxml, request, send, serve_rig, user,
+    wbxml_request,
 };
 use smsbridge::bridge::api::{DeliveryNotice, DeliveryResult, FrontEnd, ImFrontEnd, SmsToIm};
 use smsbridge::imps::ImpsFrontEnd;
@@ -20,17 +20,6 @@ use smsbridge::imps::csp::{self, Mode};
 use smsbridge::imps::wbxml::{self, Version};
 use smsbridge::store::{BodyFormat, InboundId, MessageState, UnixTime};
 use smsbridge::xml::Element;
-
-async fn start() -> (SocketAddr, Rig) {
-    let r = rig();
-    let app = smsbridge::imps::router(Arc::clone(&r.server), Arc::new(AtomicBool::new(false)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, r)
-}
 
 /// One exchange: the HTTP status, the answer's Content-Type and body.
 async fn post(
@@ -48,7 +37,7 @@ const LOGIN: &str = "<Login-Request><UserID>wv:alice@sms.test</UserID><ClientID>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wbxml_client_logs_in_and_writes_to_an_sms_only_subscriber() {
-    let (addr, r) = start().await;
+    let (addr, r) = serve_rig().await;
     let (status, ct, body) = post(
         addr,
         wbxml::CONTENT_TYPE,
@@ -248,8 +237,8 @@ async fn session(addr: SocketAddr, r: &Rig, encoding: &'static str) -> Vec<(Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_primitive_of_a_session_is_answered_in_wbxml_as_in_xml() {
-    let (xml_addr, xml_rig) = start().await;
-    let (wbxml_addr, wbxml_rig) = start().await;
+    let (xml_addr, xml_rig) = serve_rig().await;
+    let (wbxml_addr, wbxml_rig) = serve_rig().await;
     let xml = session(xml_addr, &xml_rig, csp::CONTENT_TYPE).await;
     let bin = session(wbxml_addr, &wbxml_rig, wbxml::CONTENT_TYPE).await;
     assert_eq!(xml.len(), bin.len());
@@ -274,7 +263,7 @@ async fn tshark_reads_every_wbxml_answer_as_we_do() {
     if !common::peer_available("tshark", "apt-get install tshark", found) {
         return;
     }
-    let (addr, r) = start().await;
+    let (addr, r) = serve_rig().await;
     let mut docs: Vec<Vec<u8>> = session(addr, &r, wbxml::CONTENT_TYPE)
         .await
         .into_iter()

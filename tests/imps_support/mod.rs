@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use smsbridge::bridge::api::ImApi;
@@ -204,6 +204,18 @@ pub fn send(to: &str, text: &str, report: bool) -> String {
     )
 }
 
+/// The server of `rig()` behind the IMPS router on a loopback port.
+pub async fn serve_rig() -> (SocketAddr, Rig) {
+    let r = rig();
+    let app = smsbridge::imps::router(Arc::clone(&r.server), Arc::new(AtomicBool::new(false)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, r)
+}
+
 /// `request(session, primitive)` in WBXML, with the token tables and
 /// namespaces of `version`: the client side of the WBXML binding.
 pub fn wbxml_request(session: Option<&str>, primitive: &str, version: Version) -> Vec<u8> {
@@ -275,7 +287,7 @@ pub fn read_wbxml(http: u16, body: &[u8]) -> Answer {
 /// One HTTP/1.1 POST on a fresh connection: status, Content-Type, body.
 pub fn http_post(addr: SocketAddr, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).expect("connect IMPS");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let head = format!(
         "POST /imps HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
