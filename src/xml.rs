@@ -1,9 +1,10 @@
 //! The XML under SIP bodies (PIDF, IMDN) and OMA IMPS CSP: one strict,
 //! bounded reader into a small element tree, and the writer for that tree.
-//! Refused on reading: DOCTYPE (so no entity definitions, no external
-//! entities), any entity but the five predefined ones and character
-//! references, input over `MAX_INPUT` bytes, input that is not UTF-8, and
-//! documents deeper or larger than the caller's `Rules`. It knows nothing of
+//! Refused on reading: any DOCTYPE with an internal subset (so no entity
+//! definitions), and for SIP bodies any DOCTYPE at all; any entity but the
+//! five predefined ones and character references; input over `MAX_INPUT`
+//! bytes, input that is not UTF-8, and documents deeper or larger than the
+//! caller's `Rules`. An external DTD is never fetched. It knows nothing of
 //! what the documents mean; `sip/` and `imps/` read and build their own.
 
 use quick_xml::events::Event;
@@ -23,6 +24,10 @@ pub(crate) struct Rules {
     /// Refuse an element whose prefix has no declaration; when `false` it is
     /// read by its local name with no namespace.
     pub(crate) declared_prefixes_only: bool,
+    /// Read, and ignore, a DOCTYPE that names only an external identifier
+    /// (no internal subset, so no entity declarations); when `false` any
+    /// DOCTYPE is refused.
+    pub(crate) external_doctype: bool,
 }
 
 impl Rules {
@@ -32,14 +37,17 @@ impl Rules {
         max_depth: 32,
         max_elements: 2_000,
         declared_prefixes_only: true,
+        external_doctype: false,
     };
     /// CSP messages are read by local name (CSP 1.1, 1.2 and 1.3 differ only
     /// in namespace URIs), so a client's undeclared prefix is let through. A
-    /// CSP message is about 12 deep.
+    /// CSP message is about 12 deep. Spec-style CSP documents carry
+    /// `<!DOCTYPE WV-CSP-Message PUBLIC "-//OMA//DTD WV-CSP 1.2//EN" "…">`.
     pub(crate) const CSP: Rules = Rules {
         max_depth: 24,
         max_elements: 4_000,
         declared_prefixes_only: false,
+        external_doctype: true,
     };
 }
 
@@ -204,8 +212,9 @@ fn escape_into(s: &str, out: &mut String) {
 /// Why a document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
-    /// A DOCTYPE (entity definitions, external subsets) was present.
-    #[error("XML with a DOCTYPE is not accepted")]
+    /// A DOCTYPE with an internal subset (entity definitions), one out of
+    /// place, or any DOCTYPE where the rules refuse them.
+    #[error("XML with this DOCTYPE is not accepted")]
     DocType,
     /// An entity other than the predefined ones.
     #[error("unknown entity &{0};")]
@@ -238,6 +247,7 @@ pub(crate) fn parse(input: &[u8], rules: &Rules) -> Result<Element, XmlError> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
+    let mut doctype_seen = false;
     loop {
         let (ns, event) = reader.read_resolved_event().map_err(malformed)?;
         let ns = match ns {
@@ -320,7 +330,14 @@ pub(crate) fn parse(input: &[u8], rules: &Rules) -> Result<Element, XmlError> {
                     top.text.push(c);
                 }
             }
-            Event::DocType(_) => return Err(XmlError::DocType),
+            Event::DocType(d) => {
+                let internal_subset = d.as_ref().contains('[');
+                let before_root = root.is_none() && stack.is_empty() && count == 0;
+                if !rules.external_doctype || internal_subset || !before_root || doctype_seen {
+                    return Err(XmlError::DocType);
+                }
+                doctype_seen = true;
+            }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
@@ -374,6 +391,33 @@ mod tests {
     }
 
     #[test]
+    fn an_external_doctype_is_ignored_for_csp_and_refused_for_sip() {
+        let spec = b"<?xml version=\"1.0\"?>\n<!DOCTYPE WV-CSP-Message PUBLIC \
+            \"-//OMA//DTD WV-CSP 1.2//EN\" \"http://www.openmobilealliance.org/DTD/WV-CSP.DTD\">\n\
+            <WV-CSP-Message><Session/></WV-CSP-Message>";
+        let el = parse(spec, &Rules::CSP).unwrap();
+        assert_eq!((el.name.as_str(), el.children.len()), ("WV-CSP-Message", 1));
+        // Never fetched: a local file is only a name.
+        assert!(
+            parse(
+                b"<!DOCTYPE a SYSTEM \"file:///etc/passwd\"><a/>",
+                &Rules::CSP
+            )
+            .is_ok()
+        );
+        assert_eq!(parse(spec, &Rules::SIP), Err(XmlError::DocType));
+        // Twice, or after the root, is not a prolog.
+        assert_eq!(
+            parse(
+                b"<!DOCTYPE a SYSTEM \"x\"><!DOCTYPE a SYSTEM \"x\"><a/>",
+                &Rules::CSP
+            ),
+            Err(XmlError::DocType)
+        );
+        assert!(parse(b"<a/><!DOCTYPE a SYSTEM \"x\">", &Rules::CSP).is_err());
+    }
+
+    #[test]
     fn refuses_doctype_and_entities() {
         for rules in BOTH {
             assert_eq!(
@@ -381,8 +425,9 @@ mod tests {
                 Err(XmlError::DocType)
             );
             assert_eq!(
-                parse(b"<!DOCTYPE a SYSTEM \"file:///etc/passwd\"><a/>", &rules),
-                Err(XmlError::DocType)
+                parse(b"<!DOCTYPE a PUBLIC \"p\" \"s\" []><a/>", &rules),
+                Err(XmlError::DocType),
+                "an empty internal subset too"
             );
             // The billion laughs need a DOCTYPE to define their entities.
             let lol = b"<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">\

@@ -10,35 +10,19 @@ mod daemon_support;
 mod imps_support;
 mod sim_support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use daemon_support::{Daemon, Ua, add_user, free_port, start_baresip, write_config};
-use imps_support::{Answer, read, request, send, user};
+use imps_support::{Answer, http_post, read, request, send, user};
 use sim_support::{SimProcess, TempDir, wait_for};
 
 const BOB: &str = "+4915112345678";
 
 fn post(addr: SocketAddr, body: &[u8]) -> Answer {
-    let mut s = TcpStream::connect(addr).expect("connect IMPS");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let head = format!(
-        "POST /imps HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.wv.csp+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let i = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("HTTP head");
-    read(status, &out[i + 4..])
+    let (status, _, body) = http_post(addr, "application/vnd.wv.csp+xml", body);
+    read(status, &body)
 }
 
 /// A configuration with IMPS on a free loopback port and these users

@@ -1,28 +1,15 @@
 //! The IMPS HTTP binding on 127.0.0.1: a Login and a SendMessage over real
 //! HTTP, and hostile input (entity expansion, external entities, deep
-//! nesting, a 10 MB body, invalid UTF-8, WBXML, GET) answered with a CSP error
-//! or an HTTP 4xx, quickly.
+//! nesting, a 10 MB body, invalid UTF-8, truncated WBXML, the SMS binding, GET)
+//! answered with a CSP error or an HTTP 4xx, quickly.
 
 mod imps_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use imps_support::{Answer, read, request, rig, send};
-
-async fn start() -> (SocketAddr, imps_support::Rig) {
-    let r = rig();
-    let app = smsbridge::imps::router(Arc::clone(&r.server), Arc::new(AtomicBool::new(false)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, r)
-}
+use imps_support::{Answer, read, request, send, serve_rig};
 
 /// One HTTP/1.1 exchange: status and body.
 fn http(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, Vec<u8>) {
@@ -59,7 +46,7 @@ async fn csp(addr: SocketAddr, body: Vec<u8>) -> Answer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_and_send_over_http() {
-    let (addr, r) = start().await;
+    let (addr, r) = serve_rig().await;
     let a = csp(
         addr,
         request(None, "<Login-Request><UserID>wv:alice@sms.test</UserID><Password>secret</Password></Login-Request>"),
@@ -77,7 +64,7 @@ async fn login_and_send_over_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_gets_a_csp_error_or_a_4xx_quickly() {
-    let (addr, _r) = start().await;
+    let (addr, _r) = serve_rig().await;
     let t = Instant::now();
     let billion = b"<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\"><!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]><WV-CSP-Message>&lol3;</WV-CSP-Message>".to_vec();
     let a = csp(addr, billion).await;
@@ -129,12 +116,22 @@ async fn hostile_input_gets_a_csp_error_or_a_4xx_quickly() {
     assert_eq!(status, 413);
     assert!(t_big.elapsed() < Duration::from_secs(5), "413 quickly");
 
-    let (status, _) = tokio::task::spawn_blocking(move || {
+    // Truncated WBXML: a CSP Status 400, itself in WBXML.
+    let (status, body) = tokio::task::spawn_blocking(move || {
         http(addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.wv.csp+wbxml\r\nContent-Length: 3\r\nConnection: close\r\n\r\n", b"\x03\x01\x6a")
     })
     .await
     .unwrap();
-    assert_eq!(status, 415, "WBXML is not supported");
+    assert_eq!(status, 200);
+    let doc = smsbridge::imps::wbxml::decode(&body).expect("a WBXML answer");
+    let m = smsbridge::imps::csp::from_root(doc.root).unwrap();
+    assert_eq!(m.primitive.text_at(&["Result", "Code"]), Some("400"));
+    let (status, _) = tokio::task::spawn_blocking(move || {
+        http(addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.wv.csp.sms\r\nContent-Length: 3\r\nConnection: close\r\n\r\n", b"abc")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 415, "the SMS binding is not supported");
     let (status, _) = tokio::task::spawn_blocking(move || {
         http(
             addr,

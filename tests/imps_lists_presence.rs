@@ -323,3 +323,86 @@ async fn block_entity_and_blocked_list() {
     let bad = "<BlockEntity-Request><BlockList><AddList><UserID>wv:nobody@sms.test</UserID></AddList></BlockList></BlockEntity-Request>";
     assert_eq!(r.ask(s, bad).await.code(), Some(531));
 }
+
+/// Issue 18: SubscribePresence on a contact list that does not exist answers
+/// 700 (as ListManage does), on an existing empty list 200, and queues no
+/// empty PresenceNotification-Request.
+#[tokio::test]
+async fn subscribe_presence_on_an_unknown_or_empty_list() {
+    let r = rig();
+    let sid = r.login("wv:alice@sms.test", "secret").await;
+    let s = Some(sid.as_str());
+    let subscribe = |list: &str| {
+        format!(
+            "<SubscribePresence-Request><ContactList>wv:alice/~{list}@sms.test</ContactList>\
+             </SubscribePresence-Request>"
+        )
+    };
+    let a = r.ask(s, &subscribe("Nope")).await;
+    assert_eq!(
+        (a.primitive.name.as_str(), a.code()),
+        ("Status", Some(700)),
+        "{}",
+        a.raw
+    );
+    let a = r
+        .ask(
+            s,
+            "<CreateList-Request><ContactList>wv:alice/~Empty@sms.test</ContactList></CreateList-Request>",
+        )
+        .await;
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let a = r.ask(s, &subscribe("Empty")).await;
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    assert!(!a.poll, "nothing to notify");
+    let a = r.ask(s, "<Polling-Request/>").await;
+    assert!(a.empty, "{}", a.raw);
+    let a = r.ask(s, "<SubscribePresence-Request/>").await;
+    assert_eq!(a.code(), Some(400));
+}
+
+/// Issue 18: a CreateList answered with a failure leaves no list (which
+/// GetList would then offer as the default), and a CSP 1.1 list id
+/// (`wv:user/name@domain`, no `~`) names the list `name`.
+#[tokio::test]
+async fn a_failed_create_list_leaves_nothing_and_csp_1_1_list_ids_read() {
+    let r = rig();
+    let sid = r.login("wv:alice@sms.test", "secret").await;
+    let s = Some(sid.as_str());
+    let before = r.ask(s, "<GetList-Request/>").await;
+    let a = r
+        .ask(
+            s,
+            "<CreateList-Request><ContactList>wv:alice/~Broken@sms.test</ContactList><NickList>\
+             <NickName><Name>X</Name><UserID>wv:nobody@elsewhere.example</UserID></NickName>\
+             </NickList></CreateList-Request>",
+        )
+        .await;
+    assert_ne!(a.code(), Some(200), "{}", a.raw);
+    let after = r.ask(s, "<GetList-Request/>").await;
+    assert_eq!(after.primitive, before.primitive, "{}", after.raw);
+    assert!(!after.raw.contains("Broken"));
+
+    let a = r
+        .ask(
+            s,
+            "<CreateList-Request><ContactList>wv:alice/Friends@sms.test</ContactList></CreateList-Request>",
+        )
+        .await;
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let lists = r.ask(s, "<GetList-Request/>").await;
+    let ids: Vec<&str> = lists
+        .primitive
+        .children_named("ContactList")
+        .map(|c| c.text.as_str())
+        .collect();
+    assert!(ids.contains(&"wv:alice/~Friends@sms.test"), "{ids:?}");
+    let a = r
+        .ask(
+            s,
+            "<ListManage-Request><ContactList>wv:alice/Friends@sms.test</ContactList>\
+             <ReceiveList>T</ReceiveList></ListManage-Request>",
+        )
+        .await;
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+}

@@ -106,6 +106,9 @@ pub enum CspError {
     /// Not XML we accept.
     #[error(transparent)]
     Xml(#[from] XmlError),
+    /// Not WBXML we accept.
+    #[error(transparent)]
+    Wbxml(#[from] super::wbxml::WbxmlError),
     /// XML, but not a CSP message.
     #[error("not a CSP message: {0}")]
     Shape(String),
@@ -113,7 +116,11 @@ pub enum CspError {
 
 /// Reads a CSP message from an HTTP body.
 pub fn parse(body: &[u8]) -> Result<Message, CspError> {
-    let root = xml::parse(body, &Rules::CSP)?;
+    from_root(xml::parse(body, &Rules::CSP)?)
+}
+
+/// Reads a CSP message from its root element, however it was encoded.
+pub fn from_root(root: Element) -> Result<Message, CspError> {
     if root.name != "WV-CSP-Message" {
         return Err(CspError::Shape(format!("root element is {}", root.name)));
     }
@@ -170,6 +177,11 @@ pub struct Outgoing {
 
 /// Writes a CSP message (XML declaration included).
 pub fn encode(o: &Outgoing) -> Vec<u8> {
+    envelope(o).to_document().into_bytes()
+}
+
+/// A CSP message as its root element.
+pub fn envelope(o: &Outgoing) -> Element {
     let mut sd = Element::new("SessionDescriptor");
     match &o.session_id {
         Some(id) => {
@@ -192,7 +204,7 @@ pub fn encode(o: &Outgoing) -> Vec<u8> {
     if o.poll {
         td = td.with(Element::text("Poll", "T"));
     }
-    let root = Element::new("WV-CSP-Message").attr("xmlns", CSP_NS).with(
+    Element::new("WV-CSP-Message").attr("xmlns", CSP_NS).with(
         Element::new("Session").with(sd).with(
             Element::new("Transaction").with(td).with(
                 Element::new("TransactionContent")
@@ -200,8 +212,7 @@ pub fn encode(o: &Outgoing) -> Vec<u8> {
                     .with(o.primitive.clone()),
             ),
         ),
-    );
-    root.to_document().into_bytes()
+    )
 }
 
 /// `<Result><Code>…</Code><Description>…</Description></Result>`.

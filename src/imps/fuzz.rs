@@ -1,7 +1,9 @@
-//! IMPS Login for `cargo fuzz` (`fuzz/fuzz_targets/imps_login.rs`): Login
-//! requests built from any bytes, from a handful of addresses, through the CSP
-//! core with a bridge that knows nobody. Never a panic, never a session, and
-//! the nonce and throttle tables stay within their caps. Not an API.
+//! IMPS entry points for `cargo fuzz`. `login` (`fuzz_targets/imps_login.rs`):
+//! Login requests built from any bytes, from a handful of addresses, through
+//! the CSP core with a bridge that knows nobody; never a panic, never a
+//! session, and the nonce and throttle tables stay within their caps.
+//! `wbxml` (`fuzz_targets/wbxml.rs`): any bytes through the WBXML decoder,
+//! and what it reads written and read back to the same tree. Not an API.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock};
@@ -100,6 +102,37 @@ pub fn login(flags: u8, data: &[u8]) {
     assert!(server.pending_nonces() <= NONCES);
 }
 
+/// Any bytes as a WBXML body: decoded or refused, never a panic; a document
+/// that decodes is encoded in its version and decodes again to the same tree
+/// (text that is only whitespace beside child elements aside, which neither
+/// encoding keeps), unless inlining its string table made it too large.
+#[doc(hidden)]
+pub fn wbxml(data: &[u8]) {
+    use super::wbxml::{self, ErrorKind};
+    let Ok(doc) = wbxml::decode(data) else {
+        return;
+    };
+    let bytes = match wbxml::encode(&doc.root, doc.version) {
+        Ok(b) => b,
+        Err(e) => panic!("a decoded tree must encode: {e}"),
+    };
+    match wbxml::decode(&bytes) {
+        Ok(again) => {
+            assert_eq!(again.version, doc.version);
+            assert_eq!(significant(again.root), significant(doc.root));
+        }
+        Err(e) => assert_eq!(e.kind, ErrorKind::TooBig, "{e}"),
+    }
+}
+
+fn significant(mut el: crate::xml::Element) -> crate::xml::Element {
+    if !el.children.is_empty() && el.text.trim().is_empty() {
+        el.text.clear();
+    }
+    el.children = el.children.into_iter().map(significant).collect();
+    el
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -118,5 +151,19 @@ mod tests {
         for i in 0..200u32 {
             super::login(2, format!("wv:u{i}@x\u{ff}MD5").as_bytes());
         }
+    }
+
+    #[test]
+    fn wbxml_from_any_bytes_round_trips_or_is_refused() {
+        let login: &[u8] = &[
+            0x03, 0x12, 0x6A, 0x04, b'a', 0x00, b' ', 0x00, 0xC9, 0x0B, 0x03, b'1', 0x00, 0x01,
+            0x6D, 0x83, 0x02, 0x6F, 0x83, 0x00, 0x01, 0x4B, 0xC3, 0x02, 0x00, 0x05, 0x01, 0x01,
+            0x01,
+        ];
+        super::wbxml(login);
+        for n in 0..login.len() {
+            super::wbxml(&login[..n]);
+        }
+        super::wbxml(b"\x03\x12\x6a\x00\x49\x6d\x6d\x6d");
     }
 }

@@ -1,7 +1,9 @@
-//! The thin HTTP driver (CSP HTTP binding): POST of `application/vnd.wv.csp+xml`
-//! on any path, one primitive per request, the answer in the response body.
-//! Bodies over the CSP limit get 413 before they are read, WBXML and other
-//! types 415, requests while the daemon drains 503. A timer ends idle sessions.
+//! The thin HTTP driver (CSP HTTP binding): POST on any path, one primitive
+//! per request, the answer in the response body in the request's encoding:
+//! XML (`application/vnd.wv.csp+xml`) or WBXML (`application/vnd.wv.csp+wbxml`,
+//! or `.wbxml` from CSP 1.1 and 1.2 clients), answered with the same content
+//! type. Bodies over the CSP limit get 413 before they are read, other types
+//! 415, requests while the daemon drains 503. A timer ends idle sessions.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::csp;
 use super::server::Server;
+use super::wbxml;
 use crate::xml::MAX_INPUT;
 
 struct AppState {
@@ -76,19 +79,34 @@ fn router_with(server: Arc<Server>, draining: Arc<AtomicBool>, body_timeout: Dur
         }))
 }
 
-fn acceptable(headers: &HeaderMap) -> bool {
+/// The encoding a request declares, by its Content-Type (none: XML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Xml,
+    /// WBXML, answered with the same content type as asked.
+    Wbxml(&'static str),
+}
+
+fn encoding(headers: &HeaderMap) -> Option<Encoding> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return true;
+        return Some(Encoding::Xml);
     };
     let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
     let base = ct.split(';').next().unwrap_or("").trim();
-    [
+    if [
         csp::CONTENT_TYPE,
         csp::CONTENT_TYPE_OLD,
         "text/xml",
         "application/xml",
     ]
     .contains(&base)
+    {
+        return Some(Encoding::Xml);
+    }
+    [wbxml::CONTENT_TYPE, wbxml::CONTENT_TYPE_OLD]
+        .into_iter()
+        .find(|t| *t == base)
+        .map(Encoding::Wbxml)
 }
 
 async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
@@ -104,13 +122,14 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
         )
             .into_response();
     }
-    if !acceptable(&headers) {
+    let Some(encoding) = encoding(&headers) else {
         return (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "only the CSP XML encoding (application/vnd.wv.csp+xml) is supported\n",
+            "CSP is read as XML (application/vnd.wv.csp+xml) or WBXML \
+             (application/vnd.wv.csp+wbxml)\n",
         )
             .into_response();
-    }
+    };
     // A declared length over the limit is refused before a byte of the body
     // is read; a body that does not arrive in time ends the request.
     let declared = headers
@@ -152,17 +171,53 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
         .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |c| {
             c.0.ip()
         });
-    let reply = st.server.handle_from(&body, Instant::now(), client).await;
-    let status = StatusCode::from_u16(reply.http).unwrap_or(StatusCode::OK);
-    if reply.body.is_empty() {
-        return status.into_response();
+    let now = Instant::now();
+    let (content_type, body) = match encoding {
+        Encoding::Xml => {
+            let reply = st.server.handle_from(&body, now, client).await;
+            (csp::CONTENT_TYPE, reply.body)
+        }
+        Encoding::Wbxml(content_type) => {
+            let decoded = wbxml::decode(&body);
+            // An answer goes in the tables of the client's CSP version.
+            let version = decoded.as_ref().map_or(wbxml::Version::V13, |d| d.version);
+            let parsed = decoded
+                .map_err(csp::CspError::from)
+                .and_then(|d| csp::from_root(d.root));
+            let out = st.server.respond(parsed, now, client).await;
+            match out.map(|o| encode_wbxml(&csp::envelope(&o), version)) {
+                None => (content_type, Vec::new()),
+                Some(Ok(b)) => (content_type, b),
+                Some(Err(e)) => {
+                    tracing::error!("IMPS answer cannot be written as WBXML: {e}");
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+            }
+        }
+    };
+    if body.is_empty() {
+        return StatusCode::OK.into_response();
     }
-    (
-        status,
-        [(header::CONTENT_TYPE, csp::CONTENT_TYPE)],
-        reply.body,
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The answer in the client's version, or in CSP 1.3 (the server's own) when
+/// it holds an element or a namespace the client's version has no token for
+/// (the server writes CSP 1.3; answering in 1.1 and 1.2 is version
+/// negotiation, not built yet).
+fn encode_wbxml(
+    root: &crate::xml::Element,
+    version: wbxml::Version,
+) -> Result<Vec<u8>, wbxml::EncodeError> {
+    wbxml::encode(root, version).or_else(|e| match e {
+        wbxml::EncodeError::UnknownElement { .. } | wbxml::EncodeError::Namespace(_)
+            if version != wbxml::Version::V13 =>
+        {
+            tracing::debug!("IMPS answer written with CSP 1.3 tokens: {e}");
+            wbxml::encode(root, wbxml::Version::V13)
+        }
+        e => Err(e),
+    })
 }
 
 /// Listens on `addr` until `shutdown`, within `limits`; expires idle sessions

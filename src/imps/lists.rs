@@ -8,13 +8,17 @@ use crate::bridge::api::{ContactList, DEFAULT_LIST, Target};
 use crate::bridge::user_part;
 use crate::xml::Element;
 
-/// The list name in a ContactList id: `wv:alice/~Friends@domain` → `Friends`;
-/// a plain name is taken as it is.
+/// The list name in a ContactList id: `wv:alice/~Friends@domain` (or CSP
+/// 1.1's `wv:alice/Friends@domain`) → `Friends`; a plain name is taken as it is.
 pub(super) fn list_name(id: &str) -> String {
     let id = id.trim();
-    match id.split_once("/~") {
-        Some((_, rest)) => rest.split('@').next().unwrap_or(rest).to_owned(),
-        None => id.to_owned(),
+    // `wv:user/~name@domain` (CSP 1.2, 1.3) or `wv:user/name@domain` (1.1).
+    match id.split_once('/') {
+        Some((user, rest)) if user.starts_with("wv:") => {
+            let rest = rest.strip_prefix('~').unwrap_or(rest);
+            rest.split('@').next().unwrap_or(rest).to_owned()
+        }
+        _ => id.to_owned(),
     }
 }
 
@@ -91,7 +95,14 @@ impl Server {
         let nicks = p
             .at(&["NickList"])
             .map(|n| n.children_named("NickName").cloned().collect());
-        self.add_nicks(ctx, &name, nicks.unwrap_or_default()).await
+        let status = self.add_nicks(ctx, &name, nicks.unwrap_or_default()).await;
+        if status.text_at(&["Result", "Code"]) != Some("200") {
+            // A CreateList answered with a failure leaves no list behind.
+            if let Err(r) = self.bridge.delete_list(ctx.user.clone(), name).await {
+                tracing::warn!("IMPS CreateList failed and its list stays: {r}");
+            }
+        }
+        status
     }
 
     /// Adds NickName entries to a list; Status 200, or the first refusal.

@@ -1,4 +1,4 @@
-//! The OMA IMPS front end: CSP 1.3 over HTTP in the XML encoding. Login (with
+//! The OMA IMPS front end: CSP 1.3 over HTTP in the XML and WBXML encodings. Login (with
 //! the password, or the 4-way nonce/MD5 digest), ClientCapability, Service,
 //! KeepAlive, Logout, polling for server-initiated primitives, SendMessage,
 //! NewMessage, DeliveryReport, contact lists, presence and blocking. It knows
@@ -8,7 +8,8 @@
 //! Layout: `csp` (the envelope and Result codes, on [`crate::xml`]),
 //! `session` (sessions, nonces, poll queues; no clock) and the request handler
 //! `server` with `messages`, `lists` and `presence` are sans-IO apart from the
-//! bridge calls; `http` is the axum driver.
+//! bridge calls; `wbxml` is the WBXML codec with the CSP token tables;
+//! `http` is the axum driver.
 
 pub mod csp;
 #[doc(hidden)]
@@ -20,6 +21,7 @@ mod messages;
 mod presence;
 mod server;
 pub mod session;
+pub mod wbxml;
 
 pub use http::{ImpsHttp, random_token, router, serve};
 pub use messages::ImpsFrontEnd;

@@ -102,6 +102,12 @@ impl Server {
     /// The names a request asks about: `User/UserID`, bare `UserID`s, and the
     /// entries of any `ContactList` named.
     async fn names(&self, ctx: &Ctx, p: &Element) -> Vec<String> {
+        self.names_and_lists(ctx, p).await.0
+    }
+
+    /// The UserIDs a request names, directly or through its contact lists,
+    /// and the first contact list it names that does not exist.
+    async fn names_and_lists(&self, ctx: &Ctx, p: &Element) -> (Vec<String>, Option<String>) {
         let mut names: Vec<String> = p
             .children_named("User")
             .filter_map(|u| u.text_at(&["UserID"]))
@@ -113,6 +119,7 @@ impl Server {
             .children_named("ContactList")
             .map(|c| super::lists::list_name(&c.text))
             .collect();
+        let mut missing = None;
         if !wanted.is_empty()
             && let Ok(lists) = self.bridge.lists(ctx.user.clone()).await
         {
@@ -124,8 +131,12 @@ impl Server {
                         .map(|e| self.wv_id(&e.target)),
                 );
             }
+            missing = wanted
+                .iter()
+                .find(|w| !lists.iter().any(|l| &l.name == *w))
+                .cloned();
         }
-        names
+        (names, missing)
     }
 
     pub(super) async fn get_presence(&self, ctx: &Ctx, p: &Element) -> Element {
@@ -173,10 +184,15 @@ impl Server {
     }
 
     pub(super) async fn subscribe(&self, ctx: &Ctx, p: &Element) -> Element {
-        let names = self.names(ctx, p).await;
-        if names.is_empty() {
+        let (names, missing) = self.names_and_lists(ctx, p).await;
+        if let Some(list) = missing {
+            return csp::status(code::NO_SUCH_LIST, &format!("no contact list {list}"));
+        }
+        let lists = p.child("ContactList").is_some();
+        if names.is_empty() && !lists {
             return csp::status(code::BAD_REQUEST, "no User or ContactList");
         }
+        // An empty contact list: subscribed to its nobody.
         let mut presences = Vec::new();
         for n in &names {
             match self.bridge.watch(ctx.user.clone(), n.clone()).await {
@@ -186,7 +202,9 @@ impl Server {
         }
         let max = self.cfg.limits.max_queue;
         let mut sessions = self.sessions();
-        if let Ok(s) = sessions.touch(ctx.now, &ctx.session_id) {
+        if let Ok(s) = sessions.touch(ctx.now, &ctx.session_id)
+            && !presences.is_empty()
+        {
             let mut initial = Element::new("PresenceNotification-Request");
             for (id, el) in presences {
                 if !s.watching.contains(&id) {

@@ -96,7 +96,24 @@ impl Server {
 
     /// Answers one HTTP body from a client at `client`.
     pub async fn handle_from(&self, body: &[u8], now: Instant, client: IpAddr) -> Reply {
-        let msg = match csp::parse(body) {
+        let body = self
+            .respond(csp::parse(body), now, client)
+            .await
+            .map(|o| csp::encode(&o))
+            .unwrap_or_default();
+        Reply { http: 200, body }
+    }
+
+    /// Answers one CSP message, however it was encoded (XML or WBXML), from
+    /// a client at `client`: the message to send back, or nothing (an empty
+    /// HTTP body).
+    pub async fn respond(
+        &self,
+        parsed: Result<Message, csp::CspError>,
+        now: Instant,
+        client: IpAddr,
+    ) -> Option<Outgoing> {
+        let msg = match parsed {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!("IMPS request refused: {e}");
@@ -120,10 +137,7 @@ impl Server {
         if msg.mode == Mode::Response {
             // The client's answer to a NewMessage, DeliveryReport-Request or
             // PresenceNotification-Request: nothing more to say (empty body).
-            return Reply {
-                http: 200,
-                body: Vec::new(),
-            };
+            return None;
         }
         let p = &msg.primitive;
         let primitive = match p.name.as_str() {
@@ -159,20 +173,17 @@ impl Server {
         session_id: Option<String>,
         transaction_id: Option<String>,
         primitive: Element,
-    ) -> Reply {
+    ) -> Option<Outgoing> {
         let poll = session_id
             .as_deref()
             .is_some_and(|id| self.sessions().has_queued(id));
-        Reply {
-            http: 200,
-            body: csp::encode(&Outgoing {
-                session_id,
-                transaction_id,
-                mode: Mode::Response,
-                poll,
-                primitive,
-            }),
-        }
+        Some(Outgoing {
+            session_id,
+            transaction_id,
+            mode: Mode::Response,
+            poll,
+            primitive,
+        })
     }
 
     fn check_session(
@@ -196,7 +207,7 @@ impl Server {
         })
     }
 
-    async fn login(&self, msg: &Message, now: Instant, client: IpAddr) -> Reply {
+    async fn login(&self, msg: &Message, now: Instant, client: IpAddr) -> Option<Outgoing> {
         let p = &msg.primitive;
         let tid = msg.transaction_id.clone();
         let client_id = p.child("ClientID").cloned();
@@ -337,7 +348,7 @@ impl Server {
         ))
     }
 
-    fn poll(&self, ctx: &Ctx) -> Reply {
+    fn poll(&self, ctx: &Ctx) -> Option<Outgoing> {
         let next = {
             let mut sessions = self.sessions();
             sessions
@@ -345,22 +356,13 @@ impl Server {
                 .ok()
                 .and_then(|s| s.queue.pop_front().map(|p| (p, !s.queue.is_empty())))
         };
-        match next {
-            Some((pending, more)) => Reply {
-                http: 200,
-                body: csp::encode(&Outgoing {
-                    session_id: Some(ctx.session_id.clone()),
-                    transaction_id: Some(pending.transaction_id),
-                    mode: Mode::Request,
-                    poll: more,
-                    primitive: pending.primitive,
-                }),
-            },
-            None => Reply {
-                http: 200,
-                body: Vec::new(),
-            },
-        }
+        next.map(|(pending, more)| Outgoing {
+            session_id: Some(ctx.session_id.clone()),
+            transaction_id: Some(pending.transaction_id),
+            mode: Mode::Request,
+            poll: more,
+            primitive: pending.primitive,
+        })
     }
 
     fn keep_alive(&self, ctx: &Ctx, p: &Element) -> Element {

@@ -4,15 +4,18 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use smsbridge::bridge::api::ImApi;
 use smsbridge::bridge::{Bridge, Shared};
 use smsbridge::config::Config;
 use smsbridge::imps::csp::{self, Mode};
 use smsbridge::imps::session::Limits;
+use smsbridge::imps::wbxml::{self, Version};
 use smsbridge::imps::{ImpsFrontEnd, Server, ServerConfig};
 use smsbridge::store::{FrontEnd, NewContact, Store, UnixTime, UserSettings, normalise_msisdn};
 use smsbridge::xml::Element;
@@ -106,7 +109,7 @@ pub fn request(session: Option<&str>, primitive: &str) -> Vec<u8> {
 }
 
 /// A CSP answer as read back.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub http: u16,
     pub empty: bool,
@@ -199,4 +202,113 @@ pub fn send(to: &str, text: &str, report: bool) -> String {
         if report { "T" } else { "F" },
         user(to)
     )
+}
+
+/// The server of `rig()` behind the IMPS router on a loopback port.
+pub async fn serve_rig() -> (SocketAddr, Rig) {
+    let r = rig();
+    let app = smsbridge::imps::router(Arc::clone(&r.server), Arc::new(AtomicBool::new(false)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, r)
+}
+
+/// `request(session, primitive)` in WBXML, with the token tables and
+/// namespaces of `version`: the client side of the WBXML binding.
+pub fn wbxml_request(session: Option<&str>, primitive: &str, version: Version) -> Vec<u8> {
+    fn no_ns(el: &mut Element) {
+        el.ns = None;
+        el.children.iter_mut().for_each(no_ns);
+    }
+    let mut m = csp::parse(&request(session, primitive)).expect("a CSP request");
+    no_ns(&mut m.primitive);
+    let mut root = csp::envelope(&csp::Outgoing {
+        session_id: m.session_id,
+        transaction_id: m.transaction_id,
+        mode: Mode::Request,
+        poll: false,
+        primitive: m.primitive,
+    });
+    let (csp_ns, trc_ns) = match version {
+        Version::V11 => (
+            "http://www.wireless-village.org/CSP1.1",
+            "http://www.wireless-village.org/TRC1.1",
+        ),
+        Version::V12 => (
+            "http://www.openmobilealliance.org/DTD/WV-CSP1.2",
+            "http://www.openmobilealliance.org/DTD/WV-TRC1.2",
+        ),
+        _ => (csp::CSP_NS, csp::TRC_NS),
+    };
+    root.attrs = vec![("xmlns".into(), csp_ns.into())];
+    let content = root
+        .children
+        .iter_mut()
+        .find(|c| c.name == "Session")
+        .and_then(|s| s.children.iter_mut().find(|c| c.name == "Transaction"))
+        .and_then(|t| {
+            t.children
+                .iter_mut()
+                .find(|c| c.name == "TransactionContent")
+        })
+        .expect("TransactionContent");
+    content.attrs = vec![("xmlns".into(), trc_ns.into())];
+    wbxml::encode(&root, version).expect("a request in WBXML")
+}
+
+/// A WBXML answer as read back (`raw` is the decoded tree, for messages).
+pub fn read_wbxml(http: u16, body: &[u8]) -> Answer {
+    if body.is_empty() {
+        return read(http, body);
+    }
+    let doc =
+        wbxml::decode(body).unwrap_or_else(|e| panic!("answer is not WBXML ({e}): {body:02x?}"));
+    let poll = doc
+        .root
+        .text_at(&["Session", "Transaction", "TransactionDescriptor", "Poll"])
+        == Some("T");
+    let raw = format!("{:?}", doc.root);
+    let m = csp::from_root(doc.root).unwrap_or_else(|e| panic!("answer is not CSP ({e}): {raw}"));
+    Answer {
+        http,
+        empty: false,
+        mode: Some(m.mode),
+        poll,
+        session: m.session_id,
+        transaction: m.transaction_id,
+        primitive: m.primitive,
+        raw,
+    }
+}
+
+/// One HTTP/1.1 POST on a fresh connection: status, Content-Type, body.
+pub fn http_post(addr: SocketAddr, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect IMPS");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "POST /imps HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let i = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP head");
+    let head = String::from_utf8_lossy(&out[..i]).into_owned();
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    (status, content_type, out[i + 4..].to_vec())
 }
