@@ -205,6 +205,7 @@ async fn session(addr: SocketAddr, r: &Rig, encoding: &'static str) -> Vec<(Vec<
         at: UnixTime(1_700_000_100),
         reason: Some("expired".into()),
         cause: Some(smsbridge::bridge::api::FailureCause::Expired),
+        neutral: false,
     });
     assert_eq!(notified.await, DeliveryResult::Delivered);
     let n = ask(s, "<Polling-Request/>").await;
