@@ -18,8 +18,7 @@ mod imps_support;
 #[path = "../tests/sim_support/mod.rs"]
 mod sim_support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -40,26 +39,8 @@ fn wrong_login(imps: SocketAddr, user: &str) -> (Option<u16>, Option<String>) {
             "<Login-Request><UserID>{user}</UserID><ClientID><URL>flood</URL></ClientID><Password>wrong</Password></Login-Request>"
         ),
     );
-    let mut s = TcpStream::connect(imps).expect("connect IMPS");
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let head = format!(
-        "POST /imps HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.wv.csp+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("write");
-    s.write_all(&body).expect("write");
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).expect("read");
-    let status = String::from_utf8_lossy(&out[..12.min(out.len())])
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let at = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(out.len(), |i| i + 4);
-    let a = imps_support::read(status, &out[at..]);
+    let (status, _, body) = imps_support::http_post(imps, "application/vnd.wv.csp+xml", &body);
+    let a = imps_support::read(status, &body);
     (
         a.code(),
         a.text(&["Result", "Description"]).map(str::to_owned),
