@@ -104,7 +104,7 @@ impl ContactsCommand {
 }
 
 fn list(ctx: &Ctx, user: Option<&str>, as_json: bool) -> Result<(), Failure> {
-    let contacts = ctx.open()?.contacts(user)?;
+    let contacts = ctx.read()?.contacts(user)?;
     if as_json {
         let text = serde_json::to_string(&contacts).map_err(|e| Failure::Other(e.to_string()))?;
         println!("{text}");

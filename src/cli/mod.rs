@@ -161,8 +161,18 @@ impl Ctx {
         Ok(Self { config, db })
     }
 
+    /// The database for a command that writes: created if missing.
     fn open(&self) -> Result<Store, Failure> {
         let mut store = Store::open(&self.db)?;
+        store.set_default_country_code(self.config.numbers.default_country_code.clone());
+        Ok(store)
+    }
+
+    /// The database for a command that only reads: never created (a missing
+    /// file is "no database at PATH", exit 1), and read even where it cannot
+    /// be written.
+    fn read(&self) -> Result<Store, Failure> {
+        let mut store = Store::open_existing(&self.db)?;
         store.set_default_country_code(self.config.numbers.default_country_code.clone());
         Ok(store)
     }

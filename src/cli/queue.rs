@@ -42,7 +42,7 @@ fn parse_state(s: &str) -> Result<MessageState, String> {
 impl QueueCommand {
     pub(super) fn run(self, ctx: &Ctx) -> Result<(), Failure> {
         let Self::List { state, json } = self;
-        let messages = ctx.open()?.messages(state)?;
+        let messages = ctx.read()?.messages(state)?;
         if json {
             let text =
                 serde_json::to_string(&messages).map_err(|e| Failure::Other(e.to_string()))?;
@@ -76,7 +76,7 @@ impl QueueCommand {
 impl CdrCommand {
     pub(super) fn run(self, ctx: &Ctx) -> Result<(), Failure> {
         let Self::Export { since, csv } = self;
-        let records = ctx.open()?.cdr_since(since.unwrap_or(UnixTime(i64::MIN)))?;
+        let records = ctx.read()?.cdr_since(since.unwrap_or(UnixTime(i64::MIN)))?;
         let rows: Vec<Vec<String>> = records
             .iter()
             .map(|r| {

@@ -145,7 +145,7 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<(), Failure> {
 }
 
 fn list(ctx: &Ctx, as_json: bool) -> Result<(), Failure> {
-    let users = ctx.open()?.users()?;
+    let users = ctx.read()?.users()?;
     if as_json {
         let v: Vec<_> = users
             .iter()
