@@ -62,13 +62,32 @@ pub enum InboundState {
 }
 
 impl InboundState {
-    fn from_db(s: &str) -> Self {
-        match s {
-            "pending" => Self::Pending,
-            "delivered" => Self::Delivered,
-            "expired" => Self::Expired,
-            _ => Self::Failed,
+    /// Every state, in lifecycle order.
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Delivered, Self::Failed, Self::Expired];
+
+    /// The name in the database, the command line and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
         }
+    }
+
+    /// The state named `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    fn from_db(s: &str) -> Self {
+        Self::parse(s).unwrap_or(Self::Failed)
+    }
+}
+
+impl std::fmt::Display for InboundState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -601,9 +620,17 @@ impl Store {
 
     /// Inbound messages, oldest first (for lists).
     pub fn inbound_messages(&self) -> Result<Vec<InboundMessage>, StoreError> {
-        let sql = format!("{INBOUND_SELECT} ORDER BY id");
+        self.inbound_in(None)
+    }
+
+    /// Inbound messages, oldest first, all or in one state.
+    pub fn inbound_in(
+        &self,
+        state: Option<InboundState>,
+    ) -> Result<Vec<InboundMessage>, StoreError> {
+        let sql = format!("{INBOUND_SELECT} WHERE ?1 IS NULL OR state = ?1 ORDER BY id");
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([], inbound_from_row)?;
+        let rows = stmt.query_map([state.map(InboundState::as_str)], inbound_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

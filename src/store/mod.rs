@@ -61,6 +61,7 @@
 //!   [`Store::pending_inbound`], then `mark_inbound_delivered`, `_retry`,
 //!   `_failed` or `_expired`. A "STOP": [`Store::set_opted_out`].
 
+mod admin;
 mod cdr;
 mod contacts;
 mod error;
@@ -83,6 +84,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+pub use admin::Purged;
 pub use cdr::ChargingRecord;
 pub use contacts::{
     Contact, ContactId, Conversation, DEFAULT_LIST, ImportError, NewContact, Subscriber,
