@@ -40,7 +40,11 @@ impl PurgeArgs {
         .iter()
         .map(|(t, n)| vec![(*t).to_owned(), n.to_string()])
         .collect();
-        let header = if self.dry_run { "WOULD DELETE" } else { "DELETED" };
+        let header = if self.dry_run {
+            "WOULD DELETE"
+        } else {
+            "DELETED"
+        };
         print!("{}", table(&["TABLE", header], &rows));
         if self.dry_run {
             eprintln!("smsbridge: dry run, nothing was deleted");

@@ -109,7 +109,10 @@ fn purge_in(tx: &Connection, cutoff: UnixTime) -> Result<Purged, StoreError> {
     )?;
     let parts = usize::try_from(parts).unwrap_or(0);
     // Parts go with their message (ON DELETE CASCADE).
-    let messages = tx.execute(&format!("DELETE FROM messages WHERE id IN ({OLD_MESSAGES})"), [c])?;
+    let messages = tx.execute(
+        &format!("DELETE FROM messages WHERE id IN ({OLD_MESSAGES})"),
+        [c],
+    )?;
     // Raw PDUs: those of purged inbound messages, and old ones that belong to
     // no message; never a part still held for reassembly, nor a status report
     // not applied yet, nor the PDUs of a message not over.
@@ -170,8 +173,10 @@ impl Store {
                 if p.may_have_left {
                     cause = FailureCause::OutcomeUnknown;
                 }
-                tx.prepare_cached("UPDATE parts SET state = 'failed', last_error = ?2 WHERE id = ?1")?
-                    .execute(params![p.row.id.0, reason])?;
+                tx.prepare_cached(
+                    "UPDATE parts SET state = 'failed', last_error = ?2 WHERE id = ?1",
+                )?
+                .execute(params![p.row.id.0, reason])?;
             }
             tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
                 .execute(params![id.0, reason])?;

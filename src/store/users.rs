@@ -38,7 +38,9 @@ impl BodyFormat {
 
     /// The format named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Plain, Self::Cpim].into_iter().find(|f| f.as_str() == s)
+        [Self::Plain, Self::Cpim]
+            .into_iter()
+            .find(|f| f.as_str() == s)
     }
 }
 
