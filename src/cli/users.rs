@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::output::{or_dash, table, yes_no};
 use super::{Ctx, Failure};
-use crate::store::{BodyFormat, UnixTime, User, UserAddress, UserSettings};
+use crate::store::{BodyFormat, StoreError, UnixTime, User, UserAddress, UserSettings};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum UsersCommand {
@@ -99,25 +99,22 @@ fn limit(n: u32) -> String {
 
 /// `smsbridge users limits`: one line per setting, as it is after the change.
 fn limits(ctx: &Ctx, a: LimitsArgs) -> Result<(), Failure> {
+    let address = UserAddress::parse(&a.address)?;
+    let address = address.as_str();
+    let unknown = || StoreError::UnknownUser(address.to_owned());
     let changes = a.rate.is_some() || a.daily.is_some() || a.format.is_some();
     let user: User = if changes {
         ctx.open()?.atomically(|s| {
-            let Some(u) = s.user_by_address(&a.address)? else {
-                return Err(crate::store::StoreError::UnknownUser(a.address.clone()));
-            };
+            let u = s.user_by_address(address)?.ok_or_else(unknown)?;
             let mut settings = u.settings.clone();
             settings.rate_per_minute = a.rate.unwrap_or(settings.rate_per_minute);
             settings.daily_cap = a.daily.unwrap_or(settings.daily_cap);
             settings.body_format = a.format.unwrap_or(settings.body_format);
-            s.update_user_settings(&a.address, &settings)?;
-            s.user(u.id)?
-                .ok_or_else(|| crate::store::StoreError::UnknownUser(a.address.clone()))
+            s.update_user_settings(address, &settings)?;
+            s.user(u.id)?.ok_or_else(unknown)
         })?
     } else {
-        let address = UserAddress::parse(&a.address)?;
-        ctx.read()?
-            .user_by_address(address.as_str())?
-            .ok_or_else(|| crate::store::StoreError::UnknownUser(address.as_str().to_owned()))?
+        ctx.read()?.user_by_address(address)?.ok_or_else(unknown)?
     };
     let st = &user.settings;
     println!("user:        {}", user.address());
