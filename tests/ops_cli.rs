@@ -128,7 +128,7 @@ fn fill_inbox(db: &Db, alice: UserId) {
     }
     s.mark_inbound_delivered(ids[0], alice, t0().plus(5))
         .unwrap();
-    s.mark_inbound_failed(ids[1], "no user to deliver to")
+    s.mark_inbound_failed(ids[1], "no user to deliver to", t0().plus(6))
         .unwrap();
 }
 
@@ -346,5 +346,93 @@ fn purge_prints_counts_and_a_dry_run_deletes_nothing() {
     let (code, err) = failure(&db.run(&["purge", "--older-than", "soon"], ""));
     assert_eq!(code, 2, "{err}");
     let (code, err) = failure(&db.run(&["purge"], ""));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn charging_records_cover_every_direction_with_the_outcome() {
+    let db = Db::new();
+    let alice = alice(&db);
+    db.ok(&["users", "add", "wv:bob@example.com"]);
+    let mut s = db.store();
+    let bob = s.user_by_address("wv:bob@example.com").unwrap().unwrap().id;
+    // IM → SMS, reported delivered.
+    s.enqueue(&message(alice, 1, true), t0()).unwrap();
+    let p = s.claim_next_part(MODEM, t0()).unwrap().unwrap();
+    s.part_sent(p.part, 9, t0().plus(1)).unwrap();
+    let to = normalise_msisdn("+491701234567", None).unwrap();
+    s.apply_status_report(MODEM, &to, 9, None, pdu::Status::RECEIVED, t0().plus(20))
+        .unwrap();
+    // SMS → IM: one delivered to alice, one expired, one still pending.
+    let raw = pdu::from_hex(HOW_ARE_YOU).unwrap();
+    let mut received = Vec::new();
+    for (i, modem) in ["modem-a", "modem-b", "modem-c"].iter().enumerate() {
+        let at = t0().plus(2 + i as i64);
+        let Received::Message(id) = s.receive_pdu(modem, &raw, at).unwrap() else {
+            panic!("not a message")
+        };
+        received.push(id);
+    }
+    s.mark_inbound_delivered(received[0], alice, t0().plus(30))
+        .unwrap();
+    s.mark_inbound_expired(received[1], "not delivered in time", t0().plus(40))
+        .unwrap();
+    // IM → IM across front ends (SIP alice to IMPS bob), and back, refused.
+    let relayed = s
+        .enqueue_im(bob, alice, "alice", "hi Bob", t0().plus(5))
+        .unwrap();
+    s.mark_inbound_delivered(relayed, bob, t0().plus(50))
+        .unwrap();
+    let back = s.enqueue_im(alice, bob, "bob", "hi", t0().plus(6)).unwrap();
+    s.mark_inbound_failed(back, "sender blocked by the user", t0().plus(60))
+        .unwrap();
+    drop(s);
+
+    assert_eq!(
+        db.ok(&["cdr", "export", "--csv"]),
+        "time,direction,from,to,modem_imsi,message_id,part,mr,result,detail,outcome,outcome_at\n\
+         2026-05-01T12:00:01Z,im_to_sms,sip:alice@example.com,+491701234567,262011234567890,1,1,9,submitted,,delivered,2026-05-01T12:00:20Z\n\
+         2026-05-01T12:00:02Z,sms_to_im,+31641600986,sip:alice@example.com,modem-a,1,,,received,,delivered,2026-05-01T12:00:30Z\n\
+         2026-05-01T12:00:03Z,sms_to_im,+31641600986,,modem-b,2,,,received,not delivered in time,expired,2026-05-01T12:00:40Z\n\
+         2026-05-01T12:00:04Z,sms_to_im,+31641600986,,modem-c,3,,,received,,,\n\
+         2026-05-01T12:00:05Z,im_to_im,sip:alice@example.com,wv:bob@example.com,,4,,,received,,delivered,2026-05-01T12:00:50Z\n\
+         2026-05-01T12:00:06Z,im_to_im,wv:bob@example.com,sip:alice@example.com,,5,,,received,sender blocked by the user,failed,2026-05-01T12:01:00Z\n"
+    );
+    let v: Value = serde_json::from_str(&db.ok(&["cdr", "export", "--json"])).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 6);
+    assert_eq!(
+        v[1],
+        json!({"time": "2026-05-01T12:00:02Z", "direction": "sms_to_im", "from": "+31641600986",
+               "to": "sip:alice@example.com", "modem_imsi": "modem-a", "message_id": 1,
+               "part": null, "mr": null, "result": "received", "detail": null,
+               "outcome": "delivered", "outcome_at": "2026-05-01T12:00:30Z"})
+    );
+    assert_eq!(
+        v[4],
+        json!({"time": "2026-05-01T12:00:05Z", "direction": "im_to_im",
+               "from": "sip:alice@example.com", "to": "wv:bob@example.com", "modem_imsi": null,
+               "message_id": 4, "part": null, "mr": null, "result": "received", "detail": null,
+               "outcome": "delivered", "outcome_at": "2026-05-01T12:00:50Z"})
+    );
+    // The JSON keys are the CSV columns, in order.
+    let keys: Vec<&String> = v[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "time",
+            "direction",
+            "from",
+            "to",
+            "modem_imsi",
+            "message_id",
+            "part",
+            "mr",
+            "result",
+            "detail",
+            "outcome",
+            "outcome_at"
+        ]
+    );
+    let (code, err) = failure(&db.run(&["cdr", "export", "--csv", "--json"], ""));
     assert_eq!(code, 2, "{err}");
 }

@@ -387,14 +387,14 @@ fn cdr_export_as_table_and_csv_since_a_time() {
     fill_queue(&db);
     assert_eq!(
         db.ok(&["cdr", "export", "--csv"]),
-        "time,user,msisdn,modem_imsi,message_id,part,mr,result,detail,outcome,outcome_at\n\
-         2026-05-01T12:00:01Z,sip:alice@example.com,+491701234560,262011234567890,1,1,17,submitted,,delivery_unknown,2026-05-01T12:00:01Z\n\
-         2026-05-02T12:00:01Z,sip:alice@example.com,+491701234561,262011234567890,2,1,,failed,+CMS ERROR: 500,,\n"
+        "time,direction,from,to,modem_imsi,message_id,part,mr,result,detail,outcome,outcome_at\n\
+         2026-05-01T12:00:01Z,im_to_sms,sip:alice@example.com,+491701234560,262011234567890,1,1,17,submitted,,delivery_unknown,2026-05-01T12:00:01Z\n\
+         2026-05-02T12:00:01Z,im_to_sms,sip:alice@example.com,+491701234561,262011234567890,2,1,,failed,+CMS ERROR: 500,,\n"
     );
     assert_eq!(
         db.ok(&["cdr", "export", "--since", "2026-05-02"]),
-        "TIME                  USER                   MSISDN         MODEM            MESSAGE  PART  MR  RESULT  DETAIL           OUTCOME  OUTCOME AT\n\
-         2026-05-02T12:00:01Z  sip:alice@example.com  +491701234561  262011234567890  2        1     -   failed  +CMS ERROR: 500  -        -\n"
+        "TIME                  DIRECTION  FROM                   TO             MODEM            MESSAGE  PART  MR  RESULT  DETAIL           OUTCOME  OUTCOME AT\n\
+         2026-05-02T12:00:01Z  im_to_sms  sip:alice@example.com  +491701234561  262011234567890  2        1     -   failed  +CMS ERROR: 500  -        -\n"
     );
     assert_eq!(
         db.ok(&[
@@ -404,7 +404,7 @@ fn cdr_export_as_table_and_csv_since_a_time() {
             "--since",
             "2026-05-02T14:00:02+02:00"
         ]),
-        "time,user,msisdn,modem_imsi,message_id,part,mr,result,detail,outcome,outcome_at\n"
+        "time,direction,from,to,modem_imsi,message_id,part,mr,result,detail,outcome,outcome_at\n"
     );
     let (code, err) = failure(&db.run(&["cdr", "export", "--since", "last week"], ""));
     assert_eq!(code, 2);

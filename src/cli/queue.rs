@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::output::{or_dash, preview, table};
+use super::output::{or_dash, preview, print_json, table, write_csv};
 use super::{Ctx, Failure};
 use crate::store::{MessageId, MessageState, Store, StoreError, UnixTime};
 
@@ -101,8 +101,11 @@ pub(super) enum CdrCommand {
         #[arg(long, value_parser = UnixTime::parse, value_name = "TIME")]
         since: Option<UnixTime>,
         /// Print CSV with a header row.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "json")]
         csv: bool,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -166,73 +169,76 @@ impl QueueCommand {
     }
 }
 
+/// The columns of `cdr export --csv`, and the keys of `--json`, in order
+/// (README, "Charging records").
+const CDR_COLUMNS: [&str; 12] = [
+    "time",
+    "direction",
+    "from",
+    "to",
+    "modem_imsi",
+    "message_id",
+    "part",
+    "mr",
+    "result",
+    "detail",
+    "outcome",
+    "outcome_at",
+];
+
 impl CdrCommand {
     pub(super) fn run(self, ctx: &Ctx) -> Result<(), Failure> {
-        let Self::Export { since, csv } = self;
+        let Self::Export { since, csv, json } = self;
         let records = ctx.read()?.cdr_since(since.unwrap_or(UnixTime(i64::MIN)))?;
+        if json {
+            return print_json(&records);
+        }
+        let text = |v: Option<String>| v.unwrap_or_default();
         let rows: Vec<Vec<String>> = records
             .iter()
             .map(|r| {
                 vec![
                     r.at.to_string(),
-                    r.user.clone(),
-                    r.msisdn.clone(),
-                    r.modem_imsi.clone(),
-                    r.message_id.0.to_string(),
-                    r.seq.to_string(),
-                    r.mr.map(|m| m.to_string()).unwrap_or_default(),
+                    r.direction.to_string(),
+                    r.from.clone(),
+                    text(r.to.clone()),
+                    text(r.modem_imsi.clone()),
+                    r.message_id.to_string(),
+                    text(r.seq.map(|s| s.to_string())),
+                    text(r.mr.map(|m| m.to_string())),
                     r.result.clone(),
-                    r.detail.clone().unwrap_or_default(),
-                    r.outcome.clone().unwrap_or_default(),
-                    r.outcome_at.map(|t| t.to_string()).unwrap_or_default(),
+                    text(r.detail.clone()),
+                    text(r.outcome.clone()),
+                    text(r.outcome_at.map(|t| t.to_string())),
                 ]
             })
             .collect();
-        if !csv {
-            let rows: Vec<Vec<String>> = rows
-                .into_iter()
-                .map(|r| {
-                    r.into_iter()
-                        .map(|c| if c.is_empty() { "-".into() } else { c })
-                        .collect()
-                })
-                .collect();
-            let headers = [
-                "TIME",
-                "USER",
-                "MSISDN",
-                "MODEM",
-                "MESSAGE",
-                "PART",
-                "MR",
-                "RESULT",
-                "DETAIL",
-                "OUTCOME",
-                "OUTCOME AT",
-            ];
-            print!("{}", table(&headers, &rows));
-            return Ok(());
+        if csv {
+            return write_csv(&CDR_COLUMNS, &rows);
         }
-        let mut w = csv::Writer::from_writer(std::io::stdout());
-        let fail = |e: csv::Error| Failure::Other(format!("cannot write CSV: {e}"));
-        w.write_record([
-            "time",
-            "user",
-            "msisdn",
-            "modem_imsi",
-            "message_id",
-            "part",
-            "mr",
-            "result",
-            "detail",
-            "outcome",
-            "outcome_at",
-        ])
-        .map_err(fail)?;
-        for r in &rows {
-            w.write_record(r).map_err(fail)?;
-        }
-        w.flush()
-            .map_err(|e| Failure::Other(format!("cannot write CSV: {e}")))
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|c| if c.is_empty() { "-".into() } else { c })
+                    .collect()
+            })
+            .collect();
+        let headers = [
+            "TIME",
+            "DIRECTION",
+            "FROM",
+            "TO",
+            "MODEM",
+            "MESSAGE",
+            "PART",
+            "MR",
+            "RESULT",
+            "DETAIL",
+            "OUTCOME",
+            "OUTCOME AT",
+        ];
+        print!("{}", table(&headers, &rows));
+        Ok(())
     }
 }

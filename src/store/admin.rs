@@ -131,10 +131,11 @@ fn purge_in(tx: &Connection, cutoff: UnixTime) -> Result<Purged, StoreError> {
         ),
         [c],
     )?;
-    // A record whose part still waits for its outcome is kept.
+    // A record still waiting for its outcome (a submitted part, a message
+    // received and not delivered yet) is kept.
     let charging_records = tx.execute(
         "DELETE FROM charging_records WHERE at < ?1 \
-         AND (outcome IS NOT NULL OR result <> 'submitted')",
+         AND (outcome IS NOT NULL OR result IN ('failed', 'unknown'))",
         [c],
     )?;
     Ok(Purged {

@@ -197,6 +197,7 @@ fn insert_inbound(
     for p in pdus {
         link.execute(params![p, id])?;
     }
+    super::cdr::record_inbound(tx, id, None, now)?;
     Ok(InboundId(id))
 }
 
@@ -654,6 +655,7 @@ impl Store {
             id,
             "state = 'delivered', user_id = ?2, delivered_at = ?3, attempts = attempts + 1",
             params![id.0, user.0, now.0],
+            Some(now),
         )
     }
 
@@ -669,32 +671,48 @@ impl Store {
             id,
             "user_id = coalesce(?2, user_id), next_attempt_at = ?3, last_error = ?4, attempts = attempts + 1",
             params![id.0, user.map(|u| u.0), at.0, reason],
+            None,
         )
     }
 
     /// Delivery failed for good (no user to route to, policy).
-    pub fn mark_inbound_failed(&mut self, id: InboundId, reason: &str) -> Result<(), StoreError> {
+    pub fn mark_inbound_failed(
+        &mut self,
+        id: InboundId,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.update_pending(
             id,
             "state = 'failed', last_error = ?2",
             params![id.0, reason],
+            Some(now),
         )
     }
 
     /// The message was held longer than the bridge keeps messages.
-    pub fn mark_inbound_expired(&mut self, id: InboundId, reason: &str) -> Result<(), StoreError> {
+    pub fn mark_inbound_expired(
+        &mut self,
+        id: InboundId,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.update_pending(
             id,
             "state = 'expired', last_error = ?2",
             params![id.0, reason],
+            Some(now),
         )
     }
 
+    /// Changes a pending message with `set`; `ended` at a time when that makes
+    /// it final, which its charging record gets in the same transaction.
     fn update_pending(
         &mut self,
         id: InboundId,
         set: &str,
         p: impl rusqlite::Params,
+        ended: Option<UnixTime>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             let n = tx
@@ -703,6 +721,9 @@ impl Store {
                 ))?
                 .execute(p)?;
             if n == 1 {
+                if let Some(now) = ended {
+                    super::cdr::set_inbound_outcome(tx, id.0, now)?;
+                }
                 return Ok(());
             }
             let state: Option<String> = tx

@@ -85,7 +85,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use admin::Purged;
-pub use cdr::ChargingRecord;
+pub use cdr::{ChargingRecord, Direction};
 pub use contacts::{
     Contact, ContactId, Conversation, DEFAULT_LIST, ImportError, NewContact, Subscriber,
 };
