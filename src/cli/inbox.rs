@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::output::{or_dash, preview, print_json, table, write_csv};
+use super::output::{preview, print_json, table, write_csv};
 use super::{Ctx, Failure};
 use crate::store::{InboundState, UserId};
 
@@ -72,26 +72,7 @@ impl InboxCommand {
                 .collect();
             return print_json(&v);
         }
-        if csv {
-            let rows: Vec<Vec<String>> = messages
-                .iter()
-                .map(|m| {
-                    vec![
-                        m.id.0.to_string(),
-                        m.received_at.to_string(),
-                        m.sender.clone(),
-                        user_of(m.user).unwrap_or_default(),
-                        m.state.to_string(),
-                        m.modem_imsi.clone(),
-                        m.incomplete.to_string(),
-                        m.attempts.to_string(),
-                        m.last_error.clone().unwrap_or_default(),
-                        m.text.clone(),
-                    ]
-                })
-                .collect();
-            return write_csv(&COLUMNS, &rows);
-        }
+        // One row of every column; the table shows some, shortened.
         let rows: Vec<Vec<String>> = messages
             .iter()
             .map(|m| {
@@ -99,9 +80,34 @@ impl InboxCommand {
                     m.id.0.to_string(),
                     m.received_at.to_string(),
                     m.sender.clone(),
-                    or_dash(user_of(m.user)),
+                    user_of(m.user).unwrap_or_default(),
                     m.state.to_string(),
-                    preview(&m.text, 30),
+                    m.modem_imsi.clone(),
+                    m.incomplete.to_string(),
+                    m.attempts.to_string(),
+                    m.last_error.clone().unwrap_or_default(),
+                    m.text.clone(),
+                ]
+            })
+            .collect();
+        if csv {
+            return write_csv(&COLUMNS, &rows);
+        }
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| {
+                let user = if r[3].is_empty() {
+                    "-".to_owned()
+                } else {
+                    r[3].clone()
+                };
+                vec![
+                    r[0].clone(),
+                    r[1].clone(),
+                    r[2].clone(),
+                    user,
+                    r[4].clone(),
+                    preview(&r[9], 30),
                 ]
             })
             .collect();

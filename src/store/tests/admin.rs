@@ -170,11 +170,7 @@ fn a_part_that_may_have_left_is_requeued_only_when_asked() {
 
 #[test]
 fn failing_a_message_on_a_dead_modem_makes_its_notice_due() {
-    let mut s = mem();
-    let alice = add_alice(&mut s);
-    let id = s
-        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
-        .unwrap();
+    let (mut s, _, _, id) = long_message();
     // Part 1 went out, part 2 is being sent when the modem dies.
     let p = s.claim_next_part(MODEM_A, T0).unwrap().unwrap();
     s.part_sent(p.part, 1, T0).unwrap();
