@@ -301,7 +301,8 @@ fn purge_prints_counts_and_a_dry_run_deletes_nothing() {
         s.part_sent(p.part, mr, t0()).unwrap();
     }
     s.mark_notified(told, t0()).unwrap();
-    // Final but its sender not told yet: kept.
+    // Final but its sender not told yet: kept (its charging record goes; the
+    // records of the delivered and the failed SMS go too, the pending one's stays).
     s.enqueue(&message(alice, 1, false), t0()).unwrap();
     let p = s.claim_next_part(MODEM, t0()).unwrap().unwrap();
     s.part_sent(p.part, 3, t0()).unwrap();
@@ -312,7 +313,7 @@ fn purge_prints_counts_and_a_dry_run_deletes_nothing() {
                   parts             2\n\
                   inbound           1\n\
                   inbox_pdus        1\n\
-                  charging_records  3\n";
+                  charging_records  5\n";
     let o = db.run(&["purge", "--older-than", "30d", "--dry-run"], "");
     assert_eq!(stdout(&o), counts);
     assert_eq!(
