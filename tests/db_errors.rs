@@ -22,6 +22,31 @@ const READ_ONLY: [&[&str]; 6] = [
     &["cdr", "export", "--json"],
 ];
 
+/// Commands that change rows a new, empty database cannot have.
+const CHANGES: [&[&str]; 7] = [
+    &["users", "remove", "sip:alice@example.com"],
+    &["users", "limits", "sip:alice@example.com", "--rate", "1"],
+    &[
+        "contacts",
+        "add",
+        "--user",
+        "sip:alice@example.com",
+        "--msisdn",
+        "+491701234567",
+    ],
+    &[
+        "contacts",
+        "block",
+        "--user",
+        "sip:alice@example.com",
+        "--msisdn",
+        "+491701234567",
+    ],
+    &["queue", "fail", "1"],
+    &["queue", "requeue", "--modem", "262011234567890"],
+    &["purge", "--older-than", "90d"],
+];
+
 fn entries(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -43,6 +68,28 @@ fn read_only_commands_in_an_empty_directory_create_nothing() {
         );
         assert_eq!(entries(dir.path()), Vec::<String>::new(), "{args:?}");
     }
+}
+
+#[test]
+fn commands_that_change_existing_rows_create_no_database_either() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in CHANGES {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(dir.path()).args(args);
+        let (code, err) = failure(&run(cmd, ""));
+        assert_eq!(
+            (code, err.as_str()),
+            (1, "smsbridge: no database at ./smsbridge.db\n"),
+            "{args:?}"
+        );
+        assert_eq!(entries(dir.path()), Vec::<String>::new(), "{args:?}");
+    }
+    // Adding a user is what makes one.
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir.path())
+        .args(["users", "add", "sip:alice@example.com"]);
+    assert_eq!(stdout(&run(cmd, "")), "added user sip:alice@example.com\n");
+    assert_eq!(entries(dir.path()), ["smsbridge.db"]);
 }
 
 #[test]

@@ -178,6 +178,14 @@ impl Ctx {
         Ok(store)
     }
 
+    /// The database for a command that changes rows it does not create (a
+    /// user to remove, a message to requeue): never created.
+    fn change(&self) -> Result<Store, Failure> {
+        let mut store = Store::open_existing_for_writing(&self.db)?;
+        store.set_default_country_code(self.config.numbers.default_country_code.clone());
+        Ok(store)
+    }
+
     /// The database for a command that only reads: never created (a missing
     /// file is "no database at PATH", exit 1), and read even where it cannot
     /// be written.

@@ -28,7 +28,7 @@ impl PurgeArgs {
         let p = if self.dry_run {
             ctx.read()?.purge(cutoff, true)?
         } else {
-            ctx.open()?.purge(cutoff, false)?
+            ctx.change()?.purge(cutoff, false)?
         };
         let rows: Vec<Vec<String>> = [
             ("messages", p.messages),

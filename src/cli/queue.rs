@@ -121,7 +121,7 @@ impl QueueCommand {
         let (state, json) = match self {
             Self::List { state, json } => (state, json),
             Self::Fail { which, reason } => {
-                return each(&mut ctx.open()?, &which, |s, id| {
+                return each(&mut ctx.change()?, &which, |s, id| {
                     let state = s.fail_message(id, &reason, UnixTime::now())?;
                     Ok(format!("message {}: {state}", id.0))
                 });
@@ -131,7 +131,7 @@ impl QueueCommand {
                 even_if_sent,
             } => {
                 let leave = which.modem.is_some();
-                return each(&mut ctx.open()?, &which, |s, id| {
+                return each(&mut ctx.change()?, &which, |s, id| {
                     let n = s.requeue_message(id, even_if_sent, leave, UnixTime::now())?;
                     let parts = if n == 1 { "part" } else { "parts" };
                     Ok(format!("message {}: {n} {parts} queued again", id.0))

@@ -104,7 +104,7 @@ fn limits(ctx: &Ctx, a: LimitsArgs) -> Result<(), Failure> {
     let unknown = || StoreError::UnknownUser(address.to_owned());
     let changes = a.rate.is_some() || a.daily.is_some() || a.format.is_some();
     let user: User = if changes {
-        ctx.open()?.atomically(|s| {
+        ctx.change()?.atomically(|s| {
             let u = s.user_by_address(address)?.ok_or_else(unknown)?;
             let mut settings = u.settings.clone();
             settings.rate_per_minute = a.rate.unwrap_or(settings.rate_per_minute);
@@ -145,13 +145,14 @@ impl UsersCommand {
             Self::Add(a) => add(ctx, a),
             Self::List { json } => list(ctx, json),
             Self::Remove { address } => {
-                ctx.open()?.remove_user(&address, UnixTime::now())?;
+                ctx.change()?.remove_user(&address, UnixTime::now())?;
                 println!("removed user {}", UserAddress::parse(&address)?.as_str());
                 Ok(())
             }
             Self::ImpsDigest { address, off, .. } => {
                 let password = (!off).then(read_password).transpose()?;
-                ctx.open()?.set_imps_digest(&address, password.as_deref())?;
+                ctx.change()?
+                    .set_imps_digest(&address, password.as_deref())?;
                 let a = UserAddress::parse(&address)?;
                 if off {
                     println!("IMPS 4-way login off for {}", a.as_str());
@@ -163,7 +164,7 @@ impl UsersCommand {
             Self::Limits(a) => limits(ctx, a),
             Self::Passwd { address, .. } => {
                 let password = read_password()?;
-                ctx.open()?
+                ctx.change()?
                     .set_password(&address, &password, &ctx.config.sip.realm)?;
                 println!(
                     "password set for {}",

@@ -131,6 +131,18 @@ impl Store {
         Self::setup(conn).map_err(|e| e.at(path))
     }
 
+    /// Opens the database at `path` for reading and writing as [`Store::open`]
+    /// does, but only if it exists: for changes to rows that a new, empty
+    /// database cannot have (a user to remove, a message to requeue), so a
+    /// mistyped path is said, not made.
+    pub fn open_existing_for_writing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(StoreError::NoDatabase(path.to_owned()));
+        }
+        Self::open(path)
+    }
+
     /// Opens the database at `path` for commands that only read: a missing file
     /// is [`StoreError::NoDatabase`] and is never created. A file that can be
     /// written is opened as [`Store::open`] does (so its `-wal` and `-shm` go
