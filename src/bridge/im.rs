@@ -131,7 +131,7 @@ impl Bridge {
                     if let Err(r) = policy::decide_relay(&text, blocked, &to_address) {
                         return Ok(Err(r));
                     }
-                    s.enqueue_im(tid, &sender, &text, now).map(Ok)
+                    s.enqueue_im(tid, fid, &sender, &text, now).map(Ok)
                 })
             })
             .await

@@ -132,7 +132,7 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
     if policy::inbound_expired(m.received_at, now, shared.policy.inbound_expiry) {
         tracing::warn!(inbound = id.0, from = %m.sender, "undelivered for too long; expired");
         return shared
-            .db(move |s| s.mark_inbound_expired(id, "not delivered in time"))
+            .db(move |s| s.mark_inbound_expired(id, "not delivered in time", now))
             .await;
     }
     let msisdn = normalise_msisdn(&m.sender, None).ok();
@@ -183,13 +183,13 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
     let Some((user, from_name, blocked)) = routed else {
         tracing::warn!(inbound = id.0, from = %sender, "no user knows this number and no fallback user is configured");
         return shared
-            .db(move |s| s.mark_inbound_failed(id, "no user to deliver to"))
+            .db(move |s| s.mark_inbound_failed(id, "no user to deliver to", now))
             .await;
     };
     if blocked {
         tracing::info!(inbound = id.0, from = %sender, user = %user.address(), "sender is blocked; not delivered");
         return shared
-            .db(move |s| s.mark_inbound_failed(id, "sender blocked by the user"))
+            .db(move |s| s.mark_inbound_failed(id, "sender blocked by the user", now))
             .await;
     }
     let uid = user.id;
@@ -236,7 +236,9 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
         DeliveryResult::Failed(why) => {
             tracing::warn!(inbound = id.0, %to, "delivery refused: {why}");
             Metrics::front_end_counter(&metrics.im_failed, label);
-            shared.db(move |s| s.mark_inbound_failed(id, &why)).await
+            shared
+                .db(move |s| s.mark_inbound_failed(id, &why, now))
+                .await
         }
     }
 }

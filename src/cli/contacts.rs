@@ -78,23 +78,23 @@ impl ContactsCommand {
                     alias: a.alias,
                     list_name: None,
                 };
-                ctx.open()?.add_contact(&c, UnixTime::now())?;
+                ctx.change()?.add_contact(&c, UnixTime::now())?;
                 println!("added contact {} for {}", c.msisdn, c.user);
             }
             Self::List { user, json } => list(ctx, user.as_deref(), json)?,
             Self::Remove(p) => {
                 let (u, m) = (user(&p.user)?, number(&p.msisdn)?);
-                ctx.open()?.remove_contact(&u, &m)?;
+                ctx.change()?.remove_contact(&u, &m)?;
                 println!("removed contact {m} of {u}");
             }
             Self::Block(p) => {
                 let (u, m) = (user(&p.user)?, number(&p.msisdn)?);
-                ctx.open()?.set_blocked(&u, &m, true)?;
+                ctx.change()?.set_blocked(&u, &m, true)?;
                 println!("blocked {m} for {u}");
             }
             Self::Unblock(p) => {
                 let (u, m) = (user(&p.user)?, number(&p.msisdn)?);
-                ctx.open()?.set_blocked(&u, &m, false)?;
+                ctx.change()?.set_blocked(&u, &m, false)?;
                 println!("unblocked {m} for {u}");
             }
             Self::Import { csv } => import(ctx, &csv)?,
@@ -104,7 +104,7 @@ impl ContactsCommand {
 }
 
 fn list(ctx: &Ctx, user: Option<&str>, as_json: bool) -> Result<(), Failure> {
-    let contacts = ctx.open()?.contacts(user)?;
+    let contacts = ctx.read()?.contacts(user)?;
     if as_json {
         let text = serde_json::to_string(&contacts).map_err(|e| Failure::Other(e.to_string()))?;
         println!("{text}");
@@ -206,7 +206,7 @@ fn import(ctx: &Ctx, path: &Path) -> Result<(), Failure> {
         });
         lines.push(line);
     }
-    let mut store = ctx.open()?;
+    let mut store = ctx.change()?;
     let checked = if bad.is_empty() {
         store.import_contacts(&rows, UnixTime::now())
     } else {

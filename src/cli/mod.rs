@@ -9,9 +9,11 @@ use crate::config::Config;
 use crate::store::{Store, StoreError};
 
 mod contacts;
+mod inbox;
 mod modem;
 mod output;
 mod pdu;
+mod purge;
 mod queue;
 mod run;
 mod sim;
@@ -61,9 +63,15 @@ enum Command {
     /// The outbox: messages waiting for, or sent through, a modem.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
-    /// Charging records, one per submitted SMS part.
+    /// Received messages: SMS from subscribers, IMs relayed between users.
+    #[command(subcommand)]
+    Inbox(inbox::InboxCommand),
+    /// Charging records: every SMS part submitted, every message delivered to
+    /// a user, with its final outcome.
     #[command(subcommand)]
     Cdr(queue::CdrCommand),
+    /// Delete what is over and old: final messages, raw PDUs, charging records.
+    Purge(purge::PurgeArgs),
     /// Testing only: load generators for the store (used by the crash test).
     #[command(subcommand, hide = true)]
     StoreStress(stress::StressCommand),
@@ -135,7 +143,9 @@ impl Cli {
             Command::Users(cmd) => cmd.run(&ctx),
             Command::Contacts(cmd) => cmd.run(&ctx),
             Command::Queue(cmd) => cmd.run(&ctx),
+            Command::Inbox(cmd) => cmd.run(&ctx),
             Command::Cdr(cmd) => cmd.run(&ctx),
+            Command::Purge(args) => args.run(&ctx),
             Command::StoreStress(cmd) => cmd.run(&ctx),
         };
         match result {
@@ -161,8 +171,26 @@ impl Ctx {
         Ok(Self { config, db })
     }
 
+    /// The database for a command that writes: created if missing.
     fn open(&self) -> Result<Store, Failure> {
         let mut store = Store::open(&self.db)?;
+        store.set_default_country_code(self.config.numbers.default_country_code.clone());
+        Ok(store)
+    }
+
+    /// The database for a command that changes rows it does not create (a
+    /// user to remove, a message to requeue): never created.
+    fn change(&self) -> Result<Store, Failure> {
+        let mut store = Store::open_existing_for_writing(&self.db)?;
+        store.set_default_country_code(self.config.numbers.default_country_code.clone());
+        Ok(store)
+    }
+
+    /// The database for a command that only reads: never created (a missing
+    /// file is "no database at PATH", exit 1), and read even where it cannot
+    /// be written.
+    fn read(&self) -> Result<Store, Failure> {
+        let mut store = Store::open_existing(&self.db)?;
         store.set_default_country_code(self.config.numbers.default_country_code.clone());
         Ok(store)
     }

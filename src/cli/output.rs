@@ -45,6 +45,25 @@ pub(super) fn preview(text: &str, max: usize) -> String {
     }
 }
 
+/// Writes `rows` as CSV with a header row to standard output.
+pub(super) fn write_csv(headers: &[&str], rows: &[Vec<String>]) -> Result<(), super::Failure> {
+    let fail = |e: csv::Error| super::Failure::Other(format!("cannot write CSV: {e}"));
+    let mut w = csv::Writer::from_writer(std::io::stdout());
+    w.write_record(headers).map_err(fail)?;
+    for r in rows {
+        w.write_record(r).map_err(fail)?;
+    }
+    w.flush()
+        .map_err(|e| super::Failure::Other(format!("cannot write CSV: {e}")))
+}
+
+/// Prints `value` as one line of JSON.
+pub(super) fn print_json(value: &impl serde::Serialize) -> Result<(), super::Failure> {
+    let text = serde_json::to_string(value).map_err(|e| super::Failure::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
 /// `yes` or `no`.
 pub(super) fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_owned()

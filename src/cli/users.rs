@@ -1,4 +1,4 @@
-//! `smsbridge users add|list|remove|passwd`.
+//! `smsbridge users add|list|remove|passwd|imps-digest|limits`.
 
 use std::io::Read;
 
@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::output::{or_dash, table, yes_no};
 use super::{Ctx, Failure};
-use crate::store::{UnixTime, UserAddress, UserSettings};
+use crate::store::{BodyFormat, StoreError, UnixTime, User, UserAddress, UserSettings};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum UsersCommand {
@@ -37,6 +37,9 @@ pub(super) enum UsersCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Show a user's limits, or set some: SMS per minute and per day (0: no
+    /// limit) and the body format of the IMs they get.
+    Limits(LimitsArgs),
     /// Set a user's password, read from standard input.
     Passwd {
         /// The user's address.
@@ -66,6 +69,61 @@ pub(super) struct AddArgs {
     imps_digest: bool,
 }
 
+#[derive(Debug, Args)]
+pub(super) struct LimitsArgs {
+    /// The user's address.
+    address: String,
+    /// Most SMS a minute (0: no limit).
+    #[arg(long, value_name = "N")]
+    rate: Option<u32>,
+    /// Most SMS a day (0: no limit).
+    #[arg(long, value_name = "N")]
+    daily: Option<u32>,
+    /// Body of the IMs the user gets: `plain` (text/plain) or `cpim` (message/cpim).
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    format: Option<BodyFormat>,
+}
+
+fn parse_format(s: &str) -> Result<BodyFormat, String> {
+    BodyFormat::parse(s).ok_or_else(|| format!("unknown format {s:?}; the formats are plain, cpim"))
+}
+
+/// A limit in words: the number, or `no limit` for 0.
+fn limit(n: u32) -> String {
+    if n == 0 {
+        "no limit".to_owned()
+    } else {
+        n.to_string()
+    }
+}
+
+/// `smsbridge users limits`: one line per setting, as it is after the change.
+fn limits(ctx: &Ctx, a: LimitsArgs) -> Result<(), Failure> {
+    let address = UserAddress::parse(&a.address)?;
+    let address = address.as_str();
+    let unknown = || StoreError::UnknownUser(address.to_owned());
+    let changes = a.rate.is_some() || a.daily.is_some() || a.format.is_some();
+    let user: User = if changes {
+        ctx.change()?.atomically(|s| {
+            let u = s.user_by_address(address)?.ok_or_else(unknown)?;
+            let mut settings = u.settings.clone();
+            settings.rate_per_minute = a.rate.unwrap_or(settings.rate_per_minute);
+            settings.daily_cap = a.daily.unwrap_or(settings.daily_cap);
+            settings.body_format = a.format.unwrap_or(settings.body_format);
+            s.update_user_settings(address, &settings)?;
+            s.user(u.id)?.ok_or_else(unknown)
+        })?
+    } else {
+        ctx.read()?.user_by_address(address)?.ok_or_else(unknown)?
+    };
+    let st = &user.settings;
+    println!("user:        {}", user.address());
+    println!("per minute:  {}", limit(st.rate_per_minute));
+    println!("per day:     {}", limit(st.daily_cap));
+    println!("body format: {}", st.body_format.as_str());
+    Ok(())
+}
+
 /// One line from standard input without its line end.
 fn read_password() -> Result<String, Failure> {
     let mut s = String::new();
@@ -87,13 +145,14 @@ impl UsersCommand {
             Self::Add(a) => add(ctx, a),
             Self::List { json } => list(ctx, json),
             Self::Remove { address } => {
-                ctx.open()?.remove_user(&address, UnixTime::now())?;
+                ctx.change()?.remove_user(&address, UnixTime::now())?;
                 println!("removed user {}", UserAddress::parse(&address)?.as_str());
                 Ok(())
             }
             Self::ImpsDigest { address, off, .. } => {
                 let password = (!off).then(read_password).transpose()?;
-                ctx.open()?.set_imps_digest(&address, password.as_deref())?;
+                ctx.change()?
+                    .set_imps_digest(&address, password.as_deref())?;
                 let a = UserAddress::parse(&address)?;
                 if off {
                     println!("IMPS 4-way login off for {}", a.as_str());
@@ -102,9 +161,10 @@ impl UsersCommand {
                 }
                 Ok(())
             }
+            Self::Limits(a) => limits(ctx, a),
             Self::Passwd { address, .. } => {
                 let password = read_password()?;
-                ctx.open()?
+                ctx.change()?
                     .set_password(&address, &password, &ctx.config.sip.realm)?;
                 println!(
                     "password set for {}",
@@ -145,7 +205,7 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<(), Failure> {
 }
 
 fn list(ctx: &Ctx, as_json: bool) -> Result<(), Failure> {
-    let users = ctx.open()?.users()?;
+    let users = ctx.read()?.users()?;
     if as_json {
         let v: Vec<_> = users
             .iter()

@@ -1,6 +1,11 @@
 //! What can go wrong in the store, sorted by blame: the database cannot be used
-//! right now (the caller answers "try later"), the input was bad (the caller says
-//! what was wrong), or the caller asked for something the state does not allow.
+//! right now (busy or locked: the caller answers "try later"), it cannot be used
+//! at all until someone fixes its place (a directory or file that is not
+//! writable, a read-only file system, a full disk: said as such, never "try
+//! later"), the input was bad (the caller says what was wrong), or the caller
+//! asked for something the state does not allow.
+
+use std::path::{Path, PathBuf};
 
 use super::numbers::NumberError;
 
@@ -12,13 +17,28 @@ use super::numbers::NumberError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database cannot be used now: read-only, disk full, busy or locked past
-    /// the busy timeout, an I/O error, or the file cannot be opened.
+    /// The database cannot be used now but will be again without anyone doing
+    /// anything: busy or locked past the busy timeout, out of memory.
     #[error("database unavailable, try later: {detail}")]
     Unavailable {
         /// What SQLite or the OS said.
         detail: String,
     },
+    /// The database cannot be used, and waiting will not change that: the file
+    /// or its directory is not writable, the file system is read-only, the disk
+    /// is full, an I/O error. Someone has to fix the place it lives in.
+    #[error("cannot {action} the database{}: {why}", in_path(.path.as_deref()))]
+    Unusable {
+        /// `open`, `create` or `write`.
+        action: &'static str,
+        /// The file, when known.
+        path: Option<PathBuf>,
+        /// Why, in words.
+        why: String,
+    },
+    /// A command that only reads found no database file (and made none).
+    #[error("no database at {}", .0.display())]
+    NoDatabase(PathBuf),
     /// The file was written by a newer smsbridge.
     #[error(
         "database schema version {found} is newer than this smsbridge understands (at most {supported}); upgrade smsbridge"
@@ -80,10 +100,35 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the same call may succeed later without any change to its input:
-    /// the front end answers "try later" and keeps nothing.
+    /// Whether the same call may succeed later without any change to its input
+    /// or to the machine (busy, locked): the front end answers "try later" and
+    /// keeps nothing. A database that cannot be written at all
+    /// ([`StoreError::Unusable`]) is not temporary.
     pub fn is_temporary(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
+    }
+
+    /// Whether the database itself cannot be used until someone fixes its
+    /// place (permissions, a read-only or full file system) or creates it.
+    pub fn is_unusable(&self) -> bool {
+        matches!(self, Self::Unusable { .. } | Self::NoDatabase(_))
+    }
+
+    /// The same error, naming the database file it is about (for errors met
+    /// while opening it).
+    pub(super) fn at(self, file: &Path) -> Self {
+        match self {
+            Self::Unusable {
+                action,
+                path: None,
+                why,
+            } => Self::Unusable {
+                action,
+                path: Some(file.to_owned()),
+                why,
+            },
+            other => other,
+        }
     }
 
     /// Whether the input was at fault (unknown user, invalid number, duplicate, …):
@@ -107,30 +152,35 @@ impl StoreError {
     }
 }
 
+/// ` PATH` when the path is known.
+fn in_path(path: Option<&Path>) -> String {
+    path.map(|p| format!(" {}", p.display()))
+        .unwrap_or_default()
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ffi::ErrorCode as C;
+        let unusable = |action, why: String| Self::Unusable {
+            action,
+            path: None,
+            why,
+        };
         match e.sqlite_error_code() {
             Some(
-                C::DatabaseBusy
-                | C::DatabaseLocked
-                | C::ReadOnly
-                | C::DiskFull
-                | C::SystemIoFailure
-                | C::CannotOpen
-                | C::PermissionDenied
-                | C::OutOfMemory
-                | C::FileLockingProtocolFailed
-                | C::NoLargeFileSupport,
+                C::DatabaseBusy | C::DatabaseLocked | C::OutOfMemory | C::FileLockingProtocolFailed,
             ) => Self::unavailable(e),
+            Some(C::ReadOnly) => unusable(
+                "write",
+                "it is read-only (the file, its directory or the file system)".into(),
+            ),
+            Some(C::DiskFull) => unusable("write", "the disk is full".into()),
+            Some(C::SystemIoFailure) => unusable("read or write", format!("I/O error ({e})")),
+            Some(C::CannotOpen | C::PermissionDenied | C::NoLargeFileSupport) => {
+                unusable("open", e.to_string())
+            }
             _ => Self::Database(e),
         }
-    }
-}
-
-impl From<std::io::Error> for StoreError {
-    fn from(e: std::io::Error) -> Self {
-        Self::unavailable(e)
     }
 }
 

@@ -62,13 +62,32 @@ pub enum InboundState {
 }
 
 impl InboundState {
-    fn from_db(s: &str) -> Self {
-        match s {
-            "pending" => Self::Pending,
-            "delivered" => Self::Delivered,
-            "expired" => Self::Expired,
-            _ => Self::Failed,
+    /// Every state, in lifecycle order.
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Delivered, Self::Failed, Self::Expired];
+
+    /// The name in the database, the command line and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
         }
+    }
+
+    /// The state named `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    fn from_db(s: &str) -> Self {
+        Self::parse(s).unwrap_or(Self::Failed)
+    }
+}
+
+impl std::fmt::Display for InboundState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -178,6 +197,7 @@ fn insert_inbound(
     for p in pdus {
         link.execute(params![p, id])?;
     }
+    super::cdr::record_inbound(tx, id, None, now)?;
     Ok(InboundId(id))
 }
 
@@ -601,9 +621,17 @@ impl Store {
 
     /// Inbound messages, oldest first (for lists).
     pub fn inbound_messages(&self) -> Result<Vec<InboundMessage>, StoreError> {
-        let sql = format!("{INBOUND_SELECT} ORDER BY id");
+        self.inbound_in(None)
+    }
+
+    /// Inbound messages, oldest first, all or in one state.
+    pub fn inbound_in(
+        &self,
+        state: Option<InboundState>,
+    ) -> Result<Vec<InboundMessage>, StoreError> {
+        let sql = format!("{INBOUND_SELECT} WHERE ?1 IS NULL OR state = ?1 ORDER BY id");
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([], inbound_from_row)?;
+        let rows = stmt.query_map([state.map(InboundState::as_str)], inbound_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -627,6 +655,7 @@ impl Store {
             id,
             "state = 'delivered', user_id = ?2, delivered_at = ?3, attempts = attempts + 1",
             params![id.0, user.0, now.0],
+            Some(now),
         )
     }
 
@@ -642,32 +671,48 @@ impl Store {
             id,
             "user_id = coalesce(?2, user_id), next_attempt_at = ?3, last_error = ?4, attempts = attempts + 1",
             params![id.0, user.map(|u| u.0), at.0, reason],
+            None,
         )
     }
 
     /// Delivery failed for good (no user to route to, policy).
-    pub fn mark_inbound_failed(&mut self, id: InboundId, reason: &str) -> Result<(), StoreError> {
+    pub fn mark_inbound_failed(
+        &mut self,
+        id: InboundId,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.update_pending(
             id,
             "state = 'failed', last_error = ?2",
             params![id.0, reason],
+            Some(now),
         )
     }
 
     /// The message was held longer than the bridge keeps messages.
-    pub fn mark_inbound_expired(&mut self, id: InboundId, reason: &str) -> Result<(), StoreError> {
+    pub fn mark_inbound_expired(
+        &mut self,
+        id: InboundId,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         self.update_pending(
             id,
             "state = 'expired', last_error = ?2",
             params![id.0, reason],
+            Some(now),
         )
     }
 
+    /// Changes a pending message with `set`; `ended` at a time when that makes
+    /// it final, which its charging record gets in the same transaction.
     fn update_pending(
         &mut self,
         id: InboundId,
         set: &str,
         p: impl rusqlite::Params,
+        ended: Option<UnixTime>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             let n = tx
@@ -676,6 +721,9 @@ impl Store {
                 ))?
                 .execute(p)?;
             if n == 1 {
+                if let Some(now) = ended {
+                    super::cdr::set_inbound_outcome(tx, id.0, now)?;
+                }
                 return Ok(());
             }
             let state: Option<String> = tx

@@ -275,10 +275,12 @@ impl Store {
     /// Keeps an IM from one user of the bridge for another (IMPS ↔ SIP) in the
     /// inbox, so it is delivered like a received SMS: now if they are online,
     /// else when they come back (store and forward). `sender` is the sending
-    /// user's user part; the row's modem is [`IM_RELAY`].
+    /// user's user part, shown to the recipient; `from` is the sending user,
+    /// for the charging record kept with it. The row's modem is [`IM_RELAY`].
     pub fn enqueue_im(
         &mut self,
         to: UserId,
+        from: UserId,
         sender: &str,
         text: &str,
         now: UnixTime,
@@ -289,7 +291,9 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?4)",
                 params![IM_RELAY, sender, text, now.0, to.0],
             )?;
-            Ok(super::InboundId(tx.last_insert_rowid()))
+            let id = tx.last_insert_rowid();
+            super::cdr::record_inbound(tx, id, Some((from, to)), now)?;
+            Ok(super::InboundId(id))
         })
     }
 }

@@ -16,8 +16,10 @@
 //!
 //! # Errors
 //!
-//! [`StoreError::is_temporary`]: the database cannot be written now (read-only,
-//! disk full, locked, I/O): answer "try later" (SIP 503, IMPS 503).
+//! [`StoreError::is_temporary`]: the database is busy or locked now: answer
+//! "try later" (SIP 503, IMPS 503). [`StoreError::is_unusable`]: it cannot be
+//! written at all (its directory or file is not writable, the file system is
+//! read-only, the disk is full): said as such, since waiting will not help.
 //! [`StoreError::is_bad_input`]: unknown user, invalid number, duplicate…: say what
 //! was wrong. Anything else is a bug or a corrupt file.
 //!
@@ -59,6 +61,7 @@
 //!   [`Store::pending_inbound`], then `mark_inbound_delivered`, `_retry`,
 //!   `_failed` or `_expired`. A "STOP": [`Store::set_opted_out`].
 
+mod admin;
 mod cdr;
 mod contacts;
 mod error;
@@ -81,7 +84,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use cdr::ChargingRecord;
+pub use admin::Purged;
+pub use cdr::{ChargingRecord, Direction};
 pub use contacts::{
     Contact, ContactId, Conversation, DEFAULT_LIST, ImportError, NewContact, Subscriber,
 };
@@ -109,11 +113,96 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating it with mode 0600 if missing) and migrates the database at `path`.
+    /// Opens (creating it with mode 0600 if missing) and migrates the database
+    /// at `path` for reading and writing. A file or place that cannot be
+    /// written is refused at once with why ([`StoreError::Unusable`]), not at
+    /// the first write.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         create_private(path)?;
-        Self::setup(Connection::open(path)?)
+        let conn = Connection::open(path).map_err(|e| StoreError::from(e).at(path))?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(StoreError::Unusable {
+                action: "open",
+                path: Some(path.to_owned()),
+                why: why_read_only(path),
+            });
+        }
+        Self::setup(conn).map_err(|e| e.at(path))
+    }
+
+    /// Opens the database at `path` for reading and writing as [`Store::open`]
+    /// does, but only if it exists: for changes to rows that a new, empty
+    /// database cannot have (a user to remove, a message to requeue), so a
+    /// mistyped path is said, not made.
+    pub fn open_existing_for_writing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(StoreError::NoDatabase(path.to_owned()));
+        }
+        Self::open(path)
+    }
+
+    /// Opens the database at `path` for commands that only read: a missing file
+    /// is [`StoreError::NoDatabase`] and is never created. A file that can be
+    /// written is opened as [`Store::open`] does (so its `-wal` and `-shm` go
+    /// away again when it is closed); one that cannot be written, or that sits
+    /// where nothing can be written, is still read.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(StoreError::NoDatabase(path.to_owned()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| StoreError::from(e).at(path))?;
+        if !conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+            return Self::setup(conn).map_err(|e| e.at(path));
+        }
+        let conn = match read_only_version(conn) {
+            Ok((conn, version)) => Self::checked_read_only(conn, version)?,
+            // A WAL file cannot be read without its `-shm`, which a reader
+            // who may not write there cannot make: with no `-wal` either,
+            // everything is in the file, and it is read as it is.
+            Err(e) if !wal_of(path).exists() => {
+                let uri = format!("file:{}?immutable=1", path.display());
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = Connection::open_with_flags(uri, flags)
+                    .map_err(|_| StoreError::from(e).at(path))?;
+                let (conn, version) =
+                    read_only_version(conn).map_err(|e| StoreError::from(e).at(path))?;
+                Self::checked_read_only(conn, version)?
+            }
+            Err(e) => return Err(StoreError::from(e).at(path)),
+        };
+        Ok(Self {
+            conn,
+            default_country_code: None,
+        })
+    }
+
+    /// A read-only connection whose schema this build reads as it is.
+    fn checked_read_only(conn: Connection, version: i64) -> Result<Connection, StoreError> {
+        if version == schema::VERSION {
+            return Ok(conn);
+        }
+        if version > schema::VERSION {
+            return Err(StoreError::NewerSchema {
+                found: version,
+                supported: schema::VERSION,
+            });
+        }
+        Err(StoreError::Unusable {
+            action: "read",
+            path: conn.path().map(Into::into),
+            why: format!(
+                "it has schema version {version} and needs a migration to {}, which needs it writable",
+                schema::VERSION
+            ),
+        })
     }
 
     /// A private database in memory, for tests.
@@ -236,18 +325,71 @@ impl Store {
 /// make it readable to others. An existing file keeps the mode it has.
 fn create_private(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
+    let e = match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
     {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::unavailable(format!(
-            "cannot create {}: {e}",
-            path.display()
-        ))),
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => e,
+    };
+    let dir = directory_of(path);
+    let why = if e.raw_os_error() == Some(nix::libc::EROFS) {
+        "read-only file system".to_owned()
+    } else if e.kind() == std::io::ErrorKind::PermissionDenied {
+        format!("the directory {} is not writable", dir.display())
+    } else if e.kind() == std::io::ErrorKind::NotFound {
+        format!("the directory {} does not exist", dir.display())
+    } else {
+        e.to_string()
+    };
+    Err(StoreError::Unusable {
+        action: "create",
+        path: Some(path.to_owned()),
+        why,
+    })
+}
+
+/// The schema version of a read-only connection, which is also the first read.
+fn read_only_version(conn: Connection) -> Result<(Connection, i64), rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok((conn, version))
+}
+
+/// The `-wal` file next to a database file.
+fn wal_of(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
+}
+
+/// The directory a database file is in (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Why SQLite could open `path` only for reading, in words.
+fn why_read_only(path: &Path) -> String {
+    use nix::unistd::{AccessFlags, access};
+    let rofs = nix::sys::statvfs::statvfs(path)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+    if rofs {
+        "read-only file system".to_owned()
+    } else if access(path, AccessFlags::W_OK).is_err() {
+        "the file is read-only".to_owned()
+    } else if access(directory_of(path), AccessFlags::W_OK).is_err() {
+        format!(
+            "the directory {} is not writable",
+            directory_of(path).display()
+        )
+    } else {
+        "it can only be opened read-only".to_owned()
     }
 }
 

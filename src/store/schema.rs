@@ -8,7 +8,7 @@ use super::error::StoreError;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a
 /// released migration is never edited.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -313,6 +313,48 @@ ALTER TABLE charging_records ADD COLUMN outcome TEXT
 ALTER TABLE charging_records ADD COLUMN outcome_at INTEGER;
 CREATE INDEX charging_records_by_part ON charging_records(message_id, seq)
     WHERE result = 'submitted';
+"#;
+
+/// Charging records for every interworking direction: `direction` says which
+/// (`im_to_sms` per submitted part as before; `sms_to_im` and `im_to_im` per
+/// message received for a user, kept when it is received, with `result`
+/// `received`), and the outcome of an inbound message may be `expired`. The
+/// `result` and `outcome` CHECKs must widen and `msisdn`, `modem_imsi` and
+/// `seq` become optional (an IM between users has none), so the table is
+/// rebuilt as V4 rebuilt `messages`, ids kept. `user_address` is the IM user
+/// (the sender, or the recipient of an SMS once it is routed), `msisdn` the
+/// subscriber (the sender of an SMS as received), `peer_address` the user an
+/// IM between users is for.
+const V5: &str = r#"
+CREATE TABLE new_charging_records (
+    id              INTEGER PRIMARY KEY,
+    at              INTEGER NOT NULL,
+    direction       TEXT NOT NULL DEFAULT 'im_to_sms'
+                        CHECK (direction IN ('im_to_sms', 'sms_to_im', 'im_to_im')),
+    user_address    TEXT,
+    msisdn          TEXT,
+    peer_address    TEXT,
+    modem_imsi      TEXT,
+    message_id      INTEGER NOT NULL, -- messages.id for im_to_sms, else inbound.id
+    seq             INTEGER,
+    mr              INTEGER,
+    result          TEXT NOT NULL CHECK (result IN ('submitted', 'failed', 'unknown', 'received')),
+    detail          TEXT,
+    outcome         TEXT CHECK (outcome IN ('delivered', 'failed', 'delivery_unknown', 'expired')),
+    outcome_at      INTEGER
+);
+INSERT INTO new_charging_records (id, at, direction, user_address, msisdn, modem_imsi,
+        message_id, seq, mr, result, detail, outcome, outcome_at)
+    SELECT id, at, 'im_to_sms', user_address, msisdn, modem_imsi,
+        message_id, seq, mr, result, detail, outcome, outcome_at
+    FROM charging_records;
+DROP TABLE charging_records;
+ALTER TABLE new_charging_records RENAME TO charging_records;
+CREATE INDEX charging_records_by_time ON charging_records(at);
+CREATE INDEX charging_records_by_part ON charging_records(message_id, seq)
+    WHERE result = 'submitted';
+CREATE INDEX charging_records_by_inbound ON charging_records(message_id)
+    WHERE direction <> 'im_to_sms';
 "#;
 
 /// Applies the missing migrations in one IMMEDIATE transaction, so that two

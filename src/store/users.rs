@@ -28,11 +28,19 @@ pub enum BodyFormat {
 }
 
 impl BodyFormat {
-    fn as_str(self) -> &'static str {
+    /// `plain` or `cpim`, as stored and on the command line.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Plain => "plain",
             Self::Cpim => "cpim",
         }
+    }
+
+    /// The format named `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Plain, Self::Cpim]
+            .into_iter()
+            .find(|f| f.as_str() == s)
     }
 }
 
@@ -43,9 +51,9 @@ pub struct UserSettings {
     pub display_name: Option<String>,
     /// Whether the user may send SMS at all.
     pub may_send_sms: bool,
-    /// Most messages per minute (0: none).
+    /// Most messages per minute (0: no limit).
     pub rate_per_minute: u32,
-    /// Most messages per day (0: none).
+    /// Most messages per day (0: no limit).
     pub daily_cap: u32,
     /// Hide the user's name from SMS recipients.
     pub anonymous: bool,

@@ -79,30 +79,39 @@ fn counts(s: &Store) -> (i64, i64, i64) {
 }
 
 #[test]
-fn a_read_only_database_is_temporary_and_untouched() {
+fn a_read_only_database_is_a_permanent_error_and_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let (path, alice) = file_store(&dir);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let mut s = Store::open(&path).unwrap();
     let enforced = std::fs::OpenOptions::new().write(true).open(&path).is_err();
-    if !enforced {
-        // Root ignores file modes; make SQLite refuse writes the same way
-        // (SQLITE_READONLY) so the error path is still exercised.
-        println!("note: file modes are not enforced for this user; using PRAGMA query_only");
-        s.conn.pragma_update(None, "query_only", true).unwrap();
+    if enforced {
+        // Refused at open, with why, rather than at the first write.
+        let e = Store::open(&path).unwrap_err();
+        assert!(!e.is_temporary() && e.is_unusable(), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot open the database {}: the file is read-only",
+                path.display()
+            )
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
+    // A file that became read-only under an open connection (or, for root,
+    // who ignores file modes): SQLite refuses writes (SQLITE_READONLY).
+    let mut s = Store::open(&path).unwrap();
+    s.conn.pragma_update(None, "query_only", true).unwrap();
     let before = counts(&s);
     let e = s
         .enqueue(&new_message(alice, "+491709999999", "after"), T0)
         .unwrap_err();
-    assert!(e.is_temporary(), "{e:?}");
-    assert!(
-        e.to_string()
-            .starts_with("database unavailable, try later: "),
-        "{e}"
+    assert!(!e.is_temporary() && e.is_unusable(), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "cannot write the database: it is read-only (the file, its directory or the file system)"
     );
     let e = s.claim_next_part(MODEM_A, T0).unwrap_err();
-    assert!(e.is_temporary(), "{e:?}");
+    assert!(e.is_unusable(), "{e:?}");
     assert_eq!(counts(&s), before);
     assert_eq!(
         q::<i64>(&s, "SELECT count(*) FROM parts WHERE state = 'queued'"),
@@ -132,7 +141,11 @@ fn a_full_disk_fails_the_enqueue_cleanly() {
         }
         assert!(accepted < 1000, "the page limit never hit");
     };
-    assert!(err.is_temporary(), "{err:?}");
+    assert!(err.is_unusable() && !err.is_temporary(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "cannot write the database: the disk is full"
+    );
     // Every message that is there has all its parts: nothing half-written.
     let (messages, parts, _) = counts(&s);
     assert_eq!(messages, 1 + accepted);

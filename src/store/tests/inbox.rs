@@ -202,9 +202,10 @@ fn store_and_forward_states() {
     s.mark_inbound_retry(ids[0], Some(alice), T0.plus(30), "user offline")
         .unwrap();
     s.mark_inbound_delivered(ids[1], alice, T0).unwrap();
-    s.mark_inbound_failed(ids[2], "no user to route to")
+    s.mark_inbound_failed(ids[2], "no user to route to", T0.plus(40))
         .unwrap();
-    s.mark_inbound_expired(ids[3], "held 7 days").unwrap();
+    s.mark_inbound_expired(ids[3], "held 7 days", T0.plus(40))
+        .unwrap();
     assert!(s.pending_inbound(T0.plus(29)).unwrap().is_empty());
     let due = s.pending_inbound(T0.plus(30)).unwrap();
     assert_eq!(due.len(), 1);
@@ -231,6 +232,6 @@ fn store_and_forward_states() {
         e.to_string(),
         format!("inbound message {} is delivered, not pending", ids[1].0)
     );
-    let e = s.mark_inbound_failed(InboundId(999), "x").unwrap_err();
+    let e = s.mark_inbound_failed(InboundId(999), "x", T0).unwrap_err();
     assert!(matches!(e, StoreError::NotFound { .. }));
 }

@@ -1,6 +1,7 @@
 //! Store tests: every use case against an in-memory or temporary file database,
 //! checking rows in SQLite as well as what the API returns.
 
+mod admin;
 mod atomic;
 mod durability;
 mod inbox;

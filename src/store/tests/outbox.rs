@@ -166,15 +166,21 @@ fn a_message_goes_queued_sending_sent_with_one_charging_record_per_part() {
     assert_eq!(cdr.len(), 2);
     assert_eq!(
         (
-            cdr[1].user.as_str(),
-            cdr[1].msisdn.as_str(),
-            cdr[1].modem_imsi.as_str()
+            cdr[1].direction,
+            cdr[1].from.as_str(),
+            cdr[1].to.as_deref(),
+            cdr[1].modem_imsi.as_deref()
         ),
-        ("sip:alice@example.com", "+491701234567", MODEM_A)
+        (
+            Direction::ImToSms,
+            "sip:alice@example.com",
+            Some("+491701234567"),
+            Some(MODEM_A)
+        )
     );
     assert_eq!(
         (cdr[1].seq, cdr[1].mr, cdr[1].result.as_str()),
-        (2, Some(42), "submitted")
+        (Some(2), Some(42), "submitted")
     );
     assert_eq!(s.cdr_since(T0.plus(2)).unwrap().len(), 1);
     // Results for a part that is not being sent are a caller bug.

@@ -285,7 +285,7 @@ fn removing_a_user_fails_their_unsent_parts_and_keeps_records() {
     assert_eq!(q::<i64>(&s, "SELECT count(*) FROM conversations"), 0);
     let cdr = s.cdr_since(UnixTime(0)).unwrap();
     assert_eq!(cdr.len(), 1);
-    assert_eq!(cdr[0].user, "sip:alice@example.com");
+    assert_eq!(cdr[0].from, "sip:alice@example.com");
     assert!(s.claim_next_part(MODEM_A, T0.plus(2)).unwrap().is_none());
 }
 

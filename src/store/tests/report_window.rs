@@ -272,7 +272,7 @@ fn v3_files_are_rebuilt_for_delivery_unknown_with_every_row_kept() {
     let path = dir.path().join("v3.db");
     v3_file(&path);
     let mut s = Store::open(&path).unwrap();
-    assert_eq!(q::<i64>(&s, "PRAGMA user_version"), 4);
+    assert_eq!(q::<i64>(&s, "PRAGMA user_version"), schema::VERSION);
     assert_eq!(q::<i64>(&s, "PRAGMA foreign_keys"), 1, "on again");
     assert_eq!(s.integrity_check().unwrap(), "ok");
     assert_eq!(
@@ -341,6 +341,11 @@ fn v3_files_are_rebuilt_for_delivery_unknown_with_every_row_kept() {
             (1, "submitted".into(), None, None),
             (2, "submitted".into(), None, None)
         ]
+    );
+    // V5: the records of older files are IM → SMS.
+    assert_eq!(
+        q::<String>(&s, "SELECT group_concat(direction) FROM charging_records"),
+        "im_to_sms,im_to_sms"
     );
     let others: (i64, i64, i64, i64) = s
         .conn
