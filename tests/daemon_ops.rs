@@ -30,17 +30,20 @@ fn readiness_watchdog_status_metrics_and_graceful_stop() {
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "2000000")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut guard = KillOnDrop(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "2000000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let mut buf = [0u8; 512];
     let mut got = String::new();
     while !got.contains("READY=1") {
@@ -98,8 +101,7 @@ fn readiness_watchdog_status_metrics_and_graceful_stop() {
         let n = sock.recv(&mut buf).expect("STOPPING");
         stopping = String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1");
     }
-    let status =
-        sim_support::wait_for(&mut child, Duration::from_secs(10)).expect("exited within 10 s");
+    let status = sim_support::wait_for(child, Duration::from_secs(10)).expect("exited within 10 s");
     assert!(status.success(), "{status:?}");
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let down = run(
@@ -220,22 +222,26 @@ fn demo_starts_with_no_configuration_and_echoes() {
     // The demo's defaults, only moved off the well-known ports for the test.
     let sip = format!("127.0.0.1:{}", free_port());
     let status = format!("127.0.0.1:{}", free_port());
+    let imps = format!("127.0.0.1:{}", free_port());
     let cfg = dir.path().join("ports.toml");
     std::fs::write(
         &cfg,
-        format!("[sip]\nudp = [\"{sip}\"]\ntcp = [\"{sip}\"]\n[status]\nlisten = \"{status}\"\n"),
+        format!("[sip]\nudp = [\"{sip}\"]\ntcp = [\"{sip}\"]\n[status]\nlisten = \"{status}\"\n[imps]\nlisten = \"{imps}\"\n"),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("run")
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("run")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let mut out = child.stdout.take().unwrap();
     let mut banner = String::new();
     let mut buf = [0u8; 4096];
@@ -271,6 +277,16 @@ fn demo_starts_with_no_configuration_and_echoes() {
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     );
-    assert!(sim_support::wait_for(&mut child, Duration::from_secs(10)).is_some());
+    assert!(sim_support::wait_for(child, Duration::from_secs(10)).is_some());
     let _ = eventually(Duration::from_secs(1), || Some(()));
+}
+
+/// A daemon that must not outlive a failed assertion (it holds ports).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

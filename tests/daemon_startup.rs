@@ -28,7 +28,7 @@ fn start_with(taken: &Taken) -> (Option<i32>, String, SocketAddr) {
     let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     // No modem: the built-in simulated one. It never starts when a listener
     // cannot bind.
-    let (config, _db, sip, status) =
+    let (config, db, sip, status) =
         write_config(dir.path(), &[], &format!("[imps]\nlisten = \"{imps}\"\n"));
     let addr = match taken {
         Taken::SipUdp | Taken::SipTcp => sip,
@@ -40,6 +40,11 @@ fn start_with(taken: &Taken) -> (Option<i32>, String, SocketAddr) {
         _ => (None, Some(TcpListener::bind(addr).expect("take TCP"))),
     };
     let ran = run_daemon(dir.path(), &config);
+    assert!(
+        !db.exists(),
+        "a start that cannot listen created {}",
+        db.display()
+    );
     (ran.0, ran.1, addr)
 }
 

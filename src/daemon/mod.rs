@@ -34,8 +34,8 @@ pub const DEMO_PASSWORD: &str = "demo";
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    /// The database.
-    #[error("database {path}: {source}")]
+    /// The database (an unusable one names its path itself).
+    #[error("{}", if source.is_unusable() { source.to_string() } else { format!("database {path}: {source}") })]
     Store {
         /// The file.
         path: String,
@@ -176,6 +176,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     return_large_blocks();
     let demo = config.modem.is_empty();
     let modems = modem_configs(&config)?;
+    preflight_listeners(&config)?;
     let db_path = config.database.path.clone();
     let db_name = db_path.display().to_string();
     let cfg = config.clone();
@@ -282,6 +283,33 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         w.abort();
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Binds every configured listener once and lets go of it, before the
+/// database is opened: a start that cannot listen fails before it creates or
+/// migrates anything. (The real binds follow; one that loses a race for its
+/// port in between fails the same way, only later.)
+fn preflight_listeners(config: &Config) -> Result<(), DaemonError> {
+    let taken = |listener: String| move |source| DaemonError::Listen { listener, source };
+    if !config.status.listen.is_empty() {
+        let a = &config.status.listen;
+        std::net::TcpListener::bind(a).map_err(taken(format!("status on {a}")))?;
+    }
+    if !config.imps.listen.is_empty() {
+        let a = &config.imps.listen;
+        std::net::TcpListener::bind(a).map_err(taken(format!("IMPS on {a}")))?;
+    }
+    // Addresses the SIP front end cannot parse are its own error, later.
+    let parsed = |list: &[String]| -> Vec<SocketAddr> {
+        list.iter().filter_map(|a| a.parse().ok()).collect()
+    };
+    for a in parsed(&config.sip.udp) {
+        std::net::UdpSocket::bind(a).map_err(taken(format!("SIP UDP on {a}")))?;
+    }
+    for a in parsed(&config.sip.tcp) {
+        std::net::TcpListener::bind(a).map_err(taken(format!("SIP TCP on {a}")))?;
+    }
     Ok(())
 }
 
