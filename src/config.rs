@@ -61,6 +61,23 @@ pub enum OutcomeUnknown {
     Requeue,
 }
 
+/// What a sender who asked for negative delivery notifications is told about a
+/// message whose status report never came (`[bridge] delivery_unknown_notice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownNotice {
+    /// The negative notification (IMDN `failed`, IMPS 410): it was not
+    /// confirmed delivered.
+    Failed,
+    /// Each front end's neutral value: IMDN `error`, IMPS 202.
+    Neutral,
+}
+
+/// A default report window longer than validity by this much: the service
+/// centre reports an expired SMS itself at the end of its validity period, and
+/// the report needs time to reach a modem that may be restarting.
+pub const REPORT_MARGIN: Duration = Duration::from_secs(3600);
+
 /// `[bridge]`: policy.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -96,6 +113,47 @@ pub struct Bridge {
     pub validity: Duration,
     /// Most messages waiting in the outbox before new IMs get 503 (default 1000).
     pub queue_limit: usize,
+    /// How long after a part was submitted its status report may still come;
+    /// after that the part ends as delivery unknown. Default: `validity` plus
+    /// one hour, at most 72h (how long a report can still be matched to its
+    /// part); see [`Bridge::report_window`].
+    #[serde(deserialize_with = "optional_duration")]
+    pub report_window: Option<Duration>,
+    /// `failed` (default) or `neutral`: the notification for a message whose
+    /// delivery is unknown, for senders who asked for negative ones.
+    pub delivery_unknown_notice: UnknownNotice,
+}
+
+impl Bridge {
+    /// The report window in force, and why it is not the configured or derived
+    /// value when it was shortened: a derived default (`validity` + one hour)
+    /// is clamped to the time a report can still be matched to its part
+    /// ([`crate::store::REPORT_WINDOW_SECS`]); a configured value is checked by
+    /// [`Config::validate`] instead.
+    pub fn report_window(&self) -> (Duration, Option<String>) {
+        let most = report_window_max();
+        match self.report_window {
+            Some(w) => (w.min(most), None),
+            None => {
+                let derived = self.validity.saturating_add(REPORT_MARGIN);
+                if derived > most {
+                    let why = format!(
+                        "bridge.report_window defaults to validity + 1h = {}, shortened to {}: \
+                         a status report cannot be matched to its part after that",
+                        humantime::format_duration(derived),
+                        humantime::format_duration(most)
+                    );
+                    (most, Some(why))
+                } else {
+                    (derived, None)
+                }
+            }
+        }
+    }
+}
+
+fn report_window_max() -> Duration {
+    Duration::from_secs(crate::store::REPORT_WINDOW_SECS.unsigned_abs())
 }
 
 impl Default for Bridge {
@@ -113,6 +171,8 @@ impl Default for Bridge {
             outcome_unknown: OutcomeUnknown::Fail,
             validity: Duration::from_secs(2 * 86400),
             queue_limit: 1000,
+            report_window: None,
+            delivery_unknown_notice: UnknownNotice::Failed,
         }
     }
 }
@@ -141,6 +201,10 @@ impl Default for Status {
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+}
+
+fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
 }
 
 /// `[database]`: where the SQLite file is.
@@ -380,6 +444,17 @@ impl Config {
                 "bridge.max_parts {} must be 1..=255",
                 self.bridge.max_parts
             ));
+        }
+        if let Some(w) = self.bridge.report_window {
+            let most = report_window_max();
+            if w.is_zero() || w > most {
+                return Err(format!(
+                    "bridge.report_window {} must be more than 0s and at most {}: \
+                     a status report cannot be matched to its part after that",
+                    humantime::format_duration(w),
+                    humantime::format_duration(most)
+                ));
+            }
         }
         Ok(())
     }

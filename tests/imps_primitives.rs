@@ -318,6 +318,7 @@ async fn new_message_and_delivery_report_through_polling() {
         im_message_id: "m42".into(),
         recipient: BOB.into(),
         delivered: ok,
+        neutral: false,
         at: UnixTime(1_700_000_100),
         reason: reason.map(str::to_owned),
         cause: reason.map(|_| smsbridge::bridge::api::FailureCause::Expired),

@@ -115,6 +115,7 @@ async fn imdn_goes_to_the_sender() {
         im_message_id: "orig-42".into(),
         recipient: "+491715550001".into(),
         delivered: false,
+        neutral: false,
         at: UnixTime(1_777_636_800),
         cause: Some(smsbridge::bridge::api::FailureCause::Rejected),
         reason: Some("unknown subscriber".into()),

@@ -240,8 +240,12 @@ pub struct DeliveryNotice {
     pub im_message_id: String,
     /// The subscriber it was for, E.164 with `+`.
     pub recipient: String,
-    /// Delivered to the phone (every part), or failed.
+    /// Delivered to the phone (every part), or not.
     pub delivered: bool,
+    /// Not delivered as far as anyone knows, and the sender is to be told so
+    /// neutrally (`[bridge] delivery_unknown_notice = "neutral"`): the front end
+    /// uses its neutral value (IMDN `error`, IMPS 202) instead of a failure.
+    pub neutral: bool,
     /// When the outcome was known.
     pub at: UnixTime,
     /// Why it failed, when it did.

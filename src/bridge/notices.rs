@@ -1,5 +1,5 @@
 //! Sends the delivery notifications the store says are owed (IMDN, IMPS
-//! DeliveryReport): each final message once, to its sender's front end, kept
+//! DeliveryReport): each final message (delivered, failed, delivery unknown) once, to its sender's front end, kept
 //! and retried while the sender is offline, given up after `inbound_expiry`.
 
 use std::sync::Arc;
@@ -42,10 +42,13 @@ enum Sent {
 }
 
 async fn send_one(shared: &Arc<Shared>, n: DueNotice, now: UnixTime) -> Sent {
-    let Some(delivered) = policy::notification_due(n.state, n.imdn_positive, n.imdn_negative)
+    let unknown_as = shared.policy.delivery_unknown_notice;
+    let Some(kind) =
+        policy::notification_due(n.state, n.imdn_positive, n.imdn_negative, unknown_as)
     else {
         return Sent::Done;
     };
+    let delivered = kind == policy::Notice::Delivered;
     let (Some(user), Some(im_message_id)) = (n.user.clone(), n.im_message_id.clone()) else {
         tracing::info!(message = n.message.0, "no sender or message id to notify");
         return Sent::Done;
@@ -68,6 +71,7 @@ async fn send_one(shared: &Arc<Shared>, n: DueNotice, now: UnixTime) -> Sent {
         im_message_id,
         recipient: n.msisdn.to_string(),
         delivered,
+        neutral: kind == policy::Notice::Unknown,
         at: now,
         reason: (!delivered).then(|| {
             n.last_error
@@ -78,7 +82,7 @@ async fn send_one(shared: &Arc<Shared>, n: DueNotice, now: UnixTime) -> Sent {
     };
     match fe.notify(notice).await {
         DeliveryResult::Delivered => {
-            tracing::info!(message = n.message.0, %user, delivered, "delivery notification sent");
+            tracing::info!(message = n.message.0, %user, ?kind, "delivery notification sent");
             Sent::Done
         }
         DeliveryResult::Retry(why) => {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::api::{ImToSms, Refusal};
-use crate::config::{self, OutcomeUnknown};
+use crate::config::{self, OutcomeUnknown, UnknownNotice};
 use crate::modem::CmsClass;
 use crate::pdu::{self, Alphabet, EncodeOptions, Outcome};
 use crate::store::{MessageState, Msisdn, Retry, UnixTime, User, UserId};
@@ -252,21 +252,30 @@ pub struct PartCounts {
     pub failed: u32,
     /// Sent with no known outcome.
     pub unknown: u32,
+    /// Sent; no status report came within the report window.
+    pub delivery_unknown: u32,
 }
 
 /// A message's state from its parts: failed as soon as one part failed, then
-/// outcome unknown, delivered when every part is, sent when every part left.
+/// outcome unknown (the send itself is in doubt, a policy still decides), then
+/// delivered when every part is, delivery unknown when every part is delivered
+/// or delivery unknown, sent when every part left (its reports may still
+/// come), sending once one was claimed, else queued.
 pub fn message_state(c: PartCounts) -> MessageState {
-    let total = c.queued + c.sending + c.sent + c.delivered + c.failed + c.unknown;
+    let total =
+        c.queued + c.sending + c.sent + c.delivered + c.failed + c.unknown + c.delivery_unknown;
+    let ended = c.delivered + c.delivery_unknown;
     if c.failed > 0 {
         MessageState::Failed
     } else if c.unknown > 0 {
         MessageState::OutcomeUnknown
     } else if c.delivered == total {
         MessageState::Delivered
-    } else if c.sent + c.delivered == total {
+    } else if ended == total {
+        MessageState::DeliveryUnknown
+    } else if c.sent + ended == total {
         MessageState::Sent
-    } else if c.sending + c.sent + c.delivered > 0 {
+    } else if c.sending + c.sent + ended > 0 {
         MessageState::Sending
     } else {
         MessageState::Queued
@@ -275,28 +284,56 @@ pub fn message_state(c: PartCounts) -> MessageState {
 
 /// Whether a state is final: nothing more will happen to the message.
 pub fn is_final(state: MessageState) -> bool {
-    matches!(state, MessageState::Delivered | MessageState::Failed)
+    matches!(
+        state,
+        MessageState::Delivered | MessageState::Failed | MessageState::DeliveryUnknown
+    )
 }
 
-/// Which delivery notification a message in `state` owes its sender:
-/// `Some(true)` delivered, `Some(false)` failed, `None` when it is not final or
-/// the sender did not ask for that outcome. The store keeps whether it was
-/// sent, so it is sent once.
+/// The notification a final message owes its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Every part reached the phone (IMDN `delivered`, IMPS 200).
+    Delivered,
+    /// It did not, or (by default) nobody can say it did.
+    Failed,
+    /// Nobody can say whether it did (`delivery_unknown_notice = "neutral"`).
+    Unknown,
+}
+
+/// Which delivery notification a message in `state` owes its sender, or `None`
+/// when it is not final or the sender did not ask for that outcome. Delivery
+/// unknown is not a success, so it answers a request for negative notifications:
+/// as a failure, or as the front end's neutral value when so configured. The
+/// store keeps whether it was sent, so it is sent once.
 pub fn notification_due(
     state: MessageState,
     wants_positive: bool,
     wants_negative: bool,
-) -> Option<bool> {
-    if !is_final(state) {
-        return None;
+    unknown_as: UnknownNotice,
+) -> Option<Notice> {
+    match state {
+        MessageState::Delivered => wants_positive.then_some(Notice::Delivered),
+        MessageState::Failed => wants_negative.then_some(Notice::Failed),
+        MessageState::DeliveryUnknown => wants_negative.then_some(match unknown_as {
+            UnknownNotice::Failed => Notice::Failed,
+            UnknownNotice::Neutral => Notice::Unknown,
+        }),
+        _ => None,
     }
-    let delivered = state == MessageState::Delivered;
-    (if delivered {
-        wants_positive
-    } else {
-        wants_negative
-    })
-    .then_some(delivered)
+}
+
+/// The cutoff for status reports: a part still `sent` that went out before it
+/// (more than `window` before `now`) gets no report any more and ends as
+/// delivery unknown. A part sent exactly `window` ago still waits.
+pub fn reports_overdue_before(now: UnixTime, window: Duration) -> UnixTime {
+    now.plus(-secs(window))
+}
+
+/// Whether the status report of a part sent at `sent_at` is overdue at `now`:
+/// the rule [`reports_overdue_before`] applies in one query.
+pub fn report_overdue(sent_at: UnixTime, now: UnixTime, window: Duration) -> bool {
+    sent_at.0 < reports_overdue_before(now, window).0
 }
 
 /// Whether a notification the sender could not be given since `final_at` is

@@ -174,17 +174,7 @@ impl Server {
     }
 
     fn delivery_report(&self, n: &DeliveryNotice) -> Element {
-        let (c, why) = if n.delivered {
-            (code::OK, String::new())
-        } else {
-            let why = n.reason.clone().unwrap_or_else(|| "not delivered".into());
-            let c = if n.cause == Some(FailureCause::Expired) {
-                code::EXPIRED
-            } else {
-                code::UNABLE_TO_DELIVER
-            };
-            (c, why)
-        };
+        let (c, why) = delivery_result(n);
         let recipient = format!("wv:{}@{}", n.recipient, self.cfg.domain);
         Element::new("DeliveryReport-Request")
             .with(csp::result(c, &why))
@@ -195,6 +185,30 @@ impl Server {
             )
             .with(Element::text("DeliveryTime", &n.at.to_string()))
     }
+}
+
+/// CSP status 202 "Accepted": the request was taken on, its processing is not
+/// complete. The CSP has no "delivery unknown" code; in a DeliveryReport this is
+/// the one that claims neither success (200) nor failure (4xx/5xx).
+const ACCEPTED_NOT_CONFIRMED: u16 = 202;
+
+/// The DeliveryReport's Result for a bridge notice: 200 delivered; 542 expired
+/// (validity period over before the queue or the network could deliver it);
+/// 410 any other failure, and a delivery unknown by default; 202 for a delivery
+/// unknown when the sender is to be told neutrally.
+fn delivery_result(n: &DeliveryNotice) -> (u16, String) {
+    if n.delivered {
+        return (code::OK, String::new());
+    }
+    let why = n.reason.clone().unwrap_or_else(|| "not delivered".into());
+    let c = if n.neutral {
+        ACCEPTED_NOT_CONFIRMED
+    } else if n.cause == Some(FailureCause::Expired) {
+        code::EXPIRED
+    } else {
+        code::UNABLE_TO_DELIVER
+    };
+    (c, why)
 }
 
 /// The IMPS front end as the bridge sees it.
@@ -257,5 +271,33 @@ mod tests {
             "Hi Bob"
         );
         assert_eq!(strip_tags("1 < 2"), "1 ");
+    }
+
+    #[test]
+    fn delivery_report_results() {
+        let n = |delivered, neutral, cause| DeliveryNotice {
+            to_user: "wv:alice@sms.test".into(),
+            front_end: FrontEnd::Imps,
+            im_message_id: "m1".into(),
+            recipient: "+4917".into(),
+            delivered,
+            neutral,
+            at: crate::bridge::api::UnixTime(0),
+            reason: (!delivered).then(|| "no status report within 49h".to_owned()),
+            cause,
+        };
+        let unknown = Some(FailureCause::DeliveryUnknown);
+        assert_eq!(delivery_result(&n(true, false, None)), (200, String::new()));
+        let why = "no status report within 49h".to_owned();
+        assert_eq!(
+            delivery_result(&n(false, false, unknown)),
+            (410, why.clone())
+        );
+        assert_eq!(
+            delivery_result(&n(false, true, unknown)),
+            (202, why.clone())
+        );
+        let expired = Some(FailureCause::Expired);
+        assert_eq!(delivery_result(&n(false, false, expired)), (542, why));
     }
 }

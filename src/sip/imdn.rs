@@ -2,6 +2,7 @@
 //! of the MESSAGE that carries a delivery notification to the sending user.
 
 use super::cpim;
+use crate::bridge::api::DeliveryNotice;
 use crate::xml::{self, Element, Rules, XmlError};
 
 /// The IMDN XML namespace (not the CPIM header namespace).
@@ -21,20 +22,41 @@ pub(crate) struct Imdn {
     pub(crate) status: String,
 }
 
+/// The `<delivery-notification>` status for a bridge notice. RFC 5438 §7.2.1.1
+/// has four (`delivered`, `failed`, `forbidden`, `error`) and none for "not
+/// known": a message whose status report never came is `failed` (not confirmed
+/// delivered; the default), or `error`, the schema's only value that claims
+/// neither outcome (it says the gateway could not determine the disposition),
+/// when the sender is to be told neutrally.
+pub(crate) fn delivery_status(n: &DeliveryNotice) -> &'static str {
+    if n.delivered {
+        "delivered"
+    } else if n.neutral {
+        "error"
+    } else {
+        "failed"
+    }
+}
+
 impl Imdn {
-    /// A delivery notification: `delivered` or `failed`.
-    pub(crate) fn delivery(
-        message_id: &str,
-        datetime: &str,
-        recipient_uri: &str,
-        delivered: bool,
-    ) -> Self {
+    /// The delivery notification for a bridge notice ([`delivery_status`]).
+    pub(crate) fn for_notice(n: &DeliveryNotice, datetime: &str, recipient_uri: &str) -> Self {
+        Self::delivery(
+            &n.im_message_id,
+            datetime,
+            recipient_uri,
+            delivery_status(n),
+        )
+    }
+
+    /// A delivery notification with `status` (`delivered`, `failed`, ...).
+    fn delivery(message_id: &str, datetime: &str, recipient_uri: &str, status: &str) -> Self {
         Self {
             message_id: message_id.to_owned(),
             datetime: datetime.to_owned(),
             recipient_uri: Some(recipient_uri.to_owned()),
             kind: "delivery-notification".into(),
-            status: if delivered { "delivered" } else { "failed" }.into(),
+            status: status.into(),
         }
     }
 
@@ -138,14 +160,43 @@ mod tests {
             "34jk324j",
             "2026-05-01T12:00:00Z",
             "sip:+491715550001@sms.example",
-            true,
+            "delivered",
         );
         assert_eq!(n.to_xml(), DELIVERED);
-        let failed = Imdn::delivery("a<b", "t", "r", false).to_xml();
+        let failed = Imdn::delivery("a<b", "t", "r", "failed").to_xml();
         assert!(
             failed.contains("<message-id>a&lt;b</message-id>")
                 && failed.contains("<status><failed/></status>"),
             "{failed}"
+        );
+    }
+
+    fn notice(delivered: bool, neutral: bool) -> DeliveryNotice {
+        DeliveryNotice {
+            to_user: "sip:alice@example.com".into(),
+            front_end: crate::bridge::api::FrontEnd::Sip,
+            im_message_id: "m-1".into(),
+            recipient: "+4917".into(),
+            delivered,
+            neutral,
+            at: crate::bridge::api::UnixTime(0),
+            reason: None,
+            cause: None,
+        }
+    }
+
+    #[test]
+    fn delivery_unknown_is_failed_or_the_neutral_error() {
+        assert_eq!(delivery_status(&notice(true, false)), "delivered");
+        assert_eq!(delivery_status(&notice(false, false)), "failed");
+        assert_eq!(delivery_status(&notice(false, true)), "error");
+        let x = Imdn::for_notice(&notice(false, true), "t", "sip:+4917@sms.example").to_xml();
+        assert!(
+            x.contains("<message-id>m-1</message-id>")
+                && x.ends_with(
+                    "<delivery-notification><status><error/></status></delivery-notification></imdn>"
+                ),
+            "{x}"
         );
     }
 
@@ -177,7 +228,7 @@ mod tests {
             "orig-1",
             "2026-05-01T12:00:00Z",
             "sip:+4917@sms.example",
-            false,
+            "failed",
         );
         let body = notification_body(
             "sip:+4917@sms.example",

@@ -116,7 +116,7 @@ pub(crate) fn imdn_message(
 ) -> OutRequest {
     let from_uri = subscriber_uri(&n.recipient, domain);
     let at = n.at.to_string();
-    let doc = Imdn::delivery(&n.im_message_id, &at, &from_uri, n.delivered);
+    let doc = Imdn::for_notice(n, &at, &from_uri);
     let body = imdn::notification_body(&from_uri, &n.to_user, new_message_id, &at, &doc);
     OutRequest {
         method: "MESSAGE",
@@ -279,6 +279,7 @@ mod tests {
             im_message_id: "m-7".into(),
             recipient: "+491715550001".into(),
             delivered: true,
+            neutral: false,
             at: UnixTime(1_777_636_800),
             reason: None,
             cause: None,

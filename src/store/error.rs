@@ -70,6 +70,10 @@ pub enum StoreError {
         /// The state the call needs.
         expected: &'static str,
     },
+    /// A migration would leave the file inconsistent (a reference to a row that
+    /// does not exist); nothing of it was committed.
+    #[error("cannot migrate the database: {0}")]
+    Migration(String),
     /// Anything else SQLite reported: a corrupt file, or a bug in a query.
     #[error("database error: {0}")]
     Database(rusqlite::Error),

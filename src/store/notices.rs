@@ -22,6 +22,9 @@ pub enum FailureCause {
     Rejected,
     /// It was sent, but whether it arrived is not known (rule 4).
     OutcomeUnknown,
+    /// It was submitted, but no status report came within the report window,
+    /// or none was asked for: whether it reached the phone is not known.
+    DeliveryUnknown,
 }
 
 impl FailureCause {
@@ -31,6 +34,7 @@ impl FailureCause {
             Self::NotSent => "not_sent",
             Self::Rejected => "rejected",
             Self::OutcomeUnknown => "outcome_unknown",
+            Self::DeliveryUnknown => "delivery_unknown",
         }
     }
 
@@ -40,13 +44,15 @@ impl FailureCause {
             Self::NotSent,
             Self::Rejected,
             Self::OutcomeUnknown,
+            Self::DeliveryUnknown,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)
     }
 }
 
-/// Records why a message failed; the first cause recorded stays.
+/// Records why a message failed or why its delivery is unknown; the first cause
+/// recorded stays.
 pub(super) fn set_failure_cause(
     tx: &Connection,
     message: MessageId,
@@ -62,7 +68,7 @@ pub(super) fn set_failure_cause(
 pub struct DueNotice {
     /// The message.
     pub message: MessageId,
-    /// Delivered or failed.
+    /// Delivered, failed or delivery unknown.
     pub state: MessageState,
     /// The sender's address (`None` once the user was removed).
     pub user: Option<String>,
@@ -78,7 +84,7 @@ pub struct DueNotice {
     pub imdn_positive: bool,
     /// A negative notification was asked for.
     pub imdn_negative: bool,
-    /// Why it failed, when it did.
+    /// Why it failed or its delivery is unknown.
     pub cause: Option<FailureCause>,
     /// The latest error, for the notification's text.
     pub last_error: Option<String>,
@@ -97,7 +103,7 @@ impl Store {
              m.last_error, m.notify_attempts, m.updated_at \
              FROM messages m JOIN subscribers s ON s.id = m.subscriber_id \
              LEFT JOIN users u ON u.id = m.user_id \
-             WHERE m.notified_at IS NULL AND m.state IN ('delivered', 'failed') \
+             WHERE m.notified_at IS NULL AND m.state IN ('delivered', 'failed', 'delivery_unknown') \
              AND m.notify_next_at <= ?1 ORDER BY m.notify_next_at, m.id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![now.0, limit as i64], |r| {
@@ -154,7 +160,7 @@ impl Store {
             Ok(tx
                 .prepare_cached(
                     "UPDATE messages SET notify_next_at = ?2 WHERE user_id = ?1 \
-                     AND notified_at IS NULL AND state IN ('delivered', 'failed') \
+                     AND notified_at IS NULL AND state IN ('delivered', 'failed', 'delivery_unknown') \
                      AND notify_next_at > ?2",
                 )?
                 .execute(params![user.0, now.0])?)

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  part:  queued ──claim──▶ sending ──part_sent──▶ sent ──report──▶ delivered
-//!           ▲                 │  │                   └──report──▶ failed
+//!           ▲                 │  │                   ├──report──▶ failed
+//!           ▲                 │  │                   └──no report in the window──▶ delivery_unknown
 //!           └──Retry::At──────┘  ├──Retry::Never──▶ failed
 //!           ▲                    └──part_outcome_unknown / release_claims──▶ outcome_unknown
 //!           └──────────────requeue_unknown (policy)───────────────────────────┘ │
@@ -11,8 +12,9 @@
 //! ```
 //! The message state is derived from its parts in the same transaction as every
 //! part change: failed if a part failed, else outcome_unknown if one is unknown,
-//! else delivered when all are, sent when all went out, sending once one was
-//! claimed, else queued.
+//! else delivered when all are, delivery_unknown when all are delivered or
+//! delivery_unknown, sent when all went out, sending once one was claimed, else
+//! queued ([`crate::bridge::policy::message_state`]).
 
 use crate::bridge::policy::PartCounts;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -51,17 +53,22 @@ pub enum MessageState {
     /// A part may or may not have gone out (rule 4): a policy decides, see
     /// [`Store::requeue_unknown`] and [`Store::fail_unknown`].
     OutcomeUnknown,
+    /// Every part went out, no part failed, and at least one part's status
+    /// report did not come within the report window (final; see
+    /// [`Store::end_overdue_reports`]).
+    DeliveryUnknown,
 }
 
 impl MessageState {
     /// Every state, in lifecycle order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Queued,
         Self::Sending,
         Self::Sent,
         Self::Delivered,
         Self::Failed,
         Self::OutcomeUnknown,
+        Self::DeliveryUnknown,
     ];
 
     /// The name in the database, the command line and JSON.
@@ -73,6 +80,7 @@ impl MessageState {
             Self::Delivered => "delivered",
             Self::Failed => "failed",
             Self::OutcomeUnknown => "outcome_unknown",
+            Self::DeliveryUnknown => "delivery_unknown",
         }
     }
 
@@ -186,7 +194,7 @@ pub struct MessageSummary {
     pub text: String,
     /// Parts in the message.
     pub parts: u8,
-    /// Parts that went out (sent or delivered).
+    /// Parts that went out (sent, delivered or delivery_unknown).
     pub parts_sent: u8,
     /// Send attempts over all parts.
     pub attempts: u32,
@@ -241,14 +249,14 @@ pub(super) fn refresh_message(
             Some(MessageState::Sent) => &mut c.sent,
             Some(MessageState::Delivered) => &mut c.delivered,
             Some(MessageState::OutcomeUnknown) => &mut c.unknown,
+            Some(MessageState::DeliveryUnknown) => &mut c.delivery_unknown,
             Some(MessageState::Failed) | None => &mut c.failed,
         };
         *slot += n;
     }
     // The rule itself is the policy core's.
     let new = crate::bridge::policy::message_state(c);
-    let (sending, sent, delivered, unknown) = (c.sending, c.sent, c.delivered, c.unknown);
-    let pinned = sending + sent + delivered + unknown > 0;
+    let pinned = c.sending + c.sent + c.delivered + c.unknown + c.delivery_unknown > 0;
     tx.prepare_cached(
         "UPDATE messages SET state = ?2, updated_at = ?3, \
          modem_imsi = CASE WHEN ?4 THEN modem_imsi END WHERE id = ?1",
@@ -259,7 +267,7 @@ pub(super) fn refresh_message(
 
 const SUMMARY_SELECT: &str = "SELECT m.id, m.state, coalesce(u.sip_aor, u.imps_id), m.user_id, s.msisdn, \
      m.text, m.part_count, \
-     (SELECT count(*) FROM parts p WHERE p.message_id = m.id AND p.state IN ('sent', 'delivered')), \
+     (SELECT count(*) FROM parts p WHERE p.message_id = m.id AND p.state IN ('sent', 'delivered', 'delivery_unknown')), \
      (SELECT coalesce(sum(attempts), 0) FROM parts p WHERE p.message_id = m.id), \
      m.im_message_id, m.front_end, m.modem_imsi, m.last_error, m.created_at, m.updated_at, \
      m.imdn_positive, m.imdn_negative \

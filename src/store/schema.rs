@@ -2,13 +2,13 @@
 //! migrations applied; [`migrate`] applies the missing ones in one transaction at
 //! open, and refuses a file from a newer build.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::error::StoreError;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a
 /// released migration is never edited.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -222,9 +222,113 @@ CREATE INDEX messages_notice_due ON messages(notify_next_at)
     WHERE notified_at IS NULL AND state IN ('delivered', 'failed');
 "#;
 
+/// Delivery unknown: a part whose status report did not come within the report
+/// window ends as `delivery_unknown`, and so does a message whose parts all
+/// ended delivered or delivery unknown. The `state` CHECKs of `messages` and
+/// `parts` cannot be altered in place, so both tables are rebuilt as SQLite's
+/// documentation describes (create new, copy, drop old, rename, recreate the
+/// indexes); [`migrate`] runs this with foreign keys off and checks them before
+/// it commits. Row ids are kept, so every reference stays valid.
+///
+/// The charging record of a submitted part gets the part's outcome once known:
+/// `delivered` or `failed` from its status report, `delivery_unknown` when the
+/// window ended, with the time it was recorded.
+const V4: &str = r#"
+CREATE TABLE new_messages (
+    id              INTEGER PRIMARY KEY,
+    user_id         INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    subscriber_id   INTEGER NOT NULL REFERENCES subscribers(id),
+    text            TEXT NOT NULL,
+    alphabet        TEXT NOT NULL CHECK (alphabet IN ('gsm7', 'ucs2', '8bit')),
+    im_message_id   TEXT,
+    front_end       TEXT NOT NULL CHECK (front_end IN ('sip', 'imps')),
+    report_requested INTEGER NOT NULL CHECK (report_requested IN (0, 1)),
+    imdn_positive   INTEGER NOT NULL CHECK (imdn_positive IN (0, 1)),
+    imdn_negative   INTEGER NOT NULL CHECK (imdn_negative IN (0, 1)),
+    part_count      INTEGER NOT NULL CHECK (part_count BETWEEN 1 AND 255),
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'delivered',
+                        'failed', 'outcome_unknown', 'delivery_unknown')),
+    modem_imsi      TEXT,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    fail_cause      TEXT CHECK (fail_cause IN
+                        ('expired', 'not_sent', 'rejected', 'outcome_unknown', 'delivery_unknown')),
+    notified_at     INTEGER,
+    notify_attempts INTEGER NOT NULL DEFAULT 0,
+    notify_next_at  INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO new_messages (id, user_id, subscriber_id, text, alphabet, im_message_id, front_end,
+        report_requested, imdn_positive, imdn_negative, part_count, state, modem_imsi, last_error,
+        created_at, updated_at, fail_cause, notified_at, notify_attempts, notify_next_at)
+    SELECT id, user_id, subscriber_id, text, alphabet, im_message_id, front_end,
+        report_requested, imdn_positive, imdn_negative, part_count, state, modem_imsi, last_error,
+        created_at, updated_at, fail_cause, notified_at, notify_attempts, notify_next_at
+    FROM messages;
+
+CREATE TABLE new_parts (
+    id              INTEGER PRIMARY KEY,
+    message_id      INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL CHECK (seq BETWEEN 1 AND 255),
+    tpdu            BLOB NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'delivered',
+                        'failed', 'outcome_unknown', 'delivery_unknown')),
+    modem_imsi      TEXT,
+    mr              INTEGER CHECK (mr BETWEEN 0 AND 255),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    claimed_at      INTEGER,
+    sent_at         INTEGER,
+    last_error      TEXT,
+    report_status   INTEGER,
+    report_time     INTEGER,
+    report_received_at INTEGER,
+    UNIQUE (message_id, seq)
+);
+INSERT INTO new_parts (id, message_id, seq, tpdu, state, modem_imsi, mr, attempts,
+        next_attempt_at, claimed_at, sent_at, last_error, report_status, report_time,
+        report_received_at)
+    SELECT id, message_id, seq, tpdu, state, modem_imsi, mr, attempts,
+        next_attempt_at, claimed_at, sent_at, last_error, report_status, report_time,
+        report_received_at
+    FROM parts;
+
+DROP TABLE parts;
+DROP TABLE messages;
+ALTER TABLE new_messages RENAME TO messages;
+ALTER TABLE new_parts RENAME TO parts;
+
+CREATE INDEX messages_by_state ON messages(state, modem_imsi, id);
+CREATE INDEX messages_by_user ON messages(user_id, created_at);
+CREATE INDEX messages_notice_due ON messages(notify_next_at)
+    WHERE notified_at IS NULL AND state IN ('delivered', 'failed', 'delivery_unknown');
+CREATE INDEX parts_queued ON parts(message_id, seq) WHERE state = 'queued';
+CREATE INDEX parts_sending ON parts(modem_imsi) WHERE state = 'sending';
+CREATE INDEX parts_awaiting_report ON parts(modem_imsi, mr, sent_at) WHERE state = 'sent';
+-- The report-window sweep: the oldest sent parts first, and only those.
+CREATE INDEX parts_sent_at ON parts(sent_at) WHERE state = 'sent';
+
+ALTER TABLE charging_records ADD COLUMN outcome TEXT
+    CHECK (outcome IN ('delivered', 'failed', 'delivery_unknown'));
+ALTER TABLE charging_records ADD COLUMN outcome_at INTEGER;
+CREATE INDEX charging_records_by_part ON charging_records(message_id, seq)
+    WHERE result = 'submitted';
+"#;
+
 /// Applies the missing migrations in one IMMEDIATE transaction, so that two
-/// processes opening a new file at once do not both migrate it.
+/// processes opening a new file at once do not both migrate it. Foreign keys
+/// are off meanwhile (a table rebuild drops a table others refer to; with them
+/// on, the drop would delete the rows that refer to it) and are checked before
+/// the commit; they are on again afterwards whatever happened.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = migrate_without_foreign_keys(conn);
+    conn.pragma_update(None, "foreign_keys", fk)?;
+    result
+}
+
+fn migrate_without_foreign_keys(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > VERSION {
@@ -238,6 +342,14 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     for sql in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
         tx.execute_batch(sql)?;
+    }
+    let broken: Option<String> = tx
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()?;
+    if let Some(table) = broken {
+        return Err(StoreError::Migration(format!(
+            "a row of {table} refers to a row that does not exist"
+        )));
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;

@@ -328,15 +328,22 @@ fn report_finality() {
     assert_eq!(failed.failure.as_deref(), Some("status report: TP-ST 0x46"));
 }
 
-#[test]
-fn message_state_from_parts() {
-    let c = |queued, sending, sent, delivered, failed, unknown| PartCounts {
+fn counts(queued: u32, sending: u32, sent: u32, delivered: u32, failed: u32) -> PartCounts {
+    PartCounts {
         queued,
         sending,
         sent,
         delivered,
         failed,
+        ..PartCounts::default()
+    }
+}
+
+#[test]
+fn message_state_from_parts() {
+    let c = |queued, sending, sent, delivered, failed, unknown| PartCounts {
         unknown,
+        ..counts(queued, sending, sent, delivered, failed)
     };
     assert_eq!(message_state(c(3, 0, 0, 0, 0, 0)), MessageState::Queued);
     assert_eq!(message_state(c(2, 1, 0, 0, 0, 0)), MessageState::Sending);
@@ -352,22 +359,87 @@ fn message_state_from_parts() {
 }
 
 #[test]
+fn delivery_unknown_needs_every_part_ended_and_none_failed_or_in_doubt() {
+    let du = |n, base: PartCounts| PartCounts {
+        delivery_unknown: n,
+        ..base
+    };
+    use MessageState::*;
+    // One part without a report among delivered ones: the message is unknown.
+    assert_eq!(message_state(du(1, counts(0, 0, 0, 2, 0))), DeliveryUnknown);
+    assert_eq!(message_state(du(3, counts(0, 0, 0, 0, 0))), DeliveryUnknown);
+    // A part still waiting for its report keeps the message sent.
+    assert_eq!(message_state(du(1, counts(0, 0, 1, 1, 0))), Sent);
+    // Parts not gone out yet keep it sending, even when one already ended.
+    assert_eq!(message_state(du(1, counts(1, 0, 0, 0, 0))), Sending);
+    assert_eq!(message_state(du(1, counts(0, 1, 0, 0, 0))), Sending);
+    // Failed wins, then outcome unknown (a policy still decides on it).
+    assert_eq!(message_state(du(2, counts(0, 0, 0, 0, 1))), Failed);
+    let in_doubt = PartCounts {
+        unknown: 1,
+        ..du(1, counts(0, 0, 0, 1, 0))
+    };
+    assert_eq!(message_state(in_doubt), OutcomeUnknown);
+    assert!(is_final(DeliveryUnknown) && is_final(Delivered) && is_final(Failed));
+    for not_final in [Queued, Sending, Sent, OutcomeUnknown] {
+        assert!(!is_final(not_final), "{not_final:?}");
+    }
+}
+
+#[test]
 fn a_notification_is_due_for_a_final_message_that_asked_for_it() {
     use MessageState::*;
-    assert_eq!(notification_due(Delivered, true, true), Some(true));
-    assert_eq!(notification_due(Failed, true, true), Some(false));
-    assert_eq!(notification_due(Failed, true, false), None, "not asked");
-    assert_eq!(notification_due(Delivered, false, true), None, "not asked");
+    let due = |state, pos, neg| notification_due(state, pos, neg, UnknownNotice::Failed);
+    assert_eq!(due(Delivered, true, true), Some(Notice::Delivered));
+    assert_eq!(due(Failed, true, true), Some(Notice::Failed));
+    assert_eq!(due(Failed, true, false), None, "not asked");
+    assert_eq!(due(Delivered, false, true), None, "not asked");
     for not_final in [Queued, Sending, Sent, OutcomeUnknown] {
-        assert_eq!(
-            notification_due(not_final, true, true),
-            None,
-            "{not_final:?}"
-        );
+        assert_eq!(due(not_final, true, true), None, "{not_final:?}");
     }
     let week = Duration::from_secs(7 * 86_400);
     assert!(!notice_given_up(UnixTime(NOW.0 - 7 * 86_400), NOW, week));
     assert!(notice_given_up(UnixTime(NOW.0 - 7 * 86_400 - 1), NOW, week));
+}
+
+#[test]
+fn delivery_unknown_answers_a_request_for_negative_notifications() {
+    use MessageState::DeliveryUnknown;
+    let failed = UnknownNotice::Failed;
+    let neutral = UnknownNotice::Neutral;
+    assert_eq!(
+        notification_due(DeliveryUnknown, false, true, failed),
+        Some(Notice::Failed)
+    );
+    assert_eq!(
+        notification_due(DeliveryUnknown, false, true, neutral),
+        Some(Notice::Unknown)
+    );
+    // Not a success: a sender who asked only for positive ones hears nothing.
+    for how in [failed, neutral] {
+        assert_eq!(notification_due(DeliveryUnknown, true, false, how), None);
+    }
+}
+
+#[test]
+fn a_report_is_overdue_only_after_the_whole_window() {
+    let window = Duration::from_secs(49 * 3600);
+    let sent = UnixTime(NOW.0 - 49 * 3600);
+    assert_eq!(reports_overdue_before(NOW, window), sent);
+    assert!(
+        !report_overdue(sent, NOW, window),
+        "exactly the window: still waits"
+    );
+    assert!(
+        report_overdue(sent.plus(-1), NOW, window),
+        "one second more: overdue"
+    );
+    assert!(!report_overdue(NOW, NOW, window));
+    // A part sent "in the future" (a clock stepped back) is not overdue.
+    assert!(!report_overdue(NOW.plus(10), NOW, window));
+    let one = Duration::from_secs(1);
+    assert!(!report_overdue(NOW.plus(-1), NOW, one));
+    assert!(report_overdue(NOW.plus(-2), NOW, one));
 }
 
 #[test]
