@@ -811,9 +811,9 @@ pub fn run(cfg: &SoakConfig) -> Result<Figures, String> {
         .collect();
 
     // Wait until every accepted message is final, or nothing moves for long:
-    // a report window (or a minute) and a minute for the modems.
+    // a report window (or a minute) and half a minute for the modems.
     let db = cfg.dir.join("smsbridge.db");
-    let stall = window.unwrap_or(Duration::from_secs(60)) + Duration::from_secs(60);
+    let stall = window.unwrap_or(Duration::from_secs(60)) + Duration::from_secs(30);
     let mut last = (usize::MAX, Instant::now());
     loop {
         let r = rows(&db, cfg.seed)?;
