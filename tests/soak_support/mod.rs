@@ -102,6 +102,8 @@ pub struct Figures {
     /// Rows for MESSAGEs that got no 2xx (committed, then killed before the
     /// answer left): allowed, and counted.
     pub committed_unanswered: usize,
+    /// Message numbers refused (a final non-2xx) that were stored anyway.
+    pub refused_but_stored: Vec<usize>,
     pub delivered: usize,
     pub failed_by_cause: BTreeMap<String, usize>,
     pub delivery_unknown: usize,
@@ -158,6 +160,9 @@ impl Figures {
                 "delivered but never sent: {:?}",
                 self.delivered_unsent
             ));
+        }
+        if !self.refused_but_stored.is_empty() {
+            p.push(format!("refused but stored: {:?}", self.refused_but_stored));
         }
         if self.accepted == 0 {
             p.push("no message was accepted".into());
@@ -854,8 +859,14 @@ pub fn run(cfg: &SoakConfig) -> Result<Figures, String> {
     }
     figures.committed_unanswered = r
         .keys()
-        .filter(|n| answers.get(**n) != Some(&Answer::Accepted))
+        .filter(|n| answers.get(**n) == Some(&Answer::None))
         .count();
+    figures.refused_but_stored = r
+        .keys()
+        .filter(|n| matches!(answers.get(**n), Some(Answer::Refused(_))))
+        .copied()
+        .collect();
+    figures.refused_but_stored.sort_unstable();
     for n in 0..answers.len() {
         let twice = [false, true]
             .iter()
