@@ -15,11 +15,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -117,6 +116,9 @@ pub struct Figures {
     pub sent_twice: Vec<usize>,
     /// Message numbers `delivered` that the network never got.
     pub delivered_unsent: Vec<usize>,
+    /// `failed` messages whose text did reach the network (a kill or a hang
+    /// between the PDU and `+CMGS`: outcome unknown, never resent).
+    pub failed_but_sent: usize,
     /// Kills done, or faults injected ("modem: fault").
     pub kills: usize,
     pub faults: Vec<String>,
@@ -309,8 +311,9 @@ struct Sim {
 impl Sim {
     fn start(cfg: &SoakConfig, i: usize) -> Result<Self, String> {
         let link = cfg.dir.join(format!("modem{i}"));
+        let log = cfg.dir.join(format!("sim{i}.log"));
         let d = |d: Duration| humantime::format_duration(d).to_string();
-        let mut child = Command::new(&cfg.bin)
+        let child = Command::new(&cfg.bin)
             .args(["modem", "sim", "--link"])
             .arg(&link)
             .args(["--imsi", &format!("00101000000000{i}")])
@@ -323,32 +326,27 @@ impl Sim {
             .arg(cfg.dir.join(format!("sim{i}.transcript")))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(file(&cfg.dir.join(format!("sim{i}.log")))?)
+            .stdout(file(&log)?)
+            .stderr(file(&log)?)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", cfg.bin.display()))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .map_err(|_| "the simulator printed no ready line".to_string())?;
-        let port = line
-            .strip_prefix("simulated modem on ")
-            .and_then(|r| r.split(' ').next())
-            .ok_or_else(|| format!("unexpected simulator line {line:?}"))?
-            .to_owned();
-        Ok(Self {
+        // Ready when its control socket answers; the port is the link.
+        let sim = Self {
             child,
-            port,
+            port: link.to_string_lossy().into_owned(),
             control: control_path(&link),
-        })
+        };
+        let end = Instant::now() + Duration::from_secs(20);
+        while sim.sent().is_err() {
+            if Instant::now() > end {
+                return Err(format!(
+                    "simulator {i} did not start; see {}",
+                    log.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(sim)
     }
 
     fn sent(&self) -> Result<Vec<SentSummary>, String> {
@@ -888,10 +886,15 @@ pub fn run(cfg: &SoakConfig) -> Result<Figures, String> {
                 }
             }
             "delivery_unknown" => figures.delivery_unknown += 1,
-            "failed" => match cause.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-                Some(c) => *figures.failed_by_cause.entry(cause_class(c)).or_default() += 1,
-                None => figures.failed_without_cause += 1,
-            },
+            "failed" => {
+                if sent_count.contains_key(&(n, false)) {
+                    figures.failed_but_sent += 1;
+                }
+                match cause.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+                    Some(c) => *figures.failed_by_cause.entry(cause_class(c)).or_default() += 1,
+                    None => figures.failed_without_cause += 1,
+                }
+            }
             other => *figures.not_final.entry(other.to_owned()).or_default() += 1,
         }
     }
