@@ -529,6 +529,69 @@ mod tests {
     }
 
     #[test]
+    fn the_report_window_follows_validity_within_what_can_match() {
+        let c = parse("").unwrap();
+        assert_eq!(c.bridge.report_window, None);
+        assert_eq!(c.bridge.delivery_unknown_notice, UnknownNotice::Failed);
+        assert_eq!(
+            c.bridge.report_window(),
+            (Duration::from_secs(49 * 3600), None),
+            "2 days of validity and an hour for the expiry report"
+        );
+        let c = parse("[bridge]\nvalidity = \"71h\"\n").unwrap();
+        assert_eq!(
+            c.bridge.report_window(),
+            (Duration::from_secs(72 * 3600), None)
+        );
+        let c = parse("[bridge]\nvalidity = \"1week\"\n").unwrap();
+        let (w, why) = c.bridge.report_window();
+        assert_eq!(w, Duration::from_secs(72 * 3600));
+        assert_eq!(
+            why.as_deref(),
+            Some(
+                "bridge.report_window defaults to validity + 1h = 7days 1h, shortened to 3days: \
+                 a status report cannot be matched to its part after that"
+            )
+        );
+        assert!(
+            c.validate().is_ok(),
+            "a derived window is shortened, not refused"
+        );
+
+        let c = parse("[bridge]\nreport_window = \"90s\"\ndelivery_unknown_notice = \"neutral\"\n")
+            .unwrap();
+        assert_eq!(c.bridge.report_window(), (Duration::from_secs(90), None));
+        assert_eq!(c.bridge.delivery_unknown_notice, UnknownNotice::Neutral);
+        assert!(c.validate().is_ok());
+        let c = parse("[bridge]\nreport_window = \"72h\"\n").unwrap();
+        assert!(c.validate().is_ok(), "the longest a report can match");
+
+        let c = parse("[bridge]\nreport_window = \"73h\"\n").unwrap();
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "bridge.report_window 3days 1h must be more than 0s and at most 3days: \
+             a status report cannot be matched to its part after that"
+        );
+        let c = parse("[bridge]\nreport_window = \"0s\"\n").unwrap();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("bridge.report_window 0s must be")
+        );
+        let e = parse("[bridge]\ndelivery_unknown_notice = \"maybe\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("smsbridge.toml:2:27: unknown variant `maybe`"),
+            "{e}"
+        );
+        let e = parse("[bridge]\nreport_window = \"soon\"\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("smsbridge.toml:2:17: \"soon\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn errors_name_line_and_column() {
         let e = parse("[database]\npath = \"x\"\n[numbers]\n  default_cc = \"49\"\n").unwrap_err();
         let s = e.to_string();

@@ -1,7 +1,8 @@
 //! The bridge's decisions seen from outside, against `smsbridge run` as a
 //! process with the simulated modem on a PTY: limits that hold exactly under
-//! concurrent requests (each decision is one transaction), and a status report
-//! whose apply step failed that is applied, and notified, after a restart.
+//! concurrent requests (each decision is one transaction), a status report
+//! whose apply step failed that is applied, and notified, after a restart, and
+//! a status report that never comes, ended by the report window.
 
 mod daemon_support;
 mod sim_support;
@@ -49,6 +50,18 @@ fn by_status(replies: &[SipMsg]) -> BTreeMap<u16, usize> {
 fn db_count(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).expect("open db");
     conn.query_row(sql, [], |r| r.get(0)).expect("query")
+}
+
+/// Waits for the one message's notification to be recorded as sent.
+fn assert_notified_once(db: &Path) {
+    let recorded = eventually(Duration::from_secs(10), || {
+        (db_count(
+            db,
+            "SELECT count(*) FROM messages WHERE notified_at IS NOT NULL",
+        ) == 1)
+            .then_some(())
+    });
+    assert!(recorded.is_some(), "notification not recorded as sent");
 }
 
 fn user(config: &Path, name: &str) -> String {
@@ -212,14 +225,87 @@ fn a_report_whose_apply_failed_is_applied_and_notified_after_a_restart() {
         imdn.body
     );
     assert!(imdn.body.contains("<delivered/>"), "{}", imdn.body);
-    let recorded = eventually(Duration::from_secs(10), || {
-        (db_count(
-            &db,
-            "SELECT count(*) FROM messages WHERE notified_at IS NOT NULL",
-        ) == 1)
-            .then_some(())
-    });
-    assert!(recorded.is_some(), "notification not recorded as sent");
+    assert_notified_once(&db);
     // Sent once to the network, whatever happened in between.
+    assert_eq!(sim.sent().len(), 1);
+}
+
+fn db_text(db: &Path, sql: &str) -> String {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    conn.query_row(sql, [], |r| r.get(0)).expect("query")
+}
+
+#[test]
+fn a_report_that_never_comes_ends_delivery_unknown_after_the_window() {
+    let dir = TempDir::new("decisions-no-report");
+    let phone = format!("{BOB}=no-report");
+    let sim = SimProcess::start(dir.path(), &["--phone", &phone]);
+    let (config, db, sip, status) = write_config(
+        dir.path(),
+        &[&sim.port],
+        "[bridge]\nreport_window = \"4s\"\n",
+    );
+    let alice = user(&config, "alice");
+    let daemon = Daemon::start(dir.path(), config, db.clone(), sip, status);
+    let mut ua = Ua::new(&alice, "secret", sip);
+    assert_eq!(ua.register(600).status(), 200);
+    let to = format!("sip:{BOB}@{DOMAIN}");
+    let r = ua.message(&to, "message/cpim", &cpim(&to, "imdn-lost-1", "hello?"));
+    assert_eq!(r.status(), 202, "{r:?}");
+    assert!(
+        daemon_support::wait_sent(&sim, 1, Duration::from_secs(30)),
+        "{}",
+        daemon.log()
+    );
+
+    // alice is told: the negative notification she asked for (the default).
+    let imdn = next_imdn(&ua);
+    assert!(
+        imdn.body.contains("<message-id>imdn-lost-1</message-id>"),
+        "{}",
+        imdn.body
+    );
+    assert!(
+        imdn.body
+            .contains("<delivery-notification><status><failed/></status></delivery-notification>"),
+        "{}",
+        imdn.body
+    );
+
+    // The rows: the part, the message and its charging record say why, and
+    // not before the window was over.
+    assert_eq!(
+        db_text(&db, "SELECT state || '|' || last_error FROM parts"),
+        "delivery_unknown|no status report within 4s"
+    );
+    assert_eq!(
+        db_text(
+            &db,
+            "SELECT state || '|' || fail_cause || '|' || last_error FROM messages"
+        ),
+        "delivery_unknown|delivery_unknown|no status report within 4s"
+    );
+    assert!(
+        db_count(
+            &db,
+            "SELECT m.updated_at - p.sent_at FROM messages m JOIN parts p ON p.message_id = m.id"
+        ) > 4
+    );
+    assert_eq!(
+        db_text(&db, "SELECT result || '|' || outcome FROM charging_records"),
+        "submitted|delivery_unknown"
+    );
+    assert_eq!(
+        db_count(
+            &db,
+            "SELECT outcome_at - (SELECT sent_at FROM parts) FROM charging_records"
+        ),
+        db_count(
+            &db,
+            "SELECT m.updated_at - p.sent_at FROM messages m JOIN parts p ON p.message_id = m.id"
+        )
+    );
+    assert_notified_once(&db);
+    // Sent once (the bridge tests show the notice is sent once, too).
     assert_eq!(sim.sent().len(), 1);
 }

@@ -425,10 +425,12 @@ fn queue_list_shows_states_and_filters() {
     fill_queue(&db);
     assert_eq!(
         db.ok(&["queue", "list"]),
-        "ID  STATE   USER                   TO             SENT  ATTEMPTS  QUEUED                TEXT         ERROR\n\
-         1   sent    sip:alice@example.com  +491701234560  1/1   1         2026-05-01T12:00:00Z  first        -\n\
-         2   failed  sip:alice@example.com  +491701234561  0/1   1         2026-05-01T12:00:00Z  second line  +CMS ERROR: 500\n\
-         3   queued  sip:alice@example.com  +491701234562  0/1   0         2026-05-01T12:00:00Z  third        -\n"
+        // No status report was asked for message 1: it ends delivery unknown
+        // once submitted, since no report will come.
+        "ID  STATE             USER                   TO             SENT  ATTEMPTS  QUEUED                TEXT         ERROR\n\
+         1   delivery_unknown  sip:alice@example.com  +491701234560  1/1   1         2026-05-01T12:00:00Z  first        no status report was requested\n\
+         2   failed            sip:alice@example.com  +491701234561  0/1   1         2026-05-01T12:00:00Z  second line  +CMS ERROR: 500\n\
+         3   queued            sip:alice@example.com  +491701234562  0/1   0         2026-05-01T12:00:00Z  third        -\n"
     );
     let v: Value =
         serde_json::from_str(&db.ok(&["queue", "list", "--state", "failed", "--json"])).unwrap();
@@ -445,7 +447,7 @@ fn queue_list_shows_states_and_filters() {
     );
     let (code, err) = failure(&db.run(&["queue", "list", "--state", "lost"], ""));
     assert_eq!(code, 2);
-    assert!(err.contains("unknown state \"lost\"; the states are queued, sending, sent, delivered, failed, outcome_unknown"), "{err}");
+    assert!(err.contains("unknown state \"lost\"; the states are queued, sending, sent, delivered, failed, outcome_unknown, delivery_unknown"), "{err}");
 }
 
 #[test]
@@ -454,14 +456,14 @@ fn cdr_export_as_table_and_csv_since_a_time() {
     fill_queue(&db);
     assert_eq!(
         db.ok(&["cdr", "export", "--csv"]),
-        "time,user,msisdn,modem_imsi,message_id,part,mr,result,detail\n\
-         2026-05-01T12:00:01Z,sip:alice@example.com,+491701234560,262011234567890,1,1,17,submitted,\n\
-         2026-05-02T12:00:01Z,sip:alice@example.com,+491701234561,262011234567890,2,1,,failed,+CMS ERROR: 500\n"
+        "time,user,msisdn,modem_imsi,message_id,part,mr,result,detail,outcome,outcome_at\n\
+         2026-05-01T12:00:01Z,sip:alice@example.com,+491701234560,262011234567890,1,1,17,submitted,,delivery_unknown,2026-05-01T12:00:01Z\n\
+         2026-05-02T12:00:01Z,sip:alice@example.com,+491701234561,262011234567890,2,1,,failed,+CMS ERROR: 500,,\n"
     );
     assert_eq!(
         db.ok(&["cdr", "export", "--since", "2026-05-02"]),
-        "TIME                  USER                   MSISDN         MODEM            MESSAGE  PART  MR  RESULT  DETAIL\n\
-         2026-05-02T12:00:01Z  sip:alice@example.com  +491701234561  262011234567890  2        1     -   failed  +CMS ERROR: 500\n"
+        "TIME                  USER                   MSISDN         MODEM            MESSAGE  PART  MR  RESULT  DETAIL           OUTCOME  OUTCOME AT\n\
+         2026-05-02T12:00:01Z  sip:alice@example.com  +491701234561  262011234567890  2        1     -   failed  +CMS ERROR: 500  -        -\n"
     );
     assert_eq!(
         db.ok(&[
@@ -471,7 +473,7 @@ fn cdr_export_as_table_and_csv_since_a_time() {
             "--since",
             "2026-05-02T14:00:02+02:00"
         ]),
-        "time,user,msisdn,modem_imsi,message_id,part,mr,result,detail\n"
+        "time,user,msisdn,modem_imsi,message_id,part,mr,result,detail,outcome,outcome_at\n"
     );
     let (code, err) = failure(&db.run(&["cdr", "export", "--since", "last week"], ""));
     assert_eq!(code, 2);

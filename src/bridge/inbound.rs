@@ -1,8 +1,9 @@
 //! SMS → IM: picks the user each received SMS is for and delivers it through
 //! that user's front end, keeping it and retrying while the user is offline
 //! (store and forward). Also expires stalled reassemblies into incomplete
-//! messages, expires IMs no modem could send in time, and applies the opt-out
-//! keyword.
+//! messages, expires IMs no modem could send in time, ends the parts whose
+//! status report did not come within the report window (delivery unknown),
+//! and applies the opt-out keyword.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::api::{DeliveryResult, SmsToIm};
 use super::core::{Shared, front_end_of};
 use super::policy;
-use crate::store::{InboundMessage, StoreError, User, normalise_msisdn};
+use crate::store::{InboundMessage, StoreError, UnixTime, User, normalise_msisdn};
 
 /// How often due deliveries are looked for even without a wake-up.
 const POLL: Duration = Duration::from_secs(5);
@@ -27,8 +28,16 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
     if let Err(e) = super::work::sweep_reports(&shared).await {
         tracing::warn!("cannot apply stored status reports now: {e}");
     }
+    let (report_window, shortened) = shared.policy.report_window();
+    if let Some(why) = shortened {
+        tracing::warn!("{why}");
+    }
     loop {
         let now = shared.now();
+        // After the stored reports above, so a report that did come is not
+        // overtaken by the window; before the notifications, so they go out
+        // in this pass.
+        end_overdue_reports(&shared, now, report_window).await;
         let timeout = shared.policy.reassembly_timeout.as_secs() as i64;
         match shared.db(move |s| s.expire_reassembly(now, timeout)).await {
             Ok(ids) if !ids.is_empty() => {
@@ -91,6 +100,27 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
             () = tokio::time::sleep(POLL) => {}
             () = shutdown.cancelled() => return,
         }
+    }
+}
+
+/// Ends the parts whose status report is overdue at `now` as delivery unknown
+/// (one transaction per batch; a long outage may take a few passes).
+pub(super) async fn end_overdue_reports(shared: &Arc<Shared>, now: UnixTime, window: Duration) {
+    let before = policy::reports_overdue_before(now, window);
+    let why = format!(
+        "no status report within {}",
+        humantime::format_duration(window)
+    );
+    match shared
+        .db(move |s| s.end_overdue_reports(before, &why, now))
+        .await
+    {
+        Ok(ended) => {
+            for m in &ended {
+                tracing::warn!(message = m.0, "no status report in time: delivery unknown");
+            }
+        }
+        Err(e) => tracing::warn!("cannot end overdue status reports: {e}"),
     }
 }
 

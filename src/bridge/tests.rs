@@ -199,6 +199,11 @@ async fn sent_message(shared: &Arc<Shared>, bridge: &Arc<Bridge>) -> crate::stor
 
 /// alice (no limits) on an in-memory store, with a recording SIP front end.
 fn with_recorder() -> (Arc<Shared>, Arc<Bridge>, Arc<Recorder>) {
+    with_recorder_and(&Config::default())
+}
+
+/// [`with_recorder`] with `cfg`.
+fn with_recorder_and(cfg: &Config) -> (Arc<Shared>, Arc<Bridge>, Arc<Recorder>) {
     let mut store = Store::open_in_memory().unwrap();
     store
         .add_user(
@@ -210,7 +215,7 @@ fn with_recorder() -> (Arc<Shared>, Arc<Bridge>, Arc<Recorder>) {
             NOW,
         )
         .unwrap();
-    let (shared, bridge) = bridge(store, &Config::default());
+    let (shared, bridge) = bridge(store, cfg);
     let fe = Arc::new(Recorder::default());
     shared.set_front_end(FrontEnd::Sip, Arc::clone(&fe) as Arc<dyn ImFrontEnd>);
     (shared, bridge, fe)
@@ -332,4 +337,77 @@ async fn a_notification_nobody_could_take_is_given_up_after_the_expiry() {
         .await
         .unwrap();
     assert!(left.is_empty());
+}
+
+/// One pass of the delivery loop's housekeeping at `now`: the report window,
+/// then the notifications.
+async fn pass(shared: &Arc<Shared>, now: UnixTime) {
+    let (window, _) = shared.policy.report_window();
+    super::inbound::end_overdue_reports(shared, now, window).await;
+    super::notices::send_due(shared, now).await;
+}
+
+#[tokio::test]
+async fn no_report_in_the_window_ends_delivery_unknown_and_is_notified_once() {
+    let (shared, bridge, fe) = with_recorder();
+    let id = sent_message(&shared, &bridge).await;
+    // validity 2 days + 1 hour.
+    let window = 49 * 3600;
+    pass(&shared, NOW.plus(window)).await;
+    assert_eq!(
+        state(&shared, id).await,
+        MessageState::Sent,
+        "exactly the window"
+    );
+    assert!(fe.notices.lock().unwrap().is_empty());
+
+    pass(&shared, NOW.plus(window + 1)).await;
+    assert_eq!(state(&shared, id).await, MessageState::DeliveryUnknown);
+    pass(&shared, NOW.plus(window + 2)).await;
+    let notices = fe.notices.lock().unwrap().clone();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let n = &notices[0];
+    assert_eq!(n.im_message_id, "imdn-1");
+    assert_eq!(n.recipient, "+84294357723");
+    assert_eq!(
+        (n.delivered, n.neutral),
+        (false, false),
+        "negative by default"
+    );
+    assert_eq!(n.cause, Some(crate::store::FailureCause::DeliveryUnknown));
+    assert_eq!(
+        n.reason.as_deref(),
+        Some("no status report within 2days 1h")
+    );
+    assert_eq!(n.at, NOW.plus(window + 1));
+
+    // The report comes after all: it no longer matches, nothing changes.
+    assert!(
+        StoreWork::new(Arc::clone(&shared))
+            .received(modem(), report())
+            .await
+    );
+    pass(&shared, NOW.plus(window + 3)).await;
+    assert_eq!(state(&shared, id).await, MessageState::DeliveryUnknown);
+    assert_eq!(fe.notices.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_neutral_notice_when_configured() {
+    let mut cfg = Config::default();
+    cfg.bridge.report_window = Some(std::time::Duration::from_secs(600));
+    cfg.bridge.delivery_unknown_notice = crate::config::UnknownNotice::Neutral;
+    let (shared, bridge, fe) = with_recorder_and(&cfg);
+    let id = sent_message(&shared, &bridge).await;
+    pass(&shared, NOW.plus(600)).await;
+    assert_eq!(state(&shared, id).await, MessageState::Sent);
+    pass(&shared, NOW.plus(601)).await;
+    assert_eq!(state(&shared, id).await, MessageState::DeliveryUnknown);
+    let notices = fe.notices.lock().unwrap().clone();
+    assert_eq!(notices.len(), 1);
+    assert_eq!((notices[0].delivered, notices[0].neutral), (false, true));
+    assert_eq!(
+        notices[0].reason.as_deref(),
+        Some("no status report within 10m")
+    );
 }

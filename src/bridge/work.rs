@@ -68,8 +68,9 @@ impl Inner {
         let now = self.shared.now();
         let bridge_policy = &self.shared.policy;
         // Each outcome is recorded with the message state before and after it, in
-        // one store call: a negative notification goes out on the change into
-        // Failed only, never twice.
+        // one store call: a notification is woken on the change into a final
+        // state (failed; delivery unknown for a message that asked for no
+        // report) only, never twice.
         let result = match outcome {
             SendOutcome::Submitted { mr } => {
                 tracing::info!(part = part.0, mr, "part submitted");
@@ -112,7 +113,7 @@ impl Inner {
         match result {
             // The notification it may owe is kept with the message; the
             // delivery loop sends it.
-            Ok((before, MessageState::Failed)) if !policy::is_final(before) => {
+            Ok((before, after)) if policy::is_final(after) && !policy::is_final(before) => {
                 self.shared.inbound.notify_one();
             }
             Ok((_, MessageState::Queued)) => self.shared.wake_outbox(),

@@ -90,6 +90,8 @@ impl CdrCommand {
                     r.mr.map(|m| m.to_string()).unwrap_or_default(),
                     r.result.clone(),
                     r.detail.clone().unwrap_or_default(),
+                    r.outcome.clone().unwrap_or_default(),
+                    r.outcome_at.map(|t| t.to_string()).unwrap_or_default(),
                 ]
             })
             .collect();
@@ -103,7 +105,17 @@ impl CdrCommand {
                 })
                 .collect();
             let headers = [
-                "TIME", "USER", "MSISDN", "MODEM", "MESSAGE", "PART", "MR", "RESULT", "DETAIL",
+                "TIME",
+                "USER",
+                "MSISDN",
+                "MODEM",
+                "MESSAGE",
+                "PART",
+                "MR",
+                "RESULT",
+                "DETAIL",
+                "OUTCOME",
+                "OUTCOME AT",
             ];
             print!("{}", table(&headers, &rows));
             return Ok(());
@@ -120,6 +132,8 @@ impl CdrCommand {
             "mr",
             "result",
             "detail",
+            "outcome",
+            "outcome_at",
         ])
         .map_err(fail)?;
         for r in &rows {

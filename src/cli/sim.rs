@@ -21,7 +21,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 fn phone(s: &str) -> Result<(String, PhoneBehaviour), String> {
     let (number, behaviour) = s
         .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not NUMBER=echo|silent|unreachable"))?;
+        .ok_or_else(|| format!("{s:?} is not NUMBER=echo|silent|unreachable|no-report"))?;
     Ok((number.trim().to_string(), behaviour.parse()?))
 }
 
@@ -86,7 +86,7 @@ pub(super) struct SimArgs {
     /// Interval of the model's unsolicited noise (0s turns it off).
     #[arg(long, value_parser = duration)]
     noise_interval: Option<Duration>,
-    /// A phone's behaviour: NUMBER=echo|silent|unreachable (repeatable).
+    /// A phone's behaviour: NUMBER=echo|silent|unreachable|no-report (repeatable).
     #[arg(long, value_parser = phone, value_name = "NUMBER=BEHAVIOUR")]
     phone: Vec<(String, PhoneBehaviour)>,
     /// Behaviour of every other number.

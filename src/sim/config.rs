@@ -19,6 +19,10 @@ pub enum PhoneBehaviour {
     Silent,
     /// Never gets it; a requested status report says it failed (TP-ST 0x62).
     Unreachable,
+    /// Takes the message and says nothing, and no status report ever comes,
+    /// requested or not (a network that loses reports), so the bridge's report
+    /// window can be seen ending.
+    NoReport,
 }
 
 impl FromStr for PhoneBehaviour {
@@ -29,8 +33,9 @@ impl FromStr for PhoneBehaviour {
             "echo" => Ok(Self::Echo),
             "silent" => Ok(Self::Silent),
             "unreachable" => Ok(Self::Unreachable),
+            "no-report" => Ok(Self::NoReport),
             other => Err(format!(
-                "unknown phone behaviour {other:?} (echo, silent or unreachable)"
+                "unknown phone behaviour {other:?} (echo, silent, unreachable or no-report)"
             )),
         }
     }
@@ -435,5 +440,11 @@ mod tests {
             assert_eq!(q.to_string(), name);
         }
         assert!("sloppy".parse::<SimQuirk>().is_err());
+        assert_eq!("no-report".parse(), Ok(PhoneBehaviour::NoReport));
+        assert_eq!("Silent".parse(), Ok(PhoneBehaviour::Silent));
+        assert_eq!(
+            "lost".parse::<PhoneBehaviour>(),
+            Err("unknown phone behaviour \"lost\" (echo, silent, unreachable or no-report)".into())
+        );
     }
 }

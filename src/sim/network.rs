@@ -1,6 +1,6 @@
 //! The simulated network behind the modem: it takes each accepted SMS-SUBMIT to a
 //! simulated phone, which echoes, stays silent or cannot be reached; it sends
-//! status reports when asked, and it carries mobile-originated SMS (injected or
+//! status reports when asked (except for a phone set to `no-report`), and it carries mobile-originated SMS (injected or
 //! echoed) to the modem. Messages the modem cannot take yet wait here.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -126,7 +126,7 @@ impl Network {
         self.notes.push(format!(
             "submit mr={mr} to {to} ({behaviour:?}){part}: {text:?}"
         ));
-        if submit.status_report_request {
+        if submit.status_report_request && behaviour != PhoneBehaviour::NoReport {
             let status = match behaviour {
                 PhoneBehaviour::Unreachable => Status::NO_RESPONSE_STOPPED,
                 _ => Status::RECEIVED,

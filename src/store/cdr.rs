@@ -1,6 +1,8 @@
 //! Charging records: one row per submission attempt of a part, written in the
 //! same transaction as its result, with copies of the names so that records
-//! outlive users and messages.
+//! outlive users and messages. The record of a submitted part later gets the
+//! part's outcome (delivered, failed, delivery unknown) in the transaction that
+//! decides it.
 
 use rusqlite::{Connection, params};
 
@@ -31,6 +33,52 @@ pub struct ChargingRecord {
     pub result: String,
     /// The error, for `failed` and `unknown`.
     pub detail: Option<String>,
+    /// For a `submitted` record: `delivered` or `failed` from the status
+    /// report, or `delivery_unknown` when none came within the report window;
+    /// `None` while the report may still come.
+    pub outcome: Option<String>,
+    /// When the outcome was recorded.
+    #[serde(serialize_with = "super::rfc3339_opt")]
+    pub outcome_at: Option<UnixTime>,
+}
+
+/// The final outcome of a submitted part, for its charging record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PartOutcome {
+    /// Reported delivered.
+    Delivered,
+    /// Reported failed.
+    Failed,
+    /// No report within the window, or none asked for.
+    DeliveryUnknown,
+}
+
+impl PartOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::DeliveryUnknown => "delivery_unknown",
+        }
+    }
+}
+
+/// Records the outcome of part `seq` of `message` on its latest `submitted`
+/// record (a part requeued after an unknown outcome has more than one).
+pub(super) fn set_outcome(
+    tx: &Connection,
+    message: MessageId,
+    seq: u8,
+    outcome: PartOutcome,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE charging_records SET outcome = ?3, outcome_at = ?4 WHERE id = \
+         (SELECT id FROM charging_records WHERE message_id = ?1 AND seq = ?2 \
+          AND result = 'submitted' ORDER BY id DESC LIMIT 1)",
+    )?
+    .execute(params![message.0, seq, outcome.as_str(), now.0])?;
+    Ok(())
 }
 
 pub(super) fn record(
@@ -63,8 +111,8 @@ impl Store {
     /// Charging records at or after `since`, oldest first.
     pub fn cdr_since(&self, since: UnixTime) -> Result<Vec<ChargingRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT at, user_address, msisdn, modem_imsi, message_id, seq, mr, result, detail \
-             FROM charging_records WHERE at >= ?1 ORDER BY at, id",
+            "SELECT at, user_address, msisdn, modem_imsi, message_id, seq, mr, result, detail, \
+             outcome, outcome_at FROM charging_records WHERE at >= ?1 ORDER BY at, id",
         )?;
         let rows = stmt.query_map([since.0], |r| {
             Ok(ChargingRecord {
@@ -77,6 +125,8 @@ impl Store {
                 mr: r.get(6)?,
                 result: r.get(7)?,
                 detail: r.get(8)?,
+                outcome: r.get(9)?,
+                outcome_at: r.get::<_, Option<i64>>(10)?.map(UnixTime),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -51,6 +51,9 @@
 //!   returned by `part_failed`.
 //! - Outcome unknown (rule 4) is a policy: [`Store::requeue_unknown`] (may
 //!   duplicate) or [`Store::fail_unknown`].
+//! - The report window: [`Store::end_overdue_reports`] ends parts whose status
+//!   report did not come in time as delivery unknown (final); their
+//!   notifications are then due ([`Store::due_notices`]).
 //! - SMS → IM routing, in the bridge's order: [`Store::contact_owners`], else
 //!   [`Store::last_writer`], else the configured fallback. Store and forward:
 //!   [`Store::pending_inbound`], then `mark_inbound_delivered`, `_retry`,
@@ -251,4 +254,11 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 /// Serialises a time as RFC 3339 (for JSON output).
 fn rfc3339<S: serde::Serializer>(t: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(t)
+}
+
+fn rfc3339_opt<S: serde::Serializer>(t: &Option<UnixTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
+    }
 }

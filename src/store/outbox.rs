@@ -21,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::contacts::{record_conversation, subscriber_id};
 use super::error::StoreError;
+use super::notices::{FailureCause, set_failure_cause};
 use super::numbers::Msisdn;
 use super::users::UserId;
 use super::{Store, UnixTime};
@@ -262,6 +263,10 @@ pub(super) fn refresh_message(
          modem_imsi = CASE WHEN ?4 THEN modem_imsi END WHERE id = ?1",
     )?
     .execute(params![id.0, new.as_str(), now.0, pinned])?;
+    // Whichever part ended last (a report, or the window), the cause is the same.
+    if new == MessageState::DeliveryUnknown {
+        set_failure_cause(tx, id, FailureCause::DeliveryUnknown)?;
+    }
     Ok((MessageState::from_db(&old), new))
 }
 

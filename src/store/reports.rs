@@ -1,12 +1,16 @@
 //! Status reports: matching a `+CDS` to the part it is about, and what it means
-//! for the message (delivered when every part is, failed as soon as one part is).
+//! for the message (delivered when every part is, failed as soon as one part is);
+//! and the end of waiting for them: a part whose report did not come within the
+//! report window ends as delivery unknown ([`Store::end_overdue_reports`]).
 
 use rusqlite::{OptionalExtension, params};
 
+use super::cdr::{PartOutcome, set_outcome};
 use super::error::StoreError;
 use super::notices::{FailureCause, set_failure_cause};
 use super::numbers::{Msisdn, normalise_msisdn};
 use super::outbox::{FrontEnd, MessageId, MessageState, PartId, refresh_message};
+use super::sending::PartRow;
 use super::sending::fail_rest;
 use super::users::UserId;
 use super::{Store, UnixTime};
@@ -14,8 +18,32 @@ use crate::bridge::policy;
 use crate::pdu::{Outcome, Status, StatusReport};
 
 /// How long after sending a part a status report may still match it. TP-MR is
-/// one octet and wraps after 256 parts, so old parts must stop matching.
+/// one octet and wraps after 256 parts, so old parts must stop matching. The
+/// configured report window (`[bridge] report_window`) is never longer.
 pub const REPORT_WINDOW_SECS: i64 = 72 * 3600;
+
+/// Parts ended per call of [`Store::end_overdue_reports`]; the rest wait for the
+/// next call, so one transaction stays short after a long outage.
+const OVERDUE_BATCH: i64 = 500;
+
+/// Ends a submitted part whose report will not come: delivery unknown with
+/// `why`, on the part, the message's latest error and the charging record.
+/// Returns the message's (old, new) state.
+pub(super) fn end_delivery_unknown(
+    tx: &rusqlite::Connection,
+    p: &PartRow,
+    why: &str,
+    now: UnixTime,
+) -> Result<(MessageState, MessageState), StoreError> {
+    tx.prepare_cached(
+        "UPDATE parts SET state = 'delivery_unknown', last_error = ?2 WHERE id = ?1 AND state = 'sent'",
+    )?
+    .execute(params![p.id.0, why])?;
+    tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
+        .execute(params![p.message.0, why])?;
+    set_outcome(tx, p.message, p.seq, PartOutcome::DeliveryUnknown, now)?;
+    refresh_message(tx, p.message, now)
+}
 
 /// What a status report changed, for the bridge's delivery notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +170,14 @@ impl Store {
                  report_received_at = ?5, last_error = coalesce(?6, last_error) WHERE id = ?1",
             )?
             .execute(params![part, state, status.0, discharge.map(|t| t.0), now.0, error])?;
+            let charged = match effect.part_state {
+                MessageState::Delivered => Some(PartOutcome::Delivered),
+                MessageState::Failed => Some(PartOutcome::Failed),
+                _ => None,
+            };
+            if let Some(o) = charged {
+                set_outcome(tx, message, seq, o, now)?;
+            }
             if let Some(e) = &error {
                 fail_rest(tx, message, seq)?;
                 set_failure_cause(tx, message, FailureCause::Rejected)?;
@@ -182,6 +218,46 @@ impl Store {
                 message_state: new,
                 newly_final: !is_final(old) && is_final(new),
             }))
+        })
+    }
+
+    /// The end of the report window: parts still `sent` that went out before
+    /// `sent_before` ([`policy::reports_overdue_before`]) get no report any more
+    /// and end as delivery unknown with `why`, in one transaction with their
+    /// charging records and their messages' states. A message whose parts all
+    /// ended delivered or delivery unknown becomes delivery unknown (final), and
+    /// its notification is due. At most a batch of parts per call, oldest
+    /// first, found by an index on `sent_at`. Returns the messages that became
+    /// final.
+    pub fn end_overdue_reports(
+        &mut self,
+        sent_before: UnixTime,
+        why: &str,
+        now: UnixTime,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        self.write(|tx| {
+            let parts: Vec<PartRow> = tx
+                .prepare_cached(
+                    "SELECT id, message_id, seq, modem_imsi FROM parts \
+                     WHERE state = 'sent' AND sent_at < ?1 ORDER BY sent_at, id LIMIT ?2",
+                )?
+                .query_map(params![sent_before.0, OVERDUE_BATCH], |r| {
+                    Ok(PartRow {
+                        id: PartId(r.get(0)?),
+                        message: MessageId(r.get(1)?),
+                        seq: r.get(2)?,
+                        modem_imsi: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut ended = Vec::new();
+            for p in &parts {
+                let (old, new) = end_delivery_unknown(tx, p, why, now)?;
+                if !policy::is_final(old) && policy::is_final(new) {
+                    ended.push(p.message);
+                }
+            }
+            Ok(ended)
         })
     }
 }

@@ -79,6 +79,8 @@ fn mark_unknown(
 impl Store {
     /// The modem accepted the part (`+CMGS: <mr>`). Writes the charging record and
     /// the conversation in the same transaction. Returns the message's new state.
+    /// A part of a message that asked for no status report ends as delivery
+    /// unknown at once: no report will come to say more.
     pub fn part_sent(
         &mut self,
         part: PartId,
@@ -92,11 +94,17 @@ impl Store {
             )?
             .execute(params![part.0, mr, now.0])?;
             super::cdr::record(tx, &p, Some(mr), "submitted", None, now)?;
-            let (user, subscriber): (Option<i64>, i64) = tx
-                .prepare_cached("SELECT user_id, subscriber_id FROM messages WHERE id = ?1")?
-                .query_row([p.message.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (user, subscriber, report_requested): (Option<i64>, i64, bool) = tx
+                .prepare_cached(
+                    "SELECT user_id, subscriber_id, report_requested FROM messages WHERE id = ?1",
+                )?
+                .query_row([p.message.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             if let Some(user) = user {
                 record_conversation(tx, UserId(user), subscriber, p.modem_imsi.as_deref(), now)?;
+            }
+            if !report_requested {
+                let why = "no status report was requested";
+                return Ok(super::reports::end_delivery_unknown(tx, &p, why, now)?.1);
             }
             Ok(refresh_message(tx, p.message, now)?.1)
         })

@@ -175,10 +175,11 @@ fn text_mode_send_and_read() {
 }
 
 #[test]
-fn phones_echo_stay_silent_or_fail() {
+fn phones_echo_stay_silent_fail_or_lose_the_report() {
     let mut phones = std::collections::BTreeMap::new();
     phones.insert("+15550000001".to_string(), PhoneBehaviour::Silent);
     phones.insert("15550000002".to_string(), PhoneBehaviour::Unreachable);
+    phones.insert("+15550000004".to_string(), PhoneBehaviour::NoReport);
     let mut b = Bench::new(SimConfig {
         phones,
         reply_template: "Echo: {text}".into(),
@@ -187,12 +188,18 @@ fn phones_echo_stay_silent_or_fail() {
     });
     b.quiet("AT+CMEE=1\nAT+CNMI=2,1,0,1,0");
     let mut out = String::new();
-    for to in ["+15550000001", "+15550000002", "+15550000003"] {
+    for to in [
+        "+15550000001",
+        "+15550000002",
+        "+15550000003",
+        "+15550000004",
+    ] {
         let (len, hex) = submit_hex(to, "ping", true).remove(0);
         out += &b.send(&format!("AT+CMGS={len}\r{hex}\x1a"));
     }
-    assert_eq!(out.matches("+CMGS:").count(), 3);
+    assert_eq!(out.matches("+CMGS:").count(), 4);
     out += &b.wait(secs(4));
+    // Every phone but the no-report one gets its report.
     let reports = routed_pdus(&out, "+CDS:");
     let status: Vec<(String, u8)> = reports
         .iter()

@@ -6,6 +6,7 @@ mod durability;
 mod inbox;
 mod outbox;
 mod people;
+mod report_window;
 
 use super::*;
 use crate::pdu::{
@@ -159,4 +160,30 @@ pub(super) fn deliver_pdus(from: &str, text: &str, reference: u16, second: u8) -
 
 pub(super) fn delivered() -> Status {
     Status::RECEIVED
+}
+
+/// Text that takes two SMS parts.
+pub(super) const LONG: &str = "This text is long enough to need two SMS parts because it goes on and on past the hundred and sixty septets that one part can hold, yes it does, really, it does go on.";
+
+/// Sends every part of a message through `modem` with MRs counting from `mr`.
+pub(super) fn send_all(s: &mut Store, modem: &str, mr: u8, now: UnixTime) -> Vec<PartId> {
+    let mut parts = Vec::new();
+    let mut mr = mr;
+    while let Some(p) = s.claim_next_part(modem, now).unwrap() {
+        s.part_sent(p.part, mr, now).unwrap();
+        parts.push(p.part);
+        mr = mr.wrapping_add(1);
+    }
+    parts
+}
+
+/// A store with alice, who queued [`LONG`] (two parts) for +491701234567 at
+/// `T0`: (store, alice, recipient, message).
+pub(super) fn long_message() -> (Store, UserId, Msisdn, MessageId) {
+    let mut s = mem();
+    let alice = add_alice(&mut s);
+    let id = s
+        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
+        .unwrap();
+    (s, alice, num("+491701234567"), id)
 }

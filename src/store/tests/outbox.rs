@@ -3,8 +3,6 @@
 
 use super::*;
 
-const LONG: &str = "This text is long enough to need two SMS parts because it goes on and on past the hundred and sixty septets that one part can hold, yes it does, really, it does go on.";
-
 #[test]
 fn enqueue_commits_the_message_and_its_parts() {
     let mut s = mem();
@@ -317,26 +315,9 @@ fn a_restarting_worker_turns_its_claims_into_outcome_unknown() {
     assert!(s.claim_next_part(MODEM_A, T0.plus(2)).unwrap().is_none());
 }
 
-/// Sends every part of a message through `modem` with MRs counting from `mr`.
-fn send_all(s: &mut Store, modem: &str, mr: u8, now: UnixTime) -> Vec<PartId> {
-    let mut parts = Vec::new();
-    let mut mr = mr;
-    while let Some(p) = s.claim_next_part(modem, now).unwrap() {
-        s.part_sent(p.part, mr, now).unwrap();
-        parts.push(p.part);
-        mr = mr.wrapping_add(1);
-    }
-    parts
-}
-
 #[test]
 fn status_reports_deliver_when_every_part_is_delivered() {
-    let mut s = mem();
-    let alice = add_alice(&mut s);
-    let to = num("+491701234567");
-    let id = s
-        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
-        .unwrap();
+    let (mut s, alice, to, id) = long_message();
     send_all(&mut s, MODEM_A, 10, T0);
     let dt = Some(T0.plus(30));
     // Wrong modem, wrong recipient, unknown MR: no match.
@@ -401,11 +382,7 @@ fn status_reports_deliver_when_every_part_is_delivered() {
 
 #[test]
 fn one_failed_report_fails_the_message_once() {
-    let mut s = mem();
-    let alice = add_alice(&mut s);
-    let to = num("+491701234567");
-    s.enqueue(&new_message(alice, "+491701234567", LONG), T0)
-        .unwrap();
+    let (mut s, _, to, _) = long_message();
     send_all(&mut s, MODEM_A, 200, T0);
     let r = s
         .apply_status_report(
