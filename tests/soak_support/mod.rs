@@ -208,6 +208,11 @@ impl Figures {
         }
         row(
             &mut t,
+            "  of them on the network all the same",
+            self.failed_but_sent.to_string(),
+        );
+        row(
+            &mut t,
             "delivery_unknown",
             self.delivery_unknown.to_string(),
         );
