@@ -206,6 +206,11 @@ const SIM_WAIT_TRIES: u32 = 30;
 const CPIN_GRACE: Duration = Duration::from_millis(500);
 /// How long the line must be quiet after a timeout before the next command.
 const RESYNC_QUIET: Duration = Duration::from_secs(1);
+/// How long the line must be quiet after the opening ESC. A modem answers ESC
+/// at once if at all, and any answer makes the wait a full [`RESYNC_QUIET`];
+/// a modem with nothing open answers nothing, and start-up is not held up
+/// for long.
+const OPENING_QUIET: Duration = Duration::from_millis(200);
 
 /// One modem's AT conversation.
 #[derive(Debug)]
@@ -279,7 +284,8 @@ impl Session {
         s.start_up();
         tracing::debug!("-> modem ESC (a > prompt an earlier process left open ends here)");
         s.tx.push(ESC);
-        s.resync(now);
+        s.resync_until = Some(now + OPENING_QUIET);
+        s.not_before = s.resync_until;
         s.pump(now);
         s
     }
@@ -845,6 +851,11 @@ impl Session {
         if let Some(result) = final_result(&line) {
             if self.in_flight.is_some() {
                 self.finish(now, result);
+            } else if self.resync_until.is_some_and(|until| now < until) {
+                // A late final result (the answer to ESC, or to a command that
+                // timed out): more of that answer may follow.
+                tracing::debug!(line = %line, "late final result dropped while resynchronising");
+                self.resync(now);
             }
             return;
         }
