@@ -12,7 +12,7 @@ use smsbridge::modem::{
     CmsClass, Job, MemoryWork, ModemConfig, ModemState, Pool, PortSpec, SendOutcome, WorkEvent,
 };
 use smsbridge::pdu::{self, Pdu, Tpdu};
-use smsbridge::sim::{Fault, LogEntry, PartOrder, SimConfig, SimPort};
+use smsbridge::sim::{Fault, LogEntry, PartOrder, SimConfig, SimPort, SimQuirk};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn sim(name: &str, cfg: SimConfig) -> (SimPort, ModemConfig) {
@@ -433,7 +433,9 @@ async fn a_modem_that_stays_silent_after_reopens_is_reset() {
     cfg.reset_wait = Duration::from_millis(100);
     let (work, _events) = MemoryWork::new();
     let pool = Pool::start(vec![cfg], Arc::clone(&work));
-    // Two sessions send AT and get nothing; the third opening sends the reset.
+    // Two sessions write ESC (a prompt an earlier process left open would
+    // swallow everything else), then AT, and get nothing; the third opening
+    // sends the reset, after its own ESC.
     let mut sessions = Vec::new();
     while sessions.len() < 3 {
         let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
@@ -442,10 +444,71 @@ async fn a_modem_that_stays_silent_after_reopens_is_reset() {
             .unwrap();
         sessions.push(got);
     }
-    assert_eq!(sessions[0], "AT\r");
-    assert_eq!(sessions[1], "AT\r");
-    assert_eq!(sessions[2], "AT+CFUN=1,1\r");
+    assert_eq!(sessions[0], "\x1bAT\r");
+    assert_eq!(sessions[1], "\x1bAT\r");
+    assert_eq!(sessions[2], "\x1bAT+CFUN=1,1\r");
     let state = pool.states().remove(0);
     assert!(!state.ready);
     pool.shutdown(Duration::from_secs(5)).await;
+}
+
+// Issue 12: a daemon killed between `AT+CMGS` and its PDU leaves the `> `
+// prompt open on a modem that keeps it until ESC; the next process knows
+// nothing of it. Its session writes ESC first, so its commands are not typed
+// into the prompt: it starts, sends, and nothing was sent on the dead one's
+// behalf.
+#[tokio::test(start_paused = true)]
+async fn a_prompt_left_open_by_a_killed_process_is_cancelled_by_the_next() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (port, modem) = sim(
+        "m0",
+        SimConfig {
+            quirks: vec![SimQuirk::PromptUntilEsc],
+            ..sim_config()
+        },
+    );
+    // The killed process: it asked for the prompt, got it, and vanished.
+    {
+        let mut dead = port.connect().unwrap();
+        dead.write_all(b"AT+CMGS=20\r").await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while !got.ends_with(b"> ") {
+            let n = tokio::time::timeout(Duration::from_secs(5), dead.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_ne!(n, 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"AT+CMGS=20\r\r\n> ");
+    }
+    let (work, mut events) = MemoryWork::new();
+    let pool = Pool::start(vec![modem], Arc::clone(&work));
+    until_ready(&pool, 0).await;
+    work.push(job(1, tpdus(PHONE, "after the crash", false).remove(0)));
+    assert_eq!(
+        next_done(&mut events).await,
+        (1, SendOutcome::Submitted { mr: 1 })
+    );
+    let sent = port.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].text().as_deref(), Some("after the crash"));
+    // The open prompt got nothing but the ESC; the new session's first
+    // command came after it.
+    let log: Vec<LogEntry> = port.log().into_iter().map(|l| l.entry).collect();
+    let data: Vec<&LogEntry> = log
+        .iter()
+        .filter(|e| matches!(e, LogEntry::Data(_)))
+        .collect();
+    assert_eq!(data[0], &LogEntry::Data(" ESC".into()), "{log:#?}");
+    let esc = log.iter().position(|e| e == data[0]).unwrap();
+    let commands: Vec<&LogEntry> = log
+        .iter()
+        .filter(|e| matches!(e, LogEntry::Command(_)))
+        .collect();
+    assert_eq!(commands[0], &LogEntry::Command("AT+CMGS=20".into()));
+    assert_eq!(commands[1], &LogEntry::Command("AT".into()));
+    assert!(log.iter().position(|e| e == commands[1]).unwrap() > esc);
+    pool.shutdown(Duration::from_secs(10)).await;
 }

@@ -160,9 +160,6 @@ pub async fn run<W: Work>(
 ) {
     let mut backoff = cfg.reopen_min;
     let mut pin_rejected = cfg.session.pin_rejected;
-    // The last session left a `> ` prompt open (or asked for one): the next
-    // writes start with ESC, or they would be typed into it.
-    let mut prompt_open = cfg.session.cancel_prompt;
     let mut known: Option<(Option<String>, Option<String>)> = None;
     let mut failures = 0u32;
     let mut reset: Option<&'static str> = Some("AT+CFUN=1,1");
@@ -196,13 +193,13 @@ pub async fn run<W: Work>(
                     && let Some(cmd) = reset
                 {
                     // The modem did not come back by reopening: reset it blindly
-                    // (it may still obey) and give it time to re-enumerate.
+                    // (it may still obey) and give it time to re-enumerate. ESC
+                    // first, as every session starts: a `> ` prompt left open
+                    // would swallow the reset.
                     tracing::warn!(modem = %cfg.name, "{failures} reopens did not help; resetting with {cmd}");
-                    let esc = if prompt_open { "\x1b" } else { "" };
-                    let _ = port.write_all(format!("{esc}{cmd}\r").as_bytes()).await;
+                    let _ = port.write_all(format!("\x1b{cmd}\r").as_bytes()).await;
                     drop(port);
                     failures = 0;
-                    prompt_open = false;
                     state.send_modify(|s| s.last_error = Some(format!("modem reset ({cmd})")));
                     tokio::select! {
                         () = tokio::time::sleep(cfg.reset_wait) => {}
@@ -212,7 +209,6 @@ pub async fn run<W: Work>(
                 }
                 let mut session_cfg = cfg.session.clone();
                 session_cfg.pin_rejected = pin_rejected;
-                session_cfg.cancel_prompt = prompt_open;
                 let mut session = Session::new(session_cfg, now());
                 let end = drive(
                     &cfg,
@@ -242,7 +238,6 @@ pub async fn run<W: Work>(
                     }
                 }
                 pin_rejected |= session.pin_rejected();
-                prompt_open = session.prompt_may_be_open();
                 if session.was_ready() {
                     // Learned from the model; keep the last known one otherwise.
                     reset = session.reset_command();

@@ -60,10 +60,6 @@ pub struct SessionConfig {
     /// A PIN was rejected before (by an earlier session on this modem): do not try
     /// it again, a PUK lock would brick the SIM.
     pub pin_rejected: bool,
-    /// The previous session on this port ended with a `> ` prompt open or asked
-    /// for: write ESC (and let the line settle) before anything else, or every
-    /// command would be typed into the open PDU.
-    pub cancel_prompt: bool,
 }
 
 impl Default for SessionConfig {
@@ -79,7 +75,6 @@ impl Default for SessionConfig {
             sweep_interval: Duration::from_secs(300),
             cnmi_refresh_interval: Duration::from_secs(600),
             pin_rejected: false,
-            cancel_prompt: false,
         }
     }
 }
@@ -211,6 +206,11 @@ const SIM_WAIT_TRIES: u32 = 30;
 const CPIN_GRACE: Duration = Duration::from_millis(500);
 /// How long the line must be quiet after a timeout before the next command.
 const RESYNC_QUIET: Duration = Duration::from_secs(1);
+/// How long the line must be quiet after the opening ESC. A modem answers ESC
+/// at once if at all, and any answer makes the wait a full [`RESYNC_QUIET`];
+/// a modem with nothing open answers nothing, and start-up is not held up
+/// for long.
+const OPENING_QUIET: Duration = Duration::from_millis(200);
 
 /// One modem's AT conversation.
 #[derive(Debug)]
@@ -240,14 +240,17 @@ pub struct Session {
     ever_ready: bool,
     /// Set after a timeout: lines until then are late answers, not ours.
     resync_until: Option<Instant>,
-    /// A `> ` prompt was asked for (`AT+CMGS`) or seen and is not answered yet.
-    prompt_open: bool,
     /// Until then a late `> ` (after a prompt timeout) is recognised and cancelled.
     late_prompt_until: Option<Instant>,
 }
 
 impl Session {
-    /// A session for a freshly opened port; start-up begins at once.
+    /// A session for a freshly opened port. Its first byte is ESC: a `> ` prompt
+    /// may still be open on the modem, left by a process that was killed between
+    /// `AT+CMGS` and the PDU (nothing on this side can know), and every command
+    /// would be typed into it. ESC ends such a prompt (the modem answers `OK`,
+    /// `ERROR` or `+CMS ERROR`) and is ignored otherwise; the line then settles
+    /// and whatever it answered is dropped before the start-up's first `AT`.
     pub fn new(cfg: SessionConfig, now: Instant) -> Self {
         let mut s = Self {
             cfg,
@@ -276,18 +279,13 @@ impl Session {
             cnmi_at: None,
             ever_ready: false,
             resync_until: None,
-            prompt_open: false,
             late_prompt_until: None,
         };
         s.start_up();
-        if s.cfg.cancel_prompt {
-            // Leave a prompt an earlier session left open before anything else
-            // is written; its answer (OK or an error) is dropped while the line
-            // settles.
-            tracing::info!("cancelling a > prompt left open by the previous session (ESC)");
-            s.tx.push(ESC);
-            s.resync(now);
-        }
+        tracing::debug!("-> modem ESC (a > prompt an earlier process left open ends here)");
+        s.tx.push(ESC);
+        s.resync_until = Some(now + OPENING_QUIET);
+        s.not_before = s.resync_until;
         s.pump(now);
         s
     }
@@ -332,13 +330,6 @@ impl Session {
     /// Whether a rejected PIN was seen (carry it into the next session).
     pub fn pin_rejected(&self) -> bool {
         self.cfg.pin_rejected
-    }
-
-    /// Whether a `> ` prompt may still be open on the modem (asked for and not
-    /// answered): the next session must cancel it first
-    /// ([`SessionConfig::cancel_prompt`]).
-    pub fn prompt_may_be_open(&self) -> bool {
-        self.prompt_open
     }
 
     // ---- commands from the caller ----
@@ -709,9 +700,6 @@ impl Session {
             _ => (Awaiting::Final, self.cfg.command_timeout),
         };
         tracing::debug!(command = %command, "-> modem");
-        if awaiting == Awaiting::Prompt {
-            self.prompt_open = true;
-        }
         self.tx.extend_from_slice(command.as_bytes());
         self.tx.push(b'\r');
         self.in_flight = Some(InFlight {
@@ -833,7 +821,6 @@ impl Session {
             f.awaiting = Awaiting::SubmitResult;
             f.command = hex;
             f.deadline = now + self.cfg.submit_timeout;
-            self.prompt_open = false;
             return;
         }
         // A prompt nobody answers: SIM800's after AT+CNMA (an optional PDU; none
@@ -842,7 +829,6 @@ impl Session {
         // help"); ESC closes it before anything else is written.
         tracing::debug!("cancelling a > prompt (ESC)");
         self.tx.push(ESC);
-        self.prompt_open = false;
         self.late_prompt_until = None;
     }
 
@@ -865,6 +851,11 @@ impl Session {
         if let Some(result) = final_result(&line) {
             if self.in_flight.is_some() {
                 self.finish(now, result);
+            } else if self.resync_until.is_some_and(|until| now < until) {
+                // A late final result (the answer to ESC, or to a command that
+                // timed out): more of that answer may follow.
+                tracing::debug!(line = %line, "late final result dropped while resynchronising");
+                self.resync(now);
             }
             return;
         }
@@ -993,7 +984,6 @@ impl Session {
                 // Leave a stuck prompt (chan_dongle BUGS #13); the PDU never left.
                 // A prompt that comes later still gets an ESC (handle_prompt).
                 self.tx.push(ESC);
-                self.prompt_open = false;
                 self.late_prompt_until = Some(now + self.cfg.command_timeout);
                 self.events.push_back(Event::SubmitFailed {
                     job: *job,

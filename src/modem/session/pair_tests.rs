@@ -97,8 +97,9 @@ fn sticky_prompt() -> SimConfig {
     }
 }
 
-/// Session 1 writes `AT+CMGS`; the port closes before the prompt is answered.
-fn leave_a_prompt_open(p: &mut Pair) -> bool {
+/// Session 1 writes `AT+CMGS`; the port closes before the prompt is answered
+/// (the daemon was killed).
+fn leave_a_prompt_open(p: &mut Pair) {
     let mut s1 = p.ready(SessionConfig::default());
     s1.submit(p.now, 1, &[0x01, 0x00, 0x00], None);
     let mut buf = Vec::new();
@@ -111,21 +112,16 @@ fn leave_a_prompt_open(p: &mut Pair) -> bool {
     // The daemon stops here; the prompt's answer is never written.
     s1.abort("the port closed");
     p.sim.port_reset(p.now);
-    s1.prompt_may_be_open()
 }
 
-// Issue 12: a prompt left open by the previous session is cancelled (ESC)
-// before anything else is written; the modem is then started as usual and
-// nothing was sent.
+// Issue 12: a prompt left open by an earlier process is cancelled (ESC)
+// before anything else is written, though the new session knows nothing of it;
+// the modem is then started as usual and nothing was sent.
 #[test]
 fn the_next_session_cancels_a_prompt_the_last_one_left_open() {
     let mut p = Pair::new(sticky_prompt());
-    let open = leave_a_prompt_open(&mut p);
-    assert!(open);
-    let s2 = p.ready(SessionConfig {
-        cancel_prompt: open,
-        ..SessionConfig::default()
-    });
+    leave_a_prompt_open(&mut p);
+    let s2 = p.ready(SessionConfig::default());
     assert!(s2.is_ready());
     assert!(p.sim.sent().is_empty());
     let log: Vec<_> = std::iter::from_fn(|| p.sim.poll_log())
@@ -139,22 +135,16 @@ fn the_next_session_cancels_a_prompt_the_last_one_left_open() {
     assert_eq!(log[esc], LogEntry::Data(" ESC".into()), "{log:?}");
 }
 
-// The same modem without the ESC: "no answer to AT" and a reopen, the failure
-// the issue reported.
+// What the ESC prevents: on this modem, a command written into the open
+// prompt is taken as PDU text and gets no answer ("no answer to AT").
 #[test]
-fn without_the_escape_the_next_session_gets_no_answer() {
+fn without_the_escape_the_modem_does_not_answer() {
     let mut p = Pair::new(sticky_prompt());
     leave_a_prompt_open(&mut p);
-    let mut s2 = Session::new(SessionConfig::default(), p.now);
-    let events = p
-        .run(&mut s2, Duration::from_secs(120), |_, ev| {
-            ev.iter().any(|e| matches!(e, Event::Reopen(_)))
-        })
-        .expect("the session gives up");
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::Reopen(why) if why.starts_with("no answer to AT"))),
-        "{events:?}"
-    );
+    p.sim.handle_input(p.now, b"AT\r");
+    p.now += Duration::from_secs(10);
+    p.sim.handle_timeout(p.now);
+    let mut out = Vec::new();
+    while p.sim.poll_output(&mut out) {}
+    assert!(!String::from_utf8_lossy(&out).contains("OK"), "{out:?}");
 }

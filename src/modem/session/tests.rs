@@ -11,7 +11,17 @@ struct Modem {
 }
 
 impl Modem {
+    /// A session on a freshly opened port, past its opening: ESC, then a short
+    /// quiet with no answer to it (a modem without an open prompt ignores it).
     fn new(cfg: SessionConfig) -> Self {
+        let mut m = Self::opened(cfg);
+        assert_eq!(m.tx(), "\x1b", "every session starts with ESC");
+        m.wait();
+        m
+    }
+
+    /// A session whose port was just opened; nothing read or written yet.
+    fn opened(cfg: SessionConfig) -> Self {
         let now = Instant::now();
         Self {
             s: Session::new(cfg, now),
@@ -806,7 +816,6 @@ fn a_prompt_after_cnma_is_escaped_whatever_the_model() {
     assert_eq!(m.tx(), "\x1b");
     m.rx(&ok(""));
     assert!(m.s.can_send());
-    assert!(!m.s.prompt_may_be_open());
 }
 
 // chan_dongle BUGS: "device still in sms prompt infinite (only 0x1B can help)".
@@ -816,7 +825,6 @@ fn a_prompt_that_comes_after_its_timeout_is_cancelled() {
     let mut m = ready(SessionConfig::default());
     m.s.submit(m.now, 3, &[0x01, 0x00, 0x00], None);
     assert_eq!(m.tx(), "AT+CMGS=3\r");
-    assert!(m.s.prompt_may_be_open());
     m.advance(Duration::from_secs(5));
     assert_eq!(m.tx(), "\x1b");
     // The modem was slow: its prompt arrives now, after our ESC.
@@ -827,31 +835,48 @@ fn a_prompt_that_comes_after_its_timeout_is_cancelled() {
     m.wait();
     m.exchange("AT\r", &ok(""));
     assert!(m.s.can_send());
-    assert!(!m.s.prompt_may_be_open());
 }
 
-// Issue 12: a session that ended while waiting at the prompt leaves it open on
-// the modem; the next one writes ESC before anything else and lets the line
-// settle, so the ESC's own answer is not taken for the probe's.
+// Issue 12: a session that ended while waiting at the prompt (the daemon was
+// killed) leaves it open on the modem, and the next process cannot know. Every
+// session writes ESC before anything else and lets the line settle, so the
+// answer of the aborted send is not taken for the probe's, whatever it is.
 #[test]
-fn a_prompt_left_open_by_the_previous_session_is_cancelled_first() {
-    let mut m = ready(SessionConfig::default());
-    m.s.submit(m.now, 4, &[0x01, 0x00, 0x00], None);
-    assert_eq!(m.tx(), "AT+CMGS=3\r");
-    // The port closes before the prompt came (or before it was answered).
-    m.s.abort("the port closed");
-    assert!(m.s.prompt_may_be_open());
-    let mut m = Modem::new(SessionConfig {
-        cancel_prompt: true,
-        ..SessionConfig::default()
-    });
+fn every_session_cancels_a_prompt_an_earlier_process_may_have_left_open() {
+    for answer in [
+        "\r\nOK\r\n",
+        "\r\nERROR\r\n",
+        "\r\n+CMS ERROR: 304\r\n",
+        "\r\n+CMS ERROR: 304\r\n\r\nOK\r\n",
+    ] {
+        let mut m = Modem::opened(SessionConfig::default());
+        assert_eq!(m.tx(), "\x1b", "ESC is the first byte written");
+        // The modem answers at once; a full second of quiet follows its
+        // answer (a second line may come) before the start-up.
+        m.advance(Duration::from_millis(50));
+        m.rx(answer);
+        assert_eq!(m.tx(), "", "nothing is written while the line settles");
+        m.advance(Duration::from_millis(900));
+        assert_eq!(m.tx(), "", "{answer:?}");
+        m.wait();
+        m.exchange("AT\r", &ok(""));
+        m.exchange("ATE0\r", &ok(""));
+        assert_eq!(m.tx(), "AT+CMEE=1\r", "{answer:?}");
+        assert!(m.take_events().is_empty(), "{answer:?}");
+    }
+}
+
+// The same when the modem has no prompt open: ESC is ignored, nothing comes,
+// and the start-up follows after a short quiet (200 ms), not a full resync.
+#[test]
+fn an_escape_nobody_answers_delays_the_start_up_by_the_settle_only() {
+    let mut m = Modem::opened(SessionConfig::default());
+    let opened = m.now;
     assert_eq!(m.tx(), "\x1b");
-    m.rx(&ok(""));
-    assert_eq!(m.tx(), "");
     m.wait();
+    assert_eq!(m.now - opened, OPENING_QUIET);
     m.exchange("AT\r", &ok(""));
     assert_eq!(m.tx(), "ATE0\r");
-    assert!(!m.s.prompt_may_be_open());
 }
 
 // TS 27.005 §3.4.4: a routed message we could not store is refused with
