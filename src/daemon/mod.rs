@@ -259,6 +259,12 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         "smsbridge running"
     );
     if demo {
+        // The banner tells you to send a message now: say it once the
+        // simulated modem can take one.
+        if let Some(mut w) = pool.watch(0) {
+            let ready = w.wait_for(|s| s.ready && s.info.registered());
+            let _ = tokio::time::timeout(Duration::from_secs(30), ready).await;
+        }
         let imps_addr = imps.as_ref().map(|i| i.local);
         print_demo(&config, &sip.listeners(), imps_addr, seeded.as_deref());
     }
