@@ -326,12 +326,18 @@ impl Server {
                 ka,
                 client,
             );
-            if let Err(e) = opened {
-                let why = match e {
-                    OpenError::Full => "too many sessions",
-                    OpenError::UserFull => "too many sessions for this user; log out of another",
-                };
-                return respond(login_response(csp::result(code::UNAVAILABLE, why), vec![]));
+            match opened {
+                // Named by the CIRs of this session.
+                Ok(s) => s.cookie = p.text_at(&["SessionCookie"]).map(str::to_owned),
+                Err(e) => {
+                    let why = match e {
+                        OpenError::Full => "too many sessions",
+                        OpenError::UserFull => {
+                            "too many sessions for this user; log out of another"
+                        }
+                    };
+                    return respond(login_response(csp::result(code::UNAVAILABLE, why), vec![]));
+                }
             }
             ka
         };
