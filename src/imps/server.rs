@@ -4,13 +4,13 @@
 //! primitives. No HTTP here (the axum driver is `http.rs`); the bridge is
 //! called through [`ImApi`].
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::csp::{self, Message, Mode, Outgoing, code};
 use super::guard::LoginGuard;
-use super::session::{Limits, OpenError, SessionError, Sessions};
+use super::session::{CirAttached, Limits, OpenError, SessionError, Sessions};
 use crate::bridge::api::{ImApi, LoginProof, Refusal, Target};
 use crate::bridge::user_part;
 use crate::xml::Element;
@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// ServerPollMin told to clients (seconds).
     pub poll_min: u32,
+    /// Where the standalone TCP CIR channel listens, offered to clients that
+    /// support it (`None`: not offered; they poll).
+    pub cir_tcp: Option<SocketAddr>,
 }
 
 /// An answer: the HTTP status and the CSP body (empty where the binding allows).
@@ -75,6 +78,11 @@ impl Server {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Attaches a CIR channel to session `id`, for a `HELO` from `client`.
+    pub fn attach_cir(&self, id: &str, client: IpAddr) -> Result<CirAttached, SessionError> {
+        self.sessions().attach_cir(id, client)
     }
 
     /// 4-way Login nonces pending (for tests and status).
@@ -439,8 +447,28 @@ impl Server {
                     .with(Element::text(
                         "ServerPollMin",
                         &self.cfg.poll_min.to_string(),
-                    )),
+                    ))
+                    .with_all(self.cir_offer(asked)),
             )
+    }
+
+    /// The CIR methods agreed: standalone TCP if the client offered it and
+    /// the channel listens, with its address; else none (the client polls).
+    fn cir_offer(&self, asked: Option<&Element>) -> Vec<Element> {
+        let offered = |m: &str| {
+            asked.is_some_and(|a| {
+                a.children_named("SupportedCIRMethod")
+                    .any(|c| c.text.trim().eq_ignore_ascii_case(m))
+            })
+        };
+        match self.cfg.cir_tcp {
+            Some(addr) if offered("STCP") => vec![
+                Element::text("SupportedCIRMethod", "STCP"),
+                Element::text("TCPAddress", &addr.ip().to_string()),
+                Element::text("TCPPort", &addr.port().to_string()),
+            ],
+            _ => Vec::new(),
+        }
     }
 
     /// `wv:<msisdn or user part>@<domain>` for a target.

@@ -334,11 +334,14 @@ impl Sessions {
     /// one: one channel per session.
     pub fn attach_cir(&mut self, id: &str, client: IpAddr) -> Result<CirAttached, SessionError> {
         self.bound(id, client)?;
-        let s = self.live.get_mut(id).ok_or(if self.expired.contains_key(id) {
-            SessionError::Expired
-        } else {
-            SessionError::Unknown
-        })?;
+        let s = self
+            .live
+            .get_mut(id)
+            .ok_or(if self.expired.contains_key(id) {
+                SessionError::Expired
+            } else {
+                SessionError::Unknown
+            })?;
         let (tx, mut wake) = watch::channel(0);
         if !s.queue.is_empty() {
             wake.mark_changed();
@@ -431,21 +434,37 @@ mod tests {
         s.open(t0, "id1".into(), "u".into(), "wv:u@x".into(), ka, HERE)
             .unwrap()
             .cookie = Some("c00k1e".into());
-        assert_eq!(s.attach_cir("id1", THERE).unwrap_err(), SessionError::Unknown);
-        assert_eq!(s.attach_cir("nope", HERE).unwrap_err(), SessionError::Unknown);
+        assert_eq!(
+            s.attach_cir("id1", THERE).unwrap_err(),
+            SessionError::Unknown
+        );
+        assert_eq!(
+            s.attach_cir("nope", HERE).unwrap_err(),
+            SessionError::Unknown
+        );
         let mut first = s.attach_cir("id1", HERE).unwrap();
         assert_eq!(first.cookie.as_deref(), Some("c00k1e"));
         assert!(!first.wake.has_changed().unwrap(), "nothing waits yet");
-        assert!(s.touch(t0, "id1").unwrap().push(Element::new("NewMessage"), 5));
+        assert!(
+            s.touch(t0, "id1")
+                .unwrap()
+                .push(Element::new("NewMessage"), 5)
+        );
         assert!(first.wake.has_changed().unwrap());
         first.wake.borrow_and_update();
         // A second HELO replaces the first channel, and starts woken since
         // something already waits.
         let second = s.attach_cir("id1", HERE).unwrap();
-        assert!(first.wake.has_changed().is_err(), "replaced channel is closed");
+        assert!(
+            first.wake.has_changed().is_err(),
+            "replaced channel is closed"
+        );
         assert!(second.wake.has_changed().unwrap());
         s.close("id1");
-        assert!(second.wake.has_changed().is_err(), "closed with the session");
+        assert!(
+            second.wake.has_changed().is_err(),
+            "closed with the session"
+        );
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct Rig {
 /// alice (IMPS, password "secret") with the contact Bob (nickname "Bob", alias
 /// "bob"); dave (IMPS, "pw2"); erin (SIP only).
 pub fn rig() -> Rig {
+    rig_with(None)
+}
+
+/// `rig()` whose ClientCapability-Response offers a TCP CIR channel at `cir_tcp`.
+pub fn rig_with(cir_tcp: Option<SocketAddr>) -> Rig {
     let mut store = Store::open_in_memory().unwrap();
     let now = UnixTime::now();
     let s = UserSettings::default();
@@ -77,6 +82,7 @@ pub fn rig() -> Rig {
             domain: DOMAIN.into(),
             limits: Limits::default(),
             poll_min: 5,
+            cir_tcp,
         },
         bridge,
         Arc::new(move || format!("tok{}", counter.fetch_add(1, Ordering::SeqCst))),
