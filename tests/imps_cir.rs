@@ -2,8 +2,15 @@
 //! offered in ClientCapability-Response to clients that support it, `HELO` /
 //! `OK`, `PING` / `OK`, a `WVCI` line when something is queued for the
 //! session, and the channel closed when the session ends or is replaced.
+//! Then end to end: `smsbridge run` as a process with the simulated modem and
+//! a WBXML client that logs in (password and digest), keeps a contact list of
+//! SMS-only subscribers, reads their presence, writes to one and is woken
+//! over the CIR channel when the phone's reply arrives.
 
+mod common;
+mod daemon_support;
 mod imps_support;
+mod sim_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -233,4 +240,219 @@ async fn connections_beyond_the_cap_per_address_are_closed_at_once() {
     // The held one still works.
     held.send("PING\r\n").await;
     assert_eq!(held.line().await.as_deref(), Some("OK\r\n"));
+}
+
+mod end_to_end {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    use base64::Engine;
+    use md5::{Digest, Md5};
+    use smsbridge::imps::wbxml::{self, Version};
+
+    use super::daemon_support::{self, Daemon, add_user, cli, free_port, write_config};
+    use super::imps_support::{Answer, BOB, http_post, read_wbxml, send, user, wbxml_request};
+    use super::sim_support::{SimProcess, TempDir};
+
+    /// A WBXML request to the daemon, and its WBXML answer.
+    fn ask(addr: SocketAddr, session: Option<&str>, primitive: &str) -> Answer {
+        let (status, content_type, body) = http_post(
+            addr,
+            wbxml::CONTENT_TYPE,
+            &wbxml_request(session, primitive, Version::V13),
+        );
+        if !body.is_empty() {
+            assert_eq!(content_type, wbxml::CONTENT_TYPE, "answered in WBXML");
+        }
+        read_wbxml(status, &body)
+    }
+
+    /// A CIR line, CRLF included; panics if none comes within `limit`.
+    fn cir_line(r: &mut BufReader<TcpStream>, limit: Duration) -> String {
+        r.get_ref().set_read_timeout(Some(limit)).unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).expect("a CIR line in time");
+        line
+    }
+
+    #[test]
+    fn wbxml_client_logs_in_writes_to_a_subscriber_and_is_woken_by_the_reply() {
+        let dir = TempDir::new("imps-cir-e2e");
+        // The simulator's default phone echoes every SMS.
+        let sim = SimProcess::start(
+            dir.path(),
+            &["--send-delay", "300ms", "--reply-delay", "700ms"],
+        );
+        let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let cir: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let (config, db, sip, status) = write_config(
+            dir.path(),
+            &[&sim.port],
+            &format!("[imps]\nlisten = \"{imps}\"\ncir_tcp_listen = \"{cir}\"\n"),
+        );
+        add_user(&config, "wv:alice@sms.test", "secret", &[]);
+        add_user(&config, "wv:dave@sms.test", "pw2", &[]);
+        cli(
+            &config,
+            &[
+                "users",
+                "imps-digest",
+                "wv:dave@sms.test",
+                "--password-stdin",
+            ],
+            Some("pw2"),
+        );
+        let daemon = Daemon::start(dir.path(), config, db, sip, status);
+
+        // dave: the 4-way Login (MD5 digest of nonce and password).
+        let a = ask(
+            imps,
+            None,
+            "<Login-Request><UserID>wv:dave@sms.test</UserID><ClientID><URL>e2e</URL></ClientID>\
+             <DigestSchema>MD5</DigestSchema></Login-Request>",
+        );
+        assert_eq!(a.code(), Some(401), "{}\n{}", a.raw, daemon.log());
+        let nonce = a.text(&["Nonce"]).expect("Nonce").to_owned();
+        let digest = base64::engine::general_purpose::STANDARD
+            .encode(Md5::digest(format!("{nonce}pw2").as_bytes()));
+        let a = ask(
+            imps,
+            None,
+            &format!(
+                "<Login-Request><UserID>wv:dave@sms.test</UserID><ClientID><URL>e2e</URL></ClientID>\
+                 <DigestBytes>{digest}</DigestBytes></Login-Request>"
+            ),
+        );
+        assert_eq!(a.code(), Some(200), "{}", a.raw);
+        assert!(a.text(&["SessionID"]).is_some());
+
+        // alice: a password Login with a SessionCookie, then STCP agreed.
+        let a = ask(
+            imps,
+            None,
+            "<Login-Request><UserID>wv:alice@sms.test</UserID><ClientID><URL>e2e</URL></ClientID>\
+             <Password>secret</Password><TimeToLive>600</TimeToLive>\
+             <SessionCookie>wv:e2e-cookie</SessionCookie></Login-Request>",
+        );
+        assert_eq!(a.code(), Some(200), "{}", a.raw);
+        let sid = a.text(&["SessionID"]).unwrap().to_owned();
+        let s = Some(sid.as_str());
+        let a = ask(
+            imps,
+            s,
+            "<ClientCapability-Request><ClientID><URL>e2e</URL></ClientID><CapabilityList>\
+             <ClientType>MOBILE_PHONE</ClientType><SupportedCIRMethod>STCP</SupportedCIRMethod>\
+             </CapabilityList></ClientCapability-Request>",
+        );
+        let agreed = a.primitive.child("AgreedCapabilityList").expect("agreed");
+        assert_eq!(agreed.text_at(&["SupportedCIRMethod"]), Some("STCP"));
+        assert_eq!(agreed.text_at(&["TCPAddress"]), Some("127.0.0.1"));
+        let port = cir.port().to_string();
+        assert_eq!(agreed.text_at(&["TCPPort"]), Some(port.as_str()));
+
+        // A contact list of SMS-only subscribers.
+        let list = "wv:alice/~Friends@sms.test";
+        let a = ask(
+            imps,
+            s,
+            &format!("<CreateList-Request><ContactList>{list}</ContactList></CreateList-Request>"),
+        );
+        assert_eq!(a.code(), Some(200), "{}", a.raw);
+        let add = format!(
+            "<ListManage-Request><ContactList>{list}</ContactList><AddNickList>\
+             <NickName><Name>Bob</Name><UserID>wv:{BOB}@sms.test</UserID></NickName>\
+             <NickName><Name>Carol</Name><UserID>wv:+4915187654321@sms.test</UserID></NickName>\
+             </AddNickList><ReceiveList>T</ReceiveList></ListManage-Request>"
+        );
+        let a = ask(imps, s, &add);
+        assert_eq!(a.code(), Some(200), "{}", a.raw);
+        let names: Vec<&str> = a
+            .primitive
+            .child("NickList")
+            .expect("NickList")
+            .children_named("NickName")
+            .filter_map(|n| n.text_at(&["Name"]))
+            .collect();
+        assert_eq!(names, ["Bob", "Carol"]);
+
+        // An SMS-only subscriber's presence: reachable through SMS.
+        let a = ask(
+            imps,
+            s,
+            &format!("<GetPresence-Request>{}</GetPresence-Request>", user("Bob")),
+        );
+        assert_eq!(a.code(), Some(200), "{}", a.raw);
+        let at = |rest: &[&str]| {
+            a.text(&[&["Presence", "PresenceSubList"][..], rest].concat())
+                .map(str::to_owned)
+        };
+        assert_eq!(at(&["OnlineStatus", "PresenceValue"]).as_deref(), Some("T"));
+        assert_eq!(
+            at(&["OnlineStatus", "ClientID", "MSISDN"]).as_deref(),
+            Some(BOB)
+        );
+        assert_eq!(at(&["ClientInfo", "ClientType"]).as_deref(), Some("CLI"));
+        assert_eq!(
+            at(&["UserAvailability", "PresenceValue"]).as_deref(),
+            Some("AVAILABLE")
+        );
+        assert_eq!(
+            at(&["StatusText", "PresenceValue"]).as_deref(),
+            Some("SMS-only")
+        );
+
+        // The CIR channel, open before the message goes out.
+        let mut ch = BufReader::new(TcpStream::connect(cir).unwrap());
+        ch.get_mut()
+            .write_all(format!("HELO {sid}\r\n").as_bytes())
+            .unwrap();
+        assert_eq!(cir_line(&mut ch, Duration::from_secs(10)), "OK\r\n");
+        // Nothing waits yet: a poll finds nothing.
+        assert!(ask(imps, s, "<Polling-Request/>").empty);
+
+        let a = ask(imps, s, &send("Bob", "Hi Bob, lunch?", false));
+        assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, daemon.log());
+        assert!(
+            daemon_support::wait_sent(&sim, 1, Duration::from_secs(30)),
+            "{}",
+            daemon.log()
+        );
+        let sent = sim.sent();
+        assert_eq!(sent[0].to, BOB);
+        assert!(
+            sent[0].text.as_deref().unwrap().ends_with("Hi Bob, lunch?"),
+            "{sent:?}"
+        );
+
+        // The echo arrives: the channel says so, and only then does the client poll.
+        assert_eq!(
+            cir_line(&mut ch, Duration::from_secs(40)),
+            "WVCI 1.3 wv:e2e-cookie\r\n",
+            "{}",
+            daemon.log()
+        );
+        let nm = ask(imps, s, "<Polling-Request/>");
+        assert_eq!(nm.primitive.name, "NewMessage", "{}", nm.raw);
+        assert!(
+            nm.text(&["ContentData"])
+                .unwrap()
+                .ends_with("Hi Bob, lunch?"),
+            "{}",
+            nm.raw
+        );
+        assert_eq!(
+            nm.text(&["MessageInfo", "Sender", "User", "UserID"]),
+            Some(&*format!("wv:{BOB}@sms.test"))
+        );
+        let ack = format!(
+            "<MessageDelivered><MessageID>{}</MessageID></MessageDelivered>",
+            nm.text(&["MessageInfo", "MessageID"]).unwrap()
+        );
+        assert_eq!(ask(imps, s, &ack).code(), Some(200));
+
+        // Logout ends the session and closes its channel.
+        assert_eq!(ask(imps, s, "<Logout-Request/>").code(), Some(200));
+        assert_eq!(cir_line(&mut ch, Duration::from_secs(10)), "");
+    }
 }
