@@ -242,6 +242,54 @@ async fn connections_beyond_the_cap_per_address_are_closed_at_once() {
     assert_eq!(held.line().await.as_deref(), Some("OK\r\n"));
 }
 
+/// The standalone HTTP CIR: the URL agreed in ClientCapability-Response
+/// answers 200 while something waits, 204 when nothing does, 404 once the
+/// session is gone.
+#[tokio::test]
+async fn the_http_cir_url_answers_whether_something_waits() {
+    let (addr, r) = imps_support::serve_rig().await;
+    r.server.set_http_address(addr);
+    let s = login_with_cookie(&r).await;
+    let a = r
+        .ask(
+            Some(&s),
+            "<ClientCapability-Request><ClientID><URL>test</URL></ClientID><CapabilityList>\
+             <SupportedCIRMethod>STCP</SupportedCIRMethod><SupportedCIRMethod>SHTTP</SupportedCIRMethod>\
+             </CapabilityList></ClientCapability-Request>",
+        )
+        .await;
+    let agreed = a.primitive.child("AgreedCapabilityList").unwrap();
+    // No TCP channel listens in this rig: only SHTTP is agreed.
+    let methods: Vec<&str> = agreed
+        .children_named("SupportedCIRMethod")
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(methods, ["SHTTP"]);
+    let url = agreed.text_at(&["CIRHTTPAddress"]).unwrap().to_owned();
+    let path = url
+        .strip_prefix(&format!("http://{addr}"))
+        .unwrap_or_else(|| panic!("{url}"))
+        .to_owned();
+    assert!(path.starts_with("/cir/"), "{path}");
+    assert!(!path.contains(&s), "the URL does not carry the SessionID");
+
+    let get =
+        |path: String| tokio::task::spawn_blocking(move || imps_support::http_get(addr, &path));
+    assert_eq!(get(path.clone()).await.unwrap().0, 204);
+    let fe = ImpsFrontEnd(Arc::clone(&r.server));
+    assert_eq!(
+        fe.deliver(sms("knock knock")).await,
+        DeliveryResult::Delivered
+    );
+    assert_eq!(get(path.clone()).await.unwrap().0, 200);
+    let polled = r.ask(Some(&s), "<Polling-Request/>").await;
+    assert_eq!(polled.primitive.name, "NewMessage");
+    assert_eq!(get(path.clone()).await.unwrap().0, 204);
+    assert_eq!(get("/cir/not-a-token".into()).await.unwrap().0, 404);
+    assert_eq!(r.ask(Some(&s), "<Logout-Request/>").await.code(), Some(200));
+    assert_eq!(get(path).await.unwrap().0, 404);
+}
+
 mod end_to_end {
     use std::io::{BufRead, BufReader, Write};
     use std::net::{SocketAddr, TcpStream};

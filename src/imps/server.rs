@@ -5,7 +5,7 @@
 //! called through [`ImApi`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::csp::{self, Message, Mode, Outgoing, code};
@@ -51,7 +51,12 @@ pub struct Server {
     guard: Mutex<LoginGuard>,
     pub(super) bridge: Arc<dyn ImApi>,
     pub(super) random: Random,
+    /// The HTTP listener's address, once bound (for HTTP CIR URLs).
+    http_address: OnceLock<SocketAddr>,
 }
+
+/// The path under which standalone HTTP CIR URLs are served.
+pub(super) const CIR_HTTP_PATH: &str = "/cir/";
 
 /// The session a request came in, as handlers need it.
 pub(super) struct Ctx {
@@ -71,6 +76,7 @@ impl Server {
             guard: Mutex::new(LoginGuard::default()),
             bridge,
             random,
+            http_address: OnceLock::new(),
         })
     }
 
@@ -152,7 +158,7 @@ impl Server {
             "Polling-Request" => return self.poll(&ctx),
             "KeepAlive-Request" => self.keep_alive(&ctx, p),
             "Logout-Request" => self.logout(&ctx),
-            "ClientCapability-Request" => self.capability(p),
+            "ClientCapability-Request" => self.capability(&ctx, p),
             "Service-Request" => service(p),
             "MessageDelivered" => csp::status(code::OK, ""),
             "SendMessage-Request" => self.send_message(&ctx, p).await,
@@ -322,6 +328,7 @@ impl Server {
             .and_then(|t| t.parse::<u64>().ok())
             .map(Duration::from_secs);
         let session_id = (self.random)();
+        let cir_token = (self.random)();
         let keep_alive = {
             let mut sessions = self.sessions();
             let ka = sessions.grant(ttl);
@@ -336,7 +343,10 @@ impl Server {
             );
             match opened {
                 // Named by the CIRs of this session.
-                Ok(s) => s.cookie = p.text_at(&["SessionCookie"]).map(str::to_owned),
+                Ok(s) => {
+                    s.cookie = p.text_at(&["SessionCookie"]).map(str::to_owned);
+                    s.cir_token = cir_token;
+                }
                 Err(e) => {
                     let why = match e {
                         OpenError::Full => "too many sessions",
@@ -421,7 +431,7 @@ impl Server {
         }
     }
 
-    fn capability(&self, p: &Element) -> Element {
+    fn capability(&self, ctx: &Ctx, p: &Element) -> Element {
         let asked = p.at(&["CapabilityList"]);
         let client_type = asked
             .and_then(|c| c.text_at(&["ClientType"]))
@@ -448,27 +458,63 @@ impl Server {
                         "ServerPollMin",
                         &self.cfg.poll_min.to_string(),
                     ))
-                    .with_all(self.cir_offer(asked)),
+                    .with_all(self.cir_offer(ctx, asked)),
             )
     }
 
-    /// The CIR methods agreed: standalone TCP if the client offered it and
-    /// the channel listens, with its address; else none (the client polls).
-    fn cir_offer(&self, asked: Option<&Element>) -> Vec<Element> {
+    /// The CIR methods agreed, of those the client offered: standalone TCP
+    /// if its channel listens, with its address, and standalone HTTP if the
+    /// IMPS listener has an address clients can reach, with the session's
+    /// CIR URL; none: the client polls.
+    fn cir_offer(&self, ctx: &Ctx, asked: Option<&Element>) -> Vec<Element> {
         let offered = |m: &str| {
             asked.is_some_and(|a| {
                 a.children_named("SupportedCIRMethod")
                     .any(|c| c.text.trim().eq_ignore_ascii_case(m))
             })
         };
-        match self.cfg.cir_tcp {
-            Some(addr) if offered("STCP") => vec![
-                Element::text("SupportedCIRMethod", "STCP"),
-                Element::text("TCPAddress", &addr.ip().to_string()),
-                Element::text("TCPPort", &addr.port().to_string()),
-            ],
-            _ => Vec::new(),
+        let tcp = self.cfg.cir_tcp.filter(|_| offered("STCP"));
+        let http = self
+            .http_address
+            .get()
+            .filter(|a| !a.ip().is_unspecified() && offered("SHTTP"))
+            .and_then(|a| {
+                let token = self
+                    .sessions()
+                    .touch(ctx.now, &ctx.session_id)
+                    .ok()?
+                    .cir_token
+                    .clone();
+                Some(format!("http://{a}{CIR_HTTP_PATH}{token}"))
+            });
+        let mut out = Vec::new();
+        // The methods first, then their addresses, as the DTD orders them.
+        if tcp.is_some() {
+            out.push(Element::text("SupportedCIRMethod", "STCP"));
         }
+        if http.is_some() {
+            out.push(Element::text("SupportedCIRMethod", "SHTTP"));
+        }
+        if let Some(addr) = tcp {
+            out.push(Element::text("TCPAddress", &addr.ip().to_string()));
+            out.push(Element::text("TCPPort", &addr.port().to_string()));
+        }
+        if let Some(url) = http {
+            out.push(Element::text("CIRHTTPAddress", &url));
+        }
+        out
+    }
+
+    /// Tells the server where its HTTP listener is, for the standalone HTTP
+    /// CIR URLs it gives clients (the first call counts).
+    pub fn set_http_address(&self, addr: SocketAddr) {
+        let _ = self.http_address.set(addr);
+    }
+
+    /// Answers a GET of a standalone HTTP CIR URL (its last part is `token`)
+    /// from `client`: whether something waits for that session.
+    pub fn cir_http(&self, token: &str, client: IpAddr) -> Result<bool, SessionError> {
+        self.sessions().cir_http(token, client)
     }
 
     /// `wv:<msisdn or user part>@<domain>` for a target.

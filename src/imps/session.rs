@@ -86,6 +86,9 @@ pub struct Session {
     pub presence: Vec<Element>,
     /// The `SessionCookie` of the Login, which a CIR names.
     pub cookie: Option<String>,
+    /// The secret last part of the session's standalone HTTP CIR URL (random,
+    /// so the URL does not carry the SessionID).
+    pub cir_token: String,
     /// The session's CIR channel, if the client opened one: bumped whenever a
     /// primitive is queued. Dropped with the session (or replaced by a newer
     /// channel), which ends the channel's connection.
@@ -243,6 +246,7 @@ impl Sessions {
             watching: Vec::new(),
             presence: Vec::new(),
             cookie: None,
+            cir_token: String::new(),
             cir: None,
             next_tid: 0,
         };
@@ -351,6 +355,19 @@ impl Sessions {
             wake,
             cookie: s.cookie.clone(),
         })
+    }
+
+    /// Whether something waits for the session whose HTTP CIR token is
+    /// `token`, asked from `client` (under the same address binding as
+    /// requests); an unknown or empty token is [`SessionError::Unknown`].
+    pub fn cir_http(&self, token: &str, client: IpAddr) -> Result<bool, SessionError> {
+        let s = self
+            .live
+            .values()
+            .find(|s| !token.is_empty() && s.cir_token == token)
+            .ok_or(SessionError::Unknown)?;
+        self.bound(&s.id, client)?;
+        Ok(!s.queue.is_empty())
     }
 
     /// Whether the user has a live session.
@@ -465,6 +482,33 @@ mod tests {
             second.wake.has_changed().is_err(),
             "closed with the session"
         );
+    }
+
+    #[test]
+    fn the_http_cir_token_answers_whether_something_waits() {
+        let (mut s, t0) = sessions();
+        let ka = s.grant(None);
+        s.open(t0, "id1".into(), "u".into(), "wv:u@x".into(), ka, HERE)
+            .unwrap()
+            .cir_token = "t1".into();
+        s.open(t0, "id2".into(), "v".into(), "wv:v@x".into(), ka, HERE)
+            .unwrap();
+        assert_eq!(s.cir_http("t1", HERE), Ok(false));
+        assert!(
+            s.touch(t0, "id1")
+                .unwrap()
+                .push(Element::new("NewMessage"), 5)
+        );
+        assert_eq!(s.cir_http("t1", HERE), Ok(true));
+        assert_eq!(s.cir_http("t1", THERE), Err(SessionError::Unknown));
+        assert_eq!(
+            s.cir_http("", HERE),
+            Err(SessionError::Unknown),
+            "id2 has none"
+        );
+        assert_eq!(s.cir_http("id1", HERE), Err(SessionError::Unknown));
+        s.close("id1");
+        assert_eq!(s.cir_http("t1", HERE), Err(SessionError::Unknown));
     }
 
     #[test]

@@ -290,6 +290,26 @@ pub fn read_wbxml(http: u16, body: &[u8]) -> Answer {
     }
 }
 
+/// One HTTP/1.1 GET of `path` on a fresh connection: status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect IMPS");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let i = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP head");
+    let status = std::str::from_utf8(&out[..i])
+        .ok()
+        .and_then(|h| h.get(9..12))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out[i + 4..].to_vec())
+}
+
 /// One HTTP/1.1 POST on a fresh connection: status, Content-Type, body.
 pub fn http_post(addr: SocketAddr, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).expect("connect IMPS");
