@@ -2,7 +2,8 @@
 //! client keeps one TCP connection open to the address the
 //! ClientCapability-Response gave it, names its session with
 //! `HELO <SessionID>` and gets `OK`; from then on the server writes a
-//! `WVCI <CSP version> <SessionCookie>` line whenever something waits for the
+//! `WVCI <CSP version> <SessionCookie>` line (the version the client logged
+//! in with) whenever something waits for the
 //! session, and the client polls as usual. `PING` keeps NAT bindings alive and
 //! is answered `OK`. Lines end in CRLF.
 //!
@@ -21,10 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::server::Server;
 use super::session::{CirAttached, SessionError};
+use super::wbxml::Version;
 use crate::caps::ConnectionCaps;
-
-/// The CSP version named in `WVCI` lines.
-pub const CSP_VERSION: &str = "1.3";
 
 /// The longest line read from a CIR client (`HELO` and a SessionID).
 pub const MAX_LINE: usize = 256;
@@ -76,6 +75,15 @@ impl<'a> Command<'a> {
 #[must_use]
 pub fn wvci(version: &str, cookie: &str) -> String {
     format!("WVCI {version} {cookie}\r\n")
+}
+
+/// A CSP version as `WVCI` names it.
+fn version_text(v: Version) -> &'static str {
+    match v {
+        Version::V11 => "1.1",
+        Version::V12 => "1.2",
+        Version::V13 => "1.3",
+    }
 }
 
 /// What the CIR listener allows.
@@ -166,7 +174,11 @@ async fn connection(
     if !first {
         return Ok(());
     }
-    let CirAttached { mut wake, cookie } = match Command::parse(&line)? {
+    let CirAttached {
+        mut wake,
+        cookie,
+        version,
+    } = match Command::parse(&line)? {
         Command::Helo(id) => attach(server, id, peer.ip())?,
         Command::Ping => return Err(LineError::Unknown.into()),
     };
@@ -181,7 +193,7 @@ async fn connection(
                     // The session ended, or a newer channel replaced this one.
                     return Ok(());
                 }
-                write.write_all(wvci(CSP_VERSION, &cookie).as_bytes()).await?;
+                write.write_all(wvci(version_text(version), &cookie).as_bytes()).await?;
             }
             got = read_line(&mut read, &mut line) => {
                 if !got? {

@@ -203,11 +203,12 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
             let decoded = wbxml::decode(&body);
             // An answer goes in the tables of the client's CSP version.
             let version = decoded.as_ref().map_or(wbxml::Version::V13, |d| d.version);
-            let parsed = decoded
-                .map_err(csp::CspError::from)
-                .and_then(|d| csp::from_root(d.root));
+            let parsed = decoded.map_err(csp::CspError::from).and_then(|d| {
+                // The public id says the version, whatever the namespaces.
+                csp::from_root(d.root).map(|m| csp::Message { version, ..m })
+            });
             let out = st.server.respond(parsed, now, client).await;
-            match out.map(|o| encode_wbxml(&csp::envelope(&o), version)) {
+            match out.map(|o| wbxml::encode(&csp::envelope_in(&o, version), version)) {
                 None => (content_type, Vec::new()),
                 Some(Ok(b)) => (content_type, b),
                 Some(Err(e)) => {
@@ -221,25 +222,6 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
         return StatusCode::OK.into_response();
     }
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
-}
-
-/// The answer in the client's version, or in CSP 1.3 (the server's own) when
-/// it holds an element or a namespace the client's version has no token for
-/// (the server writes CSP 1.3; answering in 1.1 and 1.2 is version
-/// negotiation, not built yet).
-fn encode_wbxml(
-    root: &crate::xml::Element,
-    version: wbxml::Version,
-) -> Result<Vec<u8>, wbxml::EncodeError> {
-    wbxml::encode(root, version).or_else(|e| match e {
-        wbxml::EncodeError::UnknownElement { .. } | wbxml::EncodeError::Namespace(_)
-            if version != wbxml::Version::V13 =>
-        {
-            tracing::debug!("IMPS answer written with CSP 1.3 tokens: {e}");
-            wbxml::encode(root, wbxml::Version::V13)
-        }
-        e => Err(e),
-    })
 }
 
 /// Listens on `addr` until `shutdown`, within `limits`; expires idle sessions

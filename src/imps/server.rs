@@ -110,10 +110,13 @@ impl Server {
 
     /// Answers one HTTP body from a client at `client`.
     pub async fn handle_from(&self, body: &[u8], now: Instant, client: IpAddr) -> Reply {
+        let parsed = csp::parse(body);
+        // Answered in the client's CSP version.
+        let version = parsed.as_ref().map_or(csp::Version::V13, |m| m.version);
         let body = self
-            .respond(csp::parse(body), now, client)
+            .respond(parsed, now, client)
             .await
-            .map(|o| csp::encode(&o))
+            .map(|o| csp::encode_in(&o, version))
             .unwrap_or_default();
         Reply { http: 200, body }
     }
@@ -345,6 +348,7 @@ impl Server {
                 // Named by the CIRs of this session.
                 Ok(s) => {
                     s.cookie = p.text_at(&["SessionCookie"]).map(str::to_owned);
+                    s.version = msg.version;
                     s.cir_token = cir_token;
                 }
                 Err(e) => {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::wbxml::Version;
 use crate::xml::Element;
 
 /// Session limits, from `[imps]`.
@@ -86,6 +87,8 @@ pub struct Session {
     pub presence: Vec<Element>,
     /// The `SessionCookie` of the Login, which a CIR names.
     pub cookie: Option<String>,
+    /// The CSP version the client logged in with (named in CIRs).
+    pub version: Version,
     /// The secret last part of the session's standalone HTTP CIR URL (random,
     /// so the URL does not carry the SessionID).
     pub cir_token: String,
@@ -123,6 +126,8 @@ pub struct CirAttached {
     pub wake: watch::Receiver<u64>,
     /// The SessionCookie of the Login, if the client gave one.
     pub cookie: Option<String>,
+    /// The CSP version of the session.
+    pub version: Version,
 }
 
 /// Why a session was not opened.
@@ -246,6 +251,7 @@ impl Sessions {
             watching: Vec::new(),
             presence: Vec::new(),
             cookie: None,
+            version: Version::V13,
             cir_token: String::new(),
             cir: None,
             next_tid: 0,
@@ -354,6 +360,7 @@ impl Sessions {
         Ok(CirAttached {
             wake,
             cookie: s.cookie.clone(),
+            version: s.version,
         })
     }
 
