@@ -8,7 +8,7 @@
 //! is answered `OK`. Lines end in CRLF.
 //!
 //! [`Command::parse`] and [`wvci`] are the sans-IO part; [`serve_tcp`] is the
-//! driver, under [`crate::caps::ConnectionCaps`] like the HTTP listeners. One
+//! driver, under the connection caps (`crate::caps`) like the HTTP listeners. One
 //! channel per session: a second HELO for the same session replaces the first
 //! connection, and the channel closes when its session ends.
 
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::server::Server;
 use super::session::{CirAttached, SessionError};
 use super::wbxml::Version;
-use crate::caps::ConnectionCaps;
+use crate::caps::{CappedListener, ConnectionCaps};
 
 /// The longest line read from a CIR client (`HELO` and a SessionID).
 pub const MAX_LINE: usize = 256;
@@ -105,33 +105,8 @@ pub async fn serve_tcp(
     shutdown: CancellationToken,
 ) {
     let caps = ConnectionCaps::new(limits.max_connections, limits.max_per_address);
-    let mut last_warned: Option<tokio::time::Instant> = None;
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!("IMPS CIR: cannot accept a connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => return,
-        };
-        let Some(slot) = caps.admit(peer.ip()) else {
-            // At most one warning a minute, so a flood is not a flood of logs.
-            let now = tokio::time::Instant::now();
-            if last_warned.is_none_or(|t| now.duration_since(t) > Duration::from_secs(60)) {
-                last_warned = Some(now);
-                tracing::warn!(
-                    "IMPS CIR: connection from {peer} refused: {} connections at once, {} per address",
-                    limits.max_connections,
-                    limits.max_per_address
-                );
-            }
-            drop(stream);
-            continue;
-        };
+    let mut listener = CappedListener::new("IMPS CIR", listener, caps);
+    while let Some((stream, peer, slot)) = listener.accept(&shutdown).await {
         let server = Arc::clone(&server);
         let stop = shutdown.clone();
         tokio::spawn(async move {
