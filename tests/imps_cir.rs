@@ -16,11 +16,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imps_support::{BOB, Rig, rig_with};
+use imps_support::{Rig, rig_with};
 use smsbridge::bridge::api::{DeliveryResult, ImFrontEnd, SmsToIm};
 use smsbridge::imps::ImpsFrontEnd;
 use smsbridge::imps::cir::{self, CirLimits};
-use smsbridge::store::{BodyFormat, InboundId, UnixTime};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -76,6 +75,14 @@ impl Channel {
         }
     }
 
+    /// Opens a channel and names session `sid` with HELO; asserts the OK.
+    async fn helo(addr: SocketAddr, sid: &str) -> Self {
+        let mut ch = Self::open(addr).await;
+        ch.send(&format!("HELO {sid}\r\n")).await;
+        assert_eq!(ch.line().await.as_deref(), Some("OK\r\n"));
+        ch
+    }
+
     async fn send(&mut self, line: &str) {
         self.write.write_all(line.as_bytes()).await.unwrap();
     }
@@ -92,16 +99,7 @@ impl Channel {
 }
 
 fn sms(text: &str) -> SmsToIm {
-    SmsToIm {
-        inbound: InboundId(1),
-        to_user: "wv:alice@sms.test".into(),
-        from: BOB.into(),
-        from_name: Some("Bob".into()),
-        text: text.into(),
-        received: UnixTime(1_700_000_000),
-        incomplete: false,
-        body_format: BodyFormat::Plain,
-    }
+    imps_support::sms_from_bob("wv:alice@sms.test", text)
 }
 
 #[tokio::test]
@@ -148,9 +146,7 @@ async fn stcp_is_offered_with_its_address_only_to_clients_that_support_it() {
 async fn helo_ping_and_a_wvci_line_when_a_message_arrives_then_polling_finds_it() {
     let (r, addr, _stop) = cir_rig(4).await;
     let s = login_with_cookie(&r).await;
-    let mut ch = Channel::open(addr).await;
-    ch.send(&format!("HELO {s}\r\n")).await;
-    assert_eq!(ch.line().await.as_deref(), Some("OK\r\n"));
+    let mut ch = Channel::helo(addr, &s).await;
     ch.send("PING \r\n").await;
     assert_eq!(ch.line().await.as_deref(), Some("OK\r\n"));
 
@@ -177,9 +173,7 @@ async fn something_already_waiting_is_announced_right_after_ok() {
     let s = login_with_cookie(&r).await;
     let fe = ImpsFrontEnd(Arc::clone(&r.server));
     assert_eq!(fe.deliver(sms("early")).await, DeliveryResult::Delivered);
-    let mut ch = Channel::open(addr).await;
-    ch.send(&format!("HELO {s}\r\n")).await;
-    assert_eq!(ch.line().await.as_deref(), Some("OK\r\n"));
+    let mut ch = Channel::helo(addr, &s).await;
     assert_eq!(ch.line().await.as_deref(), Some("WVCI 1.3 wv:c00k1e\r\n"));
 }
 
@@ -187,12 +181,8 @@ async fn something_already_waiting_is_announced_right_after_ok() {
 async fn a_second_helo_replaces_the_first_channel() {
     let (r, addr, _stop) = cir_rig(4).await;
     let s = login_with_cookie(&r).await;
-    let mut first = Channel::open(addr).await;
-    first.send(&format!("HELO {s}\r\n")).await;
-    assert_eq!(first.line().await.as_deref(), Some("OK\r\n"));
-    let mut second = Channel::open(addr).await;
-    second.send(&format!("HELO {s}\r\n")).await;
-    assert_eq!(second.line().await.as_deref(), Some("OK\r\n"));
+    let mut first = Channel::helo(addr, &s).await;
+    let mut second = Channel::helo(addr, &s).await;
     assert_eq!(first.line().await, None, "the replaced channel is closed");
     let fe = ImpsFrontEnd(Arc::clone(&r.server));
     assert_eq!(
@@ -221,9 +211,7 @@ async fn unknown_sessions_junk_and_long_lines_are_closed_without_ok() {
         assert_eq!(ch.line().await, None, "{bad:?}");
     }
     // After OK, anything but PING closes the channel too.
-    let mut ch = Channel::open(addr).await;
-    ch.send(&format!("HELO {s}\r\n")).await;
-    assert_eq!(ch.line().await.as_deref(), Some("OK\r\n"));
+    let mut ch = Channel::helo(addr, &s).await;
     ch.send("HELO again\r\n").await;
     assert_eq!(ch.line().await, None);
 }
@@ -232,9 +220,7 @@ async fn unknown_sessions_junk_and_long_lines_are_closed_without_ok() {
 async fn connections_beyond_the_cap_per_address_are_closed_at_once() {
     let (r, addr, _stop) = cir_rig(1).await;
     let s = login_with_cookie(&r).await;
-    let mut held = Channel::open(addr).await;
-    held.send(&format!("HELO {s}\r\n")).await;
-    assert_eq!(held.line().await.as_deref(), Some("OK\r\n"));
+    let mut held = Channel::helo(addr, &s).await;
     let mut refused = Channel::open(addr).await;
     assert_eq!(refused.line().await, None);
     // The held one still works.
@@ -300,7 +286,9 @@ mod end_to_end {
     use smsbridge::imps::wbxml::{self, Version};
 
     use super::daemon_support::{self, Daemon, add_user, cli, free_port, write_config};
-    use super::imps_support::{Answer, BOB, http_post, read_wbxml, send, user, wbxml_request};
+    use super::imps_support::{
+        Answer, BOB, assert_sms_only_presence, http_post, read_wbxml, send, user, wbxml_request,
+    };
     use super::sim_support::{SimProcess, TempDir};
 
     /// A WBXML request to the daemon, and its WBXML answer.
@@ -431,24 +419,7 @@ mod end_to_end {
             &format!("<GetPresence-Request>{}</GetPresence-Request>", user("Bob")),
         );
         assert_eq!(a.code(), Some(200), "{}", a.raw);
-        let at = |rest: &[&str]| {
-            a.text(&[&["Presence", "PresenceSubList"][..], rest].concat())
-                .map(str::to_owned)
-        };
-        assert_eq!(at(&["OnlineStatus", "PresenceValue"]).as_deref(), Some("T"));
-        assert_eq!(
-            at(&["OnlineStatus", "ClientID", "MSISDN"]).as_deref(),
-            Some(BOB)
-        );
-        assert_eq!(at(&["ClientInfo", "ClientType"]).as_deref(), Some("CLI"));
-        assert_eq!(
-            at(&["UserAvailability", "PresenceValue"]).as_deref(),
-            Some("AVAILABLE")
-        );
-        assert_eq!(
-            at(&["StatusText", "PresenceValue"]).as_deref(),
-            Some("SMS-only")
-        );
+        assert_sms_only_presence(&a, BOB);
 
         // The CIR channel, open before the message goes out.
         let mut ch = BufReader::new(TcpStream::connect(cir).unwrap());
