@@ -149,17 +149,20 @@ async fn connection(
     if !first {
         return Ok(());
     }
-    let CirAttached {
-        mut wake,
-        cookie,
-        version,
-    } = match Command::parse(&line)? {
-        Command::Helo(id) => attach(server, id, peer.ip())?,
+    let (
+        CirAttached {
+            mut wake,
+            cookie,
+            version,
+        },
+        id,
+    ) = match Command::parse(&line)? {
+        Command::Helo(id) => (attach(server, id, peer.ip())?, id.to_owned()),
         Command::Ping => return Err(LineError::Unknown.into()),
     };
     // Without a SessionCookie the line names the session itself; the AOSP
     // client ignores the cookie, the Nokia engine looks for its own in it.
-    let cookie = cookie.unwrap_or_else(|| id_of(&line));
+    let cookie = cookie.unwrap_or(id);
     write.write_all(b"OK\r\n").await?;
     loop {
         tokio::select! {
@@ -181,14 +184,6 @@ async fn connection(
             }
             () = stop.cancelled() => return Ok(()),
         }
-    }
-}
-
-/// The SessionID of a HELO line already parsed.
-fn id_of(line: &[u8]) -> String {
-    match Command::parse(line) {
-        Ok(Command::Helo(id)) => id.to_owned(),
-        _ => String::new(),
     }
 }
 
