@@ -74,6 +74,72 @@ impl ConnectionCaps {
     }
 }
 
+/// A listener under [`ConnectionCaps`]: connections beyond the caps are
+/// closed as soon as they are accepted, with a warning at most once a minute
+/// so a flood is not a flood of log lines.
+pub(crate) struct CappedListener {
+    listener: tokio::net::TcpListener,
+    caps: ConnectionCaps,
+    name: &'static str,
+    last_warned: Option<tokio::time::Instant>,
+}
+
+impl CappedListener {
+    /// `listener` within `caps`; `name` is for the log.
+    pub(crate) fn new(
+        name: &'static str,
+        listener: tokio::net::TcpListener,
+        caps: ConnectionCaps,
+    ) -> Self {
+        Self {
+            listener,
+            caps,
+            name,
+            last_warned: None,
+        }
+    }
+
+    /// The next admitted connection, with its place; `None` once `shutdown`
+    /// is cancelled.
+    pub(crate) async fn accept(
+        &mut self,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Option<(tokio::net::TcpStream, std::net::SocketAddr, Slot)> {
+        let name = self.name;
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors, most likely: wait a little
+                        // rather than spin.
+                        tracing::warn!("{name}: cannot accept a connection: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = shutdown.cancelled() => return None,
+            };
+            if let Some(slot) = self.caps.admit(peer.ip()) {
+                return Some((stream, peer, slot));
+            }
+            let now = tokio::time::Instant::now();
+            if self
+                .last_warned
+                .is_none_or(|t| now.duration_since(t) > std::time::Duration::from_secs(60))
+            {
+                self.last_warned = Some(now);
+                tracing::warn!(
+                    "{name}: connection from {peer} refused: {} connections at once, {} per address",
+                    self.caps.max_total,
+                    self.caps.max_per_address
+                );
+            }
+            drop(stream);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

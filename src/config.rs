@@ -324,6 +324,15 @@ pub struct Imps {
     /// Time to send a request's body (default 10 s).
     #[serde(deserialize_with = "duration")]
     pub body_timeout: Duration,
+    /// Listen address of the standalone TCP CIR channel (`HELO`/`WVCI`),
+    /// offered in ClientCapability-Response to clients that support it; it
+    /// must be an address clients can reach (not `0.0.0.0`). `""` (the
+    /// default): no CIR, clients poll.
+    pub cir_tcp_listen: String,
+    /// CIR connections open at once (default 1000, one per session).
+    pub cir_tcp_max_connections: usize,
+    /// CIR connections open at once from one address (default 32).
+    pub cir_tcp_max_connections_per_address: usize,
 }
 
 impl Default for Imps {
@@ -342,6 +351,9 @@ impl Default for Imps {
             max_connections_per_address: 32,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            cir_tcp_listen: String::new(),
+            cir_tcp_max_connections: 1000,
+            cir_tcp_max_connections_per_address: 32,
         }
     }
 }
@@ -424,6 +436,30 @@ impl Config {
         }
         if self.imps.min_keep_alive > self.imps.max_keep_alive {
             return Err("imps.min_keep_alive is longer than imps.max_keep_alive".into());
+        }
+        if !self.imps.cir_tcp_listen.is_empty() {
+            let addr = self
+                .imps
+                .cir_tcp_listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|_| {
+                    format!(
+                        "imps.cir_tcp_listen {:?} is not ip:port",
+                        self.imps.cir_tcp_listen
+                    )
+                })?;
+            // The address is told to clients, so it must be one they reach.
+            if addr.ip().is_unspecified() {
+                return Err(format!(
+                    "imps.cir_tcp_listen {:?}: clients are told this address, so it must not be unspecified",
+                    self.imps.cir_tcp_listen
+                ));
+            }
+            if self.imps.cir_tcp_max_connections == 0
+                || self.imps.cir_tcp_max_connections_per_address == 0
+            {
+                return Err("imps.cir_tcp_max_connections and cir_tcp_max_connections_per_address must be at least 1".into());
+            }
         }
         if !self.status.listen.is_empty() {
             let addr = self
@@ -515,6 +551,17 @@ mod tests {
         let c = parse("[imps]\nlisten = \"nowhere\"\n").unwrap();
         assert!(c.validate().unwrap_err().contains("imps.listen"));
         assert!(parse("[imps]\nlisten_on = \"x\"\n").is_err());
+        let c = parse("[imps]\ncir_tcp_listen = \"127.0.0.1:8081\"\n").unwrap();
+        assert_eq!(c.imps.cir_tcp_listen, "127.0.0.1:8081");
+        assert!(c.validate().is_ok());
+        let c = parse("[imps]\ncir_tcp_listen = \"0.0.0.0:8081\"\n").unwrap();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .contains("must not be unspecified")
+        );
+        let c = parse("[imps]\ncir_tcp_listen = \"8081\"\n").unwrap();
+        assert!(c.validate().unwrap_err().contains("imps.cir_tcp_listen"));
     }
 
     #[test]

@@ -144,22 +144,7 @@ fn imps_client_talks_to_an_sms_only_contact_and_to_a_sip_user() {
         user("Bob")
     ));
     assert_eq!(a.code(), Some(200), "{}", a.raw);
-    let sub = ["Presence", "PresenceSubList"];
-    let at = |rest: &[&str]| a.text(&[&sub[..], rest].concat()).map(str::to_owned);
-    assert_eq!(at(&["OnlineStatus", "PresenceValue"]).as_deref(), Some("T"));
-    assert_eq!(
-        at(&["OnlineStatus", "ClientID", "MSISDN"]).as_deref(),
-        Some(BOB)
-    );
-    assert_eq!(at(&["ClientInfo", "ClientType"]).as_deref(), Some("CLI"));
-    assert_eq!(
-        at(&["UserAvailability", "PresenceValue"]).as_deref(),
-        Some("AVAILABLE")
-    );
-    assert_eq!(
-        at(&["StatusText", "PresenceValue"]).as_deref(),
-        Some("SMS-only")
-    );
+    imps_support::assert_sms_only_presence(&a, BOB);
 
     // A message that leaves as SMS, with a delivery report asked for.
     let a = c.ask(&send("Bob", "Hi Bob, lunch?", true));

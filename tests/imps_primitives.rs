@@ -6,12 +6,12 @@ mod imps_support;
 use std::time::Duration;
 
 use base64::Engine;
-use imps_support::{BOB, CAROL, rig, send};
+use imps_support::{BOB, CAROL, rig, send, sms_from_bob as sms};
 use md5::{Digest, Md5};
-use smsbridge::bridge::api::{DeliveryNotice, DeliveryResult, FrontEnd, ImFrontEnd, SmsToIm};
+use smsbridge::bridge::api::{DeliveryNotice, DeliveryResult, FrontEnd, ImFrontEnd};
 use smsbridge::imps::ImpsFrontEnd;
 use smsbridge::imps::csp::Mode;
-use smsbridge::store::{BodyFormat, InboundId, InboundState, MessageState, UnixTime};
+use smsbridge::store::{InboundState, MessageState, UnixTime};
 
 #[tokio::test]
 async fn login_with_password_and_the_session_primitives() {
@@ -241,19 +241,6 @@ async fn send_message_to_a_subscriber_by_user_id_and_by_nickname() {
     assert_eq!(a.code(), Some(400));
     let a = r.ask(s, &send("Bob", "", false)).await;
     assert_eq!(a.code(), Some(400), "empty text");
-}
-
-fn sms(to: &str, text: &str) -> SmsToIm {
-    SmsToIm {
-        inbound: InboundId(1),
-        to_user: to.into(),
-        from: BOB.into(),
-        from_name: Some("Bob".into()),
-        text: text.into(),
-        received: UnixTime(1_700_000_000),
-        incomplete: false,
-        body_format: BodyFormat::Plain,
-    }
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::caps::ConnectionCaps;
+use crate::caps::{CappedListener, ConnectionCaps};
 
 /// What one listener allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,36 +38,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let caps = ConnectionCaps::new(limits.max_connections, limits.max_per_address);
-    // Refusals are logged at most once a minute per listener, so a flood does
-    // not become a flood of log lines.
-    let mut last_warned: Option<tokio::time::Instant> = None;
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of descriptors, most likely: wait a little rather
-                    // than spin.
-                    tracing::warn!("{name}: cannot accept a connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => return,
-        };
-        let Some(slot) = caps.admit(peer.ip()) else {
-            let now = tokio::time::Instant::now();
-            if last_warned.is_none_or(|t| now.duration_since(t) > Duration::from_secs(60)) {
-                last_warned = Some(now);
-                tracing::warn!(
-                    "{name}: connection from {peer} refused: {} connections at once, {} per address",
-                    limits.max_connections,
-                    limits.max_per_address
-                );
-            }
-            drop(stream);
-            continue;
-        };
+    let mut listener = CappedListener::new(name, listener, caps);
+    while let Some((stream, peer, slot)) = listener.accept(&shutdown).await {
         let service = TowerToHyperService::new(app.clone().layer(axum::Extension(
             axum::extract::ConnectInfo::<SocketAddr>(peer),
         )));

@@ -361,7 +361,7 @@ async fn start_imps(
     } else {
         c.domain.clone()
     };
-    let cfg = imps::ServerConfig {
+    let mut cfg = imps::ServerConfig {
         domain,
         limits: imps::session::Limits {
             keep_alive: c.keep_alive,
@@ -373,9 +373,25 @@ async fn start_imps(
             ..imps::session::Limits::default()
         },
         poll_min: c.poll_min,
+        cir_tcp: None,
     };
+    let cir = bind_cir(c).await?;
+    cfg.cir_tcp = cir.as_ref().and_then(|l| l.local_addr().ok());
     let api: Arc<dyn crate::bridge::api::ImApi> = Arc::clone(bridge) as _;
     let server = imps::Server::new(cfg, api, Arc::new(imps::random_token));
+    if let Some(listener) = cir {
+        let limits = imps::cir::CirLimits {
+            max_connections: c.cir_tcp_max_connections,
+            max_per_address: c.cir_tcp_max_connections_per_address,
+            helo_timeout: c.header_timeout,
+        };
+        tokio::spawn(imps::cir::serve_tcp(
+            listener,
+            Arc::clone(&server),
+            limits,
+            shutdown.child_token(),
+        ));
+    }
     let limits = http::HttpLimits {
         max_connections: c.max_connections,
         max_per_address: c.max_connections_per_address,
@@ -395,6 +411,20 @@ async fn start_imps(
     })?;
     shared.set_front_end(FrontEnd::Imps, Arc::new(ImpsFrontEnd(server)));
     Ok(Some(http))
+}
+
+/// Binds `[imps] cir_tcp_listen`, unless that is empty.
+async fn bind_cir(c: &crate::config::Imps) -> Result<Option<tokio::net::TcpListener>, DaemonError> {
+    if c.cir_tcp_listen.is_empty() {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(&c.cir_tcp_listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            listener: format!("IMPS CIR on {}", c.cir_tcp_listen),
+            source,
+        })?;
+    Ok(Some(listener))
 }
 
 /// Binds `[status] listen`, unless that is empty.

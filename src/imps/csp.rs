@@ -1,7 +1,8 @@
 //! The CSP envelope (`WV-CSP-Message` → `Session` → `Transaction` →
 //! `TransactionContent` → one primitive), its namespaces and Result codes.
 //! Requests are read by local name, so CSP 1.1 and 1.2 XML clients are
-//! understood too; answers are written in the CSP 1.3 namespaces.
+//! understood too; answers are written in the client's version
+//! ([`envelope_in`]).
 
 use crate::xml::{self, Element, Rules, XmlError};
 
@@ -11,6 +12,27 @@ pub const CSP_NS: &str = "http://www.openmobilealliance.org/DTD/IMPS-CSP1.3";
 pub const TRC_NS: &str = "http://www.openmobilealliance.org/DTD/IMPS-TRC1.3";
 /// CSP 1.3 namespace of `PresenceSubList`.
 pub const PA_NS: &str = "http://www.openmobilealliance.org/DTD/IMPS-PA1.3";
+/// The CSP versions (the WBXML tables are per version too).
+pub use super::wbxml::Version;
+
+/// The namespaces of `WV-CSP-Message`, `TransactionContent` and
+/// `PresenceSubList` in a CSP version.
+pub fn namespaces(v: Version) -> [&'static str; 3] {
+    match v {
+        Version::V11 => [
+            "http://www.wireless-village.org/CSP1.1",
+            "http://www.wireless-village.org/TRC1.1",
+            "http://www.wireless-village.org/PA1.1",
+        ],
+        Version::V12 => [
+            "http://www.openmobilealliance.org/DTD/WV-CSP1.2",
+            "http://www.openmobilealliance.org/DTD/WV-TRC1.2",
+            "http://www.openmobilealliance.org/DTD/WV-PA1.2",
+        ],
+        Version::V13 => [CSP_NS, TRC_NS, PA_NS],
+    }
+}
+
 /// The HTTP content type of the XML encoding (CSP 1.3).
 pub const CONTENT_TYPE: &str = "application/vnd.wv.csp+xml";
 /// The content type CSP 1.1 and 1.2 clients use; accepted too.
@@ -98,6 +120,9 @@ pub struct Message {
     pub mode: Mode,
     /// The one primitive inside `TransactionContent`.
     pub primitive: Element,
+    /// The CSP version, by the namespace of `WV-CSP-Message` (1.3 when it
+    /// names none this server knows).
+    pub version: Version,
 }
 
 /// Why a body is not a CSP message.
@@ -152,11 +177,16 @@ pub fn from_root(root: Element) -> Result<Message, CspError> {
             "TransactionContent must hold exactly one primitive".into(),
         ));
     };
+    let version = Version::ALL
+        .into_iter()
+        .find(|v| root.ns.as_deref() == Some(namespaces(*v)[0]))
+        .unwrap_or(Version::V13);
     Ok(Message {
         session_id,
         transaction_id,
         mode,
         primitive: primitive.clone(),
+        version,
     })
 }
 
@@ -213,6 +243,44 @@ pub fn envelope(o: &Outgoing) -> Element {
             ),
         ),
     )
+}
+
+/// A CSP message as its root element, in CSP `version`: its namespaces, and
+/// only elements that version defines. The handlers write CSP 1.3 with the
+/// elements of 1.2 that 1.3 removed; for 1.1 and 1.2 the elements new in 1.3
+/// (`BlockListInUse`, …) are left out, for 1.3 the removed ones (`InUse`,
+/// `AttListFunc`, `AcceptedContentLength`, …).
+pub fn envelope_in(o: &Outgoing, version: Version) -> Element {
+    let mut root = envelope(o);
+    if version != Version::V13 {
+        let from = namespaces(Version::V13);
+        let to = namespaces(version);
+        in_version(&mut root, version, &|uri| {
+            from.iter().position(|f| *f == uri).map(|i| to[i])
+        });
+    } else {
+        in_version(&mut root, version, &|_| None);
+    }
+    root
+}
+
+/// Writes a CSP message in CSP `version` (XML declaration included).
+pub fn encode_in(o: &Outgoing, version: Version) -> Vec<u8> {
+    envelope_in(o, version).to_document().into_bytes()
+}
+
+fn in_version(el: &mut Element, v: Version, ns: &dyn Fn(&str) -> Option<&'static str>) {
+    for (k, val) in &mut el.attrs {
+        if k == "xmlns"
+            && let Some(uri) = ns(val)
+        {
+            *val = uri.to_owned();
+        }
+    }
+    el.children.retain(|c| super::wbxml::defines(v, &c.name));
+    for c in &mut el.children {
+        in_version(c, v, ns);
+    }
 }
 
 /// `<Result><Code>…</Code><Description>…</Description></Result>`.

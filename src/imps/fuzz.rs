@@ -52,6 +52,7 @@ fn server() -> &'static (Arc<Server>, tokio::runtime::Runtime, Instant) {
                 ..Limits::default()
             },
             poll_min: 5,
+            cir_tcp: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -3,7 +3,9 @@
 //! XML (`application/vnd.wv.csp+xml`) or WBXML (`application/vnd.wv.csp+wbxml`,
 //! or `.wbxml` from CSP 1.1 and 1.2 clients), answered with the same content
 //! type. Bodies over the CSP limit get 413 before they are read, other types
-//! 415, requests while the daemon drains 503. A timer ends idle sessions.
+//! 415, requests while the daemon drains 503. A GET of a session's standalone
+//! HTTP CIR URL (`/cir/<token>`) answers whether something waits. A timer
+//! ends idle sessions.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use tokio_util::sync::CancellationToken;
 
 use super::csp;
-use super::server::Server;
+use super::server::{CIR_HTTP_PATH, Server};
 use super::wbxml;
 use crate::xml::MAX_INPUT;
 
@@ -79,6 +81,27 @@ fn router_with(server: Arc<Server>, draining: Arc<AtomicBool>, body_timeout: Dur
         }))
 }
 
+/// The peer's address (sessions are bound to it, Logins throttled by it); a
+/// router driven without a socket (tests) counts as this host.
+fn peer(extensions: &axum::http::Extensions) -> std::net::IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |c| {
+            c.0.ip()
+        })
+}
+
+/// A GET of a standalone HTTP CIR URL: 200 when something waits for the
+/// session (the client then polls), 204 when nothing does, 404 for a URL that
+/// names no live session (the client falls back to polling or logs in again).
+fn cir_http(server: &Server, token: &str, client: std::net::IpAddr) -> Response {
+    match server.cir_http(token, client) {
+        Ok(true) => (StatusCode::OK, "something waits: poll\n").into_response(),
+        Ok(false) => StatusCode::NO_CONTENT.into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "no such session\n").into_response(),
+    }
+}
+
 /// The encoding a request declares, by its Content-Type (none: XML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Encoding {
@@ -112,6 +135,12 @@ fn encoding(headers: &HeaderMap) -> Option<Encoding> {
 async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
     let (method, headers, extensions) = (parts.method, parts.headers, parts.extensions);
+    let client = peer(&extensions);
+    if method == axum::http::Method::GET
+        && let Some(token) = parts.uri.path().strip_prefix(CIR_HTTP_PATH)
+    {
+        return cir_http(&st.server, token, client);
+    }
     if method != axum::http::Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
     }
@@ -164,13 +193,6 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
                     .into_response();
             }
         };
-    // The peer's address (sessions are bound to it, Logins throttled by it);
-    // a router driven without a socket (tests) counts as this host.
-    let client = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |c| {
-            c.0.ip()
-        });
     let now = Instant::now();
     let (content_type, body) = match encoding {
         Encoding::Xml => {
@@ -181,11 +203,12 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
             let decoded = wbxml::decode(&body);
             // An answer goes in the tables of the client's CSP version.
             let version = decoded.as_ref().map_or(wbxml::Version::V13, |d| d.version);
-            let parsed = decoded
-                .map_err(csp::CspError::from)
-                .and_then(|d| csp::from_root(d.root));
+            let parsed = decoded.map_err(csp::CspError::from).and_then(|d| {
+                // The public id says the version, whatever the namespaces.
+                csp::from_root(d.root).map(|m| csp::Message { version, ..m })
+            });
             let out = st.server.respond(parsed, now, client).await;
-            match out.map(|o| encode_wbxml(&csp::envelope(&o), version)) {
+            match out.map(|o| wbxml::encode(&csp::envelope_in(&o, version), version)) {
                 None => (content_type, Vec::new()),
                 Some(Ok(b)) => (content_type, b),
                 Some(Err(e)) => {
@@ -201,25 +224,6 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// The answer in the client's version, or in CSP 1.3 (the server's own) when
-/// it holds an element or a namespace the client's version has no token for
-/// (the server writes CSP 1.3; answering in 1.1 and 1.2 is version
-/// negotiation, not built yet).
-fn encode_wbxml(
-    root: &crate::xml::Element,
-    version: wbxml::Version,
-) -> Result<Vec<u8>, wbxml::EncodeError> {
-    wbxml::encode(root, version).or_else(|e| match e {
-        wbxml::EncodeError::UnknownElement { .. } | wbxml::EncodeError::Namespace(_)
-            if version != wbxml::Version::V13 =>
-        {
-            tracing::debug!("IMPS answer written with CSP 1.3 tokens: {e}");
-            wbxml::encode(root, wbxml::Version::V13)
-        }
-        e => Err(e),
-    })
-}
-
 /// Listens on `addr` until `shutdown`, within `limits`; expires idle sessions
 /// every second.
 pub async fn serve(
@@ -231,6 +235,7 @@ pub async fn serve(
 ) -> std::io::Result<ImpsHttp> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    server.set_http_address(local);
     let draining = Arc::new(AtomicBool::new(false));
     let app = router_with(Arc::clone(&server), Arc::clone(&draining), body_timeout);
     tokio::spawn(crate::daemon::http::serve(

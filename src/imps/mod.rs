@@ -9,8 +9,10 @@
 //! `session` (sessions, nonces, poll queues; no clock) and the request handler
 //! `server` with `messages`, `lists` and `presence` are sans-IO apart from the
 //! bridge calls; `wbxml` is the WBXML codec with the CSP token tables;
-//! `http` is the axum driver.
+//! `http` is the axum driver; `cir` is the standalone TCP CIR channel that
+//! wakes idle clients.
 
+pub mod cir;
 pub mod csp;
 #[doc(hidden)]
 pub mod fuzz;

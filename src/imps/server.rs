@@ -4,13 +4,13 @@
 //! primitives. No HTTP here (the axum driver is `http.rs`); the bridge is
 //! called through [`ImApi`].
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::csp::{self, Message, Mode, Outgoing, code};
 use super::guard::LoginGuard;
-use super::session::{Limits, OpenError, SessionError, Sessions};
+use super::session::{CirAttached, Limits, OpenError, SessionError, Sessions};
 use crate::bridge::api::{ImApi, LoginProof, Refusal, Target};
 use crate::bridge::user_part;
 use crate::xml::Element;
@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// ServerPollMin told to clients (seconds).
     pub poll_min: u32,
+    /// Where the standalone TCP CIR channel listens, offered to clients that
+    /// support it (`None`: not offered; they poll).
+    pub cir_tcp: Option<SocketAddr>,
 }
 
 /// An answer: the HTTP status and the CSP body (empty where the binding allows).
@@ -48,7 +51,12 @@ pub struct Server {
     guard: Mutex<LoginGuard>,
     pub(super) bridge: Arc<dyn ImApi>,
     pub(super) random: Random,
+    /// The HTTP listener's address, once bound (for HTTP CIR URLs).
+    http_address: OnceLock<SocketAddr>,
 }
+
+/// The path under which standalone HTTP CIR URLs are served.
+pub(super) const CIR_HTTP_PATH: &str = "/cir/";
 
 /// The session a request came in, as handlers need it.
 pub(super) struct Ctx {
@@ -68,6 +76,7 @@ impl Server {
             guard: Mutex::new(LoginGuard::default()),
             bridge,
             random,
+            http_address: OnceLock::new(),
         })
     }
 
@@ -75,6 +84,11 @@ impl Server {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Attaches a CIR channel to session `id`, for a `HELO` from `client`.
+    pub fn attach_cir(&self, id: &str, client: IpAddr) -> Result<CirAttached, SessionError> {
+        self.sessions().attach_cir(id, client)
     }
 
     /// 4-way Login nonces pending (for tests and status).
@@ -96,10 +110,13 @@ impl Server {
 
     /// Answers one HTTP body from a client at `client`.
     pub async fn handle_from(&self, body: &[u8], now: Instant, client: IpAddr) -> Reply {
+        let parsed = csp::parse(body);
+        // Answered in the client's CSP version.
+        let version = parsed.as_ref().map_or(csp::Version::V13, |m| m.version);
         let body = self
-            .respond(csp::parse(body), now, client)
+            .respond(parsed, now, client)
             .await
-            .map(|o| csp::encode(&o))
+            .map(|o| csp::encode_in(&o, version))
             .unwrap_or_default();
         Reply { http: 200, body }
     }
@@ -144,7 +161,7 @@ impl Server {
             "Polling-Request" => return self.poll(&ctx),
             "KeepAlive-Request" => self.keep_alive(&ctx, p),
             "Logout-Request" => self.logout(&ctx),
-            "ClientCapability-Request" => self.capability(p),
+            "ClientCapability-Request" => self.capability(&ctx, p),
             "Service-Request" => service(p),
             "MessageDelivered" => csp::status(code::OK, ""),
             "SendMessage-Request" => self.send_message(&ctx, p).await,
@@ -314,6 +331,7 @@ impl Server {
             .and_then(|t| t.parse::<u64>().ok())
             .map(Duration::from_secs);
         let session_id = (self.random)();
+        let cir_token = (self.random)();
         let keep_alive = {
             let mut sessions = self.sessions();
             let ka = sessions.grant(ttl);
@@ -326,12 +344,22 @@ impl Server {
                 ka,
                 client,
             );
-            if let Err(e) = opened {
-                let why = match e {
-                    OpenError::Full => "too many sessions",
-                    OpenError::UserFull => "too many sessions for this user; log out of another",
-                };
-                return respond(login_response(csp::result(code::UNAVAILABLE, why), vec![]));
+            match opened {
+                // Named by the CIRs of this session.
+                Ok(s) => {
+                    s.cookie = p.text_at(&["SessionCookie"]).map(str::to_owned);
+                    s.version = msg.version;
+                    s.cir_token = cir_token;
+                }
+                Err(e) => {
+                    let why = match e {
+                        OpenError::Full => "too many sessions",
+                        OpenError::UserFull => {
+                            "too many sessions for this user; log out of another"
+                        }
+                    };
+                    return respond(login_response(csp::result(code::UNAVAILABLE, why), vec![]));
+                }
             }
             ka
         };
@@ -407,7 +435,7 @@ impl Server {
         }
     }
 
-    fn capability(&self, p: &Element) -> Element {
+    fn capability(&self, ctx: &Ctx, p: &Element) -> Element {
         let asked = p.at(&["CapabilityList"]);
         let client_type = asked
             .and_then(|c| c.text_at(&["ClientType"]))
@@ -433,8 +461,64 @@ impl Server {
                     .with(Element::text(
                         "ServerPollMin",
                         &self.cfg.poll_min.to_string(),
-                    )),
+                    ))
+                    .with_all(self.cir_offer(ctx, asked)),
             )
+    }
+
+    /// The CIR methods agreed, of those the client offered: standalone TCP
+    /// if its channel listens, with its address, and standalone HTTP if the
+    /// IMPS listener has an address clients can reach, with the session's
+    /// CIR URL; none: the client polls.
+    fn cir_offer(&self, ctx: &Ctx, asked: Option<&Element>) -> Vec<Element> {
+        let offered = |m: &str| {
+            asked.is_some_and(|a| {
+                a.children_named("SupportedCIRMethod")
+                    .any(|c| c.text.trim().eq_ignore_ascii_case(m))
+            })
+        };
+        let tcp = self.cfg.cir_tcp.filter(|_| offered("STCP"));
+        let http = self
+            .http_address
+            .get()
+            .filter(|a| !a.ip().is_unspecified() && offered("SHTTP"))
+            .and_then(|a| {
+                let token = self
+                    .sessions()
+                    .touch(ctx.now, &ctx.session_id)
+                    .ok()?
+                    .cir_token
+                    .clone();
+                Some(format!("http://{a}{CIR_HTTP_PATH}{token}"))
+            });
+        let mut out = Vec::new();
+        // The methods first, then their addresses, as the DTD orders them.
+        if tcp.is_some() {
+            out.push(Element::text("SupportedCIRMethod", "STCP"));
+        }
+        if http.is_some() {
+            out.push(Element::text("SupportedCIRMethod", "SHTTP"));
+        }
+        if let Some(addr) = tcp {
+            out.push(Element::text("TCPAddress", &addr.ip().to_string()));
+            out.push(Element::text("TCPPort", &addr.port().to_string()));
+        }
+        if let Some(url) = http {
+            out.push(Element::text("CIRHTTPAddress", &url));
+        }
+        out
+    }
+
+    /// Tells the server where its HTTP listener is, for the standalone HTTP
+    /// CIR URLs it gives clients (the first call counts).
+    pub fn set_http_address(&self, addr: SocketAddr) {
+        let _ = self.http_address.set(addr);
+    }
+
+    /// Answers a GET of a standalone HTTP CIR URL (its last part is `token`)
+    /// from `client`: whether something waits for that session.
+    pub fn cir_http(&self, token: &str, client: IpAddr) -> Result<bool, SessionError> {
+        self.sessions().cir_http(token, client)
     }
 
     /// `wv:<msisdn or user part>@<domain>` for a target.

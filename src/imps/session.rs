@@ -7,6 +7,9 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
+use super::wbxml::Version;
 use crate::xml::Element;
 
 /// Session limits, from `[imps]`.
@@ -82,6 +85,17 @@ pub struct Session {
     pub watching: Vec<String>,
     /// Own presence as last updated (the `PresenceSubList` children).
     pub presence: Vec<Element>,
+    /// The `SessionCookie` of the Login, which a CIR names.
+    pub cookie: Option<String>,
+    /// The CSP version the client logged in with (named in CIRs).
+    pub version: Version,
+    /// The secret last part of the session's standalone HTTP CIR URL (random,
+    /// so the URL does not carry the SessionID).
+    pub cir_token: String,
+    /// The session's CIR channel, if the client opened one: bumped whenever a
+    /// primitive is queued. Dropped with the session (or replaced by a newer
+    /// channel), which ends the channel's connection.
+    cir: Option<watch::Sender<u64>>,
     next_tid: u64,
 }
 
@@ -96,8 +110,24 @@ impl Session {
             transaction_id: format!("s{}", self.next_tid),
             primitive,
         });
+        if let Some(cir) = &self.cir {
+            cir.send_modify(|n| *n = n.wrapping_add(1));
+        }
         true
     }
+}
+
+/// An attached CIR channel: woken when something is queued for the session.
+#[derive(Debug)]
+pub struct CirAttached {
+    /// Changes when a primitive is queued; closed when the session ends or
+    /// another channel replaces this one. Starts marked changed if something
+    /// was already waiting.
+    pub wake: watch::Receiver<u64>,
+    /// The SessionCookie of the Login, if the client gave one.
+    pub cookie: Option<String>,
+    /// The CSP version of the session.
+    pub version: Version,
 }
 
 /// Why a session was not opened.
@@ -220,6 +250,10 @@ impl Sessions {
             queue: VecDeque::new(),
             watching: Vec::new(),
             presence: Vec::new(),
+            cookie: None,
+            version: Version::V13,
+            cir_token: String::new(),
+            cir: None,
             next_tid: 0,
         };
         Ok(self.live.entry(id).or_insert(s))
@@ -305,6 +339,44 @@ impl Sessions {
         self.live.get(id).is_some_and(|s| !s.queue.is_empty())
     }
 
+    /// Attaches a CIR channel to the live session `id` used from `client`
+    /// (under the same address binding as requests), replacing any earlier
+    /// one: one channel per session.
+    pub fn attach_cir(&mut self, id: &str, client: IpAddr) -> Result<CirAttached, SessionError> {
+        self.bound(id, client)?;
+        let s = self
+            .live
+            .get_mut(id)
+            .ok_or(if self.expired.contains_key(id) {
+                SessionError::Expired
+            } else {
+                SessionError::Unknown
+            })?;
+        let (tx, mut wake) = watch::channel(0);
+        if !s.queue.is_empty() {
+            wake.mark_changed();
+        }
+        s.cir = Some(tx);
+        Ok(CirAttached {
+            wake,
+            cookie: s.cookie.clone(),
+            version: s.version,
+        })
+    }
+
+    /// Whether something waits for the session whose HTTP CIR token is
+    /// `token`, asked from `client` (under the same address binding as
+    /// requests); an unknown or empty token is [`SessionError::Unknown`].
+    pub fn cir_http(&self, token: &str, client: IpAddr) -> Result<bool, SessionError> {
+        let s = self
+            .live
+            .values()
+            .find(|s| !token.is_empty() && s.cir_token == token)
+            .ok_or(SessionError::Unknown)?;
+        self.bound(&s.id, client)?;
+        Ok(!s.queue.is_empty())
+    }
+
     /// Whether the user has a live session.
     pub fn is_online(&self, user: &str) -> bool {
         self.live.values().any(|s| s.user == user)
@@ -377,6 +449,73 @@ mod tests {
             s.take_nonce(t0 + Duration::from_secs(121), "wv:a@x", HERE),
             None
         );
+    }
+
+    #[test]
+    fn a_cir_channel_is_woken_by_pushes_and_closed_with_its_session() {
+        let (mut s, t0) = sessions();
+        let ka = s.grant(None);
+        s.open(t0, "id1".into(), "u".into(), "wv:u@x".into(), ka, HERE)
+            .unwrap()
+            .cookie = Some("c00k1e".into());
+        assert_eq!(
+            s.attach_cir("id1", THERE).unwrap_err(),
+            SessionError::Unknown
+        );
+        assert_eq!(
+            s.attach_cir("nope", HERE).unwrap_err(),
+            SessionError::Unknown
+        );
+        let mut first = s.attach_cir("id1", HERE).unwrap();
+        assert_eq!(first.cookie.as_deref(), Some("c00k1e"));
+        assert!(!first.wake.has_changed().unwrap(), "nothing waits yet");
+        assert!(
+            s.touch(t0, "id1")
+                .unwrap()
+                .push(Element::new("NewMessage"), 5)
+        );
+        assert!(first.wake.has_changed().unwrap());
+        first.wake.borrow_and_update();
+        // A second HELO replaces the first channel, and starts woken since
+        // something already waits.
+        let second = s.attach_cir("id1", HERE).unwrap();
+        assert!(
+            first.wake.has_changed().is_err(),
+            "replaced channel is closed"
+        );
+        assert!(second.wake.has_changed().unwrap());
+        s.close("id1");
+        assert!(
+            second.wake.has_changed().is_err(),
+            "closed with the session"
+        );
+    }
+
+    #[test]
+    fn the_http_cir_token_answers_whether_something_waits() {
+        let (mut s, t0) = sessions();
+        let ka = s.grant(None);
+        s.open(t0, "id1".into(), "u".into(), "wv:u@x".into(), ka, HERE)
+            .unwrap()
+            .cir_token = "t1".into();
+        s.open(t0, "id2".into(), "v".into(), "wv:v@x".into(), ka, HERE)
+            .unwrap();
+        assert_eq!(s.cir_http("t1", HERE), Ok(false));
+        assert!(
+            s.touch(t0, "id1")
+                .unwrap()
+                .push(Element::new("NewMessage"), 5)
+        );
+        assert_eq!(s.cir_http("t1", HERE), Ok(true));
+        assert_eq!(s.cir_http("t1", THERE), Err(SessionError::Unknown));
+        assert_eq!(
+            s.cir_http("", HERE),
+            Err(SessionError::Unknown),
+            "id2 has none"
+        );
+        assert_eq!(s.cir_http("id1", HERE), Err(SessionError::Unknown));
+        s.close("id1");
+        assert_eq!(s.cir_http("t1", HERE), Err(SessionError::Unknown));
     }
 
     #[test]

@@ -16,6 +16,12 @@ use crate::xml::{Element, MAX_INPUT, Rules};
 use tokens::Opaque;
 pub use tokens::Version;
 
+/// Whether CSP `version` defines element `name` (for 1.3: not one of the
+/// elements 1.3 removed).
+pub fn defines(version: Version, name: &str) -> bool {
+    tokens::defines(version, name)
+}
+
 /// The HTTP content type of the WBXML encoding (CSP 1.3).
 pub const CONTENT_TYPE: &str = "application/vnd.wv.csp+wbxml";
 /// The WBXML content type CSP 1.1 and 1.2 clients use.

@@ -10,14 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use smsbridge::bridge::api::ImApi;
+use smsbridge::bridge::api::{ImApi, SmsToIm};
 use smsbridge::bridge::{Bridge, Shared};
 use smsbridge::config::Config;
 use smsbridge::imps::csp::{self, Mode};
 use smsbridge::imps::session::Limits;
 use smsbridge::imps::wbxml::{self, Version};
 use smsbridge::imps::{ImpsFrontEnd, Server, ServerConfig};
-use smsbridge::store::{FrontEnd, NewContact, Store, UnixTime, UserSettings, normalise_msisdn};
+use smsbridge::store::{
+    BodyFormat, FrontEnd, InboundId, NewContact, Store, UnixTime, UserSettings, normalise_msisdn,
+};
 use smsbridge::xml::Element;
 
 pub const DOMAIN: &str = "sms.test";
@@ -33,6 +35,11 @@ pub struct Rig {
 /// alice (IMPS, password "secret") with the contact Bob (nickname "Bob", alias
 /// "bob"); dave (IMPS, "pw2"); erin (SIP only).
 pub fn rig() -> Rig {
+    rig_with(None)
+}
+
+/// `rig()` whose ClientCapability-Response offers a TCP CIR channel at `cir_tcp`.
+pub fn rig_with(cir_tcp: Option<SocketAddr>) -> Rig {
     let mut store = Store::open_in_memory().unwrap();
     let now = UnixTime::now();
     let s = UserSettings::default();
@@ -77,6 +84,7 @@ pub fn rig() -> Rig {
             domain: DOMAIN.into(),
             limits: Limits::default(),
             poll_min: 5,
+            cir_tcp,
         },
         bridge,
         Arc::new(move || format!("tok{}", counter.fetch_add(1, Ordering::SeqCst))),
@@ -284,15 +292,31 @@ pub fn read_wbxml(http: u16, body: &[u8]) -> Answer {
     }
 }
 
+/// One HTTP/1.1 GET of `path` on a fresh connection: status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = http_exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        b"",
+    );
+    (status, body)
+}
+
 /// One HTTP/1.1 POST on a fresh connection: status, Content-Type, body.
 pub fn http_post(addr: SocketAddr, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).expect("connect IMPS");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let head = format!(
         "POST /imps HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    s.write_all(head.as_bytes()).unwrap();
+    http_exchange(addr, head.as_bytes(), body)
+}
+
+/// Sends `head` and `body` on a fresh connection and reads the answer to its
+/// end: status, Content-Type, body.
+fn http_exchange(addr: SocketAddr, head: &[u8], body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect IMPS");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(head).unwrap();
     s.write_all(body).unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
@@ -311,4 +335,46 @@ pub fn http_post(addr: SocketAddr, content_type: &str, body: &[u8]) -> (u16, Str
         })
         .unwrap_or_default();
     (status, content_type, out[i + 4..].to_vec())
+}
+
+/// Asserts the presence of an SMS-only subscriber with `msisdn` in a
+/// GetPresence-Response, as the 1.3 implementation guidelines list it.
+pub fn assert_sms_only_presence(a: &Answer, msisdn: &str) {
+    let at = |rest: &[&str]| {
+        a.text(&[&["Presence", "PresenceSubList"][..], rest].concat())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        at(&["OnlineStatus", "PresenceValue"]).as_deref(),
+        Some("T"),
+        "{}",
+        a.raw
+    );
+    assert_eq!(
+        at(&["OnlineStatus", "ClientID", "MSISDN"]).as_deref(),
+        Some(msisdn)
+    );
+    assert_eq!(at(&["ClientInfo", "ClientType"]).as_deref(), Some("CLI"));
+    assert_eq!(
+        at(&["UserAvailability", "PresenceValue"]).as_deref(),
+        Some("AVAILABLE")
+    );
+    assert_eq!(
+        at(&["StatusText", "PresenceValue"]).as_deref(),
+        Some("SMS-only")
+    );
+}
+
+/// An SMS from Bob (named "Bob") to `to`, as the bridge hands it to IMPS.
+pub fn sms_from_bob(to: &str, text: &str) -> SmsToIm {
+    SmsToIm {
+        inbound: InboundId(1),
+        to_user: to.into(),
+        from: BOB.into(),
+        from_name: Some("Bob".into()),
+        text: text.into(),
+        received: UnixTime(1_700_000_000),
+        incomplete: false,
+        body_format: BodyFormat::Plain,
+    }
 }

@@ -101,6 +101,17 @@ pub(super) fn tag_token(v: Version, name: &str) -> Option<(u8, u8)> {
         .map(|t| (t.page, t.token))
 }
 
+/// Whether CSP `v` defines element `name`; for 1.3 not the ones it removed
+/// (which the codec still reads and writes under their 1.2 tokens).
+pub(super) fn defines(v: Version, name: &str) -> bool {
+    let strict = match v {
+        Version::V13 => V13,
+        other => other.mask(),
+    };
+    TAGS.iter()
+        .any(|t| t.name == name && t.versions & strict != 0)
+}
+
 /// The text of value token `token` (`EXT_T_0`).
 pub(super) fn value_text(v: Version, token: u32) -> Option<&'static str> {
     VALUES
