@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use super::client::{self, Client};
 use super::outbound::{self, Ids, OutRequest, Target};
-use super::transport::{self, ScreenedUdp};
+use super::transport::{self, Admission, BUSY_RETRY_AFTER, ScreenedUdp};
 use super::uas::{Followup, Uas, UasConfig, lock};
 use super::wire::{Reply, Request, Transport};
 use crate::bridge::api::{
@@ -57,6 +57,7 @@ pub struct SipFrontEnd {
 
 struct Inner {
     uas: Arc<Uas>,
+    admission: Arc<Admission>,
     client: Client,
     addrs: Vec<SocketAddr>,
     /// How many of `addrs` (the first ones) are UDP; the rest are TCP.
@@ -106,6 +107,7 @@ impl SipFrontEnd {
             .collect::<Result<Vec<_>, _>>()?;
         let cancel = shutdown.child_token();
         let tl = TransportLayer::new(cancel.clone());
+        let admission = Arc::new(Admission::new(cfg.max_in_flight));
         let mut addrs = Vec::new();
         let (mut first_udp, mut first_tcp) = (None, None);
         for a in &cfg.udp {
@@ -120,7 +122,7 @@ impl SipFrontEnd {
                 .map_err(bind_error)?;
             let local = sock.local_addr().map_err(bind_error)?;
             let conn = UdpConnection::from_socket(
-                Arc::new(ScreenedUdp::new(sock)),
+                Arc::new(ScreenedUdp::new(sock, Arc::clone(&admission))),
                 None,
                 Some(cancel.child_token()),
             )
@@ -163,6 +165,7 @@ impl SipFrontEnd {
             .incoming_transactions()
             .map_err(|e| SipError::Stack(e.to_string()))?;
         let inner_ep = endpoint.inner.clone();
+        admission.set_endpoint(&inner_ep);
         tokio::spawn(async move {
             if let Err(e) = inner_ep.serve().await {
                 warn!(error = %e, "SIP endpoint stopped");
@@ -211,6 +214,7 @@ impl SipFrontEnd {
         let fe = Self {
             inner: Arc::new(Inner {
                 uas,
+                admission,
                 client: Client {
                     endpoint: endpoint.inner.clone(),
                     tcp_local: first_tcp.map(|a| SipAddr {
@@ -291,11 +295,23 @@ impl SipFrontEnd {
 
     async fn serve(&self, mut tx: Transaction) {
         let req = to_request(&tx);
+        let in_flight = self.inner.admission.enter();
+        if !in_flight.admitted {
+            debug!(method = %req.method(), "busy: 503 beyond max_in_flight");
+            let busy = Reply::new(503)
+                .with("Retry-After", BUSY_RETRY_AFTER.to_string())
+                .warning("too many requests at once");
+            if let Err(e) = tx.respond(to_response(&tx, busy)).await {
+                warn!(error = %e, "cannot send a SIP response");
+            }
+            return;
+        }
         let handled = self.inner.uas.handle(&req, unix_now()).await;
         debug!(method = %req.method(), code = handled.reply.code, "answering");
         if let Err(e) = tx.respond(to_response(&tx, handled.reply)).await {
             warn!(error = %e, "cannot send a SIP response");
         }
+        drop(in_flight);
         for f in handled.followups {
             match f {
                 Followup::UserOnline(aor) => self.inner.uas.bridge().user_online(aor),

@@ -7,11 +7,14 @@
 //! the peer address so requests to a TCP-registered contact reuse it).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rsipstack::sip::Transport as RsTransport;
+use rsipstack::sip::SipMessage;
 use rsipstack::transaction::endpoint::EndpointInner;
+use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transport::channel::ChannelConnection;
 use rsipstack::transport::{SipAddr, SipConnection, TransportEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,18 +32,104 @@ const TCP_IDLE: Duration = Duration::from_secs(600);
 /// it is instead of being cut.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// A UDP socket that answers or drops what rsipstack would silently lose.
+/// Seconds a busy front end asks a client to wait before it tries again.
+pub(crate) const BUSY_RETRY_AFTER: u64 = 1;
+
+/// The bound on requests taken but not yet answered (`[sip] max_in_flight`).
+/// The handler counts each request it works on ([`Admission::enter`]); a new
+/// UDP request beyond the bound is answered 503 by the socket, statelessly,
+/// before rsipstack makes a transaction of it, so a flood costs neither a
+/// task nor a transaction's memory.
+pub(crate) struct Admission {
+    max: usize,
+    in_flight: AtomicUsize,
+    /// Whose transactions a retransmission may belong to (set once the
+    /// endpoint is built, after the sockets).
+    endpoint: OnceLock<std::sync::Weak<EndpointInner>>,
+}
+
+/// One request counted in flight until dropped.
+pub(crate) struct InFlight<'a> {
+    admission: &'a Admission,
+    /// Whether it was within the bound when it came.
+    pub(crate) admitted: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.admission.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Admission {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            in_flight: AtomicUsize::new(0),
+            endpoint: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn set_endpoint(&self, endpoint: &Arc<EndpointInner>) {
+        let _ = self.endpoint.set(Arc::downgrade(endpoint));
+    }
+
+    /// Counts a request the handler takes; `admitted` is false when the bound
+    /// was already reached (a TCP request, or UDP ones that raced the check).
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        let before = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight {
+            admission: self,
+            admitted: before < self.max,
+        }
+    }
+
+    /// Requests being worked on now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Whether a request that came now is to be answered busy at once: the
+    /// bound is reached and it is not a retransmission of a transaction
+    /// rsipstack knows (those it absorbs or answers again itself), nor an ACK
+    /// or CANCEL (which belong to one).
+    fn refuses(&self, msg: &SipMessage) -> bool {
+        let SipMessage::Request(req) = msg else {
+            return false;
+        };
+        if self.in_flight() < self.max
+            || matches!(req.method, rsipstack::sip::Method::Ack | rsipstack::sip::Method::Cancel)
+        {
+            return false;
+        }
+        let Some(endpoint) = self.endpoint.get().and_then(std::sync::Weak::upgrade) else {
+            return false;
+        };
+        match TransactionKey::from_request(req, TransactionRole::Server) {
+            Ok(key) => {
+                !endpoint.transactions.contains_key(&key)
+                    && !endpoint.finished_transactions.contains_key(&key)
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// A UDP socket that answers or drops what rsipstack would silently lose,
+/// and answers busy what is beyond the [`Admission`] bound.
 pub(crate) struct ScreenedUdp {
     sock: UdpSocket,
     /// Each datagram is read whole into this first.
     whole: tokio::sync::Mutex<Vec<u8>>,
+    admission: Arc<Admission>,
 }
 
 impl ScreenedUdp {
-    pub(crate) fn new(sock: UdpSocket) -> Self {
+    pub(crate) fn new(sock: UdpSocket, admission: Arc<Admission>) -> Self {
         Self {
             sock,
             whole: tokio::sync::Mutex::new(vec![0u8; MAX_DATAGRAM]),
+            admission,
         }
     }
 }
@@ -58,6 +147,13 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
                 return Ok((n, from)); // keep-alives: rsipstack answers them
             }
             match screen::screen(packet) {
+                Screened::Pass(msg, _) if self.admission.refuses(&msg) => {
+                    debug!(%from, "busy: a request beyond max_in_flight answered 503");
+                    let why = "too many requests at once";
+                    if let Some(bytes) = screen::busy_reply_to(packet, BUSY_RETRY_AFTER, why) {
+                        let _ = self.sock.send_to(&bytes, from).await;
+                    }
+                }
                 // rsipstack's UDP loop takes bytes through this seam and
                 // parses them itself: it gets the bytes the screen parsed
                 // (the head rewritten), and the screen's parse is dropped.
