@@ -72,8 +72,19 @@ type Decided = Result<(MessageId, policy::Outgoing), Refusal>;
 struct Submission {
     req: ImToSms,
     modems_ready: bool,
-    now: UnixTime,
     answer: oneshot::Sender<Decided>,
+}
+
+/// Counts a batch's decisions share: read once per batch, then moved by each
+/// IM the batch queues, so they stay exact (nobody else writes while the
+/// batch's transaction holds the lock) without a count per IM.
+#[derive(Default)]
+struct BatchCounts {
+    /// Messages waiting for a modem.
+    queued: Option<usize>,
+    /// Per user: messages in the last minute and the last day (0 where the
+    /// user has no such limit, as nothing reads it then).
+    sent: std::collections::HashMap<crate::store::UserId, (u32, u32)>,
 }
 
 impl Shared {
@@ -221,7 +232,6 @@ impl Bridge {
         let submission = Submission {
             req: req.clone(),
             modems_ready: (sh.modems_ready)(),
-            now: sh.now(),
             answer,
         };
         let gone = || {
@@ -291,8 +301,10 @@ async fn commit_loop(
 async fn commit_batch(sh: &Arc<Shared>, batch: Vec<Submission>) {
     let (jobs, answers): (Vec<_>, Vec<_>) = batch
         .into_iter()
-        .map(|s| ((s.req, s.modems_ready, s.now), s.answer))
+        .map(|s| ((s.req, s.modems_ready), s.answer))
         .unzip();
+    // One time for the batch: its limit windows and its rows' created_at.
+    let now = sh.now();
     let cc = sh.country_code.clone();
     let bridge_policy = sh.policy.clone();
     let validity = Some(Validity::relative(sh.policy.validity));
@@ -300,17 +312,23 @@ async fn commit_batch(sh: &Arc<Shared>, batch: Vec<Submission>) {
         .db(move |s| {
             s.atomically(|s| {
                 let mut decided = Vec::with_capacity(jobs.len());
-                for (req, modems_ready, now) in &jobs {
+                let mut counts = BatchCounts::default();
+                for (req, modems_ready) in &jobs {
                     let one = s.atomically(|s| {
-                        let snap = submit_snapshot(s, req, cc.as_deref(), *modems_ready, *now)?;
+                        let snap =
+                            submit_snapshot(s, req, cc.as_deref(), *modems_ready, now, &mut counts)?;
                         let out = match policy::decide_submit(snap, req, &bridge_policy) {
                             Ok(out) => out,
                             Err(refusal) => return Ok(Err(refusal)),
                         };
-                        let id = queue(s, &out, req, validity, *now)?;
+                        let id = queue(s, &out, req, validity, now)?;
                         Ok(Ok((id, out)))
                     });
-                    decided.push(one.unwrap_or_else(|e| Err(store_refusal(e))));
+                    let one = one.unwrap_or_else(|e| Err(store_refusal(e)));
+                    if let Ok((_, out)) = &one {
+                        counts.queued(out.user);
+                    }
+                    decided.push(one);
                 }
                 Ok(decided)
             })
@@ -341,6 +359,7 @@ fn submit_snapshot(
     cc: Option<&str>,
     modems_ready: bool,
     now: UnixTime,
+    counts: &mut BatchCounts,
 ) -> Result<policy::SubmitSnapshot, StoreError> {
     let user = match s.user_by_address(&req.sender.address) {
         Ok(u) => u,
@@ -365,12 +384,48 @@ fn submit_snapshot(
         snap.blocked = s.is_blocked(user.id, m)?;
         snap.opted_out = s.subscriber(m)?.is_some_and(|x| x.opted_out_at.is_some());
     }
-    let (minute, day) = policy::limit_windows(now);
-    snap.sent_last_minute = s.messages_since(user.id, minute)?;
-    snap.sent_last_day = s.messages_since(user.id, day)?;
-    snap.queued = s.count_messages(MessageState::Queued)?;
+    (snap.sent_last_minute, snap.sent_last_day) = match counts.sent.get(&user.id) {
+        Some(c) => *c,
+        None => {
+            let (minute, day) = policy::limit_windows(now);
+            let st = &user.settings;
+            let c = (
+                if st.rate_per_minute > 0 {
+                    s.messages_since(user.id, minute)?
+                } else {
+                    0
+                },
+                if st.daily_cap > 0 {
+                    s.messages_since(user.id, day)?
+                } else {
+                    0
+                },
+            );
+            counts.sent.insert(user.id, c);
+            c
+        }
+    };
+    snap.queued = match counts.queued {
+        Some(q) => q,
+        None => *counts
+            .queued
+            .insert(s.count_messages(MessageState::Queued)?),
+    };
     snap.user = Some(user);
     Ok(snap)
+}
+
+impl BatchCounts {
+    /// One more message queued by `user` in this batch.
+    fn queued(&mut self, user: crate::store::UserId) {
+        if let Some(q) = &mut self.queued {
+            *q += 1;
+        }
+        if let Some((minute, day)) = self.sent.get_mut(&user) {
+            *minute += 1;
+            *day += 1;
+        }
+    }
 }
 
 /// The subscriber a recipient names for `user`: a number, or a contact alias
