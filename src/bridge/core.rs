@@ -315,8 +315,14 @@ async fn commit_batch(sh: &Arc<Shared>, batch: Vec<Submission>) {
                 let mut counts = BatchCounts::default();
                 for (req, modems_ready) in &jobs {
                     let one = s.atomically(|s| {
-                        let snap =
-                            submit_snapshot(s, req, cc.as_deref(), *modems_ready, now, &mut counts)?;
+                        let snap = submit_snapshot(
+                            s,
+                            req,
+                            cc.as_deref(),
+                            *modems_ready,
+                            now,
+                            &mut counts,
+                        )?;
                         let out = match policy::decide_submit(snap, req, &bridge_policy) {
                             Ok(out) => out,
                             Err(refusal) => return Ok(Err(refusal)),

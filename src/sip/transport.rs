@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rsipstack::sip::Transport as RsTransport;
 use rsipstack::sip::SipMessage;
+use rsipstack::sip::Transport as RsTransport;
 use rsipstack::transaction::endpoint::EndpointInner;
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transport::channel::ChannelConnection;
@@ -98,7 +98,10 @@ impl Admission {
             return false;
         };
         if self.in_flight() < self.max
-            || matches!(req.method, rsipstack::sip::Method::Ack | rsipstack::sip::Method::Cancel)
+            || matches!(
+                req.method,
+                rsipstack::sip::Method::Ack | rsipstack::sip::Method::Cancel
+            )
         {
             return false;
         }
