@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rsipstack::sip::SipMessage;
 use rsipstack::sip::Transport as RsTransport;
@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
+use super::answered::{Answer, Answered, KeyDigest};
 use super::screen::{self, Frame, Framer, Screened};
 
 /// A TCP connection with nothing read for this long is closed.
@@ -41,6 +42,8 @@ pub(crate) const BUSY_RETRY_AFTER: u64 = 1;
 /// before rsipstack makes a transaction of it, so a flood costs neither a
 /// task nor a transaction's memory.
 pub(crate) struct Admission {
+    /// What was answered, for retransmissions.
+    pub(crate) answered: Answered,
     max: usize,
     in_flight: AtomicUsize,
     /// Whose transactions a retransmission may belong to (set once the
@@ -62,8 +65,10 @@ impl Drop for InFlight<'_> {
 }
 
 impl Admission {
-    pub(crate) fn new(max: usize) -> Self {
+    /// At most `max` in flight; answers kept for `keep` (64·T1).
+    pub(crate) fn new(max: usize, keep: Duration) -> Self {
         Self {
+            answered: Answered::new(keep),
             max: max.max(1),
             in_flight: AtomicUsize::new(0),
             endpoint: OnceLock::new(),
@@ -89,32 +94,35 @@ impl Admission {
         self.in_flight.load(Ordering::SeqCst)
     }
 
-    /// Whether a request that came now is to be answered busy at once: the
+    /// Whether a request that came now is to be answered busy at once,
+    /// and its key: it was answered busy before (a retransmission), or the
     /// bound is reached and it is not a retransmission of a transaction
-    /// rsipstack knows (those it absorbs or answers again itself), nor an ACK
-    /// or CANCEL (which belong to one).
-    fn refuses(&self, msg: &SipMessage) -> bool {
+    /// rsipstack knows (those it absorbs or answers again itself) or one the
+    /// front end answered. ACK and CANCEL belong to a transaction: never.
+    fn refuses(&self, msg: &SipMessage) -> Option<KeyDigest> {
         let SipMessage::Request(req) = msg else {
-            return false;
+            return None;
         };
-        if self.in_flight() < self.max
-            || matches!(
-                req.method,
-                rsipstack::sip::Method::Ack | rsipstack::sip::Method::Cancel
-            )
-        {
-            return false;
+        if matches!(
+            req.method,
+            rsipstack::sip::Method::Ack | rsipstack::sip::Method::Cancel
+        ) {
+            return None;
         }
-        let Some(endpoint) = self.endpoint.get().and_then(std::sync::Weak::upgrade) else {
-            return false;
-        };
-        match TransactionKey::from_request(req, TransactionRole::Server) {
-            Ok(key) => {
-                !endpoint.transactions.contains_key(&key)
-                    && !endpoint.finished_transactions.contains_key(&key)
-            }
-            Err(_) => false,
+        let key = TransactionKey::from_request(req, TransactionRole::Server).ok()?;
+        let digest = KeyDigest::of(&key);
+        match self.answered.get(digest) {
+            Some(Answer::Busy) => return Some(digest),
+            Some(Answer::Reply(_)) => return None,
+            None => {}
         }
+        if self.in_flight() < self.max {
+            return None;
+        }
+        let endpoint = self.endpoint.get().and_then(std::sync::Weak::upgrade)?;
+        let known = endpoint.transactions.contains_key(&key)
+            || endpoint.finished_transactions.contains_key(&key);
+        (!known).then_some(digest)
     }
 }
 
@@ -150,30 +158,35 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
                 return Ok((n, from)); // keep-alives: rsipstack answers them
             }
             match screen::screen(packet) {
-                Screened::Pass(msg, _) if self.admission.refuses(&msg) => {
-                    debug!(%from, "busy: a request beyond max_in_flight answered 503");
-                    let why = "too many requests at once";
-                    if let Some(bytes) = screen::busy_reply_to(packet, BUSY_RETRY_AFTER, why) {
-                        let _ = self.sock.send_to(&bytes, from).await;
-                    }
-                }
                 // rsipstack's UDP loop takes bytes through this seam and
                 // parses them itself: it gets the bytes the screen parsed
                 // (the head rewritten), and the screen's parse is dropped.
-                Screened::Pass(_, bytes) if bytes.len() <= buf.len() => {
-                    buf[..bytes.len()].copy_from_slice(&bytes);
-                    return Ok((bytes.len(), from));
-                }
-                // A good request longer than rsipstack's UDP buffer (8 KiB):
-                // 513, and the Warning says to use TCP (RFC 3261 §18.1.1).
-                Screened::Pass(..) => {
-                    let limit = buf.len();
-                    info!(%from, n, "a SIP datagram over {limit} bytes: 513");
-                    let why = format!("requests over {limit} bytes must come over TCP");
-                    if let Some(bytes) = screen::reply_to(packet, 513, &why) {
-                        let _ = self.sock.send_to(&bytes, from).await;
+                Screened::Pass(msg, bytes) => match self.admission.refuses(&msg) {
+                    Some(key) => {
+                        debug!(%from, "busy: a request beyond max_in_flight answered 503");
+                        let why = "too many requests at once";
+                        if let Some(reply) = screen::busy_reply_to(packet, BUSY_RETRY_AFTER, why) {
+                            let _ = self.sock.send_to(&reply, from).await;
+                        }
+                        self.admission
+                            .answered
+                            .remember(key, Answer::Busy, Instant::now());
                     }
-                }
+                    None if bytes.len() <= buf.len() => {
+                        buf[..bytes.len()].copy_from_slice(&bytes);
+                        return Ok((bytes.len(), from));
+                    }
+                    // A good request longer than rsipstack's UDP buffer (8 KiB):
+                    // 513, and the Warning says to use TCP (RFC 3261 §18.1.1).
+                    None => {
+                        let limit = buf.len();
+                        info!(%from, n, "a SIP datagram over {limit} bytes: 513");
+                        let why = format!("requests over {limit} bytes must come over TCP");
+                        if let Some(bytes) = screen::reply_to(packet, 513, &why) {
+                            let _ = self.sock.send_to(&bytes, from).await;
+                        }
+                    }
+                },
                 Screened::Reply(bytes) => {
                     debug!(%from, "answering a request rsipstack cannot take");
                     let _ = self.sock.send_to(&bytes, from).await;
