@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use super::answered::{Answer, KeyDigest};
 use super::client::{self, Client};
 use super::outbound::{self, Ids, OutRequest, Target};
-use super::transport::{self, Admission, BUSY_RETRY_AFTER, ScreenedUdp};
+use super::transport::{self, Admission, BUSY_RETRY_AFTER, ScreenedUdp, TakenFromQueue};
 use super::uas::Handled;
 use super::uas::{Followup, Uas, UasConfig, lock};
 use super::wire::{Reply, Request, Transport};
@@ -162,6 +162,7 @@ impl SipFrontEnd {
             .with_transport_layer(tl)
             .with_cancel_token(cancel.clone())
             .with_option(option)
+            .with_transport_inspector(Box::new(TakenFromQueue(Arc::clone(&admission))))
             .build();
         let mut incoming = endpoint
             .incoming_transactions()

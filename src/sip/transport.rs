@@ -7,7 +7,7 @@
 //! the peer address so requests to a TCP-registered contact reuse it).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,13 @@ pub(crate) struct Admission {
     pub(crate) answered: Answered,
     max: usize,
     in_flight: AtomicUsize,
+    /// UDP datagrams handed to rsipstack, and taken by its endpoint: those
+    /// between wait in rsipstack's queue, parsed, and count as in flight.
+    handed: AtomicU64,
+    taken: AtomicU64,
+    /// When the endpoint last took one (ms since `started`).
+    last_taken_ms: AtomicU64,
+    started: Instant,
     /// Whose transactions a retransmission may belong to (set once the
     /// endpoint is built, after the sockets).
     endpoint: OnceLock<std::sync::Weak<EndpointInner>>,
@@ -71,6 +78,10 @@ impl Admission {
             answered: Answered::new(keep),
             max: max.max(1),
             in_flight: AtomicUsize::new(0),
+            handed: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            last_taken_ms: AtomicU64::new(0),
+            started: Instant::now(),
             endpoint: OnceLock::new(),
         }
     }
@@ -89,9 +100,47 @@ impl Admission {
         }
     }
 
-    /// Requests being worked on now.
+    /// Requests being worked on now, and datagrams waiting for rsipstack's
+    /// endpoint to take them.
     pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::SeqCst)
+        let waiting = self.waiting();
+        self.in_flight
+            .load(Ordering::SeqCst)
+            .saturating_add(usize::try_from(waiting).unwrap_or(usize::MAX))
+    }
+
+    fn ms_since_start(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Datagrams handed to rsipstack and not yet taken by its endpoint. One
+    /// rsipstack drops (it cannot parse what the screen could) is never
+    /// taken: when the endpoint has taken nothing for a second, nothing is
+    /// waiting, and the count starts again from there.
+    fn waiting(&self) -> u64 {
+        let (handed, taken) = (
+            self.handed.load(Ordering::SeqCst),
+            self.taken.load(Ordering::SeqCst),
+        );
+        let idle = self
+            .ms_since_start()
+            .saturating_sub(self.last_taken_ms.load(Ordering::SeqCst));
+        if handed > taken && idle > 1000 {
+            self.taken.fetch_max(handed, Ordering::SeqCst);
+            return 0;
+        }
+        handed.saturating_sub(taken)
+    }
+
+    fn handed(&self) {
+        self.handed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// rsipstack's endpoint took a datagram from its queue.
+    pub(crate) fn taken(&self) {
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.last_taken_ms
+            .store(self.ms_since_start(), Ordering::SeqCst);
     }
 
     /// Whether a request that came now is to be answered busy at once,
@@ -123,6 +172,20 @@ impl Admission {
         let known = endpoint.transactions.contains_key(&key)
             || endpoint.finished_transactions.contains_key(&key);
         (!known).then_some(digest)
+    }
+}
+
+/// Tells the [`Admission`] each time rsipstack's endpoint takes a UDP
+/// datagram from its queue.
+pub(crate) struct TakenFromQueue(pub(crate) Arc<Admission>);
+
+#[async_trait::async_trait]
+impl rsipstack::transaction::endpoint::TransportEventInspector for TakenFromQueue {
+    async fn handle(&self, event: TransportEvent) -> Option<TransportEvent> {
+        if let TransportEvent::Incoming(_, SipConnection::Udp(_), _) = &event {
+            self.0.taken();
+        }
+        Some(event)
     }
 }
 
@@ -174,6 +237,7 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
                     }
                     None if bytes.len() <= buf.len() => {
                         buf[..bytes.len()].copy_from_slice(&bytes);
+                        self.admission.handed();
                         return Ok((bytes.len(), from));
                     }
                     // A good request longer than rsipstack's UDP buffer (8 KiB):
