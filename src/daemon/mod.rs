@@ -342,6 +342,7 @@ async fn start_imps(
     };
     let api: Arc<dyn crate::bridge::api::ImApi> = Arc::clone(bridge) as _;
     let server = imps::Server::new(cfg, api, Arc::new(imps::random_token));
+    server.set_max_in_flight(c.max_in_flight);
     let limits = http::HttpLimits {
         max_connections: c.max_connections,
         max_per_address: c.max_connections_per_address,
