@@ -76,8 +76,8 @@ impl Answered {
             k.expiry.pop_front();
             k.answers.remove(&old);
         }
-        if !k.answers.contains_key(&key) {
-            k.answers.insert(key, answer);
+        if let std::collections::hash_map::Entry::Vacant(e) = k.answers.entry(key) {
+            e.insert(answer);
             k.expiry.push_back((now + self.keep, key));
         }
         if k.answers.capacity() > 4 * k.answers.len().max(1024) {
@@ -111,7 +111,7 @@ mod tests {
             Some(Answer::Reply(Box::new(Reply::new(202))))
         );
         a.remember(key(2), Answer::Busy, t0 + Duration::from_secs(31));
-        assert_eq!(a.get(key(1)).is_some(), true);
+        assert!(a.get(key(1)).is_some());
         // Another answer 32 s on lets the first go, not the second.
         a.remember(key(3), Answer::Busy, t0 + Duration::from_secs(32));
         assert_eq!(a.get(key(1)), None);
