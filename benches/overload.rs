@@ -12,18 +12,17 @@
 //! `cargo bench --bench overload` (release). `OVERLOAD_STEPS=1000,5000` and
 //! `OVERLOAD_SECS=3` pick other steps.
 
+#[path = "../tests/daemon_support/mod.rs"]
+mod daemon_support;
 #[path = "../tests/overload_support/mod.rs"]
 mod overload_support;
 #[path = "../tests/sim_support/mod.rs"]
 mod sim_support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use overload_support::{Pace, RunningDaemon, add_unlimited_user, free_port, offer, texts_in_db};
-use sim_support::{SimProcess, TempDir};
-
-const BIN: &str = env!("CARGO_BIN_EXE_smsbridge");
+use overload_support::{Pace, offer, start_flood, texts_in_db};
+use sim_support::TempDir;
 
 fn main() {
     let steps: Vec<u32> = std::env::var("OVERLOAD_STEPS")
@@ -46,21 +45,8 @@ fn main() {
 
 fn step(rate: u32, secs: u32) {
     let dir = TempDir::new(&format!("overload-bench-{rate}"));
-    let sim = SimProcess::start(dir.path(), &["--send-delay", "1s"]);
-    let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let status: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = overload_support::write_config(
-        dir.path(),
-        &sim.port,
-        sip,
-        status,
-        "",
-        "",
-        "[bridge]\nqueue_limit = 100000000\n",
-    );
-    let db = dir.path().join("smsbridge.db");
-    add_unlimited_user(BIN, &config, &db);
-    let mut daemon = RunningDaemon::start(BIN, &config, status, &dir.path().join("daemon.log"));
+    let mut flood = start_flood(dir.path(), "", "", 100_000_000);
+    let (sip, db, daemon) = (flood.sip, flood.db.clone(), &mut flood.daemon);
     let count = rate as usize * secs as usize;
     let r = offer(sip, count, Pace::PerSecond(rate), &format!("s{rate}"));
     let peak = daemon.peak_rss_kb();
@@ -87,5 +73,5 @@ fn step(rate: u32, secs: u32) {
         r.ever_accepted.len(),
         r.accepted,
     );
-    drop(sim);
+    drop(flood);
 }

@@ -4,40 +4,30 @@
 //! request that got a 202 has its row and no row lacks one, and the daemon
 //! stops cleanly afterwards. Counts, not speed (that is `benches/overload.rs`).
 
+mod daemon_support;
 mod overload_support;
 mod sim_support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use overload_support::{Pace, RunningDaemon, add_unlimited_user, free_port, offer, texts_in_db};
-use sim_support::{SimProcess, TempDir};
+use overload_support::{Pace, offer, start_flood, texts_in_db};
+use sim_support::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_smsbridge");
 const REQUESTS: usize = 400;
 
 #[test]
 fn a_flood_beyond_the_bound_gets_503_loses_nothing_and_stops_cleanly() {
     let dir = TempDir::new("overload-flood");
-    let sim = SimProcess::start(dir.path(), &["--send-delay", "1s"]);
-    let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let status: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     // A batch waits 50 ms for company: the first requests stay in flight
     // while the burst arrives, so the bound of 4 is met whatever the speed.
-    let config = overload_support::write_config(
+    let mut flood = start_flood(
         dir.path(),
-        &sim.port,
-        sip,
-        status,
         "max_in_flight = 4",
         "group_commit_max = 8\ngroup_commit_wait = \"50ms\"",
-        "[bridge]\nqueue_limit = 100000\n",
+        100_000,
     );
-    let db = dir.path().join("smsbridge.db");
-    add_unlimited_user(BIN, &config, &db);
-    let mut daemon = RunningDaemon::start(BIN, &config, status, &dir.path().join("daemon.log"));
-
-    let r = offer(sip, REQUESTS, Pace::BurstTwice, "flood");
+    let (db, daemon) = (&flood.db, &mut flood.daemon);
+    let r = offer(flood.sip, REQUESTS, Pace::BurstTwice, "flood");
     let log = daemon.log_text();
     assert_eq!(r.unanswered, 0, "{r:?}\n{log}");
     assert_eq!(r.other, 0, "{r:?}\n{log}");
@@ -49,7 +39,7 @@ fn a_flood_beyond_the_bound_gets_503_loses_nothing_and_stops_cleanly() {
     // Every request that got a 202 has exactly one row, and every row is one
     // that got a 202: the copies sent with each were absorbed. (The SMS text
     // names the sender: `alice: <text>`.)
-    let rows = texts_in_db(&db);
+    let rows = texts_in_db(db);
     let doubled: Vec<_> = rows.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "queued twice: {doubled:?}");
     let mut in_db: Vec<String> = rows.into_keys().collect();

@@ -556,30 +556,7 @@ pub(super) fn refusal_code(r: &Refusal) -> u16 {
 #[cfg(test)]
 mod admission_tests {
     use super::*;
-    use crate::bridge::api::{
-        Accepted, BoxFuture, BridgeApi, ImToSms, Recipient, SipCredentials, SubscriberPresence,
-    };
-
-    struct Nobody;
-
-    impl BridgeApi for Nobody {
-        fn submit(&self, req: ImToSms) -> BoxFuture<Result<Accepted, Refusal>> {
-            Box::pin(async move { Err(Refusal::UnknownUser(req.sender.address)) })
-        }
-        fn sip_credentials(&self, _address: String) -> BoxFuture<Option<SipCredentials>> {
-            Box::pin(async { None })
-        }
-        fn presence(
-            &self,
-            watcher: String,
-            _target: Recipient,
-        ) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
-            Box::pin(async move { Err(Refusal::UnknownUser(watcher)) })
-        }
-        fn user_online(&self, _address: String) {}
-    }
-
-    impl ImApi for Nobody {}
+    use crate::imps::fuzz::Nobody;
 
     const POLL: &str = "<?xml version=\"1.0\"?><WV-CSP-Message xmlns=\"http://www.openmobilealliance.org/DTD/WV-CSP1.3\"><Session><SessionDescriptor><SessionType>Inband</SessionType><SessionID>s1</SessionID></SessionDescriptor><Transaction><TransactionDescriptor><TransactionMode>Request</TransactionMode><TransactionID>t1</TransactionID></TransactionDescriptor><TransactionContent xmlns=\"http://www.openmobilealliance.org/DTD/WV-TRC1.3\"><Polling-Request/></TransactionContent></Transaction></Session></WV-CSP-Message>";
 

@@ -311,31 +311,50 @@ pub fn free_port() -> u16 {
 
 /// The user the requests are from, with no rate limit and no daily cap: set
 /// in SQLite directly (there is no command for "unlimited" yet).
-pub fn add_unlimited_user(bin: &str, config: &Path, db: &Path) {
-    let mut child = Command::new(bin)
-        .arg("--config")
-        .arg(config)
-        .args(["users", "add", SENDER, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"secret")
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+pub fn add_unlimited_user(config: &Path, db: &Path) {
+    crate::daemon_support::cli(
+        config,
+        &["users", "add", SENDER, "--password-stdin"],
+        Some("secret"),
     );
     let conn = rusqlite::Connection::open(db).expect("open db");
     conn.execute("UPDATE users SET rate_per_minute = 0, daily_cap = 0", [])
         .expect("lift limits");
+}
+
+/// A daemon ready for a flood, with its simulated modem (1 s per SMS).
+pub struct Flood {
+    pub sim: crate::sim_support::SimProcess,
+    pub daemon: RunningDaemon,
+    pub sip: SocketAddr,
+    pub db: std::path::PathBuf,
+}
+
+/// Starts the simulated modem and a daemon in `dir` (`sip_extra`,
+/// `database_extra`: more keys of those tables) with the flood's user and
+/// `[bridge] queue_limit`, and waits until its modem is registered.
+pub fn start_flood(dir: &Path, sip_extra: &str, database_extra: &str, queue_limit: u64) -> Flood {
+    let sim = crate::sim_support::SimProcess::start(dir, &["--send-delay", "1s"]);
+    let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let status: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = write_config(
+        dir,
+        &sim.port,
+        sip,
+        status,
+        sip_extra,
+        database_extra,
+        &format!("[bridge]\nqueue_limit = {queue_limit}\n"),
+    );
+    let db = dir.join("smsbridge.db");
+    add_unlimited_user(&config, &db);
+    let daemon = RunningDaemon::start(&config, status, &dir.join("daemon.log"));
+    Flood {
+        sim,
+        daemon,
+        sip,
+        db,
+    }
 }
 
 /// The texts of the messages in the database, with how often each is there.
@@ -361,9 +380,9 @@ pub struct RunningDaemon {
 
 impl RunningDaemon {
     /// Starts the daemon and waits (at most 60 s) for a registered modem.
-    pub fn start(bin: &str, config: &Path, status: SocketAddr, log: &Path) -> Self {
+    pub fn start(config: &Path, status: SocketAddr, log: &Path) -> Self {
         let logfile = std::fs::File::create(log).expect("log");
-        let child = Command::new(bin)
+        let child = Command::new(crate::daemon_support::BIN)
             .arg("--config")
             .arg(config)
             .arg("run")
