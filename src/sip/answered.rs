@@ -37,7 +37,8 @@ pub(crate) enum Answer {
 }
 
 struct Kept {
-    answers: HashMap<KeyDigest, Answer>,
+    /// Each answer, with when it may go.
+    answers: HashMap<KeyDigest, (Instant, Answer)>,
     /// When each answer may go, oldest first.
     expiry: VecDeque<(Instant, KeyDigest)>,
 }
@@ -65,8 +66,8 @@ impl Answered {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Keeps `answer` for `key` (a first answer stays: retransmissions get
-    /// that one), and lets those older than `keep` go.
+    /// Keeps `answer` for `key` (a first answer stays while it is kept:
+    /// retransmissions get that one), and lets those older than `keep` go.
     pub(crate) fn remember(&self, key: KeyDigest, answer: Answer, now: Instant) {
         let mut k = self.lock();
         while let Some(&(at, old)) = k.expiry.front() {
@@ -74,11 +75,16 @@ impl Answered {
                 break;
             }
             k.expiry.pop_front();
-            k.answers.remove(&old);
+            // Unless it was answered again since (then a later expiry is queued).
+            if k.answers.get(&old).is_some_and(|(until, _)| *until <= now) {
+                k.answers.remove(&old);
+            }
         }
-        if let std::collections::hash_map::Entry::Vacant(e) = k.answers.entry(key) {
-            e.insert(answer);
-            k.expiry.push_back((now + self.keep, key));
+        let until = now + self.keep;
+        let kept = k.answers.get(&key).is_some_and(|(u, _)| *u > now);
+        if !kept {
+            k.answers.insert(key, (until, answer));
+            k.expiry.push_back((until, key));
         }
         if k.answers.capacity() > 4 * k.answers.len().max(1024) {
             k.answers.shrink_to_fit();
@@ -86,9 +92,11 @@ impl Answered {
         }
     }
 
-    /// The answer given to `key`, if it is still kept.
-    pub(crate) fn get(&self, key: KeyDigest) -> Option<Answer> {
-        self.lock().answers.get(&key).cloned()
+    /// The answer given to `key`, if it is still kept at `now`.
+    pub(crate) fn get(&self, key: KeyDigest, now: Instant) -> Option<Answer> {
+        let k = self.lock();
+        let (until, answer) = k.answers.get(&key)?;
+        (*until > now).then(|| answer.clone())
     }
 }
 
@@ -104,17 +112,21 @@ mod tests {
     fn an_answer_is_kept_for_its_time_and_the_first_one_stays() {
         let a = Answered::new(Duration::from_secs(32));
         let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let accepted = Some(Answer::Reply(Box::new(Reply::new(202))));
         a.remember(key(1), Answer::Reply(Box::new(Reply::new(202))), t0);
         a.remember(key(1), Answer::Busy, t0);
-        assert_eq!(
-            a.get(key(1)),
-            Some(Answer::Reply(Box::new(Reply::new(202))))
-        );
-        a.remember(key(2), Answer::Busy, t0 + Duration::from_secs(31));
-        assert!(a.get(key(1)).is_some());
-        // Another answer 32 s on lets the first go, not the second.
-        a.remember(key(3), Answer::Busy, t0 + Duration::from_secs(32));
-        assert_eq!(a.get(key(1)), None);
-        assert_eq!(a.get(key(2)), Some(Answer::Busy));
+        assert_eq!(a.get(key(1), t0), accepted);
+        a.remember(key(2), Answer::Busy, at(31));
+        assert_eq!(a.get(key(1), at(31)), accepted);
+        // 32 s on it is gone, asked or not; the second stays.
+        assert_eq!(a.get(key(1), at(32)), None);
+        assert_eq!(a.get(key(2), at(32)), Some(Answer::Busy));
+        // Answered anew after that, it is kept again for its own time, even
+        // when the first one's expiry comes round.
+        a.remember(key(1), Answer::Busy, at(33));
+        a.remember(key(3), Answer::Busy, at(34));
+        assert_eq!(a.get(key(1), at(34)), Some(Answer::Busy));
+        assert_eq!(a.get(key(1), at(65)), None);
     }
 }

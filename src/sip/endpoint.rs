@@ -306,7 +306,7 @@ impl SipFrontEnd {
                 .warning("too many requests at once")
         };
         let mut in_flight = None;
-        let handled = match admission.answered.get(digest) {
+        let handled = match admission.answered.get(digest, std::time::Instant::now()) {
             // A retransmission of one answered before (rsipstack forgot it).
             Some(Answer::Reply(reply)) => Handled::from(*reply),
             Some(Answer::Busy) => Handled::from(busy()),

@@ -160,7 +160,7 @@ impl Admission {
         }
         let key = TransactionKey::from_request(req, TransactionRole::Server).ok()?;
         let digest = KeyDigest::of(&key);
-        match self.answered.get(digest) {
+        match self.answered.get(digest, Instant::now()) {
             Some(Answer::Busy) => return Some(digest),
             Some(Answer::Reply(_)) => return None,
             None => {}
