@@ -213,12 +213,21 @@ fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Du
 pub struct Database {
     /// The SQLite file (default `./smsbridge.db`).
     pub path: PathBuf,
+    /// Group commit: most IMs made durable by one transaction and one fsync
+    /// (default 256; 1 commits each on its own).
+    pub group_commit_max: usize,
+    /// Group commit: how long the first IM of a batch waits for others
+    /// before the batch commits (default 2 ms; 0: only those already waiting).
+    #[serde(deserialize_with = "duration")]
+    pub group_commit_wait: Duration,
 }
 
 impl Default for Database {
     fn default() -> Self {
         Self {
             path: PathBuf::from("./smsbridge.db"),
+            group_commit_max: 256,
+            group_commit_wait: Duration::from_millis(2),
         }
     }
 }
@@ -267,6 +276,9 @@ pub struct Sip {
     /// retransmitted from T1 on (UDP) and time out after 64·T1 (Timer F,
     /// 32 s by default); tests make it short.
     pub t1_ms: u64,
+    /// Requests taken but not yet answered, at most (default 1024); beyond
+    /// that a request is answered 503 with Retry-After at once.
+    pub max_in_flight: usize,
 }
 
 impl Default for Sip {
@@ -283,6 +295,7 @@ impl Default for Sip {
             max_tcp_connections_per_address: 32,
             tcp_message_timeout: Duration::from_secs(10),
             t1_ms: 500,
+            max_in_flight: 1024,
         }
     }
 }
@@ -333,6 +346,10 @@ pub struct Imps {
     pub cir_tcp_max_connections: usize,
     /// CIR connections open at once from one address (default 32).
     pub cir_tcp_max_connections_per_address: usize,
+    /// Requests read but not yet answered, at most (default 256); beyond that
+    /// a request is answered at once with the busy status (HTTP 503 with
+    /// Retry-After).
+    pub max_in_flight: usize,
 }
 
 impl Default for Imps {
@@ -354,6 +371,7 @@ impl Default for Imps {
             cir_tcp_listen: String::new(),
             cir_tcp_max_connections: 1000,
             cir_tcp_max_connections_per_address: 32,
+            max_in_flight: 256,
         }
     }
 }
@@ -428,6 +446,15 @@ impl Config {
                 .listen
                 .parse::<std::net::SocketAddr>()
                 .map_err(|_| format!("imps.listen {:?} is not ip:port", self.imps.listen))?;
+        }
+        if self.sip.max_in_flight == 0 || self.imps.max_in_flight == 0 {
+            return Err("sip.max_in_flight and imps.max_in_flight must be at least 1".into());
+        }
+        if self.database.group_commit_max == 0 {
+            return Err("database.group_commit_max must be at least 1".into());
+        }
+        if self.database.group_commit_wait > std::time::Duration::from_secs(1) {
+            return Err("database.group_commit_wait must be at most 1s".into());
         }
         if self.imps.max_connections == 0 || self.imps.max_connections_per_address == 0 {
             return Err(

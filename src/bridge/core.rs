@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::api::{
     Accepted, BoxFuture, BridgeApi, ImFrontEnd, ImToSms, Recipient, Refusal, SipCredentials,
@@ -58,6 +58,33 @@ pub struct Shared {
     hashing: Arc<tokio::sync::Semaphore>,
     /// The counters `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// Where IMs wait for their group commit (started by the first one).
+    commits: std::sync::OnceLock<mpsc::Sender<Submission>>,
+    /// `[database] group_commit_max` and `group_commit_wait`.
+    group_commit: (usize, Duration),
+}
+
+/// What a queued IM's decision gives: its outbox row and what was decided,
+/// or why not.
+type Decided = Result<(MessageId, policy::Outgoing), Refusal>;
+
+/// One IM waiting for the group commit that decides and queues it.
+struct Submission {
+    req: ImToSms,
+    modems_ready: bool,
+    answer: oneshot::Sender<Decided>,
+}
+
+/// Counts a batch's decisions share: read once per batch, then moved by each
+/// IM the batch queues, so they stay exact (nobody else writes while the
+/// batch's transaction holds the lock) without a count per IM.
+#[derive(Default)]
+struct BatchCounts {
+    /// Messages waiting for a modem.
+    queued: Option<usize>,
+    /// Per user: messages in the last minute and the last day (0 where the
+    /// user has no such limit, as nothing reads it then).
+    sent: std::collections::HashMap<crate::store::UserId, (u32, u32)>,
 }
 
 impl Shared {
@@ -75,6 +102,22 @@ impl Shared {
             clock: Arc::new(UnixTime::now),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
             metrics: Arc::new(Metrics::new()),
+            commits: std::sync::OnceLock::new(),
+            group_commit: (
+                cfg.database.group_commit_max.max(1),
+                cfg.database.group_commit_wait,
+            ),
+        })
+    }
+
+    /// The queue of the group commit, whose task starts with the first IM (it
+    /// ends when the bridge is dropped).
+    fn commits(self: &Arc<Self>) -> &mpsc::Sender<Submission> {
+        self.commits.get_or_init(|| {
+            let (max, wait) = self.group_commit;
+            let (tx, rx) = mpsc::channel(max.saturating_mul(4));
+            tokio::spawn(commit_loop(Arc::downgrade(self), rx, max, wait));
+            tx
         })
     }
 
@@ -185,30 +228,21 @@ impl Bridge {
     pub(super) async fn submit_inner(self: Arc<Self>, req: ImToSms) -> Result<Accepted, Refusal> {
         let sh = Arc::clone(&self.shared);
         policy::screen_submit(&req, &sh.policy)?;
-        let now = sh.now();
-        let modems_ready = (sh.modems_ready)();
-        let cc = sh.country_code.clone();
-        let bridge_policy = sh.policy.clone();
-        let validity = Some(Validity::relative(sh.policy.validity));
-        let req_for_db = req.clone();
-        // Load, decide and queue in one BEGIN IMMEDIATE transaction (rule 8):
-        // two requests cannot both see the last free slot of a limit.
-        let decided = sh
-            .db(move |s| {
-                s.atomically(|s| {
-                    let snap = submit_snapshot(s, &req_for_db, cc.as_deref(), modems_ready, now)?;
-                    let out = match policy::decide_submit(snap, &req_for_db, &bridge_policy) {
-                        Ok(out) => out,
-                        Err(refusal) => return Ok(Err(refusal)),
-                    };
-                    let id = queue(s, &out, &req_for_db, validity, now)?;
-                    Ok(Ok((id, out)))
-                })
-            })
-            .await
-            .map_err(store_refusal)?;
+        let (answer, answered) = oneshot::channel();
+        let submission = Submission {
+            req: req.clone(),
+            modems_ready: (sh.modems_ready)(),
+            answer,
+        };
+        let gone = || {
+            tracing::error!("the group commit has stopped");
+            Refusal::Internal {
+                retry_after: Duration::from_secs(60),
+            }
+        };
+        sh.commits().send(submission).await.map_err(|_| gone())?;
+        let decided = answered.await.map_err(|_| gone())?;
         let (message, out) = decided?;
-        sh.wake_outbox();
         tracing::info!(
             user = %req.sender.address,
             to = %out.msisdn,
@@ -233,6 +267,97 @@ impl Bridge {
     }
 }
 
+/// The group commit: takes the IMs waiting (up to `max`, the first waiting at
+/// most `wait` for company) and decides and queues them in one transaction,
+/// so one fsync makes them all durable; each is answered once it committed.
+async fn commit_loop(
+    shared: std::sync::Weak<Shared>,
+    mut rx: mpsc::Receiver<Submission>,
+    max: usize,
+    wait: Duration,
+) {
+    while let Some(first) = rx.recv().await {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(s) => batch.push(s),
+                Err(_) if wait.is_zero() => break,
+                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(s)) => batch.push(s),
+                    _ => break,
+                },
+            }
+        }
+        let Some(sh) = shared.upgrade() else { break };
+        commit_batch(&sh, batch).await;
+    }
+}
+
+/// Decides and queues `batch` in one `BEGIN IMMEDIATE` transaction (rule 8):
+/// one after the other, each seeing the rows of those before it, so limits
+/// stay exact; each in a savepoint, so one that fails takes nobody else with
+/// it. The answers go out after the commit, or all say why it failed.
+async fn commit_batch(sh: &Arc<Shared>, batch: Vec<Submission>) {
+    let (jobs, answers): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|s| ((s.req, s.modems_ready), s.answer))
+        .unzip();
+    // One time for the batch: its limit windows and its rows' created_at.
+    let now = sh.now();
+    let cc = sh.country_code.clone();
+    let bridge_policy = sh.policy.clone();
+    let validity = Some(Validity::relative(sh.policy.validity));
+    let committed = sh
+        .db(move |s| {
+            s.atomically(|s| {
+                let mut decided = Vec::with_capacity(jobs.len());
+                let mut counts = BatchCounts::default();
+                for (req, modems_ready) in &jobs {
+                    let one = s.atomically(|s| {
+                        let snap = submit_snapshot(
+                            s,
+                            req,
+                            cc.as_deref(),
+                            *modems_ready,
+                            now,
+                            &mut counts,
+                        )?;
+                        let out = match policy::decide_submit(snap, req, &bridge_policy) {
+                            Ok(out) => out,
+                            Err(refusal) => return Ok(Err(refusal)),
+                        };
+                        let id = queue(s, &out, req, validity, now)?;
+                        Ok(Ok((id, out)))
+                    });
+                    let one = one.unwrap_or_else(|e| Err(store_refusal(e)));
+                    if let Ok((_, out)) = &one {
+                        counts.queued(out.user);
+                    }
+                    decided.push(one);
+                }
+                Ok(decided)
+            })
+        })
+        .await;
+    match committed {
+        Ok(decided) => {
+            if decided.iter().any(Result::is_ok) {
+                sh.wake_outbox();
+            }
+            for (answer, d) in answers.into_iter().zip(decided) {
+                let _ = answer.send(d);
+            }
+        }
+        Err(e) => {
+            let refusal = store_refusal(e);
+            for answer in answers {
+                let _ = answer.send(Err(refusal.clone()));
+            }
+        }
+    }
+}
+
 /// Reads what [`policy::decide_submit`] needs, inside its transaction.
 fn submit_snapshot(
     s: &mut Store,
@@ -240,6 +365,7 @@ fn submit_snapshot(
     cc: Option<&str>,
     modems_ready: bool,
     now: UnixTime,
+    counts: &mut BatchCounts,
 ) -> Result<policy::SubmitSnapshot, StoreError> {
     let user = match s.user_by_address(&req.sender.address) {
         Ok(u) => u,
@@ -264,12 +390,48 @@ fn submit_snapshot(
         snap.blocked = s.is_blocked(user.id, m)?;
         snap.opted_out = s.subscriber(m)?.is_some_and(|x| x.opted_out_at.is_some());
     }
-    let (minute, day) = policy::limit_windows(now);
-    snap.sent_last_minute = s.messages_since(user.id, minute)?;
-    snap.sent_last_day = s.messages_since(user.id, day)?;
-    snap.queued = s.count_messages(MessageState::Queued)?;
+    (snap.sent_last_minute, snap.sent_last_day) = match counts.sent.get(&user.id) {
+        Some(c) => *c,
+        None => {
+            let (minute, day) = policy::limit_windows(now);
+            let st = &user.settings;
+            let c = (
+                if st.rate_per_minute > 0 {
+                    s.messages_since(user.id, minute)?
+                } else {
+                    0
+                },
+                if st.daily_cap > 0 {
+                    s.messages_since(user.id, day)?
+                } else {
+                    0
+                },
+            );
+            counts.sent.insert(user.id, c);
+            c
+        }
+    };
+    snap.queued = match counts.queued {
+        Some(q) => q,
+        None => *counts
+            .queued
+            .insert(s.count_messages(MessageState::Queued)?),
+    };
     snap.user = Some(user);
     Ok(snap)
+}
+
+impl BatchCounts {
+    /// One more message queued by `user` in this batch.
+    fn queued(&mut self, user: crate::store::UserId) {
+        if let Some(q) = &mut self.queued {
+            *q += 1;
+        }
+        if let Some((minute, day)) = self.sent.get_mut(&user) {
+            *minute += 1;
+            *day += 1;
+        }
+    }
 }
 
 /// The subscriber a recipient names for `user`: a number, or a contact alias

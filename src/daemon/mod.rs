@@ -392,6 +392,7 @@ async fn start_imps(
             shutdown.child_token(),
         ));
     }
+    server.set_max_in_flight(c.max_in_flight);
     let limits = http::HttpLimits {
         max_connections: c.max_connections,
         max_per_address: c.max_connections_per_address,

@@ -17,7 +17,7 @@ use crate::bridge::api::{
 };
 
 /// Knows nobody: every Login is refused as the default `ImApi` does.
-struct Nobody;
+pub(crate) struct Nobody;
 
 impl BridgeApi for Nobody {
     fn submit(&self, req: ImToSms) -> BoxFuture<Result<Accepted, Refusal>> {

@@ -5,6 +5,7 @@
 //! called through [`ImApi`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,24 @@ pub struct Server {
     pub(super) random: Random,
     /// The HTTP listener's address, once bound (for HTTP CIR URLs).
     http_address: OnceLock<SocketAddr>,
+    /// Requests read and not yet answered, and the most allowed
+    /// (`[imps] max_in_flight`).
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// Requests in flight unless the configuration says otherwise.
+const MAX_IN_FLIGHT: usize = 256;
+/// What a request beyond the bound is told to wait.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// One request counted in flight until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The path under which standalone HTTP CIR URLs are served.
@@ -77,7 +96,23 @@ impl Server {
             bridge,
             random,
             http_address: OnceLock::new(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(MAX_IN_FLIGHT),
         })
+    }
+
+    /// At most `n` requests (at least 1) are worked on at once; beyond that a
+    /// request is answered at once with Result 503 (busy, try again).
+    pub fn set_max_in_flight(&self, n: usize) {
+        self.max_in_flight.store(n.max(1), Ordering::SeqCst);
+    }
+
+    /// Counts a request in flight, or `None` when the bound is reached.
+    fn enter(&self) -> Option<InFlight<'_>> {
+        let max = self.max_in_flight.load(Ordering::SeqCst);
+        let before = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let counted = InFlight(&self.in_flight);
+        (before < max).then_some(counted)
     }
 
     pub(super) fn sessions(&self) -> MutexGuard<'_, Sessions> {
@@ -138,6 +173,14 @@ impl Server {
             }
         };
         let tid = msg.transaction_id.clone();
+        let Some(_in_flight) = self.enter() else {
+            let busy = Refusal::Busy {
+                retry_after: BUSY_RETRY_AFTER,
+            };
+            tracing::debug!("IMPS request beyond max_in_flight: busy");
+            let status = csp::status(refusal_code(&busy), &busy.to_string());
+            return self.answer(msg.session_id.clone(), tid, status);
+        };
         if msg.primitive.name == "Login-Request" {
             return self.login(&msg, now, client).await;
         }
@@ -593,5 +636,38 @@ pub(super) fn refusal_code(r: &Refusal) -> u16 {
         | Refusal::Busy { .. }
         | Refusal::Internal { .. } => code::UNAVAILABLE,
         Refusal::EmptyMessage | Refusal::Invalid(_) => code::BAD_REQUEST,
+    }
+}
+
+#[cfg(test)]
+mod admission_tests {
+    use super::*;
+    use crate::imps::fuzz::Nobody;
+
+    const POLL: &str = "<?xml version=\"1.0\"?><WV-CSP-Message xmlns=\"http://www.openmobilealliance.org/DTD/WV-CSP1.3\"><Session><SessionDescriptor><SessionType>Inband</SessionType><SessionID>s1</SessionID></SessionDescriptor><Transaction><TransactionDescriptor><TransactionMode>Request</TransactionMode><TransactionID>t1</TransactionID></TransactionDescriptor><TransactionContent xmlns=\"http://www.openmobilealliance.org/DTD/WV-TRC1.3\"><Polling-Request/></TransactionContent></Transaction></Session></WV-CSP-Message>";
+
+    #[tokio::test]
+    async fn a_request_beyond_the_bound_is_answered_busy_at_once() {
+        let cfg = ServerConfig {
+            domain: "sms.test".into(),
+            limits: Limits::default(),
+            poll_min: 5,
+            cir_tcp: None,
+        };
+        let server = Server::new(cfg, Arc::new(Nobody), Arc::new(|| "r".into()));
+        server.set_max_in_flight(1);
+        let held = server.enter();
+        assert!(held.is_some());
+        let busy = server.handle(POLL.as_bytes(), Instant::now()).await;
+        let text = String::from_utf8(busy.body).unwrap();
+        assert!(text.contains("<Code>503</Code>"), "{text}");
+        assert!(text.contains("busy, try again in 1s"), "{text}");
+        assert!(text.contains("<TransactionID>t1</TransactionID>"), "{text}");
+        // Once the one in flight is answered, the next is served (an unknown
+        // session, here).
+        drop(held);
+        let served = server.handle(POLL.as_bytes(), Instant::now()).await;
+        let text = String::from_utf8(served.body).unwrap();
+        assert!(text.contains("<Code>604</Code>"), "{text}");
     }
 }

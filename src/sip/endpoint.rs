@@ -19,9 +19,11 @@ use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::answered::{Answer, KeyDigest};
 use super::client::{self, Client};
 use super::outbound::{self, Ids, OutRequest, Target};
-use super::transport::{self, ScreenedUdp};
+use super::transport::{self, Admission, BUSY_RETRY_AFTER, ScreenedUdp, TakenFromQueue};
+use super::uas::Handled;
 use super::uas::{Followup, Uas, UasConfig, lock};
 use super::wire::{Reply, Request, Transport};
 use crate::bridge::api::{
@@ -57,6 +59,7 @@ pub struct SipFrontEnd {
 
 struct Inner {
     uas: Arc<Uas>,
+    admission: Arc<Admission>,
     client: Client,
     addrs: Vec<SocketAddr>,
     /// How many of `addrs` (the first ones) are UDP; the rest are TCP.
@@ -106,6 +109,8 @@ impl SipFrontEnd {
             .collect::<Result<Vec<_>, _>>()?;
         let cancel = shutdown.child_token();
         let tl = TransportLayer::new(cancel.clone());
+        let t1 = Duration::from_millis(cfg.t1_ms.max(1));
+        let admission = Arc::new(Admission::new(cfg.max_in_flight, t1 * 64));
         let mut addrs = Vec::new();
         let (mut first_udp, mut first_tcp) = (None, None);
         for a in &cfg.udp {
@@ -120,7 +125,7 @@ impl SipFrontEnd {
                 .map_err(bind_error)?;
             let local = sock.local_addr().map_err(bind_error)?;
             let conn = UdpConnection::from_socket(
-                Arc::new(ScreenedUdp::new(sock)),
+                Arc::new(ScreenedUdp::new(sock, Arc::clone(&admission))),
                 None,
                 Some(cancel.child_token()),
             )
@@ -147,7 +152,6 @@ impl SipFrontEnd {
             addrs.push(local);
             listeners.push(l);
         }
-        let t1 = Duration::from_millis(cfg.t1_ms.max(1));
         let option = EndpointOption {
             t1,
             t1x64: t1 * 64,
@@ -158,11 +162,13 @@ impl SipFrontEnd {
             .with_transport_layer(tl)
             .with_cancel_token(cancel.clone())
             .with_option(option)
+            .with_transport_inspector(Box::new(TakenFromQueue(Arc::clone(&admission))))
             .build();
         let mut incoming = endpoint
             .incoming_transactions()
             .map_err(|e| SipError::Stack(e.to_string()))?;
         let inner_ep = endpoint.inner.clone();
+        admission.set_endpoint(&inner_ep);
         tokio::spawn(async move {
             if let Err(e) = inner_ep.serve().await {
                 warn!(error = %e, "SIP endpoint stopped");
@@ -211,6 +217,7 @@ impl SipFrontEnd {
         let fe = Self {
             inner: Arc::new(Inner {
                 uas,
+                admission,
                 client: Client {
                     endpoint: endpoint.inner.clone(),
                     tcp_local: first_tcp.map(|a| SipAddr {
@@ -291,11 +298,52 @@ impl SipFrontEnd {
 
     async fn serve(&self, mut tx: Transaction) {
         let req = to_request(&tx);
-        let handled = self.inner.uas.handle(&req, unix_now()).await;
+        let admission = &self.inner.admission;
+        let digest = KeyDigest::of(&tx.key);
+        let busy = || {
+            Reply::new(503)
+                .with("Retry-After", BUSY_RETRY_AFTER.to_string())
+                .warning("too many requests at once")
+        };
+        let mut in_flight = None;
+        let handled = match admission.answered.get(digest, std::time::Instant::now()) {
+            // A retransmission of one answered before (rsipstack forgot it).
+            Some(Answer::Reply(reply)) => Handled::from(*reply),
+            Some(Answer::Busy) => Handled::from(busy()),
+            None => {
+                let counted = in_flight.insert(admission.enter());
+                let mut handled = if counted.admitted {
+                    self.inner.uas.handle(&req, unix_now()).await
+                } else {
+                    debug!(method = %req.method(), "busy: 503 beyond max_in_flight");
+                    Handled::from(busy())
+                };
+                // The tag is chosen now, so a retransmission gets the same one.
+                handled.reply.to_tag.get_or_insert_with(random);
+                let answer = match handled.reply.code {
+                    503 if !counted.admitted => Answer::Busy,
+                    _ => Answer::Reply(Box::new(handled.reply.clone())),
+                };
+                admission
+                    .answered
+                    .remember(digest, answer, std::time::Instant::now());
+                handled
+            }
+        };
         debug!(method = %req.method(), code = handled.reply.code, "answering");
         if let Err(e) = tx.respond(to_response(&tx, handled.reply)).await {
             warn!(error = %e, "cannot send a SIP response");
         }
+        drop(in_flight);
+        // The answer is kept compactly in `answered`; rsipstack's copy of the
+        // whole response (kept as long) goes.
+        let key = tx.key.clone();
+        drop(tx);
+        self.inner
+            .client
+            .endpoint
+            .finished_transactions
+            .remove(&key);
         for f in handled.followups {
             match f {
                 Followup::UserOnline(aor) => self.inner.uas.bridge().user_online(aor),

@@ -14,6 +14,7 @@
 //! port; a host that is an IP address is taken to mean this bridge and becomes
 //! `[sip] domain`. The host of a Request-URI naming a subscriber is not checked.
 
+mod answered;
 mod body;
 mod client;
 mod cpim;

@@ -170,6 +170,17 @@ pub(crate) fn reply_to(head: &[u8], code: u16, warning: &str) -> Option<Vec<u8>>
     build(&read_head(head), code, warning)
 }
 
+/// A 503 with `Retry-After: retry_after` (seconds) for a request that came
+/// when the front end had all the work it takes; `None` if it has no Via.
+pub(crate) fn busy_reply_to(head: &[u8], retry_after: u64, warning: &str) -> Option<Vec<u8>> {
+    let mut out = build(&read_head(head), 503, warning)?;
+    // Before the Warning, which `build` writes after every other header.
+    let at = out.windows(9).position(|w| w == b"Warning: ")?;
+    let retry = format!("Retry-After: {retry_after}\r\n");
+    out.splice(at..at, retry.into_bytes());
+    Some(out)
+}
+
 fn build(h: &Head, code: u16, warning: &str) -> Option<Vec<u8>> {
     h.get("Via").filter(|v| !v.is_empty())?;
     let reason = match code {
@@ -178,6 +189,7 @@ fn build(h: &Head, code: u16, warning: &str) -> Option<Vec<u8>> {
         416 => "Unsupported URI Scheme",
         501 => "Not Implemented",
         505 => "Version Not Supported",
+        503 => "Service Unavailable",
         513 => "Message Too Large",
         _ => "Error",
     };

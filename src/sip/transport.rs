@@ -7,11 +7,14 @@
 //! the peer address so requests to a TCP-registered contact reuse it).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
+use rsipstack::sip::SipMessage;
 use rsipstack::sip::Transport as RsTransport;
 use rsipstack::transaction::endpoint::EndpointInner;
+use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transport::channel::ChannelConnection;
 use rsipstack::transport::{SipAddr, SipConnection, TransportEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
+use super::answered::{Answer, Answered, KeyDigest};
 use super::screen::{self, Frame, Framer, Screened};
 
 /// A TCP connection with nothing read for this long is closed.
@@ -29,18 +33,177 @@ const TCP_IDLE: Duration = Duration::from_secs(600);
 /// it is instead of being cut.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// A UDP socket that answers or drops what rsipstack would silently lose.
+/// Seconds a busy front end asks a client to wait before it tries again.
+pub(crate) const BUSY_RETRY_AFTER: u64 = 1;
+
+/// The bound on requests taken but not yet answered (`[sip] max_in_flight`).
+/// The handler counts each request it works on ([`Admission::enter`]); a new
+/// UDP request beyond the bound is answered 503 by the socket, statelessly,
+/// before rsipstack makes a transaction of it, so a flood costs neither a
+/// task nor a transaction's memory.
+pub(crate) struct Admission {
+    /// What was answered, for retransmissions.
+    pub(crate) answered: Answered,
+    max: usize,
+    in_flight: AtomicUsize,
+    /// UDP datagrams handed to rsipstack, and taken by its endpoint: those
+    /// between wait in rsipstack's queue, parsed, and count as in flight.
+    handed: AtomicU64,
+    taken: AtomicU64,
+    /// When the endpoint last took one (ms since `started`).
+    last_taken_ms: AtomicU64,
+    started: Instant,
+    /// Whose transactions a retransmission may belong to (set once the
+    /// endpoint is built, after the sockets).
+    endpoint: OnceLock<std::sync::Weak<EndpointInner>>,
+}
+
+/// One request counted in flight until dropped.
+pub(crate) struct InFlight<'a> {
+    admission: &'a Admission,
+    /// Whether it was within the bound when it came.
+    pub(crate) admitted: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.admission.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Admission {
+    /// At most `max` in flight; answers kept for `keep` (64·T1).
+    pub(crate) fn new(max: usize, keep: Duration) -> Self {
+        Self {
+            answered: Answered::new(keep),
+            max: max.max(1),
+            in_flight: AtomicUsize::new(0),
+            handed: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            last_taken_ms: AtomicU64::new(0),
+            started: Instant::now(),
+            endpoint: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn set_endpoint(&self, endpoint: &Arc<EndpointInner>) {
+        let _ = self.endpoint.set(Arc::downgrade(endpoint));
+    }
+
+    /// Counts a request the handler takes; `admitted` is false when the bound
+    /// was already reached (a TCP request, or UDP ones that raced the check).
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        let before = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight {
+            admission: self,
+            admitted: before < self.max,
+        }
+    }
+
+    /// Requests being worked on now, and datagrams waiting for rsipstack's
+    /// endpoint to take them.
+    pub(crate) fn in_flight(&self) -> usize {
+        let waiting = self.waiting();
+        self.in_flight
+            .load(Ordering::SeqCst)
+            .saturating_add(usize::try_from(waiting).unwrap_or(usize::MAX))
+    }
+
+    fn ms_since_start(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Datagrams handed to rsipstack and not yet taken by its endpoint. One
+    /// rsipstack drops (it cannot parse what the screen could) is never
+    /// taken: when the endpoint has taken nothing for a second, nothing is
+    /// waiting, and the count starts again from there.
+    fn waiting(&self) -> u64 {
+        let (handed, taken) = (
+            self.handed.load(Ordering::SeqCst),
+            self.taken.load(Ordering::SeqCst),
+        );
+        let idle = self
+            .ms_since_start()
+            .saturating_sub(self.last_taken_ms.load(Ordering::SeqCst));
+        if handed > taken && idle > 1000 {
+            self.taken.fetch_max(handed, Ordering::SeqCst);
+            return 0;
+        }
+        handed.saturating_sub(taken)
+    }
+
+    fn handed(&self) {
+        self.handed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// rsipstack's endpoint took a datagram from its queue.
+    pub(crate) fn taken(&self) {
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.last_taken_ms
+            .store(self.ms_since_start(), Ordering::SeqCst);
+    }
+
+    /// Whether a request that came now is to be answered busy at once,
+    /// and its key: it was answered busy before (a retransmission), or the
+    /// bound is reached and it is not a retransmission of a transaction
+    /// rsipstack knows (those it absorbs or answers again itself) or one the
+    /// front end answered. ACK and CANCEL belong to a transaction: never.
+    fn refuses(&self, msg: &SipMessage) -> Option<KeyDigest> {
+        let SipMessage::Request(req) = msg else {
+            return None;
+        };
+        if matches!(
+            req.method,
+            rsipstack::sip::Method::Ack | rsipstack::sip::Method::Cancel
+        ) {
+            return None;
+        }
+        let key = TransactionKey::from_request(req, TransactionRole::Server).ok()?;
+        let digest = KeyDigest::of(&key);
+        match self.answered.get(digest, Instant::now()) {
+            Some(Answer::Busy) => return Some(digest),
+            Some(Answer::Reply(_)) => return None,
+            None => {}
+        }
+        if self.in_flight() < self.max {
+            return None;
+        }
+        let endpoint = self.endpoint.get().and_then(std::sync::Weak::upgrade)?;
+        let known = endpoint.transactions.contains_key(&key)
+            || endpoint.finished_transactions.contains_key(&key);
+        (!known).then_some(digest)
+    }
+}
+
+/// Tells the [`Admission`] each time rsipstack's endpoint takes a UDP
+/// datagram from its queue.
+pub(crate) struct TakenFromQueue(pub(crate) Arc<Admission>);
+
+#[async_trait::async_trait]
+impl rsipstack::transaction::endpoint::TransportEventInspector for TakenFromQueue {
+    async fn handle(&self, event: TransportEvent) -> Option<TransportEvent> {
+        if let TransportEvent::Incoming(_, SipConnection::Udp(_), _) = &event {
+            self.0.taken();
+        }
+        Some(event)
+    }
+}
+
+/// A UDP socket that answers or drops what rsipstack would silently lose,
+/// and answers busy what is beyond the [`Admission`] bound.
 pub(crate) struct ScreenedUdp {
     sock: UdpSocket,
     /// Each datagram is read whole into this first.
     whole: tokio::sync::Mutex<Vec<u8>>,
+    admission: Arc<Admission>,
 }
 
 impl ScreenedUdp {
-    pub(crate) fn new(sock: UdpSocket) -> Self {
+    pub(crate) fn new(sock: UdpSocket, admission: Arc<Admission>) -> Self {
         Self {
             sock,
             whole: tokio::sync::Mutex::new(vec![0u8; MAX_DATAGRAM]),
+            admission,
         }
     }
 }
@@ -61,20 +224,33 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
                 // rsipstack's UDP loop takes bytes through this seam and
                 // parses them itself: it gets the bytes the screen parsed
                 // (the head rewritten), and the screen's parse is dropped.
-                Screened::Pass(_, bytes) if bytes.len() <= buf.len() => {
-                    buf[..bytes.len()].copy_from_slice(&bytes);
-                    return Ok((bytes.len(), from));
-                }
-                // A good request longer than rsipstack's UDP buffer (8 KiB):
-                // 513, and the Warning says to use TCP (RFC 3261 §18.1.1).
-                Screened::Pass(..) => {
-                    let limit = buf.len();
-                    info!(%from, n, "a SIP datagram over {limit} bytes: 513");
-                    let why = format!("requests over {limit} bytes must come over TCP");
-                    if let Some(bytes) = screen::reply_to(packet, 513, &why) {
-                        let _ = self.sock.send_to(&bytes, from).await;
+                Screened::Pass(msg, bytes) => match self.admission.refuses(&msg) {
+                    Some(key) => {
+                        debug!(%from, "busy: a request beyond max_in_flight answered 503");
+                        let why = "too many requests at once";
+                        if let Some(reply) = screen::busy_reply_to(packet, BUSY_RETRY_AFTER, why) {
+                            let _ = self.sock.send_to(&reply, from).await;
+                        }
+                        self.admission
+                            .answered
+                            .remember(key, Answer::Busy, Instant::now());
                     }
-                }
+                    None if bytes.len() <= buf.len() => {
+                        buf[..bytes.len()].copy_from_slice(&bytes);
+                        self.admission.handed();
+                        return Ok((bytes.len(), from));
+                    }
+                    // A good request longer than rsipstack's UDP buffer (8 KiB):
+                    // 513, and the Warning says to use TCP (RFC 3261 §18.1.1).
+                    None => {
+                        let limit = buf.len();
+                        info!(%from, n, "a SIP datagram over {limit} bytes: 513");
+                        let why = format!("requests over {limit} bytes must come over TCP");
+                        if let Some(bytes) = screen::reply_to(packet, 513, &why) {
+                            let _ = self.sock.send_to(&bytes, from).await;
+                        }
+                    }
+                },
                 Screened::Reply(bytes) => {
                     debug!(%from, "answering a request rsipstack cannot take");
                     let _ = self.sock.send_to(&bytes, from).await;
