@@ -12,8 +12,6 @@ fuzz_target!(|input: (Vec<(u8, Vec<u8>)>, bool)| {
     let mut now = Instant::now();
     let cfg = SessionConfig {
         pin: with_pin.then(|| "1234".to_owned()),
-        // Half the runs start as if the last session left a `> ` prompt open.
-        cancel_prompt: chunks.len() % 2 == 1,
         ..SessionConfig::default()
     };
     let mut s = Session::new(cfg, now);
