@@ -13,6 +13,7 @@ pub mod imps;
 pub mod metrics;
 pub mod modem;
 pub mod pdu;
+pub mod presence;
 pub mod sim;
 pub mod sip;
 pub mod store;

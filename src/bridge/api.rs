@@ -142,6 +142,14 @@ pub enum Refusal {
     /// No such alias, contact, user or number.
     #[error("unknown recipient: {0}")]
     UnknownRecipient(String),
+    /// A user of another domain, and no route leads there (or federation is
+    /// off).
+    #[error("no route to {0}")]
+    NoRoute(String),
+    /// A user of another domain may not reach this recipient (policy:
+    /// foreign senders never reach SMS-only subscribers unless allowed).
+    #[error("{0} may not be reached from another domain")]
+    ForeignNotAllowed(String),
     /// No such contact list.
     #[error("no contact list {0}")]
     UnknownList(String),
@@ -196,6 +204,8 @@ impl Refusal {
             Self::TooLong { .. } => "too_long",
             Self::AnonymityForbidden => "anonymity_forbidden",
             Self::UnknownRecipient(_) => "unknown_recipient",
+            Self::NoRoute(_) => "no_route",
+            Self::ForeignNotAllowed(_) => "foreign_not_allowed",
             Self::UnknownList(_) => "unknown_list",
             Self::BadCredentials => "bad_credentials",
             Self::NoImpsAccount(_) => "no_imps_account",
@@ -313,6 +323,49 @@ pub struct SipCredentials {
     pub ha1: String,
 }
 
+/// An IM from a user of the bridge for a user of another domain, to be sent
+/// there by the front end that federates (SIP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignIm {
+    /// The local sender, as the other domain is to see them
+    /// (`sip:harry@example.com`).
+    pub from: String,
+    /// Their display name, if any.
+    pub display_name: Option<String>,
+    /// The foreign recipient, a `sip:` URI (`sip:jane@otherdomain.test`).
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// The IM's message id (for IMDN correlation).
+    pub im_message_id: Option<String>,
+    /// Delivery notifications wanted (sent as CPIM with IMDN headers then).
+    pub notify: NotifyOn,
+}
+
+/// Where a watch of a presentity in another domain stands, as its server
+/// told us (RFC 6665 `Subscription-State`, with the NOTIFY body mapped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForeignWatchState {
+    /// Waiting for the presentity to decide.
+    Pending,
+    /// Authorised; what the presentity's server says of them now.
+    Active(crate::presence::Presence),
+    /// Ended by the other side, refused, or unreachable (the reason as given,
+    /// for logs).
+    Terminated(String),
+}
+
+/// News of a foreign presentity for one local watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignPresence {
+    /// The local watcher's address (`wv:harry@example.com`, `sip:…`).
+    pub watcher: String,
+    /// The foreign presentity (`sip:jane@otherdomain.test`).
+    pub presentity: String,
+    /// Where the watch stands.
+    pub state: ForeignWatchState,
+}
+
 /// What front ends ask of the bridge.
 pub trait BridgeApi: Send + Sync + 'static {
     /// Accepts an IM for SMS: authorise, resolve, count parts, store durably.
@@ -335,6 +388,11 @@ pub trait BridgeApi: Send + Sync + 'static {
     fn presence_changed(&self, address: String, open: bool) {
         let _ = (address, open);
     }
+    /// A presentity of another domain, watched for a local user, changed: the
+    /// bridge hands it to the watcher's front end. The default drops it.
+    fn foreign_presence(&self, update: ForeignPresence) {
+        let _ = update;
+    }
 }
 
 /// What the bridge asks of a front end.
@@ -353,6 +411,29 @@ pub trait ImFrontEnd: Send + Sync + 'static {
     fn online(&self, address: &str) -> Option<bool> {
         let _ = address;
         None
+    }
+    /// Sends an IM to a user of another domain and waits for its answer there
+    /// (SIP: the final response). Only the federating front end (SIP) can; the
+    /// default has no route.
+    fn send_foreign(&self, msg: ForeignIm) -> BoxFuture<Result<(), Refusal>> {
+        Box::pin(async move { Err(Refusal::NoRoute(msg.to)) })
+    }
+    /// Starts (or keeps) watching a presentity of another domain for a local
+    /// watcher; news comes back through [`BridgeApi::foreign_presence`]. `Ok`
+    /// once the watch is under way (the first news may say `Pending`).
+    fn watch_foreign(&self, watcher: String, presentity: String) -> BoxFuture<Result<(), Refusal>> {
+        let _ = watcher;
+        Box::pin(async move { Err(Refusal::NoRoute(presentity)) })
+    }
+    /// Ends a watch started by [`ImFrontEnd::watch_foreign`] (unsubscribe,
+    /// logout); nothing if there is none.
+    fn unwatch_foreign(&self, watcher: &str, presentity: &str) {
+        let _ = (watcher, presentity);
+    }
+    /// News of a foreign presentity for one of this front end's users (an
+    /// IMPS watcher): push it to them. The default has no such users.
+    fn foreign_presence(&self, update: ForeignPresence) {
+        let _ = update;
     }
 }
 

@@ -619,13 +619,16 @@ fn service(p: &Element) -> Element {
 /// A refusal of the bridge as a CSP Result code: the one table.
 pub(super) fn refusal_code(r: &Refusal) -> u16 {
     match r {
-        Refusal::UnknownUser(_) | Refusal::UnknownRecipient(_) => code::UNKNOWN_USER,
+        Refusal::UnknownUser(_) | Refusal::UnknownRecipient(_) | Refusal::NoRoute(_) => {
+            code::UNKNOWN_USER
+        }
         Refusal::Blocked(_) | Refusal::BlockedByRecipient(_) => code::BLOCKED,
         Refusal::SmsNotAllowed(_)
         | Refusal::OptedOut(_)
         | Refusal::NotInContacts(_)
         | Refusal::DailyCap(_)
-        | Refusal::AnonymityForbidden => code::FORBIDDEN,
+        | Refusal::AnonymityForbidden
+        | Refusal::ForeignNotAllowed(_) => code::FORBIDDEN,
         Refusal::BadCredentials | Refusal::NoImpsAccount(_) => code::INVALID_PASSWORD,
         Refusal::UnknownList(_) => code::NO_SUCH_LIST,
         Refusal::TooLong { .. } => code::REJECTED,

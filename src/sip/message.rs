@@ -110,8 +110,9 @@ pub(crate) fn refusal_reply(r: &Refusal) -> Reply {
         | Refusal::NotInContacts(_)
         | Refusal::DailyCap(_)
         | Refusal::BadCredentials
-        | Refusal::NoImpsAccount(_) => 403,
-        Refusal::UnknownRecipient(_) | Refusal::UnknownList(_) => 404,
+        | Refusal::NoImpsAccount(_)
+        | Refusal::ForeignNotAllowed(_) => 403,
+        Refusal::UnknownRecipient(_) | Refusal::UnknownList(_) | Refusal::NoRoute(_) => 404,
         Refusal::TooLong { .. } => 413,
         Refusal::AnonymityForbidden => 433,
         Refusal::RateLimited { .. }
