@@ -25,6 +25,69 @@ pub struct Config {
     pub modem: Vec<Modem>,
     /// `[status]`.
     pub status: Status,
+    /// `[federation]`: other domains.
+    pub federation: Federation,
+}
+
+/// `[federation]`: how the bridge meets other domains. With nothing set, no
+/// request goes to another domain and none is accepted from one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Federation {
+    /// Other names of this domain (`[sip] domain` and `[imps] domain` are
+    /// always ours): an address is local only if its host is one of these or
+    /// one of the addresses the bridge listens on.
+    pub domain_aliases: Vec<String>,
+    /// Where requests for other domains without a route of their own go
+    /// (`sip:host:port;transport=udp|tcp`).
+    pub outbound_proxy: Option<String>,
+    /// Digest credentials for the outbound proxy.
+    pub outbound_username: Option<String>,
+    /// Password for `outbound_username`.
+    pub outbound_password: Option<String>,
+    /// Find other domains' servers by DNS (RFC 3263 NAPTR/SRV/A) when neither
+    /// a route nor an outbound proxy applies.
+    pub dns: bool,
+    /// Users of other domains may message the bridge's IM users.
+    pub foreign_to_users: bool,
+    /// Users of other domains may message SMS-only subscribers (costs SMS).
+    pub foreign_to_sms: bool,
+    /// `[[federation.domain]]`: the other domains the bridge knows.
+    pub domain: Vec<PeerDomain>,
+}
+
+impl Default for Federation {
+    fn default() -> Self {
+        Self {
+            domain_aliases: Vec::new(),
+            outbound_proxy: None,
+            outbound_username: None,
+            outbound_password: None,
+            dns: false,
+            foreign_to_users: true,
+            foreign_to_sms: false,
+            domain: Vec::new(),
+        }
+    }
+}
+
+/// `[[federation.domain]]`: another domain, where its requests come from
+/// and where ours for it go.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerDomain {
+    /// The domain (`otherdomain.test`).
+    pub name: String,
+    /// Its server, where requests for it go (`sip:host:port;transport=…`);
+    /// none: the outbound proxy or DNS.
+    pub proxy: Option<String>,
+    /// Source addresses whose requests are accepted as from this domain.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Digest user name when its server challenges us.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<String>,
 }
 
 /// `[[modem]]`: one USB modem (or a modem behind ser2net).

@@ -19,6 +19,9 @@ pub enum Verified {
     /// A trusted peer (e.g. the operator's Kamailio, by source address) asserts the
     /// identity; it authenticated its own user.
     TrustedPeer,
+    /// The server of another domain (a `[[federation.domain]]`, by source
+    /// address) asserts the identity of its user.
+    FederatedPeer,
 }
 
 /// The sender of an IM.
@@ -473,6 +476,13 @@ pub enum Target {
         /// The user's name for them.
         name: Option<String>,
     },
+    /// A user of another domain (`sip:jane@otherdomain.test`).
+    Foreign {
+        /// Their address, a `sip:` URI.
+        address: String,
+        /// The user's name for them.
+        name: Option<String>,
+    },
     /// Another user of the bridge.
     User {
         /// Their user part (`alice` of `wv:alice@…`), how front ends name them.
@@ -594,6 +604,17 @@ pub trait ImApi: BridgeApi {
     ) -> BoxFuture<Result<Target, Refusal>> {
         let _ = (user, blocked);
         Box::pin(async move { Err(Refusal::UnknownRecipient(name)) })
+    }
+    /// Starts watching a presentity of another domain for a local watcher
+    /// (through the federating front end); news comes to the watcher's front
+    /// end as [`ImFrontEnd::foreign_presence`].
+    fn watch_foreign(&self, watcher: String, presentity: String) -> BoxFuture<Result<(), Refusal>> {
+        let _ = watcher;
+        Box::pin(async move { Err(Refusal::NoRoute(presentity)) })
+    }
+    /// Ends such a watch.
+    fn unwatch_foreign(&self, watcher: String, presentity: String) {
+        let _ = (watcher, presentity);
     }
     /// What `watcher` may see of `name`: allowed when `name` is in the watcher's
     /// lists and not blocked.

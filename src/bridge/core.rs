@@ -597,6 +597,10 @@ impl BridgeApi for Bridge {
                                 im_user: None,
                             })
                         }
+                        // Watched through the federating front end, not here.
+                        crate::bridge::api::Target::Foreign { address, .. } => {
+                            Err(Refusal::NoRoute(address))
+                        }
                     };
                 }
             };
@@ -628,6 +632,18 @@ impl BridgeApi for Bridge {
         };
         if let Some(fe) = self.shared.front_end(other) {
             fe.presence_changed(user_part(&address), open);
+        }
+    }
+
+    fn foreign_presence(&self, update: crate::bridge::api::ForeignPresence) {
+        // The watcher's own front end tells them (IMPS watchers by `wv:`).
+        let kind = if update.watcher.starts_with("wv:") {
+            FrontEnd::Imps
+        } else {
+            FrontEnd::Sip
+        };
+        if let Some(fe) = self.shared.front_end(kind) {
+            fe.foreign_presence(update);
         }
     }
 

@@ -15,7 +15,7 @@ use super::api::{
 };
 use super::core::{Bridge, front_end_of, store_refusal, user_part};
 use super::policy;
-use crate::store::{ListEntryRef, MessageId, Msisdn, User, normalise_msisdn};
+use crate::store::{FrontEnd, ListEntryRef, MessageId, Msisdn, User, normalise_msisdn};
 
 /// Whom a name leads to, with the rows behind it.
 enum Resolved {
@@ -492,6 +492,19 @@ impl ImApi for Bridge {
             tracing::info!(user = %u.address(), %name, blocked, "block list changed");
             Ok(resolved.target())
         })
+    }
+
+    fn watch_foreign(&self, watcher: String, presentity: String) -> BoxFuture<Result<(), Refusal>> {
+        match self.shared.front_end(FrontEnd::Sip) {
+            Some(sip) => sip.watch_foreign(watcher, presentity),
+            None => Box::pin(async move { Err(Refusal::NoRoute(presentity)) }),
+        }
+    }
+
+    fn unwatch_foreign(&self, watcher: String, presentity: String) {
+        if let Some(sip) = self.shared.front_end(FrontEnd::Sip) {
+            sip.unwatch_foreign(&watcher, &presentity);
+        }
     }
 
     fn watch(&self, watcher: String, name: String) -> BoxFuture<Result<Watched, Refusal>> {

@@ -24,7 +24,9 @@ pub(super) fn list_name(id: &str) -> String {
 
 fn nickname_of(t: &Target) -> Option<&str> {
     match t {
-        Target::Subscriber { name, .. } | Target::User { name, .. } => name.as_deref(),
+        Target::Subscriber { name, .. }
+        | Target::User { name, .. }
+        | Target::Foreign { name, .. } => name.as_deref(),
     }
 }
 

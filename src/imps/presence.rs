@@ -71,6 +71,8 @@ impl Server {
     fn presence_el(&self, w: &Watched) -> Element {
         let sub = match &w.target {
             Target::Subscriber { msisdn, .. } => sms_only(msisdn),
+            // Known only from the foreign watch's NOTIFYs.
+            Target::Foreign { .. } => user_presence(false),
             Target::User {
                 user_part: part,
                 front_end,

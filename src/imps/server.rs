@@ -569,6 +569,11 @@ impl Server {
         let part = match t {
             Target::Subscriber { msisdn, .. } => msisdn.as_str(),
             Target::User { user_part, .. } => user_part.as_str(),
+            // The foreign address keeps its own domain.
+            Target::Foreign { address, .. } => {
+                let rest = address.split_once(':').map_or(address.as_str(), |(_, r)| r);
+                return format!("wv:{rest}");
+            }
         };
         format!("wv:{part}@{}", self.cfg.domain)
     }
