@@ -1,7 +1,8 @@
 //! Sending our own requests through rsipstack client transactions: build the
-//! rsipstack request from an [`OutRequest`], pick the connection, answer one
-//! digest challenge when credentials are given, wait for the final response
-//! (Timer F gives a local 408). Also the upstream registration.
+//! rsipstack request from an [`OutRequest`], pick the connection, answer a
+//! digest challenge (one 401 and one 407 at most) when credentials are given,
+//! wait for the final response (Timer F gives a local 408). Also the upstream
+//! registration.
 
 use std::sync::Arc;
 
@@ -23,6 +24,36 @@ pub(crate) struct Client {
     pub(crate) tcp_local: Option<SipAddr>,
 }
 
+/// A final response, as the sender of a request needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub(crate) code: u16,
+    /// Every header, in order, under rsipstack's name for it.
+    pub(crate) headers: Vec<(String, String)>,
+    /// The CSeq of the request this answers (higher than the one sent
+    /// when a challenge was answered).
+    pub(crate) cseq: u32,
+}
+
+impl Answer {
+    /// The first value of a header (case-insensitive name).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, comma-separated lists split.
+    pub(crate) fn header_list(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| super::wire::split_list(v))
+            .collect()
+    }
+}
+
 fn method(m: &str) -> Result<Method, String> {
     m.parse().map_err(|_| format!("unknown method {m}"))
 }
@@ -35,6 +66,19 @@ impl Client {
         out: &OutRequest,
         credential: Option<&Credential>,
     ) -> Result<u16, String> {
+        self.exchange(out, |_| credential.cloned())
+            .await
+            .map(|a| a.code)
+    }
+
+    /// Sends `out` and returns its final response; `login` gives the
+    /// credentials for a challenge by its status code (401 or 407). Each kind
+    /// of challenge is answered once: a second one is the final answer.
+    pub(crate) async fn exchange(
+        &self,
+        out: &OutRequest,
+        login: impl Fn(u16) -> Option<Credential>,
+    ) -> Result<Answer, String> {
         let uri = Uri::try_from(out.request_uri.as_str())
             .map_err(|e| format!("bad URI {}: {e}", out.request_uri))?;
         let hop = match &out.next_hop {
@@ -84,7 +128,7 @@ impl Client {
         let mut tx = Transaction::new_client(key, req, self.endpoint.clone(), Some(connection));
         tx.destination = Some(resolved);
         tx.send().await.map_err(|e| e.to_string())?;
-        let mut challenged = false;
+        let (mut www_answered, mut proxy_answered) = (false, false);
         let mut cseq = out.cseq;
         while let Some(msg) = tx.receive().await {
             let SipMessage::Response(resp) = msg else {
@@ -94,21 +138,33 @@ impl Client {
             if code < 200 {
                 continue;
             }
-            let challenge = matches!(
-                resp.status_code,
-                StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired
-            );
-            if let (true, false, Some(cred)) = (challenge, challenged, credential) {
-                challenged = true;
+            let answered = match resp.status_code {
+                StatusCode::Unauthorized => Some(&mut www_answered),
+                StatusCode::ProxyAuthenticationRequired => Some(&mut proxy_answered),
+                _ => None,
+            };
+            if let Some(answered) = answered.filter(|a| !**a)
+                && let Some(cred) = login(code)
+            {
+                *answered = true;
                 cseq += 1;
                 debug!(code, "answering a digest challenge");
-                tx = handle_client_authenticate(cseq, &tx, resp, cred)
+                tx = handle_client_authenticate(cseq, &tx, resp, &cred)
                     .await
                     .map_err(|e| e.to_string())?;
                 tx.send().await.map_err(|e| e.to_string())?;
                 continue;
             }
-            return Ok(code);
+            let headers = resp
+                .headers
+                .iter()
+                .map(|h| (h.name().to_string(), h.value().to_string()))
+                .collect();
+            return Ok(Answer {
+                code,
+                headers,
+                cseq,
+            });
         }
         Err("the transaction ended without a final response".into())
     }

@@ -6,7 +6,8 @@ use super::cpim;
 use super::imdn::{self, Imdn};
 use super::pidf;
 use super::presence::Subscription;
-use crate::bridge::api::{DeliveryNotice, DeliveryResult, SmsToIm};
+use super::route::Route;
+use crate::bridge::api::{DeliveryNotice, DeliveryResult, ForeignIm, SmsToIm};
 use crate::store::BodyFormat;
 
 /// A request to send, before the transport layer sees it.
@@ -41,6 +42,24 @@ pub(crate) fn subscriber_uri(number: &str, domain: &str) -> String {
         }
     }
     format!("sip:{user}@{domain}")
+}
+
+/// The SIP identity of a local user for another domain: a `sip:`/`sips:`
+/// AOR as it is, an IMPS UserID (`wv:harry@example.com`, `wv:harry`) or a
+/// bare user part as `sip:harry@<domain>`, so the other side sees an address
+/// it can answer.
+pub(crate) fn local_sip_uri(address: &str, domain: &str) -> String {
+    let a = address.trim();
+    let lower = a.to_ascii_lowercase();
+    if lower.starts_with("sip:") || lower.starts_with("sips:") {
+        return a.to_owned();
+    }
+    let user = a
+        .get(..3)
+        .filter(|p| p.eq_ignore_ascii_case("wv:"))
+        .map_or(a, |_| &a[3..]);
+    let user = user.split_once('@').map_or(user, |(u, _)| u);
+    subscriber_uri(user, domain)
 }
 
 /// A display name as a quoted string, quotes and controls removed.
@@ -98,6 +117,60 @@ pub(crate) fn sms_message(msg: &SmsToIm, domain: &str, target: &Target, ids: Ids
         from,
         from_tag: ids.tag,
         to: format!("<{}>", msg.to_user),
+        call_id: ids.call_id,
+        cseq: 1,
+        headers: Vec::new(),
+        content_type: Some(content_type.into()),
+        body,
+    }
+}
+
+/// A local user's IM for a user of another domain, sent on `route`:
+/// `text/plain;charset=UTF-8`, or CPIM (RFC 3862) with `imdn.Message-ID`
+/// and `imdn.Disposition-Notification` (RFC 5438 §6) when delivery
+/// notifications were asked for. `from_uri` is the sender's SIP identity
+/// ([`local_sip_uri`]), `now` the CPIM DateTime.
+pub(crate) fn foreign_message(
+    msg: &ForeignIm,
+    from_uri: &str,
+    route: &Route,
+    ids: Ids,
+    message_id: &str,
+    now: &str,
+) -> OutRequest {
+    let from = name_addr(msg.display_name.as_deref(), from_uri);
+    let to = format!("<{}>", msg.to);
+    let mut wanted = Vec::new();
+    if msg.notify.delivered {
+        wanted.push("positive-delivery");
+    }
+    if msg.notify.failed {
+        wanted.push("negative-delivery");
+    }
+    let (content_type, body) = if wanted.is_empty() {
+        ("text/plain;charset=UTF-8", msg.text.as_bytes().to_vec())
+    } else {
+        let body = cpim::build(
+            &[
+                ("From", &from),
+                ("To", &to),
+                ("NS", "imdn <urn:ietf:params:imdn>"),
+                ("imdn.Message-ID", message_id),
+                ("DateTime", now),
+                ("imdn.Disposition-Notification", &wanted.join(", ")),
+            ],
+            &[("Content-Type", "text/plain; charset=utf-8")],
+            msg.text.as_bytes(),
+        );
+        ("message/cpim", body)
+    };
+    OutRequest {
+        method: "MESSAGE",
+        request_uri: msg.to.clone(),
+        next_hop: route.next_hop.clone(),
+        from,
+        from_tag: ids.tag,
+        to,
         call_id: ids.call_id,
         cseq: 1,
         headers: Vec::new(),
@@ -295,6 +368,98 @@ mod tests {
             x.recipient_uri.as_deref(),
             Some("sip:+491715550001@sms.example")
         );
+    }
+
+    fn foreign(notify: crate::bridge::api::NotifyOn) -> ForeignIm {
+        ForeignIm {
+            from: "wv:harry@example.com".into(),
+            display_name: Some("Harry".into()),
+            to: "sip:jane@otherdomain.test".into(),
+            text: "Hi Jane ✓".into(),
+            im_message_id: Some("m-9".into()),
+            notify,
+        }
+    }
+
+    fn static_route() -> Route {
+        Route {
+            kind: super::super::route::HopKind::Static,
+            next_hop: Some("sip:127.0.0.2:5060".into()),
+            server_login: None,
+            proxy_login: None,
+        }
+    }
+
+    #[test]
+    fn local_users_get_a_sip_identity_of_our_domain() {
+        assert_eq!(
+            local_sip_uri("wv:harry@example.com", "sms.example"),
+            "sip:harry@sms.example"
+        );
+        assert_eq!(
+            local_sip_uri("WV:harry", "sms.example"),
+            "sip:harry@sms.example"
+        );
+        assert_eq!(local_sip_uri("wv:h arry@x", "d"), "sip:h%20arry@d");
+        assert_eq!(
+            local_sip_uri("sip:alice@sms.example", "d"),
+            "sip:alice@sms.example"
+        );
+        assert_eq!(local_sip_uri("harry", "d"), "sip:harry@d");
+    }
+
+    #[test]
+    fn a_foreign_im_as_plain_text_or_cpim_with_imdn() {
+        use crate::bridge::api::NotifyOn;
+        let from = local_sip_uri("wv:harry@example.com", "sms.example");
+        let r = foreign_message(
+            &foreign(NotifyOn::default()),
+            &from,
+            &static_route(),
+            ids(),
+            "m-9",
+            "2026-05-01T12:00:00Z",
+        );
+        assert_eq!(
+            (r.method, r.request_uri.as_str(), r.next_hop.as_deref()),
+            (
+                "MESSAGE",
+                "sip:jane@otherdomain.test",
+                Some("sip:127.0.0.2:5060")
+            )
+        );
+        assert_eq!(r.from, "\"Harry\" <sip:harry@sms.example>");
+        assert_eq!(r.to, "<sip:jane@otherdomain.test>");
+        assert_eq!(r.content_type.as_deref(), Some("text/plain;charset=UTF-8"));
+        assert_eq!(r.body, "Hi Jane ✓".as_bytes());
+        let asked = NotifyOn {
+            delivered: true,
+            failed: true,
+        };
+        let r = foreign_message(
+            &foreign(asked),
+            &from,
+            &static_route(),
+            ids(),
+            "m-9",
+            "2026-05-01T12:00:00Z",
+        );
+        assert_eq!(r.content_type.as_deref(), Some("message/cpim"));
+        assert_eq!(
+            String::from_utf8(r.body.clone()).unwrap(),
+            "From: \"Harry\" <sip:harry@sms.example>\r\n\
+             To: <sip:jane@otherdomain.test>\r\n\
+             NS: imdn <urn:ietf:params:imdn>\r\n\
+             imdn.Message-ID: m-9\r\n\
+             DateTime: 2026-05-01T12:00:00Z\r\n\
+             imdn.Disposition-Notification: positive-delivery, negative-delivery\r\n\
+             \r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\
+             \r\n\
+             Hi Jane ✓"
+        );
+        let c = cpim::parse(&r.body).unwrap();
+        assert_eq!(c.imdn_request(), (Some("m-9".into()), asked));
     }
 
     #[test]

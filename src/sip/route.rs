@@ -155,6 +155,34 @@ impl Routes {
     }
 }
 
+/// How the other domain's final answer to our MESSAGE or SUBSCRIBE (or a
+/// local 408 when none came) ends the request for the bridge: 2xx is `Ok`;
+/// the user is unknown there (404, 604); refused (401/407 not satisfied,
+/// 403, 489, 603); not now (408, 480, 486, 5xx: retry after `retry_after`
+/// seconds, or 30); a redirect, which we do not follow, is no route; any
+/// other 4xx says the request was not acceptable there.
+pub(crate) fn outcome(uri: &str, code: u16, retry_after: Option<&str>) -> Result<(), Refusal> {
+    let uri = uri.to_owned();
+    let said = |what: &str| format!("{uri}: {what} (SIP {code})");
+    match code {
+        200..=299 => Ok(()),
+        404 | 604 => Err(Refusal::UnknownRecipient(uri)),
+        401 | 403 | 407 | 489 | 603 | 600..=699 => {
+            Err(Refusal::ForeignNotAllowed(said("refused by its domain")))
+        }
+        408 | 480 | 486 | 500..=599 => Err(Refusal::Busy {
+            retry_after: std::time::Duration::from_secs(
+                retry_after
+                    .and_then(|v| v.split(['(', ';']).next()?.trim().parse().ok())
+                    .unwrap_or(30)
+                    .clamp(1, 3600),
+            ),
+        }),
+        300..=399 => Err(Refusal::NoRoute(said("redirected"))),
+        _ => Err(Refusal::Invalid(said("not accepted"))),
+    }
+}
+
 /// The host of a `sip:`/`sips:` URI with a user part, lower-cased.
 fn foreign_host(uri: &str) -> Result<String, Refusal> {
     let bad = || Refusal::Invalid(format!("{uri} is not a SIP address of another domain"));
@@ -325,6 +353,42 @@ mod tests {
             routes.route("sips:jane@otherdomain.test").unwrap().kind,
             HopKind::Static
         );
+    }
+
+    #[test]
+    fn final_answers_as_refusals() {
+        let to = "sip:jane@otherdomain.test";
+        assert_eq!(outcome(to, 202, None), Ok(()));
+        assert_eq!(outcome(to, 200, None), Ok(()));
+        assert_eq!(
+            outcome(to, 404, None),
+            Err(Refusal::UnknownRecipient(to.into()))
+        );
+        assert_eq!(
+            outcome(to, 604, None),
+            Err(Refusal::UnknownRecipient(to.into()))
+        );
+        for code in [401, 403, 407, 489, 603] {
+            assert!(
+                matches!(outcome(to, code, None), Err(Refusal::ForeignNotAllowed(ref w)) if w.contains(&format!("SIP {code}"))),
+                "{code}"
+            );
+        }
+        let busy = |secs| {
+            Err(Refusal::Busy {
+                retry_after: std::time::Duration::from_secs(secs),
+            })
+        };
+        assert_eq!(outcome(to, 480, None), busy(30));
+        assert_eq!(outcome(to, 408, None), busy(30));
+        assert_eq!(
+            outcome(to, 503, Some("120 (maintenance);duration=60")),
+            busy(120)
+        );
+        assert_eq!(outcome(to, 503, Some("0")), busy(1));
+        assert_eq!(outcome(to, 503, Some("junk")), busy(30));
+        assert!(matches!(outcome(to, 302, None), Err(Refusal::NoRoute(_))));
+        assert!(matches!(outcome(to, 415, None), Err(Refusal::Invalid(_))));
     }
 
     #[test]
