@@ -32,6 +32,7 @@ mod route;
 mod screen;
 mod transport;
 mod uas;
+mod watch;
 mod wire;
 
 pub use endpoint::{SipError, SipFrontEnd};
