@@ -341,6 +341,7 @@ async fn start_front_ends(
             },
             other => DaemonError::Sip(other.to_string()),
         })?;
+    sip.set_federation(&config.federation);
     shared.set_front_end(FrontEnd::Sip, Arc::new(sip.clone()));
     Ok((imps, sip))
 }

@@ -26,7 +26,7 @@ pub(crate) struct Client {
 
 /// A final response, as the sender of a request needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Answer {
+pub(crate) struct Final {
     pub(crate) code: u16,
     /// Every header, in order, under rsipstack's name for it.
     pub(crate) headers: Vec<(String, String)>,
@@ -35,7 +35,7 @@ pub(crate) struct Answer {
     pub(crate) cseq: u32,
 }
 
-impl Answer {
+impl Final {
     /// The first value of a header (case-insensitive name).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -78,7 +78,7 @@ impl Client {
         &self,
         out: &OutRequest,
         login: impl Fn(u16) -> Option<Credential>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Final, String> {
         let uri = Uri::try_from(out.request_uri.as_str())
             .map_err(|e| format!("bad URI {}: {e}", out.request_uri))?;
         let hop = match &out.next_hop {
@@ -160,7 +160,7 @@ impl Client {
                 .iter()
                 .map(|h| (h.name().to_string(), h.value().to_string()))
                 .collect();
-            return Ok(Answer {
+            return Ok(Final {
                 code,
                 headers,
                 cseq,

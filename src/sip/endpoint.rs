@@ -1,10 +1,11 @@
 //! [`SipFrontEnd`]: binds the listeners, runs rsipstack's endpoint, feeds
 //! each incoming transaction to the handler in `uas.rs`, and sends SMS, IMDNs
-//! and NOTIFYs as client transactions. Glue only: protocol decisions live in
-//! the sans-IO modules.
+//! and NOTIFYs as client transactions, and IMs and presence SUBSCRIBEs to
+//! other domains on the routes of `[federation]`. Glue only: protocol
+//! decisions live in the sans-IO modules.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rsipstack::EndpointBuilder;
@@ -20,14 +21,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::answered::{Answer, KeyDigest};
-use super::client::{self, Client};
+use super::client::{self, Client, Final};
 use super::outbound::{self, Ids, OutRequest, Target};
+use super::route::{self, Login, Route, Routes};
 use super::transport::{self, Admission, BUSY_RETRY_AFTER, ScreenedUdp, TakenFromQueue};
 use super::uas::Handled;
 use super::uas::{Followup, Uas, UasConfig, lock};
+use super::watch::{Key, Started};
 use super::wire::{Reply, Request, Transport};
 use crate::bridge::api::{
-    BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ImFrontEnd, SmsToIm,
+    BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ForeignIm, ImFrontEnd, Refusal, SmsToIm,
+    UnixTime,
 };
 
 /// Why the front end could not start.
@@ -66,6 +70,11 @@ struct Inner {
     udp_listeners: usize,
     domain: String,
     upstream: Option<(String, Option<Credential>)>,
+    /// Where requests for other domains go (`[federation]`).
+    routes: RwLock<Arc<Routes>>,
+    /// How long a request to another domain may take: a transaction's time
+    /// (64·T1) and a little for the DNS.
+    foreign_timeout: Duration,
     _endpoint: rsipstack::transaction::Endpoint,
 }
 
@@ -77,6 +86,14 @@ fn unix_now() -> u64 {
 
 fn random() -> String {
     random_text(12)
+}
+
+/// A Call-ID and From tag for a new request.
+fn fresh_ids() -> Ids {
+    Ids {
+        call_id: format!("{}@smsbridge", random_text(16)),
+        tag: random(),
+    }
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, SipError> {
@@ -229,6 +246,8 @@ impl SipFrontEnd {
                 udp_listeners,
                 domain: cfg.domain.clone(),
                 upstream,
+                routes: RwLock::new(Arc::new(Routes::default())),
+                foreign_timeout: t1 * 64 + Duration::from_secs(5),
                 _endpoint: endpoint,
             }),
         };
@@ -286,9 +305,106 @@ impl SipFrontEnd {
             .collect()
     }
 
-    /// Graceful shutdown: new requests get 503 with Retry-After.
+    /// Graceful shutdown: new requests get 503 with Retry-After, and every
+    /// subscription to another domain is ended (`Expires: 0`) while the
+    /// transport is still up.
     pub fn set_draining(&self, yes: bool) {
         self.inner.uas.set_draining(yes);
+        if yes {
+            let ended = lock(&self.inner.uas.watches).unwatch_all(unix_now());
+            for out in ended {
+                self.spawn_foreign(out);
+            }
+        }
+    }
+
+    /// Takes the routes to other domains from `[federation]` (none until
+    /// this is called: every foreign address is then `NoRoute`).
+    pub fn set_federation(&self, federation: &crate::config::Federation) {
+        let routes = Arc::new(Routes::from_config(federation));
+        *self
+            .inner
+            .routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = routes;
+    }
+
+    fn routes(&self) -> Arc<Routes> {
+        Arc::clone(
+            &self
+                .inner
+                .routes
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Sends a request to another domain on `route` and waits for its final
+    /// answer, at most the transaction's time.
+    async fn exchange_foreign(
+        &self,
+        out: &OutRequest,
+        route: Option<&Route>,
+    ) -> Result<Final, String> {
+        let login = |code| route.and_then(|r| r.login_for(code)).map(Login::credential);
+        match tokio::time::timeout(
+            self.inner.foreign_timeout,
+            self.inner.client.exchange(out, login),
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(_) => Err("no final answer in time".into()),
+        }
+    }
+
+    /// Sends an in-dialog request of a watch (an unsubscribe) and logs the
+    /// answer; nobody waits for it.
+    fn spawn_foreign(&self, out: OutRequest) {
+        let fe = self.clone();
+        tokio::spawn(async move {
+            let route = fe.routes().route(&out.request_uri).ok();
+            match fe.exchange_foreign(&out, route.as_ref()).await {
+                Ok(a) => debug!(method = out.method, code = a.code, "request answered"),
+                Err(e) => info!(method = out.method, error = %e, "request not sent"),
+            }
+        });
+    }
+
+    /// Sends a SUBSCRIBE of watch `key` and gives its answer to the table;
+    /// news it leads to goes to the bridge.
+    async fn send_watch(&self, key: Key, out: OutRequest) -> Result<(), Refusal> {
+        let route = lock(&self.inner.uas.watches).route(&key);
+        let answer = self.exchange_foreign(&out, route.as_ref()).await;
+        if let Err(e) = &answer {
+            info!(presentity = %key.1, error = %e, "SUBSCRIBE not answered");
+        }
+        let (result, news) = lock(&self.inner.uas.watches).answered(
+            &key,
+            &out.call_id,
+            answer.as_ref().map_err(String::as_str),
+            unix_now(),
+        );
+        if let Some(n) = news {
+            self.inner.uas.bridge().foreign_presence(n);
+        }
+        result
+    }
+
+    /// Refreshes and resubscriptions due now; watches that ran out.
+    fn watches_due(&self, now: u64) {
+        let due = lock(&self.inner.uas.watches).due(now, fresh_ids);
+        for n in due.news {
+            self.inner.uas.bridge().foreign_presence(n);
+        }
+        for (key, out) in due.requests {
+            let fe = self.clone();
+            tokio::spawn(async move {
+                if let Err(r) = fe.send_watch(key, out).await {
+                    debug!(refusal = %r, "presence subscription not renewed");
+                }
+            });
+        }
     }
 
     /// Users with live registrations and their contacts, for `smsbridge status`.
@@ -350,6 +466,7 @@ impl SipFrontEnd {
                 Followup::Presence(aor, open) => {
                     self.inner.uas.bridge().presence_changed(aor, open)
                 }
+                Followup::Foreign(news) => self.inner.uas.bridge().foreign_presence(news),
                 Followup::Notify(s) => {
                     let contact = self.inner.uas.cfg.contact(req.transport).to_owned();
                     let out = outbound::presence_notify(
@@ -373,6 +490,7 @@ impl SipFrontEnd {
 
     /// Drops expired registrations and ends expired subscriptions.
     async fn expire(&self, now: u64) {
+        self.watches_due(now);
         let gone = lock(&self.inner.uas.registrar).purge(now);
         for aor in gone {
             self.inner.uas.bridge().presence_changed(aor, false);
@@ -486,6 +604,67 @@ impl ImFrontEnd for SipFrontEnd {
             let out = outbound::presence_notify(&s, &s.state(now), &self.inner.domain, &contact);
             let fe = self.clone();
             tokio::spawn(async move { fe.send_logged(out).await });
+        }
+    }
+
+    /// A MESSAGE to the other domain on its route; the final answer decides.
+    fn send_foreign(&self, msg: ForeignIm) -> BoxFuture<Result<(), Refusal>> {
+        let fe = self.clone();
+        Box::pin(async move {
+            let route = fe.routes().route(&msg.to)?;
+            let from = outbound::local_sip_uri(&msg.from, &fe.inner.domain);
+            let message_id = msg.im_message_id.clone().unwrap_or_else(|| random_text(16));
+            let now = UnixTime::now().to_string();
+            let out =
+                outbound::foreign_message(&msg, &from, &route, fresh_ids(), &message_id, &now);
+            match fe.exchange_foreign(&out, Some(&route)).await {
+                Ok(a) => route::outcome(&msg.to, a.code, a.header("Retry-After")),
+                Err(e) => {
+                    info!(to = %msg.to, error = %e, "MESSAGE to another domain not answered");
+                    Err(Refusal::NoRoute(msg.to))
+                }
+            }
+        })
+    }
+
+    /// A presence subscription to the other domain (one per watcher and
+    /// presentity); `Ok` once its first SUBSCRIBE is accepted there.
+    fn watch_foreign(&self, watcher: String, presentity: String) -> BoxFuture<Result<(), Refusal>> {
+        let fe = self.clone();
+        Box::pin(async move {
+            let route = fe.routes().route(&presentity)?;
+            let local = outbound::local_sip_uri(&watcher, &fe.inner.domain);
+            let cfg = &fe.inner.uas.cfg;
+            let contact = if route.is_tcp(&presentity) {
+                cfg.contact_tcp.clone()
+            } else {
+                cfg.contact_udp.clone()
+            };
+            let started = lock(&fe.inner.uas.watches).watch(
+                &watcher,
+                &presentity,
+                &local,
+                &contact,
+                route,
+                fresh_ids(),
+                unix_now(),
+            )?;
+            match started {
+                Started::Existing(last) => {
+                    if let Some(n) = last {
+                        fe.inner.uas.bridge().foreign_presence(n);
+                    }
+                    Ok(())
+                }
+                Started::New(out) => fe.send_watch((watcher, presentity), *out).await,
+            }
+        })
+    }
+
+    fn unwatch_foreign(&self, watcher: &str, presentity: &str) {
+        let ended = lock(&self.inner.uas.watches).unwatch(watcher, presentity, unix_now());
+        if let Some(out) = ended {
+            self.spawn_foreign(out);
         }
     }
 

@@ -12,8 +12,9 @@ use super::digest::{self, Nonces, Verdict};
 use super::message::{self, Mapped};
 use super::presence::{self, Subscription, Subscriptions};
 use super::registrar::{Register, RegisterError, Registrar};
+use super::watch::{self, Watches};
 use super::wire::{Reply, Request, Transport, Uri, parse_name_addr};
-use crate::bridge::api::{BridgeApi, Refusal, Sender, Verified};
+use crate::bridge::api::{BridgeApi, ForeignPresence, Refusal, Sender, Verified};
 use rsipstack::sip::Method;
 
 /// Methods we serve, for `Allow`.
@@ -53,6 +54,8 @@ pub(crate) enum Followup {
     /// The user went from no contact to some (`true`) or back (`false`):
     /// watchers on the other front end hear of it.
     Presence(String, bool),
+    /// News of a presentity of another domain for the bridge.
+    Foreign(ForeignPresence),
 }
 
 /// The reply and what follows it.
@@ -78,6 +81,8 @@ pub(crate) struct Uas {
     nonces: Nonces,
     pub(crate) registrar: Mutex<Registrar>,
     pub(crate) subs: Mutex<Subscriptions>,
+    /// Our subscriptions to presentities of other domains.
+    pub(crate) watches: Mutex<Watches>,
     draining: AtomicBool,
     random: fn() -> String,
 }
@@ -118,6 +123,7 @@ impl Uas {
             nonces,
             registrar: Mutex::new(Registrar::default()),
             subs: Mutex::new(Subscriptions::new(10_000)),
+            watches: Mutex::new(Watches::new(watch::DEFAULT_CAP)),
             draining: AtomicBool::new(false),
             random,
         }
@@ -144,9 +150,11 @@ impl Uas {
         // 405 whatever its body or Require (RFC 4475 §3.3.6, §3.3.15).
         // An unsupported Request-URI scheme was answered 416 by the screen.
         let serve = match req.method() {
-            Method::Options | Method::Message | Method::Register | Method::Subscribe => {
-                req.method()
-            }
+            Method::Options
+            | Method::Message
+            | Method::Register
+            | Method::Subscribe
+            | Method::Notify => req.method(),
             // ACK and CANCEL never reach here: rsipstack's transactions take
             // them. Methods it does not know were answered 501 by the screen.
             Method::Ack | Method::Cancel => return Reply::new(501).with("Allow", ALLOW).into(),
@@ -162,6 +170,7 @@ impl Uas {
             Method::Message => self.message(req, now).await,
             Method::Register => self.register(req, now).await,
             Method::Subscribe => self.subscribe(req, now).await,
+            Method::Notify => self.notify(req, now),
             _ => Reply::new(200)
                 .with("Allow", ALLOW)
                 .with("Accept", ACCEPT)
@@ -264,6 +273,20 @@ impl Uas {
                 Ok(_) => Reply::new(202).into(),
                 Err(refusal) => message::refusal_reply(&refusal).into(),
             },
+        }
+    }
+
+    /// A NOTIFY in one of our subscriptions to another domain (`watch.rs`):
+    /// its dialog identifies it, no digest is asked.
+    fn notify(&self, req: &Request, now: u64) -> Handled {
+        let ids = || super::outbound::Ids {
+            call_id: format!("{}@smsbridge", (self.random)()),
+            tag: (self.random)(),
+        };
+        let n = lock(&self.watches).notify(req, now, ids);
+        Handled {
+            reply: n.reply,
+            followups: n.news.into_iter().map(Followup::Foreign).collect(),
         }
     }
 

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use super::body;
-use super::client::Answer;
+use super::client::Final;
 use super::outbound::{Ids, OutRequest};
 use super::route::{self, Route};
 use super::wire::{Reply, Request, parse_name_addr, value_and_params};
@@ -182,6 +182,7 @@ impl Watches {
     }
 
     /// How many watches there are (ending ones included).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.by_key.len()
     }
@@ -246,7 +247,7 @@ impl Watches {
         &mut self,
         key: &Key,
         call_id: &str,
-        answer: Result<&Answer, &str>,
+        answer: Result<&Final, &str>,
         now: u64,
     ) -> (Result<(), Refusal>, Option<ForeignPresence>) {
         let Some(w) = self.by_key.get_mut(key).filter(|w| w.call_id == call_id) else {

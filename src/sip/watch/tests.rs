@@ -48,8 +48,8 @@ fn table() -> (Watches, OutRequest) {
     (w, *out)
 }
 
-fn ok(cseq: u32, expires: u32) -> Answer {
-    Answer {
+fn ok(cseq: u32, expires: u32) -> Final {
+    Final {
         code: 200,
         headers: vec![
             ("To".into(), format!("<{JANE}>;tag=n1")),
@@ -452,7 +452,7 @@ fn the_table_is_capped() {
 #[test]
 fn a_refused_first_subscribe_is_the_watch_s_answer() {
     let (mut w, out) = table();
-    let no = Answer {
+    let no = Final {
         code: 404,
         headers: Vec::new(),
         cseq: 1,
@@ -473,7 +473,7 @@ fn a_failed_refresh_keeps_the_watch_until_it_runs_out() {
     let (mut w, out) = table();
     w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000);
     let refresh = w.due(1450, || ids(9)).requests.remove(0).1;
-    let busy = Answer {
+    let busy = Final {
         code: 503,
         headers: Vec::new(),
         cseq: refresh.cseq,
@@ -493,7 +493,7 @@ fn a_failed_refresh_keeps_the_watch_until_it_runs_out() {
     let (mut w, out) = table();
     w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000);
     let refresh = w.due(1450, || ids(9)).requests.remove(0).1;
-    let gone = Answer {
+    let gone = Final {
         code: 481,
         headers: Vec::new(),
         cseq: refresh.cseq,
