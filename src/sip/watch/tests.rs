@@ -159,7 +159,10 @@ fn an_established_dialog_is_refreshed_at_three_quarters() {
     // Sent once, not at every tick.
     assert!(w.due(1451, || ids(9)).requests.is_empty());
     // A digest retry used CSeq 3: the next one is 4.
-    w.answered(&key(), "c1@smsbridge", Ok(&ok(3, 600)), 1451);
+    assert_eq!(
+        w.answered(&key(), "c1@smsbridge", Ok(&ok(3, 600)), 1451),
+        (Ok(()), None)
+    );
     let next = w.due(1451 + 450, || ids(9));
     assert_eq!(next.requests[0].1.cseq, 4);
 }
@@ -167,10 +170,16 @@ fn an_established_dialog_is_refreshed_at_three_quarters() {
 #[test]
 fn a_short_expiry_from_the_server_is_honoured() {
     let (mut w, out) = table();
-    w.answered(&key(), &out.call_id, Ok(&ok(1, 2)), 1000);
+    assert_eq!(
+        w.answered(&key(), &out.call_id, Ok(&ok(1, 2)), 1000),
+        (Ok(()), None)
+    );
     assert_eq!(w.due(1001, || ids(9)).requests.len(), 1);
     let (mut w, out) = table();
-    w.answered(&key(), &out.call_id, Ok(&ok(1, 1)), 1000);
+    assert_eq!(
+        w.answered(&key(), &out.call_id, Ok(&ok(1, 1)), 1000),
+        (Ok(()), None)
+    );
     assert!(w.due(1000, || ids(9)).requests.is_empty());
     assert_eq!(w.due(1001, || ids(9)).requests.len(), 1);
 }
@@ -178,7 +187,10 @@ fn a_short_expiry_from_the_server_is_honoured() {
 #[test]
 fn pending_then_active_then_terminated() {
     let (mut w, out) = table();
-    w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000);
+    assert_eq!(
+        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
+        (Ok(()), None)
+    );
     let n = w.notify(
         &notify("c1@smsbridge", "t1", "n1", "pending;expires=600", ""),
         1001,
@@ -344,7 +356,10 @@ fn an_unreadable_document_gives_no_news() {
 #[test]
 fn probation_resubscribes_after_retry_after_with_a_new_dialog() {
     let (mut w, out) = table();
-    w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000);
+    assert_eq!(
+        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
+        (Ok(()), None)
+    );
     let n = w.notify(
         &notify(
             "c1@smsbridge",
@@ -388,7 +403,10 @@ fn probation_resubscribes_after_retry_after_with_a_new_dialog() {
 #[test]
 fn unwatch_sends_expires_zero_and_swallows_the_last_notify() {
     let (mut w, out) = table();
-    w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000);
+    assert_eq!(
+        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
+        (Ok(()), None)
+    );
     let end = w.unwatch(HARRY, JANE, 1100).unwrap();
     assert_eq!(header(&end, "Expires"), ["0"]);
     assert_eq!(
@@ -471,7 +489,10 @@ fn a_refused_first_subscribe_is_the_watch_s_answer() {
 #[test]
 fn a_failed_refresh_keeps_the_watch_until_it_runs_out() {
     let (mut w, out) = table();
-    w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000);
+    assert_eq!(
+        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
+        (Ok(()), None)
+    );
     let refresh = w.due(1450, || ids(9)).requests.remove(0).1;
     let busy = Final {
         code: 503,
@@ -491,7 +512,10 @@ fn a_failed_refresh_keeps_the_watch_until_it_runs_out() {
     assert_eq!(w.len(), 0);
     // 481: the dialog is gone at once.
     let (mut w, out) = table();
-    w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000);
+    assert_eq!(
+        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
+        (Ok(()), None)
+    );
     let refresh = w.due(1450, || ids(9)).requests.remove(0).1;
     let gone = Final {
         code: 481,
