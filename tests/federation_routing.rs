@@ -4,6 +4,8 @@
 //! (loopback only); every request line and header it gets is checked, and
 //! the news of a subscription reaches a recording bridge.
 
+mod common;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -559,4 +561,111 @@ async fn unwatch_and_shutdown_unsubscribe_with_expires_zero() {
     assert_eq!(header(&end, "Expires"), Some("0"));
     assert_eq!(header(&end, "Call-ID"), header(&sam, "Call-ID"));
     assert!(s.news.try_recv().is_err(), "no news after an unwatch");
+}
+
+/// sipp (Debian `sip-tester`) as the other domain's server on 127.0.0.2,
+/// running one call of `scenario`; resolves to its output when it passed.
+struct SippServer {
+    addr: SocketAddr,
+    run: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+async fn sipp_server(scenario: &str) -> Option<SippServer> {
+    let found = common::command_succeeds("sh", &["-c", "command -v sipp"]);
+    if !common::peer_available("sipp", "apt-get install sip-tester", found) {
+        return None;
+    }
+    let port = std::net::UdpSocket::bind("127.0.0.2:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.2");
+    let addr: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let sf = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(scenario);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new("sipp");
+    cmd.current_dir(dir.path())
+        .args(["-sf", sf.to_str().unwrap()])
+        .args([
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.2",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "u1",
+        ])
+        .args(["-nostdin", "-timeout", "20", "-timeout_error"])
+        .args(["-trace_err", "-trace_msg"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().expect("sipp starts");
+    let run = tokio::spawn(async move {
+        let out = timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .map_err(|_| "sipp did not finish".to_owned())?
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut logs = String::new();
+        for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            logs.push_str(&format!("--- {}\n", e.path().display()));
+            logs.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+        Err(format!(
+            "sipp {} failed ({}):\n{}\n{}\n{logs}",
+            sf.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    });
+    // sipp is listening once its port is taken (at most 5 s).
+    for _ in 0..100 {
+        if std::net::UdpSocket::bind(addr).is_err() {
+            return Some(SippServer { addr, run });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("sipp did not bind {addr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_as_the_other_domain_takes_a_message_with_digest() {
+    let Some(sipp) = sipp_server("foreign_message_uas.xml").await else {
+        return;
+    };
+    let hop = format!("sip:{}", sipp.addr);
+    let s = setup(|_| static_route(&hop)).await;
+    let sent = s.fe.send_foreign(im(JANE, NotifyOn::default())).await;
+    assert_eq!(sent, Ok(()));
+    sipp.run.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_as_the_other_domain_serves_presence() {
+    let Some(sipp) = sipp_server("foreign_presence_uas.xml").await else {
+        return;
+    };
+    let hop = format!("sip:{}", sipp.addr);
+    let mut s = setup(|_| static_route(&hop)).await;
+    assert_eq!(s.fe.watch_foreign(HARRY.into(), JANE.into()).await, Ok(()));
+    let online = Presence {
+        open: true,
+        note: Some("Online".into()),
+        ..Presence::default()
+    };
+    let n = news(&mut s).await;
+    assert_eq!(
+        (n.watcher.as_str(), n.presentity.as_str(), n.state),
+        (HARRY, JANE, ForeignWatchState::Active(online))
+    );
+    s.fe.unwatch_foreign(HARRY, JANE);
+    sipp.run.await.unwrap().unwrap();
+    assert!(s.news.try_recv().is_err(), "no news after the unwatch");
 }
