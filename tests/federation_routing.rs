@@ -254,7 +254,14 @@ fn digest_params(value: &str) -> Vec<(String, String)> {
 }
 
 /// Checks a digest answer to `nonce` in `realm` for `user`/`password`.
-fn check_digest(value: &str, method: &str, user: &str, password: &str, realm: &str, nonce: &str) {
+fn check_digest(
+    value: &str,
+    (method, uri): (&str, &str),
+    user: &str,
+    password: &str,
+    realm: &str,
+    nonce: &str,
+) {
     let p = digest_params(value);
     let get = |k: &str| {
         p.iter()
@@ -275,7 +282,7 @@ fn check_digest(value: &str, method: &str, user: &str, password: &str, realm: &s
         get("qop")
     ));
     assert_eq!(get("response"), expected, "{value}");
-    assert_eq!(get("uri"), JANE);
+    assert_eq!(get("uri"), uri);
 }
 
 fn im(to: &str, notify: NotifyOn) -> ForeignIm {
@@ -324,7 +331,7 @@ async fn message_through_a_static_route_answers_its_challenge() {
     assert_eq!(header(&again, "Call-ID"), header(&req, "Call-ID"));
     check_digest(
         header(&again, "Authorization").unwrap(),
-        "MESSAGE",
+        ("MESSAGE", JANE),
         "bridge",
         "s3cret",
         "otherdomain.test",
@@ -364,7 +371,7 @@ async fn message_through_the_outbound_proxy_when_no_route_is_set() {
     let (again, from) = s.server.recv().await;
     check_digest(
         header(&again, "Proxy-Authorization").unwrap(),
-        "MESSAGE",
+        ("MESSAGE", JANE),
         "edge",
         "edgepw",
         "edge.test",
@@ -537,6 +544,24 @@ async fn unwatch_and_shutdown_unsubscribe_with_expires_zero() {
     assert_eq!(
         header(&end, "To"),
         Some("<sip:jane@otherdomain.test>;tag=jane1")
+    );
+    // Challenged: answered with the domain's login.
+    let challenge =
+        "WWW-Authenticate: Digest realm=\"otherdomain.test\", nonce=\"u1\", qop=\"auth\"";
+    s.server
+        .answer(&end, from, 401, "jane1", &[challenge])
+        .await;
+    let (end, from) = s.server.recv().await;
+    assert_eq!(header(&end, "CSeq"), Some("3 SUBSCRIBE"));
+    assert_eq!(header(&end, "Expires"), Some("0"));
+    let target = format!("sip:jane@{}", s.server.addr);
+    check_digest(
+        header(&end, "Authorization").unwrap(),
+        ("SUBSCRIBE", &target),
+        "bridge",
+        "s3cret",
+        "otherdomain.test",
+        "u1",
     );
     s.server
         .answer(&end, from, 200, "jane1", &["Expires: 0"])

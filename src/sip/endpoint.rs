@@ -312,8 +312,8 @@ impl SipFrontEnd {
         self.inner.uas.set_draining(yes);
         if yes {
             let ended = lock(&self.inner.uas.watches).unwatch_all(unix_now());
-            for out in ended {
-                self.spawn_foreign(out);
+            for (out, route) in ended {
+                self.spawn_foreign(out, route);
             }
         }
     }
@@ -360,11 +360,10 @@ impl SipFrontEnd {
 
     /// Sends an in-dialog request of a watch (an unsubscribe) and logs the
     /// answer; nobody waits for it.
-    fn spawn_foreign(&self, out: OutRequest) {
+    fn spawn_foreign(&self, out: OutRequest, route: Route) {
         let fe = self.clone();
         tokio::spawn(async move {
-            let route = fe.routes().route(&out.request_uri).ok();
-            match fe.exchange_foreign(&out, route.as_ref()).await {
+            match fe.exchange_foreign(&out, Some(&route)).await {
                 Ok(a) => debug!(method = out.method, code = a.code, "request answered"),
                 Err(e) => info!(method = out.method, error = %e, "request not sent"),
             }
@@ -663,8 +662,8 @@ impl ImFrontEnd for SipFrontEnd {
 
     fn unwatch_foreign(&self, watcher: &str, presentity: &str) {
         let ended = lock(&self.inner.uas.watches).unwatch(watcher, presentity, unix_now());
-        if let Some(out) = ended {
-            self.spawn_foreign(out);
+        if let Some((out, route)) = ended {
+            self.spawn_foreign(out, route);
         }
     }
 

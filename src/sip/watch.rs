@@ -463,14 +463,15 @@ impl Watches {
         due
     }
 
-    /// Ends the watch: the `Expires: 0` SUBSCRIBE to send, if a dialog is up
-    /// or being set up. No news is given for it afterwards.
+    /// Ends the watch: the `Expires: 0` SUBSCRIBE to send (with the route
+    /// whose logins answer its challenges), if a dialog is up or being set
+    /// up. No news is given for it afterwards.
     pub(crate) fn unwatch(
         &mut self,
         watcher: &str,
         presentity: &str,
         now: u64,
-    ) -> Option<OutRequest> {
+    ) -> Option<(OutRequest, Route)> {
         let key = (watcher.to_owned(), presentity.to_owned());
         let w = self.by_key.get_mut(&key)?;
         match w.phase {
@@ -481,13 +482,13 @@ impl Watches {
             }
             Phase::Live | Phase::Subscribing => {
                 w.phase = Phase::Ending { until: now + GRACE };
-                Some(w.subscribe(0))
+                Some((w.subscribe(0), w.route.clone()))
             }
         }
     }
 
     /// Ends every watch (shutdown).
-    pub(crate) fn unwatch_all(&mut self, now: u64) -> Vec<OutRequest> {
+    pub(crate) fn unwatch_all(&mut self, now: u64) -> Vec<(OutRequest, Route)> {
         let keys: Vec<Key> = self.by_key.keys().cloned().collect();
         keys.iter()
             .filter_map(|(w, p)| self.unwatch(w, p, now))

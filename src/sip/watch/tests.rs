@@ -407,7 +407,8 @@ fn unwatch_sends_expires_zero_and_swallows_the_last_notify() {
         w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
         (Ok(()), None)
     );
-    let end = w.unwatch(HARRY, JANE, 1100).unwrap();
+    let (end, end_route) = w.unwatch(HARRY, JANE, 1100).unwrap();
+    assert_eq!(end_route, route());
     assert_eq!(header(&end, "Expires"), ["0"]);
     assert_eq!(
         (end.cseq, end.to.as_str()),
@@ -449,7 +450,11 @@ fn unwatch_all_ends_every_dialog() {
         1000,
     );
     assert!(matches!(other, Ok(Started::New(_))));
-    let mut ended: Vec<String> = w.unwatch_all(1001).into_iter().map(|o| o.call_id).collect();
+    let mut ended: Vec<String> = w
+        .unwatch_all(1001)
+        .into_iter()
+        .map(|(o, _)| o.call_id)
+        .collect();
     ended.sort();
     assert_eq!(ended, ["c1@smsbridge", "c2@smsbridge"]);
 }
