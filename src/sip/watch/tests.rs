@@ -64,6 +64,25 @@ fn ok(cseq: u32, expires: u32) -> Final {
     }
 }
 
+/// A table whose watch was accepted at 1000 for 600 s.
+fn live() -> Watches {
+    let (mut w, out) = table();
+    assert_eq!(
+        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
+        (Ok(()), None)
+    );
+    w
+}
+
+/// A final answer with no headers.
+fn status(code: u16, cseq: u32) -> Final {
+    Final {
+        code,
+        headers: Vec::new(),
+        cseq,
+    }
+}
+
 fn notify(call_id: &str, to_tag: &str, from_tag: &str, state: &str, body: &str) -> Request {
     let ct = if body.is_empty() {
         String::new()
@@ -186,11 +205,7 @@ fn a_short_expiry_from_the_server_is_honoured() {
 
 #[test]
 fn pending_then_active_then_terminated() {
-    let (mut w, out) = table();
-    assert_eq!(
-        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
-        (Ok(()), None)
-    );
+    let mut w = live();
     let n = w.notify(
         &notify("c1@smsbridge", "t1", "n1", "pending;expires=600", ""),
         1001,
@@ -355,11 +370,7 @@ fn an_unreadable_document_gives_no_news() {
 
 #[test]
 fn probation_resubscribes_after_retry_after_with_a_new_dialog() {
-    let (mut w, out) = table();
-    assert_eq!(
-        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
-        (Ok(()), None)
-    );
+    let mut w = live();
     let n = w.notify(
         &notify(
             "c1@smsbridge",
@@ -402,11 +413,7 @@ fn probation_resubscribes_after_retry_after_with_a_new_dialog() {
 
 #[test]
 fn unwatch_sends_expires_zero_and_swallows_the_last_notify() {
-    let (mut w, out) = table();
-    assert_eq!(
-        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
-        (Ok(()), None)
-    );
+    let mut w = live();
     let (end, end_route) = w.unwatch(HARRY, JANE, 1100).unwrap();
     assert_eq!(end_route, route());
     assert_eq!(header(&end, "Expires"), ["0"]);
@@ -475,11 +482,7 @@ fn the_table_is_capped() {
 #[test]
 fn a_refused_first_subscribe_is_the_watch_s_answer() {
     let (mut w, out) = table();
-    let no = Final {
-        code: 404,
-        headers: Vec::new(),
-        cseq: 1,
-    };
+    let no = status(404, 1);
     assert_eq!(
         w.answered(&key(), &out.call_id, Ok(&no), 1000),
         (Err(Refusal::UnknownRecipient(JANE.into())), None)
@@ -493,17 +496,9 @@ fn a_refused_first_subscribe_is_the_watch_s_answer() {
 
 #[test]
 fn a_failed_refresh_keeps_the_watch_until_it_runs_out() {
-    let (mut w, out) = table();
-    assert_eq!(
-        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
-        (Ok(()), None)
-    );
+    let mut w = live();
     let refresh = w.due(1450, || ids(9)).requests.remove(0).1;
-    let busy = Final {
-        code: 503,
-        headers: Vec::new(),
-        cseq: refresh.cseq,
-    };
+    let busy = status(503, refresh.cseq);
     let (r, news) = w.answered(&key(), &refresh.call_id, Ok(&busy), 1450);
     assert!(matches!(r, Err(Refusal::Busy { .. })) && news.is_none());
     // Tried again half-way to the end, then it runs out.
@@ -516,17 +511,9 @@ fn a_failed_refresh_keeps_the_watch_until_it_runs_out() {
     );
     assert_eq!(w.len(), 0);
     // 481: the dialog is gone at once.
-    let (mut w, out) = table();
-    assert_eq!(
-        w.answered(&key(), &out.call_id, Ok(&ok(1, 600)), 1000),
-        (Ok(()), None)
-    );
+    let mut w = live();
     let refresh = w.due(1450, || ids(9)).requests.remove(0).1;
-    let gone = Final {
-        code: 481,
-        headers: Vec::new(),
-        cseq: refresh.cseq,
-    };
+    let gone = status(481, refresh.cseq);
     let (_, news) = w.answered(&key(), &refresh.call_id, Ok(&gone), 1450);
     assert_eq!(
         news.unwrap().state,
