@@ -30,8 +30,8 @@ use super::uas::{Followup, Uas, UasConfig, lock};
 use super::watch::{Key, Started};
 use super::wire::{Reply, Request, Transport};
 use crate::bridge::api::{
-    BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ForeignIm, ImFrontEnd, Refusal, SmsToIm,
-    UnixTime,
+    BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ForeignIm, ForeignPresence,
+    ForeignWatchState, ImFrontEnd, Refusal, SmsToIm, UnixTime,
 };
 
 /// Why the front end could not start.
@@ -321,6 +321,8 @@ impl SipFrontEnd {
     /// Takes the routes to other domains from `[federation]` (none until
     /// this is called: every foreign address is then `NoRoute`).
     pub fn set_federation(&self, federation: &crate::config::Federation) {
+        lock(&self.inner.uas.relays)
+            .set_peer_domains(federation.domain.iter().map(|d| d.name.clone()));
         let routes = Arc::new(Routes::from_config(federation));
         *self
             .inner
@@ -388,6 +390,37 @@ impl SipFrontEnd {
             self.inner.uas.bridge().foreign_presence(n);
         }
         result
+    }
+
+    /// Sends requests nobody waits for, each in its own task.
+    fn send_all(&self, requests: Vec<OutRequest>) {
+        for out in requests {
+            let fe = self.clone();
+            tokio::spawn(async move { fe.send_logged(out).await });
+        }
+    }
+
+    /// Watches a presentity of another domain for relayed dialogs; if the
+    /// other domain refuses, those dialogs end with a reason that says so.
+    fn relay_watch(&self, watcher: String, presentity: String) {
+        let fe = self.clone();
+        tokio::spawn(async move {
+            let Err(refusal) = fe.watch_foreign(watcher.clone(), presentity.clone()).await else {
+                return;
+            };
+            let reason = match refusal {
+                Refusal::ForeignNotAllowed(_) => "rejected",
+                Refusal::Busy { .. } => "giveup",
+                _ => "noresource",
+            };
+            let news = ForeignPresence {
+                watcher,
+                presentity,
+                state: ForeignWatchState::Terminated(reason.into()),
+            };
+            let ended = lock(&fe.inner.uas.relays).news(&news, unix_now());
+            fe.send_all(ended);
+        });
     }
 
     /// Refreshes and resubscriptions due now; watches that ran out.
@@ -466,6 +499,13 @@ impl SipFrontEnd {
                     self.inner.uas.bridge().presence_changed(aor, open)
                 }
                 Followup::Foreign(news) => self.inner.uas.bridge().foreign_presence(news),
+                Followup::Send(out) => self.send_logged(*out).await,
+                Followup::WatchForeign(watcher, presentity) => {
+                    self.relay_watch(watcher, presentity)
+                }
+                Followup::UnwatchForeign(watcher, presentity) => {
+                    self.unwatch_foreign(&watcher, &presentity)
+                }
                 Followup::Notify(s) => {
                     let contact = self.inner.uas.cfg.contact(req.transport).to_owned();
                     let out = outbound::presence_notify(
@@ -490,6 +530,11 @@ impl SipFrontEnd {
     /// Drops expired registrations and ends expired subscriptions.
     async fn expire(&self, now: u64) {
         self.watches_due(now);
+        let (notifies, unwatched) = lock(&self.inner.uas.relays).expire(now);
+        self.send_all(notifies);
+        for (watcher, presentity) in unwatched {
+            self.unwatch_foreign(&watcher, &presentity);
+        }
         let gone = lock(&self.inner.uas.registrar).purge(now);
         for aor in gone {
             self.inner.uas.bridge().presence_changed(aor, false);
@@ -658,6 +703,12 @@ impl ImFrontEnd for SipFrontEnd {
                 Started::New(out) => fe.send_watch((watcher, presentity), *out).await,
             }
         })
+    }
+
+    /// News for a local SIP watcher: NOTIFYs in their relayed dialogs.
+    fn foreign_presence(&self, update: ForeignPresence) {
+        let notifies = lock(&self.inner.uas.relays).news(&update, unix_now());
+        self.send_all(notifies);
     }
 
     fn unwatch_foreign(&self, watcher: &str, presentity: &str) {

@@ -28,6 +28,7 @@ mod outbound;
 mod pidf;
 mod presence;
 mod registrar;
+mod relay;
 mod route;
 mod screen;
 mod transport;

@@ -214,6 +214,25 @@ pub(crate) fn presence_notify(
     domain: &str,
     contact: &str,
 ) -> OutRequest {
+    let entity = match &s.im_user {
+        Some(u) => format!("sip:{}@{domain}", u.user_part),
+        None => subscriber_uri(&s.msisdn, domain),
+    };
+    let body = state.starts_with("active").then(|| match &s.im_user {
+        Some(u) => pidf::user_document(&entity, u.open),
+        None => pidf::document(&entity, &s.msisdn),
+    });
+    dialog_notify(s, state, contact, body)
+}
+
+/// A NOTIFY in the subscription dialog `s` (we are its notifier), with
+/// this Subscription-State and PIDF document, if any.
+pub(crate) fn dialog_notify(
+    s: &Subscription,
+    state: &str,
+    contact: &str,
+    pidf: Option<String>,
+) -> OutRequest {
     let event = match &s.event_id {
         Some(id) => format!("presence;id={id}"),
         None => "presence".into(),
@@ -226,11 +245,6 @@ pub(crate) fn presence_notify(
     for r in &s.route_set {
         headers.push(("Route".to_owned(), r.clone()));
     }
-    let active = state.starts_with("active");
-    let entity = match &s.im_user {
-        Some(u) => format!("sip:{}@{domain}", u.user_part),
-        None => subscriber_uri(&s.msisdn, domain),
-    };
     OutRequest {
         method: "NOTIFY",
         request_uri: s.remote_target.clone(),
@@ -252,15 +266,8 @@ pub(crate) fn presence_notify(
         call_id: s.call_id.clone(),
         cseq: s.local_cseq,
         headers,
-        content_type: active.then(|| "application/pidf+xml".into()),
-        body: if active {
-            match &s.im_user {
-                Some(u) => pidf::user_document(&entity, u.open).into_bytes(),
-                None => pidf::document(&entity, &s.msisdn).into_bytes(),
-            }
-        } else {
-            Vec::new()
-        },
+        content_type: pidf.is_some().then(|| "application/pidf+xml".into()),
+        body: pidf.map(String::into_bytes).unwrap_or_default(),
     }
 }
 

@@ -12,6 +12,7 @@ use super::digest::{self, Nonces, Verdict};
 use super::message::{self, Mapped};
 use super::presence::{self, Subscription, Subscriptions};
 use super::registrar::{Register, RegisterError, Registrar};
+use super::relay::Relays;
 use super::watch::{self, Watches};
 use super::wire::{Reply, Request, Transport, Uri, parse_name_addr};
 use crate::bridge::api::{BridgeApi, ForeignPresence, Refusal, Sender, Verified};
@@ -56,6 +57,12 @@ pub(crate) enum Followup {
     Presence(String, bool),
     /// News of a presentity of another domain for the bridge.
     Foreign(ForeignPresence),
+    /// Send this request (a NOTIFY in a relayed dialog).
+    Send(Box<super::outbound::OutRequest>),
+    /// Watch (watcher, presentity) in another domain for a relayed dialog.
+    WatchForeign(String, String),
+    /// No relayed dialog wants that watch any more.
+    UnwatchForeign(String, String),
 }
 
 /// The reply and what follows it.
@@ -83,6 +90,8 @@ pub(crate) struct Uas {
     pub(crate) subs: Mutex<Subscriptions>,
     /// Our subscriptions to presentities of other domains.
     pub(crate) watches: Mutex<Watches>,
+    /// Local watchers' subscriptions to other domains, relayed.
+    pub(crate) relays: Mutex<Relays>,
     draining: AtomicBool,
     random: fn() -> String,
 }
@@ -124,6 +133,7 @@ impl Uas {
             registrar: Mutex::new(Registrar::default()),
             subs: Mutex::new(Subscriptions::new(10_000)),
             watches: Mutex::new(Watches::new(watch::DEFAULT_CAP)),
+            relays: Mutex::new(Relays::new(watch::DEFAULT_CAP)),
             draining: AtomicBool::new(false),
             random,
         }
@@ -363,12 +373,24 @@ impl Uas {
         let Some(call_id) = req.header("Call-ID") else {
             return Reply::new(400).warning("no Call-ID").into();
         };
-        match req.to_tag() {
-            Some(tag) => {
+        let tag = req.to_tag();
+        let relayed = match &tag {
+            Some(tag) => lock(&self.relays).has(call_id, tag),
+            None => false,
+        };
+        let foreign = req.uri().and_then(|u| lock(&self.relays).presentity(&u));
+        match (tag, foreign) {
+            (Some(tag), _) if relayed => {
+                self.relay_refresh(req, call_id, &tag, &sender, expires, now)
+            }
+            (Some(tag), _) => {
                 self.resubscribe(req, call_id, &tag, &sender, expires, now)
                     .await
             }
-            None => {
+            (None, Some(presentity)) => {
+                self.relay_new(req, call_id, sender, presentity, expires, now)
+            }
+            (None, None) => {
                 self.new_subscription(req, call_id, sender, expires, now)
                     .await
             }
@@ -387,16 +409,9 @@ impl Uas {
             Ok(t) => t,
             Err(why) => return Reply::new(404).warning(&why).into(),
         };
-        let from = req.header("From").and_then(parse_name_addr);
-        let to = req.header("To").and_then(parse_name_addr);
-        let contact = req.header("Contact").and_then(parse_name_addr);
-        let (Some(from), Some(to), Some(contact)) = (from, to, contact) else {
-            return Reply::new(400)
-                .warning("SUBSCRIBE needs From, To and Contact")
-                .into();
-        };
-        let Some(remote_tag) = from.param("tag").map(str::to_owned) else {
-            return Reply::new(400).warning("From has no tag").into();
+        let mut s = match self.dialog(req, call_id, &sender.address, target.clone(), expires, now) {
+            Ok(s) => s,
+            Err(r) => return r.into(),
         };
         let p = match self
             .bridge
@@ -406,12 +421,43 @@ impl Uas {
             Ok(p) => p,
             Err(r) => return presence_refusal(&r).into(),
         };
+        s.msisdn = p.msisdn;
+        s.im_user = p.im_user;
+        if expires > 0 && !lock(&self.subs).insert(s.clone()) {
+            return Reply::new(503)
+                .with("Retry-After", "60")
+                .warning("too many subscriptions")
+                .into();
+        }
+        self.subscribed(req, &s, expires)
+    }
+
+    /// The dialog a new SUBSCRIBE sets up, with us as its notifier (no
+    /// subscriber or user in it yet).
+    fn dialog(
+        &self,
+        req: &Request,
+        call_id: &str,
+        watcher: &str,
+        target: crate::bridge::api::Recipient,
+        expires: u32,
+        now: u64,
+    ) -> Result<Subscription, Reply> {
+        let from = req.header("From").and_then(parse_name_addr);
+        let to = req.header("To").and_then(parse_name_addr);
+        let contact = req.header("Contact").and_then(parse_name_addr);
+        let (Some(from), Some(to), Some(contact)) = (from, to, contact) else {
+            return Err(Reply::new(400).warning("SUBSCRIBE needs From, To and Contact"));
+        };
+        let Some(remote_tag) = from.param("tag").map(str::to_owned) else {
+            return Err(Reply::new(400).warning("From has no tag"));
+        };
         let route_set: Vec<String> = req
             .header_list("Record-Route")
             .into_iter()
             .map(str::to_owned)
             .collect();
-        let s = Subscription {
+        Ok(Subscription {
             call_id: call_id.to_owned(),
             local_tag: (self.random)(),
             remote_tag,
@@ -421,21 +467,78 @@ impl Uas {
             route_set: route_set.clone(),
             flow: (req.transport == Transport::Tcp && route_set.is_empty())
                 .then(|| format!("sip:{};transport=tcp", req.source)),
-            watcher: sender.address,
+            watcher: watcher.to_owned(),
             target,
-            msisdn: p.msisdn,
-            im_user: p.im_user,
+            msisdn: String::new(),
+            im_user: None,
             event_id: req.header("Event").and_then(body::event_id),
             expires_at: now + u64::from(expires),
             local_cseq: 1,
+        })
+    }
+
+    /// A new SUBSCRIBE for a user of a peer domain (`relay.rs`): 200 and a
+    /// first NOTIFY here, and the watch of the other domain.
+    fn relay_new(
+        &self,
+        req: &Request,
+        call_id: &str,
+        sender: Sender,
+        presentity: String,
+        expires: u32,
+        now: u64,
+    ) -> Handled {
+        let target = crate::bridge::api::Recipient::Alias(presentity.clone());
+        let s = match self.dialog(req, call_id, &sender.address, target, expires, now) {
+            Ok(s) => s,
+            Err(r) => return r.into(),
         };
-        if expires > 0 && !lock(&self.subs).insert(s.clone()) {
+        let contact = self.cfg.contact(req.transport).to_owned();
+        let tag = s.local_tag.clone();
+        let Some((notify, first)) = lock(&self.relays).start(s, presentity.clone(), &contact, now)
+        else {
             return Reply::new(503)
                 .with("Retry-After", "60")
                 .warning("too many subscriptions")
                 .into();
+        };
+        let mut reply = Reply::new(200)
+            .with("Expires", expires.to_string())
+            .with("Contact", format!("<{contact}>"));
+        reply.to_tag = Some(tag);
+        let mut followups = vec![Followup::Send(Box::new(notify))];
+        if first {
+            followups.push(Followup::WatchForeign(sender.address, presentity));
         }
-        self.subscribed(req, &s, expires)
+        Handled { reply, followups }
+    }
+
+    /// A re-SUBSCRIBE (or unsubscribe) in a relayed dialog.
+    fn relay_refresh(
+        &self,
+        req: &Request,
+        call_id: &str,
+        tag: &str,
+        sender: &Sender,
+        expires: u32,
+        now: u64,
+    ) -> Handled {
+        let r = lock(&self.relays).refresh(call_id, tag, &sender.address, expires, now);
+        match r {
+            Err(403) => Reply::new(403).warning("not your subscription").into(),
+            Err(code) => Reply::new(code).into(),
+            Ok(done) => {
+                let mut reply = Reply::new(200)
+                    .with("Expires", done.expires.to_string())
+                    .with("Contact", format!("<{}>", self.cfg.contact(req.transport)));
+                reply.to_tag = Some(done.local_tag);
+                let mut followups = vec![Followup::Send(Box::new(done.notify))];
+                if let Some((w, p)) = done.unwatch {
+                    followups.push(Followup::UnwatchForeign(w, p));
+                }
+                Handled { reply, followups }
+            }
+        }
     }
 
     async fn resubscribe(
