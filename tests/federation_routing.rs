@@ -28,8 +28,12 @@ const HARRY: &str = "wv:harry@example.com";
 /// Long enough for any answer here; a test that waits this long has failed.
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A bridge that only records foreign presence news.
-struct Recording(mpsc::UnboundedSender<ForeignPresence>);
+/// A bridge that records foreign presence news, and hands news for SIP
+/// watchers to the front end as the real bridge does.
+struct Recording {
+    news: mpsc::UnboundedSender<ForeignPresence>,
+    sip: std::sync::OnceLock<SipFrontEnd>,
+}
 
 impl BridgeApi for Recording {
     fn submit(&self, req: ImToSms) -> BoxFuture<Result<Accepted, Refusal>> {
@@ -43,7 +47,10 @@ impl BridgeApi for Recording {
     }
     fn user_online(&self, _: String) {}
     fn foreign_presence(&self, update: ForeignPresence) {
-        let _ = self.0.send(update);
+        if let (true, Some(fe)) = (update.watcher.starts_with("sip:"), self.sip.get()) {
+            fe.foreign_presence(update.clone());
+        }
+        let _ = self.news.send(update);
     }
 }
 
@@ -57,26 +64,30 @@ struct Setup {
 /// A front end for `sms.example` on 127.0.0.1 and the other domain's server
 /// on 127.0.0.2; `federation` is given the server's address.
 async fn setup(federation: impl FnOnce(&str) -> Federation) -> Setup {
-    let sock = UdpSocket::bind("127.0.0.2:0")
-        .await
-        .expect("127.0.0.2 binds");
-    let server = Server {
-        addr: sock.local_addr().unwrap(),
-        sock,
-        seen: HashSet::new(),
-    };
+    setup_trusting(federation, &[]).await
+}
+
+/// [`setup`] with these trusted peers (whose From is taken as is).
+async fn setup_trusting(federation: impl FnOnce(&str) -> Federation, trusted: &[&str]) -> Setup {
+    let server = Server::bind("127.0.0.2:0").await;
     let (tx, news) = mpsc::unbounded_channel();
     let cfg = Sip {
         realm: "smsbridge".into(),
         domain: "sms.example".into(),
         udp: vec!["127.0.0.1:0".into()],
         tcp: Vec::new(),
+        trusted_peers: trusted.iter().map(|t| t.to_string()).collect(),
         ..Sip::default()
     };
     let stop = CancellationToken::new();
-    let fe = SipFrontEnd::start(&cfg, Arc::new(Recording(tx)), stop.clone())
+    let bridge = Arc::new(Recording {
+        news: tx,
+        sip: std::sync::OnceLock::new(),
+    });
+    let fe = SipFrontEnd::start(&cfg, bridge.clone(), stop.clone())
         .await
         .expect("SIP front end starts");
+    let _ = bridge.sip.set(fe.clone());
     fe.set_federation(&federation(&format!("sip:{}", server.addr)));
     Setup {
         fe,
@@ -108,6 +119,15 @@ struct Server {
 }
 
 impl Server {
+    async fn bind(addr: &str) -> Self {
+        let sock = UdpSocket::bind(addr).await.expect("loopback binds");
+        Self {
+            addr: sock.local_addr().unwrap(),
+            sock,
+            seen: HashSet::new(),
+        }
+    }
+
     /// The next message (a retransmitted request is skipped) and its sender.
     async fn recv(&mut self) -> (String, SocketAddr) {
         loop {
@@ -693,4 +713,111 @@ async fn sipp_as_the_other_domain_serves_presence() {
     s.fe.unwatch_foreign(HARRY, JANE);
     sipp.run.await.unwrap().unwrap();
     assert!(s.news.try_recv().is_err(), "no news after the unwatch");
+}
+
+#[tokio::test]
+async fn a_local_sip_watcher_of_a_foreign_user_is_relayed() {
+    let mut s = setup_trusting(static_route, &["127.0.0.1"]).await;
+    let us = s.fe.local_addrs()[0];
+    let mut phone = Server::bind("127.0.0.1:0").await;
+    let subscribe = |cseq: u32, to_tag: &str, expires: u32, phone: SocketAddr| {
+        format!(
+            "SUBSCRIBE sip:jane@otherdomain.test SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {phone};branch=z9hG4bK-alice{cseq}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:alice@sms.example>;tag=w1\r\n\
+             To: <sip:jane@otherdomain.test>{to_tag}\r\n\
+             Call-ID: relay1@127.0.0.1\r\n\
+             CSeq: {cseq} SUBSCRIBE\r\n\
+             Contact: <sip:alice@{phone}>\r\n\
+             Event: presence\r\n\
+             Accept: application/pidf+xml\r\n\
+             Expires: {expires}\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    phone.send(&subscribe(1, "", 600, phone.addr), us).await;
+    let (ok, _) = phone.recv().await;
+    assert_eq!(first_line(&ok), "SIP/2.0 200 OK");
+    assert_eq!(header(&ok, "Expires"), Some("600"));
+    let our_tag = tag(header(&ok, "To").unwrap()).to_owned();
+    let (pending, from) = phone.recv().await;
+    assert_eq!(
+        first_line(&pending),
+        format!("NOTIFY sip:alice@{} SIP/2.0", phone.addr)
+    );
+    assert_eq!(
+        header(&pending, "From"),
+        Some(format!("<{JANE}>;tag={our_tag}").as_str())
+    );
+    assert_eq!(
+        header(&pending, "To"),
+        Some("<sip:alice@sms.example>;tag=w1")
+    );
+    assert_eq!(
+        header(&pending, "Subscription-State"),
+        Some("pending;expires=600")
+    );
+    phone.answer(&pending, from, 200, "", &[]).await;
+
+    // The other domain is asked on Alice's behalf.
+    let (sub, from) = s.server.recv().await;
+    assert_eq!(
+        first_line(&sub),
+        "SUBSCRIBE sip:jane@otherdomain.test SIP/2.0"
+    );
+    let from_hdr = header(&sub, "From").unwrap();
+    assert_eq!(
+        from_hdr,
+        format!("<sip:alice@sms.example>;tag={}", tag(from_hdr))
+    );
+    let contact = format!("Contact: <sip:jane@{}>", s.server.addr);
+    s.server
+        .answer(&sub, from, 200, "jane1", &[&contact, "Expires: 600"])
+        .await;
+    let resp = s
+        .server
+        .notify(&sub, us, 1, "active;expires=600", PIDF_OPEN)
+        .await;
+    assert_eq!(first_line(&resp), "SIP/2.0 200 OK");
+
+    // Her news reaches Alice's phone as PIDF.
+    let (active, from) = phone.recv().await;
+    assert_eq!(header(&active, "CSeq"), Some("2 NOTIFY"));
+    assert!(
+        header(&active, "Subscription-State").is_some_and(|v| v.starts_with("active;expires=")),
+        "{active}"
+    );
+    assert_eq!(
+        header(&active, "Content-Type"),
+        Some("application/pidf+xml")
+    );
+    assert!(
+        body(&active).contains("entity=\"sip:jane@otherdomain.test\""),
+        "{active}"
+    );
+    assert!(body(&active).contains("<basic>open</basic>"), "{active}");
+    phone.answer(&active, from, 200, "", &[]).await;
+
+    // Alice unsubscribes: her dialog ends here, and the watch there.
+    let to_tag = format!(";tag={our_tag}");
+    phone.send(&subscribe(2, &to_tag, 0, phone.addr), us).await;
+    let (ok, _) = phone.recv().await;
+    assert_eq!(
+        (first_line(&ok), header(&ok, "Expires")),
+        ("SIP/2.0 200 OK", Some("0"))
+    );
+    let (last, from) = phone.recv().await;
+    assert_eq!(
+        header(&last, "Subscription-State"),
+        Some("terminated;reason=timeout")
+    );
+    phone.answer(&last, from, 200, "", &[]).await;
+    let (end, _) = s.server.recv().await;
+    assert_eq!(
+        first_line(&end),
+        format!("SUBSCRIBE sip:jane@{} SIP/2.0", s.server.addr)
+    );
+    assert_eq!(header(&end, "Expires"), Some("0"));
+    assert_eq!(header(&end, "Call-ID"), header(&sub, "Call-ID"));
 }
