@@ -4,11 +4,17 @@
 //! transactions. It knows no SQLite and no AT: it talks to the bridge through
 //! [`crate::bridge::api`].
 //!
+//! Other domains (`[federation]`): `route` decides where their requests go
+//! (a static route, the outbound proxy, or RFC 3263 through rsipstack's
+//! resolver), `watch` holds our presence subscriptions to their users and
+//! reads their NOTIFYs, `relay` carries a local SIP user's subscription to a
+//! user of a peer domain.
+//!
 //! Layout: the protocol logic is sans-IO (`wire`, `body`, `cpim`, `imdn` and
 //! `pidf` on [`crate::xml`], `digest`, `message`, `registrar`, `presence`,
-//! `outbound`, `screen`, and the request handler `uas`, whose only I/O is the
-//! bridge call); `endpoint`, `transport` and `client` are the thin
-//! rsipstack/tokio glue.
+//! `outbound`, `screen`, `route`, `watch`, `relay`, and the request handler
+//! `uas`, whose only I/O is the bridge call); `endpoint`, `transport` and
+//! `client` are the thin rsipstack/tokio glue.
 //!
 //! Addresses of record are `sip:user@host` with the host lower-cased and no
 //! port; a host that is an IP address is taken to mean this bridge and becomes
