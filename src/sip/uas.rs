@@ -502,15 +502,14 @@ impl Uas {
                 .warning("too many subscriptions")
                 .into();
         };
-        let mut reply = Reply::new(200)
-            .with("Expires", expires.to_string())
-            .with("Contact", format!("<{contact}>"));
-        reply.to_tag = Some(tag);
         let mut followups = vec![Followup::Send(Box::new(notify))];
         if first {
             followups.push(Followup::WatchForeign(sender.address, presentity));
         }
-        Handled { reply, followups }
+        Handled {
+            reply: self.accept_subscribe(req, expires, &tag),
+            followups,
+        }
     }
 
     /// A re-SUBSCRIBE (or unsubscribe) in a relayed dialog.
@@ -528,15 +527,14 @@ impl Uas {
             Err(403) => Reply::new(403).warning("not your subscription").into(),
             Err(code) => Reply::new(code).into(),
             Ok(done) => {
-                let mut reply = Reply::new(200)
-                    .with("Expires", done.expires.to_string())
-                    .with("Contact", format!("<{}>", self.cfg.contact(req.transport)));
-                reply.to_tag = Some(done.local_tag);
                 let mut followups = vec![Followup::Send(Box::new(done.notify))];
                 if let Some((w, p)) = done.unwatch {
                     followups.push(Followup::UnwatchForeign(w, p));
                 }
-                Handled { reply, followups }
+                Handled {
+                    reply: self.accept_subscribe(req, done.expires, &done.local_tag),
+                    followups,
+                }
             }
         }
     }
@@ -577,14 +575,19 @@ impl Uas {
 
     /// 200 with Expires and our tag and Contact, then the NOTIFY.
     fn subscribed(&self, req: &Request, s: &Subscription, expires: u32) -> Handled {
+        Handled {
+            reply: self.accept_subscribe(req, expires, &s.local_tag),
+            followups: vec![Followup::Notify(Box::new(s.clone()))],
+        }
+    }
+
+    /// The 200 to a SUBSCRIBE: the granted Expires, our tag and Contact.
+    fn accept_subscribe(&self, req: &Request, expires: u32, local_tag: &str) -> Reply {
         let mut reply = Reply::new(200)
             .with("Expires", expires.to_string())
             .with("Contact", format!("<{}>", self.cfg.contact(req.transport)));
-        reply.to_tag = Some(s.local_tag.clone());
-        Handled {
-            reply,
-            followups: vec![Followup::Notify(Box::new(s.clone()))],
-        }
+        reply.to_tag = Some(local_tag.to_owned());
+        reply
     }
 }
 
