@@ -64,21 +64,24 @@ struct Setup {
 /// A front end for `sms.example` on 127.0.0.1 and the other domain's server
 /// on 127.0.0.2; `federation` is given the server's address.
 async fn setup(federation: impl FnOnce(&str) -> Federation) -> Setup {
-    setup_trusting(federation, &[]).await
+    setup_with(federation, |_| {}).await
 }
 
-/// [`setup`] with these trusted peers (whose From is taken as is).
-async fn setup_trusting(federation: impl FnOnce(&str) -> Federation, trusted: &[&str]) -> Setup {
+/// [`setup`] with the front end's configuration changed by `tweak`.
+async fn setup_with(
+    federation: impl FnOnce(&str) -> Federation,
+    tweak: impl FnOnce(&mut Sip),
+) -> Setup {
     let server = Server::bind("127.0.0.2:0").await;
     let (tx, news) = mpsc::unbounded_channel();
-    let cfg = Sip {
+    let mut cfg = Sip {
         realm: "smsbridge".into(),
         domain: "sms.example".into(),
         udp: vec!["127.0.0.1:0".into()],
         tcp: Vec::new(),
-        trusted_peers: trusted.iter().map(|t| t.to_string()).collect(),
         ..Sip::default()
     };
+    tweak(&mut cfg);
     let stop = CancellationToken::new();
     let bridge = Arc::new(Recording {
         news: tx,
@@ -157,24 +160,7 @@ impl Server {
     /// Answers `req` with `code`, the dialog headers copied, `to_tag` added
     /// to To when it has none, and `extra` headers.
     async fn answer(&self, req: &str, to: SocketAddr, code: u16, to_tag: &str, extra: &[&str]) {
-        let mut out = format!("SIP/2.0 {code} {}\r\n", reason(code));
-        for line in req.split("\r\n\r\n").next().unwrap().lines().skip(1) {
-            let name = line.split(':').next().unwrap_or("").trim();
-            if ["via", "from", "call-id", "cseq"].contains(&name.to_ascii_lowercase().as_str()) {
-                out.push_str(&format!("{line}\r\n"));
-            } else if name.eq_ignore_ascii_case("to") {
-                if line.contains(";tag=") {
-                    out.push_str(&format!("{line}\r\n"));
-                } else {
-                    out.push_str(&format!("{line};tag={to_tag}\r\n"));
-                }
-            }
-        }
-        for e in extra {
-            out.push_str(&format!("{e}\r\n"));
-        }
-        out.push_str("Content-Length: 0\r\n\r\n");
-        self.send(&out, to).await;
+        self.send(&response(req, code, to_tag, extra), to).await;
     }
 
     /// Sends a NOTIFY in the dialog `req` (our SUBSCRIBE) set up, and
@@ -219,6 +205,29 @@ impl Server {
         );
         resp
     }
+}
+
+/// The response to `req` with `code`: the dialog headers copied, `to_tag`
+/// added to To when it has none, and `extra` headers.
+fn response(req: &str, code: u16, to_tag: &str, extra: &[&str]) -> String {
+    let mut out = format!("SIP/2.0 {code} {}\r\n", reason(code));
+    for line in req.split("\r\n\r\n").next().unwrap().lines().skip(1) {
+        let name = line.split(':').next().unwrap_or("").trim();
+        if ["via", "from", "call-id", "cseq"].contains(&name.to_ascii_lowercase().as_str()) {
+            out.push_str(&format!("{line}\r\n"));
+        } else if name.eq_ignore_ascii_case("to") {
+            if line.contains(";tag=") {
+                out.push_str(&format!("{line}\r\n"));
+            } else {
+                out.push_str(&format!("{line};tag={to_tag}\r\n"));
+            }
+        }
+    }
+    for e in extra {
+        out.push_str(&format!("{e}\r\n"));
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
 }
 
 fn reason(code: u16) -> &'static str {
@@ -717,7 +726,7 @@ async fn sipp_as_the_other_domain_serves_presence() {
 
 #[tokio::test]
 async fn a_local_sip_watcher_of_a_foreign_user_is_relayed() {
-    let mut s = setup_trusting(static_route, &["127.0.0.1"]).await;
+    let mut s = setup_with(static_route, |c| c.trusted_peers = vec!["127.0.0.1".into()]).await;
     let us = s.fe.local_addrs()[0];
     let mut phone = Server::bind("127.0.0.1:0").await;
     let subscribe = |cseq: u32, to_tag: &str, expires: u32, phone: SocketAddr| {
@@ -820,4 +829,76 @@ async fn a_local_sip_watcher_of_a_foreign_user_is_relayed() {
     );
     assert_eq!(header(&end, "Expires"), Some("0"));
     assert_eq!(header(&end, "Call-ID"), header(&sub, "Call-ID"));
+}
+
+/// Reads one SIP message from a stream: the head, then Content-Length bytes.
+async fn read_stream_message(conn: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> String {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+            let len: usize = header(&head, "Content-Length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let msg: Vec<u8> = buf.drain(..end + 4 + len).collect();
+                return String::from_utf8(msg).unwrap();
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = timeout(WAIT, conn.read(&mut chunk))
+            .await
+            .expect("data in time")
+            .unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_route_over_tcp_carries_the_message_and_the_subscription() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let hop = format!("sip:{};transport=tcp", listener.local_addr().unwrap());
+    let s = setup_with(
+        |_| static_route(&hop),
+        |c| c.tcp = vec!["127.0.0.1:0".into()],
+    )
+    .await;
+    let our_tcp = s.fe.local_addrs()[1];
+    let fe = s.fe.clone();
+    let sent = tokio::spawn(async move { fe.send_foreign(im(JANE, NotifyOn::default())).await });
+    let (mut conn, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let mut buf = Vec::new();
+    let req = read_stream_message(&mut conn, &mut buf).await;
+    assert_eq!(
+        first_line(&req),
+        "MESSAGE sip:jane@otherdomain.test SIP/2.0"
+    );
+    assert!(
+        header(&req, "Via").unwrap().starts_with("SIP/2.0/TCP "),
+        "{req}"
+    );
+    assert_eq!(body(&req), "Hi Jane");
+    conn.write_all(response(&req, 202, "tcp1", &[]).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(timeout(WAIT, sent).await.unwrap().unwrap(), Ok(()));
+
+    // The subscription's Contact is our TCP listener, so NOTIFYs come there.
+    let fe = s.fe.clone();
+    let started = tokio::spawn(async move { fe.watch_foreign(HARRY.into(), JANE.into()).await });
+    let sub = read_stream_message(&mut conn, &mut buf).await;
+    assert_eq!(
+        first_line(&sub),
+        "SUBSCRIBE sip:jane@otherdomain.test SIP/2.0"
+    );
+    assert_eq!(
+        header(&sub, "Contact"),
+        Some(format!("<sip:smsbridge@{our_tcp};transport=tcp>").as_str())
+    );
+    conn.write_all(response(&sub, 200, "tcp1", &["Expires: 600"]).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(timeout(WAIT, started).await.unwrap().unwrap(), Ok(()));
 }
