@@ -313,8 +313,11 @@ pub struct SubscriberPresence {
 pub struct ImUserPresence {
     /// Their user part (`erin` of `wv:erin@…`).
     pub user_part: String,
-    /// Logged in / registered now.
-    pub open: bool,
+    /// The front end they use (whose news updates this).
+    pub front_end: FrontEnd,
+    /// What they say of themself now (offline when logged out / not
+    /// registered).
+    pub presence: crate::presence::Presence,
 }
 
 /// SIP digest credentials of a user.
@@ -386,10 +389,11 @@ pub trait BridgeApi: Send + Sync + 'static {
     ) -> BoxFuture<Result<SubscriberPresence, Refusal>>;
     /// A user came online (SIP REGISTER, IMPS login): deliver what waits for them now.
     fn user_online(&self, address: String);
-    /// A user's presence changed (IMPS login, logout, UpdatePresence): the other
-    /// front ends tell their watchers. The default tells nobody.
-    fn presence_changed(&self, address: String, open: bool) {
-        let _ = (address, open);
+    /// A user's presence changed (IMPS login, logout, UpdatePresence; SIP
+    /// registration, PUBLISH): the other front ends tell their watchers. The
+    /// default tells nobody.
+    fn presence_changed(&self, address: String, presence: crate::presence::Presence) {
+        let _ = (address, presence);
     }
     /// A presentity of another domain, watched for a local user, changed: the
     /// bridge hands it to the watcher's front end. The default drops it.
@@ -404,10 +408,18 @@ pub trait ImFrontEnd: Send + Sync + 'static {
     fn deliver(&self, msg: SmsToIm) -> BoxFuture<DeliveryResult>;
     /// Sends a delivery notification (IMDN, IMPS DeliveryReport).
     fn notify(&self, notice: DeliveryNotice) -> BoxFuture<DeliveryResult>;
-    /// Another front end's user (by user part) is now `open` or not: tell the
+    /// Another front end's user (by user part) now shows `presence`: tell the
     /// watchers of that user. The default has none.
-    fn presence_changed(&self, user_part: &str, open: bool) {
-        let _ = (user_part, open);
+    fn presence_changed(&self, user_part: &str, presence: &crate::presence::Presence) {
+        let _ = (user_part, presence);
+    }
+    /// What this front end's user (by user part) shows now (IMPS: the
+    /// attributes of their last UpdatePresence while logged in; SIP: their
+    /// publication, else their registration); `None` when the front end
+    /// cannot tell.
+    fn user_presence(&self, user_part: &str) -> Option<crate::presence::Presence> {
+        let _ = user_part;
+        None
     }
     /// Whether the user with this address is online here (SIP registered, IMPS
     /// logged in); `None` when the front end cannot tell.

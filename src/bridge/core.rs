@@ -581,15 +581,33 @@ impl BridgeApi for Bridge {
                         })?;
                     return match watched.target {
                         crate::bridge::api::Target::User {
-                            user_part, name, ..
-                        } => Ok(SubscriberPresence {
-                            msisdn: String::new(),
+                            user_part,
                             name,
-                            im_user: Some(crate::bridge::api::ImUserPresence {
-                                user_part,
-                                open: watched.online.unwrap_or(false),
-                            }),
-                        }),
+                            front_end,
+                        } => {
+                            // What their front end says of them, else
+                            // whether they are online there.
+                            let presence = this
+                                .shared
+                                .front_end(front_end)
+                                .and_then(|fe| fe.user_presence(&user_part))
+                                .unwrap_or_else(|| {
+                                    if watched.online.unwrap_or(false) {
+                                        crate::presence::Presence::online()
+                                    } else {
+                                        crate::presence::Presence::offline()
+                                    }
+                                });
+                            Ok(SubscriberPresence {
+                                msisdn: String::new(),
+                                name,
+                                im_user: Some(crate::bridge::api::ImUserPresence {
+                                    user_part,
+                                    front_end,
+                                    presence,
+                                }),
+                            })
+                        }
                         crate::bridge::api::Target::Subscriber { msisdn, name } => {
                             Ok(SubscriberPresence {
                                 msisdn,
@@ -622,7 +640,7 @@ impl BridgeApi for Bridge {
         })
     }
 
-    fn presence_changed(&self, address: String, open: bool) {
+    fn presence_changed(&self, address: String, presence: crate::presence::Presence) {
         // Watchers on the other front end hear of it (SIP users' registrations
         // to IMPS watchers, IMPS users' logins to SIP watchers).
         let other = if address.starts_with("sip:") || address.starts_with("sips:") {
@@ -631,7 +649,7 @@ impl BridgeApi for Bridge {
             FrontEnd::Sip
         };
         if let Some(fe) = self.shared.front_end(other) {
-            fe.presence_changed(user_part(&address), open);
+            fe.presence_changed(user_part(&address), &presence);
         }
     }
 

@@ -27,6 +27,7 @@ mod message;
 mod outbound;
 mod pidf;
 mod presence;
+mod publish;
 mod registrar;
 mod screen;
 mod transport;

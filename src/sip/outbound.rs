@@ -182,7 +182,7 @@ pub(crate) fn presence_notify(
         content_type: active.then(|| "application/pidf+xml".into()),
         body: if active {
             match &s.im_user {
-                Some(u) => pidf::user_document(&entity, u.open).into_bytes(),
+                Some(u) => pidf::presence_document(&entity, &entity, &u.presence).into_bytes(),
                 None => pidf::document(&entity, &s.msisdn).into_bytes(),
             }
         } else {

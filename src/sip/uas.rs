@@ -1,7 +1,8 @@
 //! The requests we serve: one [`Request`] in, one [`Reply`] and follow-ups
 //! out. Authentication (digest or trusted peer), then MESSAGE → bridge,
-//! REGISTER → registrar, SUBSCRIBE → presence. The only I/O is the bridge
-//! call; the glue sends the reply and runs the follow-ups after it.
+//! REGISTER → registrar, SUBSCRIBE → presence, PUBLISH → publications. The
+//! only I/O is the bridge call; the glue sends the reply and runs the
+//! follow-ups after it.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,13 +12,15 @@ use super::body::{self, ACCEPT};
 use super::digest::{self, Nonces, Verdict};
 use super::message::{self, Mapped};
 use super::presence::{self, Subscription, Subscriptions};
+use super::publish::{self, Publications, Publish, PublishError};
 use super::registrar::{Register, RegisterError, Registrar};
 use super::wire::{Reply, Request, Transport, Uri, parse_name_addr};
 use crate::bridge::api::{BridgeApi, Refusal, Sender, Verified};
+use crate::presence::Presence;
 use rsipstack::sip::Method;
 
 /// Methods we serve, for `Allow`.
-pub(crate) const ALLOW: &str = "MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL";
+pub(crate) const ALLOW: &str = "MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL, PUBLISH";
 /// Seconds a draining front end asks clients to wait.
 const DRAINING_RETRY_AFTER: &str = "5";
 
@@ -50,9 +53,9 @@ pub(crate) enum Followup {
     Notify(Box<Subscription>),
     /// Tell the bridge a user registered.
     UserOnline(String),
-    /// The user went from no contact to some (`true`) or back (`false`):
-    /// watchers on the other front end hear of it.
-    Presence(String, bool),
+    /// The user's presence changed (registered or not, published): their
+    /// watchers here and on the other front end hear of it.
+    Presence(String, Presence),
 }
 
 /// The reply and what follows it.
@@ -78,6 +81,7 @@ pub(crate) struct Uas {
     nonces: Nonces,
     pub(crate) registrar: Mutex<Registrar>,
     pub(crate) subs: Mutex<Subscriptions>,
+    pub(crate) publications: Mutex<Publications>,
     draining: AtomicBool,
     random: fn() -> String,
 }
@@ -118,6 +122,7 @@ impl Uas {
             nonces,
             registrar: Mutex::new(Registrar::default()),
             subs: Mutex::new(Subscriptions::new(10_000)),
+            publications: Mutex::new(Publications::default()),
             draining: AtomicBool::new(false),
             random,
         }
@@ -144,9 +149,11 @@ impl Uas {
         // 405 whatever its body or Require (RFC 4475 §3.3.6, §3.3.15).
         // An unsupported Request-URI scheme was answered 416 by the screen.
         let serve = match req.method() {
-            Method::Options | Method::Message | Method::Register | Method::Subscribe => {
-                req.method()
-            }
+            Method::Options
+            | Method::Message
+            | Method::Register
+            | Method::Subscribe
+            | Method::Publish => req.method(),
             // ACK and CANCEL never reach here: rsipstack's transactions take
             // them. Methods it does not know were answered 501 by the screen.
             Method::Ack | Method::Cancel => return Reply::new(501).with("Allow", ALLOW).into(),
@@ -162,6 +169,7 @@ impl Uas {
             Method::Message => self.message(req, now).await,
             Method::Register => self.register(req, now).await,
             Method::Subscribe => self.subscribe(req, now).await,
+            Method::Publish => self.publish(req, now).await,
             _ => Reply::new(200)
                 .with("Allow", ALLOW)
                 .with("Accept", ACCEPT)
@@ -309,9 +317,17 @@ impl Uas {
                     reply = reply.with("Contact", format!("<{uri}>;expires={left}"));
                 }
                 let mut followups = Vec::new();
-                // Only changes are pushed, not every refresh.
-                if was_online == list.is_empty() {
-                    followups.push(Followup::Presence(sender.address.clone(), !list.is_empty()));
+                // Only changes are pushed, not every refresh; a publication
+                // outweighs the registration.
+                if was_online == list.is_empty()
+                    && lock(&self.publications).presence(&sender.address).is_none()
+                {
+                    let p = if list.is_empty() {
+                        Presence::offline()
+                    } else {
+                        Presence::online()
+                    };
+                    followups.push(Followup::Presence(sender.address.clone(), p));
                 }
                 // A fresh or refreshed binding: anything waiting may go now.
                 if !list.is_empty() && !contacts.is_empty() {
@@ -459,6 +475,118 @@ impl Uas {
             reply,
             followups: vec![Followup::Notify(Box::new(s.clone()))],
         }
+    }
+}
+
+impl Uas {
+    /// What a SIP user shows: their publication, else their registration.
+    pub(crate) fn user_presence(&self, aor: &str, now: u64) -> Presence {
+        if let Some(p) = lock(&self.publications).presence(aor) {
+            return p;
+        }
+        if lock(&self.registrar).contacts(aor, now).is_empty() {
+            Presence::offline()
+        } else {
+            Presence::online()
+        }
+    }
+
+    /// PUBLISH (RFC 3903 §6) of event `presence` by a user for their own
+    /// address of record.
+    async fn publish(&self, req: &Request, now: u64) -> Handled {
+        if !req.header("Event").is_some_and(body::is_presence_event) {
+            return Reply::new(489).with("Allow-Events", "presence").into();
+        }
+        let expires = match publish::publish_expires(req.header("Expires")) {
+            Ok(e) => e,
+            Err(Some(min)) => {
+                return Reply::new(423).with("Min-Expires", min.to_string()).into();
+            }
+            Err(None) => return Reply::new(400).warning("bad Expires").into(),
+        };
+        if req.body().len() > publish::MAX_BODY {
+            return Reply::new(413)
+                .warning(&format!("at most {} bytes of PIDF", publish::MAX_BODY))
+                .into();
+        }
+        let sender = match self.identify(req, "From", now).await {
+            Ok(s) => s,
+            Err(r) => return r.into(),
+        };
+        // The presentity is the Request-URI (RFC 3903 §4): only one's own.
+        let target = req.uri().and_then(|u| canonical_aor(&u, &self.cfg.domain));
+        if target.as_deref() != Some(sender.address.as_str()) {
+            return Reply::new(403)
+                .warning("a user may publish only their own presence")
+                .into();
+        }
+        let document = if req.body().is_empty() {
+            None
+        } else {
+            let mime = req
+                .header("Content-Type")
+                .and_then(body::ContentType::parse)
+                .map(|c| c.mime);
+            if mime.as_deref() != Some("application/pidf+xml") {
+                return Reply::new(415)
+                    .with("Accept", "application/pidf+xml")
+                    .into();
+            }
+            match super::pidf::read(req.body()) {
+                Ok(p) => Some(p),
+                Err(e) => return Reply::new(400).warning(&format!("bad PIDF: {e}")).into(),
+            }
+        };
+        let if_match = req.header("SIP-If-Match").map(|t| t.trim().to_owned());
+        let op = match (if_match, document, expires) {
+            (Some(tag), _, 0) => Publish::Remove(tag),
+            (Some(tag), None, _) => Publish::Refresh(tag),
+            (Some(tag), Some(p), _) => Publish::Modify(tag, p),
+            (None, Some(p), e) if e > 0 => Publish::Initial(p),
+            (None, _, _) => {
+                return Reply::new(400)
+                    .warning("a new publication needs a PIDF body and a non-zero Expires")
+                    .into();
+            }
+        };
+        let aor = sender.address;
+        let (before, result, after) = {
+            let mut t = lock(&self.publications);
+            let before = t.presence(&aor);
+            let result = t.apply(&aor, op, expires, now, (self.random)());
+            (before, result, t.presence(&aor))
+        };
+        match result {
+            Ok(tag) => {
+                let reply = Reply::new(200)
+                    .with("SIP-ETag", tag)
+                    .with("Expires", expires.to_string());
+                let mut followups = Vec::new();
+                if before != after {
+                    let p = self.user_presence(&aor, now);
+                    followups.push(Followup::Presence(aor, p));
+                }
+                Handled { reply, followups }
+            }
+            Err(e @ PublishError::UnknownTag(_)) => Reply::new(412).warning(&e.to_string()).into(),
+            Err(e @ PublishError::UserFull(_)) => Reply::new(403).warning(&e.to_string()).into(),
+            Err(e @ PublishError::Full) => Reply::new(503)
+                .with("Retry-After", "60")
+                .warning(&e.to_string())
+                .into(),
+        }
+    }
+
+    /// Drops publications expired at `now`: each user who lost one, with
+    /// what they show now (a later publication, else their registration).
+    pub(crate) fn expire_publications(&self, now: u64) -> Vec<(String, Presence)> {
+        let gone = lock(&self.publications).expire(now);
+        gone.into_iter()
+            .map(|aor| {
+                let p = self.user_presence(&aor, now);
+                (aor, p)
+            })
+            .collect()
     }
 }
 

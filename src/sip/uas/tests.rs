@@ -398,7 +398,7 @@ async fn register_lists_contacts_and_reports_the_user_online() {
     assert_eq!(
         h.followups,
         vec![
-            Followup::Presence(alice(), true),
+            Followup::Presence(alice(), Presence::online()),
             Followup::UserOnline(alice())
         ]
     );
@@ -443,7 +443,10 @@ async fn register_lists_contacts_and_reports_the_user_online() {
     );
     let h = authed(&u, remove).await;
     assert_eq!(h.reply.code, 200);
-    assert_eq!(h.followups, vec![Followup::Presence(alice(), false)]);
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(alice(), Presence::offline())]
+    );
 
     // And asking for the (now empty) bindings changes nothing.
     let query = request(
