@@ -25,7 +25,7 @@ pub mod fuzz;
 mod imdn;
 mod message;
 mod outbound;
-mod pidf;
+pub(crate) mod pidf;
 mod presence;
 mod publish;
 mod registrar;
