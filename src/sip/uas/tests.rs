@@ -527,3 +527,249 @@ async fn subscribe_refresh_and_unsubscribe() {
     );
     assert_eq!(authed(&u, req).await.reply.code, 403);
 }
+
+/// A handler whose tags (and entity tags) differ at every call.
+fn publish_uas() -> Uas {
+    fn counted() -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        format!("e{}", N.fetch_add(1, Ordering::SeqCst))
+    }
+    let (u, _) = uas();
+    Uas::new(
+        u.cfg.clone(),
+        Arc::new(Fake::default()),
+        "k".into(),
+        counted,
+    )
+}
+
+fn pidf_fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/pidf/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A PUBLISH by alice for `uri` with these headers and body.
+fn publish(uri: &str, headers: &[(&str, &str)], body: &str) -> Request {
+    let mut h = vec![("Event", "presence")];
+    if !body.is_empty() {
+        h.push(("Content-Type", "application/pidf+xml"));
+    }
+    h.extend_from_slice(headers);
+    request("PUBLISH", uri, &h, body)
+}
+
+const ALICE: &str = "sip:alice@sms.example";
+
+fn busy_doc() -> String {
+    "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+     xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+     xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" entity=\"sip:alice@sms.example\">\
+     <tuple id=\"t\"><status><basic>open</basic></status></tuple>\
+     <dm:person id=\"p\"><rpid:activities><rpid:busy/></rpid:activities>\
+     <dm:note>In a meeting</dm:note></dm:person></presence>"
+        .to_owned()
+}
+
+#[tokio::test]
+async fn publish_initial_refresh_modify_and_remove() {
+    let u = publish_uas();
+    // baresip 1.0's first PUBLISH: its document, no entity tag.
+    let h = authed(
+        &u,
+        publish(
+            ALICE,
+            &[("Expires", "600")],
+            &pidf_fixture("baresip-publish-open.xml"),
+        ),
+    )
+    .await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    assert_eq!(h.reply.header("Expires"), Some("600"));
+    let tag1 = h.reply.header("SIP-ETag").expect("SIP-ETag").to_owned();
+    // Not registered, but published open: watchers hear.
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(ALICE.into(), Presence::online())]
+    );
+    assert_eq!(u.user_presence(ALICE, NOW), Presence::online());
+
+    // A refresh: no body, a new entity tag, nothing new to tell.
+    let h = authed(
+        &u,
+        publish(ALICE, &[("Expires", "600"), ("SIP-If-Match", &tag1)], ""),
+    )
+    .await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    let tag2 = h.reply.header("SIP-ETag").unwrap().to_owned();
+    assert_ne!(tag1, tag2);
+    assert!(h.followups.is_empty());
+    // The old tag is spent (RFC 3903 §6 step 4): 412.
+    let h = authed(&u, publish(ALICE, &[("SIP-If-Match", &tag1)], "")).await;
+    assert_eq!(h.reply.code, 412, "{h:?}");
+
+    // A modification: busy, with a note.
+    let h = authed(&u, publish(ALICE, &[("SIP-If-Match", &tag2)], &busy_doc())).await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    assert_eq!(h.reply.header("Expires"), Some("3600"));
+    let tag3 = h.reply.header("SIP-ETag").unwrap().to_owned();
+    let busy = Presence {
+        open: true,
+        availability: Some(crate::presence::Availability::Discreet),
+        activities: vec!["busy".into()],
+        note: Some("In a meeting".into()),
+        ..Presence::default()
+    };
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(ALICE.into(), busy.clone())]
+    );
+    assert_eq!(u.user_presence(ALICE, NOW), busy);
+
+    // Removal: back to the registration (none: offline).
+    let h = authed(
+        &u,
+        publish(ALICE, &[("SIP-If-Match", &tag3), ("Expires", "0")], ""),
+    )
+    .await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(ALICE.into(), Presence::offline())]
+    );
+    assert_eq!(u.user_presence(ALICE, NOW), Presence::offline());
+}
+
+#[tokio::test]
+async fn publish_refusals() {
+    let u = publish_uas();
+    // Another event package: 489 before anything else.
+    let r = u
+        .handle(&publish(ALICE, &[("Event", "dialog")], &busy_doc()), NOW)
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Allow-Events")), (489, Some("presence")));
+    // Too short: 423 with Min-Expires.
+    let r = u
+        .handle(&publish(ALICE, &[("Expires", "10")], &busy_doc()), NOW)
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Min-Expires")), (423, Some("60")));
+    let r = u
+        .handle(&publish(ALICE, &[("Expires", "soon")], &busy_doc()), NOW)
+        .await
+        .reply;
+    assert_eq!(r.code, 400);
+    // Too large: 413, before any challenge.
+    let big = "x".repeat(crate::sip::publish::MAX_BODY + 1);
+    let r = u.handle(&publish(ALICE, &[], &big), NOW).await.reply;
+    assert_eq!(r.code, 413);
+    // Unauthenticated: challenged.
+    let r = u.handle(&publish(ALICE, &[], &busy_doc()), NOW).await.reply;
+    assert_eq!(r.code, 401);
+    // Someone else's presence: 403.
+    let h = authed(&u, publish("sip:bob@sms.example", &[], &busy_doc())).await;
+    assert_eq!(h.reply.code, 403, "{h:?}");
+    // Another body: 415 with Accept.
+    let h = authed(
+        &u,
+        publish(ALICE, &[("Content-Type", "text/plain")], "hello"),
+    )
+    .await;
+    assert_eq!(
+        (h.reply.code, h.reply.header("Accept")),
+        (415, Some("application/pidf+xml"))
+    );
+    // PIDF that is not: 400; hostile XML too.
+    let h = authed(&u, publish(ALICE, &[], "<presence xmlns=\"urn:x\"/>")).await;
+    assert_eq!(h.reply.code, 400, "{h:?}");
+    let h = authed(
+        &u,
+        publish(ALICE, &[], &pidf_fixture("hostile-entities.xml")),
+    )
+    .await;
+    assert_eq!(h.reply.code, 400, "{h:?}");
+    // A new publication without a body, or a removal without a tag: 400.
+    let h = authed(&u, publish(ALICE, &[], "")).await;
+    assert_eq!(h.reply.code, 400, "{h:?}");
+    let h = authed(&u, publish(ALICE, &[("Expires", "0")], &busy_doc())).await;
+    assert_eq!(h.reply.code, 400, "{h:?}");
+    // An entity tag never issued: 412.
+    let h = authed(&u, publish(ALICE, &[("SIP-If-Match", "nope")], "")).await;
+    assert_eq!(h.reply.code, 412, "{h:?}");
+    // The per-user cap: 403 once reached.
+    for _ in 0..crate::sip::publish::MAX_PER_USER {
+        let h = authed(&u, publish(ALICE, &[], &busy_doc())).await;
+        assert_eq!(h.reply.code, 200, "{h:?}");
+    }
+    let h = authed(&u, publish(ALICE, &[], &busy_doc())).await;
+    assert_eq!(h.reply.code, 403, "{h:?}");
+    assert!(ALLOW.contains("PUBLISH"));
+}
+
+#[tokio::test]
+async fn an_expired_publication_reverts_to_the_registration() {
+    let u = publish_uas();
+    let register = request(
+        "REGISTER",
+        "sip:sms.example",
+        &[
+            ("To", "<sip:alice@sms.example>"),
+            ("Contact", "<sip:alice@127.0.0.1:5070>;expires=7200"),
+        ],
+        "",
+    );
+    let h = authed(&u, register).await;
+    assert_eq!(h.reply.code, 200);
+    let h = authed(
+        &u,
+        publish(
+            ALICE,
+            &[("Expires", "60")],
+            &pidf_fixture("baresip-publish-closed.xml"),
+        ),
+    )
+    .await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    // Published closed outweighs registered.
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(ALICE.into(), Presence::offline())]
+    );
+    // A registration change says nothing while a publication stands.
+    let again = request(
+        "REGISTER",
+        "sip:sms.example",
+        &[
+            ("To", "<sip:alice@sms.example>"),
+            ("CSeq", "2 REGISTER"),
+            ("Contact", "*"),
+            ("Expires", "0"),
+        ],
+        "",
+    );
+    let h = authed(&u, again).await;
+    assert_eq!(h.reply.code, 200);
+    assert!(
+        !h.followups
+            .iter()
+            .any(|f| matches!(f, Followup::Presence(..))),
+        "{h:?}"
+    );
+    let reg = request(
+        "REGISTER",
+        "sip:sms.example",
+        &[
+            ("To", "<sip:alice@sms.example>"),
+            ("CSeq", "3 REGISTER"),
+            ("Contact", "<sip:alice@127.0.0.1:5070>;expires=7200"),
+        ],
+        "",
+    );
+    assert_eq!(authed(&u, reg).await.reply.code, 200);
+    assert!(u.expire_publications(NOW + 59).is_empty());
+    assert_eq!(
+        u.expire_publications(NOW + 60),
+        vec![(ALICE.to_owned(), Presence::online())]
+    );
+}
