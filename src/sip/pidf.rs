@@ -463,6 +463,10 @@ mod tests {
         assert_eq!(open, Presence::online());
         let closed = read(&fixture("baresip-publish-closed.xml")).unwrap();
         assert_eq!(closed, Presence::offline());
+        // Its first publication, before any status is set, says "unknown":
+        // not open.
+        let initial = read(&fixture("baresip-publish-initial.xml")).unwrap();
+        assert_eq!(initial, Presence::offline());
     }
 
     #[test]
