@@ -330,6 +330,34 @@ fn sip_watchers_see_imps_users_as_pidf() {
     alice.answer(&n, 200, "OK");
     assert!(n.body.contains("<basic>open</basic>"), "{}", n.body);
 
+    // UpdatePresence reaches the SIP watcher as RPID and notes, not only
+    // open/closed.
+    let c = Client::of(imps, &a);
+    let upd = "<UpdatePresence-Request><PresenceSubList><UserAvailability><Qualifier>T</Qualifier>\
+               <PresenceValue>DISCREET</PresenceValue></UserAvailability><StatusText><Qualifier>T</Qualifier>\
+               <PresenceValue>at lunch</PresenceValue></StatusText></PresenceSubList></UpdatePresence-Request>";
+    assert_eq!(c.ask(upd).code(), Some(200));
+    let n = alice
+        .expect_request("NOTIFY", Duration::from_secs(10))
+        .expect("NOTIFY pushed on UpdatePresence");
+    alice.answer(&n, 200, "OK");
+    for part in [
+        "<basic>open</basic>",
+        "<rpid:activities><rpid:busy/></rpid:activities>",
+        "<dm:note>at lunch</dm:note>",
+        "<note>at lunch</note>",
+    ] {
+        assert!(n.body.contains(part), "{part} not in {}", n.body);
+    }
+    // A new SUBSCRIBE gets it at once.
+    let r = subscribe(&mut alice);
+    assert_eq!(r.status(), 200);
+    let n = alice
+        .expect_request("NOTIFY", Duration::from_secs(10))
+        .expect("NOTIFY");
+    alice.answer(&n, 200, "OK");
+    assert!(n.body.contains("<dm:note>at lunch</dm:note>"), "{}", n.body);
+
     // Not in mallory's lists: no watching.
     let mut mallory = Ua::new("sip:mallory@sms.test", "pw-m", sip);
     assert_eq!(subscribe(&mut mallory).status(), 403);
@@ -391,6 +419,66 @@ fn imps_watchers_are_pushed_sip_registrations() {
         n.raw
     );
     assert_eq!(online(&n).as_deref(), Some("T"), "{}", n.raw);
+
+    // Her PUBLISH (RFC 3903) says more than the registration.
+    let doc = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+               xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+               xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" entity=\"sip:erin@sms.test\">\
+               <tuple id=\"t\"><status><basic>open</basic></status></tuple>\
+               <dm:person id=\"p\"><rpid:activities><rpid:away/></rpid:activities>\
+               <dm:note>back at 3</dm:note></dm:person></presence>";
+    let r = erin.request(
+        "PUBLISH",
+        "sip:erin@sms.test",
+        &[
+            ("Event", "presence"),
+            ("Expires", "600"),
+            ("Content-Type", "application/pidf+xml"),
+        ],
+        doc,
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    let etag = r.header("SIP-ETag").expect("SIP-ETag").to_owned();
+    let n = c
+        .poll_for("PresenceNotification-Request", &mut seen, limit)
+        .expect("pushed on PUBLISH");
+    let value = |a: &Answer, name: &str| {
+        a.text(&["Presence", "PresenceSubList", name, "PresenceValue"])
+            .map(str::to_owned)
+    };
+    assert_eq!(online(&n).as_deref(), Some("T"), "{}", n.raw);
+    assert_eq!(
+        value(&n, "UserAvailability").as_deref(),
+        Some("NOT_AVAILABLE"),
+        "{}",
+        n.raw
+    );
+    assert_eq!(
+        value(&n, "StatusText").as_deref(),
+        Some("back at 3"),
+        "{}",
+        n.raw
+    );
+    let r = erin.request(
+        "PUBLISH",
+        "sip:erin@sms.test",
+        &[
+            ("Event", "presence"),
+            ("Expires", "0"),
+            ("SIP-If-Match", &etag),
+        ],
+        "",
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    let n = c
+        .poll_for("PresenceNotification-Request", &mut seen, limit)
+        .expect("pushed on the removal");
+    assert_eq!(
+        value(&n, "StatusText"),
+        None,
+        "back to the registration: {}",
+        n.raw
+    );
 
     assert_eq!(erin.register(0).status(), 200);
     let n = c
