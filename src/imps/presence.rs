@@ -638,3 +638,255 @@ fn presence_of(user_id: &str, attrs: Vec<Element>) -> Element {
                 .with_all(attrs),
         )
 }
+
+/// One test per row of `docs/presence-mapping.md`, with the PIDF documents of
+/// real peers (baresip, Kamailio) among the inputs.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::pidf;
+
+    fn fixture(name: &str) -> Presence {
+        let path = format!("{}/tests/fixtures/pidf/{name}", env!("CARGO_MANIFEST_DIR"));
+        let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        pidf::read(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// The PresenceValue of `name` in `attrs` (`None`: not there).
+    fn value(attrs: &[Element], name: &str) -> Option<String> {
+        attrs
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| a.text_at(&["PresenceValue"]))
+            .map(str::to_owned)
+    }
+
+    fn set(pairs: &[(&str, &str)]) -> Vec<Element> {
+        pairs.iter().map(|(n, v)| attr(n, v)).collect()
+    }
+
+    /// What a SIP watcher gets for an IMPS user logged in with `attrs`.
+    fn document(attrs: &[Element]) -> String {
+        pidf::presence_document(
+            "sip:erin@sms.example",
+            "sip:erin@sms.example",
+            &to_presence(true, attrs),
+        )
+    }
+
+    #[test]
+    fn row_basic_to_online_status() {
+        for (file, online) in [
+            ("baresip-publish-open.xml", "T"),
+            ("baresip-publish-closed.xml", "F"),
+            ("baresip-publish-initial.xml", "F"),
+            ("kamailio-dummy-presence.xml", "T"),
+            // One tuple closed, one open.
+            ("rpid-rich.xml", "T"),
+        ] {
+            let attrs = attributes(&fixture(file));
+            assert_eq!(
+                value(&attrs, "OnlineStatus").as_deref(),
+                Some(online),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn row_online_status_to_basic() {
+        assert!(document(&[]).contains("<basic>open</basic>"));
+        let hidden = set(&[("OnlineStatus", "F")]);
+        assert!(document(&hidden).contains("<basic>closed</basic>"));
+        let out = pidf::presence_document("sip:e@x", "sip:e@x", &to_presence(false, &[]));
+        assert!(out.contains("<basic>closed</basic>"), "{out}");
+    }
+
+    #[test]
+    fn row_activities_to_user_availability() {
+        for (file, availability) in [
+            ("rpid-rich.xml", "DISCREET"),
+            ("tuple-rpid.xml", "NOT_AVAILABLE"),
+            ("baresip-publish-open.xml", "AVAILABLE"),
+            ("kamailio-dummy-presence.xml", "AVAILABLE"),
+            ("baresip-publish-closed.xml", "NOT_AVAILABLE"),
+        ] {
+            let attrs = attributes(&fixture(file));
+            assert_eq!(
+                value(&attrs, "UserAvailability").as_deref(),
+                Some(availability),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn row_user_availability_to_activities() {
+        for (availability, activities) in [
+            (
+                "DISCREET",
+                Some("<rpid:activities><rpid:busy/></rpid:activities>"),
+            ),
+            (
+                "NOT_AVAILABLE",
+                Some("<rpid:activities><rpid:away/></rpid:activities>"),
+            ),
+            ("AVAILABLE", None),
+        ] {
+            let doc = document(&set(&[("UserAvailability", availability)]));
+            match activities {
+                Some(a) => assert!(doc.contains(a), "{availability}: {doc}"),
+                None => assert!(!doc.contains("rpid:activities"), "{availability}: {doc}"),
+            }
+            // And back: the same availability.
+            let back = attributes(&pidf::read(doc.as_bytes()).unwrap());
+            assert_eq!(
+                value(&back, "UserAvailability").as_deref(),
+                Some(availability)
+            );
+        }
+    }
+
+    #[test]
+    fn row_mood() {
+        let attrs = attributes(&fixture("rpid-rich.xml"));
+        assert_eq!(value(&attrs, "StatusMood").as_deref(), Some("HAPPY"));
+        assert_eq!(
+            value(
+                &attributes(&fixture("baresip-publish-open.xml")),
+                "StatusMood"
+            ),
+            None
+        );
+        let doc = document(&set(&[("StatusMood", "IN_LOVE")]));
+        assert!(
+            doc.contains("<rpid:mood><rpid:in_love/></rpid:mood>"),
+            "{doc}"
+        );
+        // NONE and values RPID lacks are not written.
+        for v in ["NONE", "BOGUS"] {
+            assert!(!document(&set(&[("StatusMood", v)])).contains("rpid:mood"));
+        }
+    }
+
+    #[test]
+    fn row_notes_to_status_text() {
+        for (file, text) in [
+            ("rpid-rich.xml", Some("In a meeting & on a call")),
+            ("kamailio-dummy-presence.xml", Some("Available")),
+            ("tuple-rpid.xml", Some("Gone fishing")),
+            ("baresip-publish-open.xml", None),
+        ] {
+            let attrs = attributes(&fixture(file));
+            assert_eq!(value(&attrs, "StatusText").as_deref(), text, "{file}");
+        }
+    }
+
+    #[test]
+    fn row_status_text_to_notes() {
+        let doc = document(&set(&[("StatusText", "at lunch")]));
+        assert!(doc.contains("<note>at lunch</note></tuple>"), "{doc}");
+        assert!(
+            doc.contains("<dm:note>at lunch</dm:note></dm:person>"),
+            "{doc}"
+        );
+        assert_eq!(
+            pidf::read(doc.as_bytes()).unwrap().note.as_deref(),
+            Some("at lunch")
+        );
+    }
+
+    #[test]
+    fn row_device_to_client_info() {
+        let attrs = attributes(&fixture("rpid-rich.xml"));
+        let c = attrs.iter().find(|a| a.name == "ClientInfo").unwrap();
+        assert_eq!(c.text_at(&["ClientType"]), Some("COMPUTER"));
+        assert_eq!(c.text_at(&["Model"]), Some("Linphone 5.2"));
+        assert_eq!(c.text_at(&["ClientProducer"]), None);
+        assert!(
+            !attributes(&fixture("baresip-publish-open.xml"))
+                .iter()
+                .any(|a| a.name == "ClientInfo")
+        );
+    }
+
+    #[test]
+    fn row_client_info_to_device() {
+        let info = Element::new("ClientInfo")
+            .with(Element::text("Qualifier", "T"))
+            .with(Element::text("ClientType", "MOBILE_PHONE"))
+            .with(Element::text("DevManufacturer", "Nokia"))
+            .with(Element::text("ClientProducer", "Nokia"))
+            .with(Element::text("Model", "6630"))
+            .with(Element::text("ClientVersion", "2.0"));
+        let doc = document(&[info]);
+        assert!(
+            doc.contains("<dm:device id=\"client\"><rpid:class>MOBILE_PHONE</rpid:class><dm:deviceID>urn:uuid:"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("<dm:note>Nokia 6630</dm:note></dm:device>"),
+            "{doc}"
+        );
+        assert!(!doc.contains("2.0"), "ClientVersion is lost: {doc}");
+        let back = attributes(&pidf::read(doc.as_bytes()).unwrap());
+        let c = back.iter().find(|a| a.name == "ClientInfo").unwrap();
+        assert_eq!(c.text_at(&["ClientType"]), Some("MOBILE_PHONE"));
+        assert_eq!(c.text_at(&["Model"]), Some("Nokia 6630"));
+    }
+
+    #[test]
+    fn row_what_is_ignored() {
+        // rpid-rich has place-type, a CIPID homepage, an unknown namespace's
+        // element, contact priorities and a device ID: none shows up.
+        let attrs = attributes(&fixture("rpid-rich.xml"));
+        let names: Vec<&str> = attrs.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "OnlineStatus",
+                "UserAvailability",
+                "StatusText",
+                "StatusMood",
+                "ClientInfo"
+            ]
+        );
+        // IMPS attributes without a PIDF counterpart are not written.
+        let doc = document(&[
+            attr("Alias", "erin the great"),
+            attr("FreeTextLocation", "Berlin"),
+            attr("PreferredLanguage", "de"),
+        ]);
+        for lost in ["erin the great", "Berlin", ">de<"] {
+            assert!(!doc.contains(lost), "{lost}: {doc}");
+        }
+    }
+
+    #[test]
+    fn a_qualifier_f_says_nothing() {
+        let unqualified = Element::new("StatusText")
+            .with(Element::text("Qualifier", "F"))
+            .with(Element::text("PresenceValue", "stale"));
+        let p = to_presence(true, &[unqualified]);
+        assert_eq!(p, Presence::online());
+    }
+
+    #[test]
+    fn foreign_watches_pending_or_ended_show_offline() {
+        for state in [
+            None,
+            Some(ForeignWatchState::Pending),
+            Some(ForeignWatchState::Terminated("noresource".into())),
+        ] {
+            let attrs = attributes(&foreign_shown(state.as_ref()));
+            assert_eq!(value(&attrs, "OnlineStatus").as_deref(), Some("F"));
+            assert_eq!(
+                value(&attrs, "UserAvailability").as_deref(),
+                Some("NOT_AVAILABLE")
+            );
+        }
+        let active = ForeignWatchState::Active(fixture("kamailio-dummy-presence.xml"));
+        let attrs = attributes(&foreign_shown(Some(&active)));
+        assert_eq!(value(&attrs, "OnlineStatus").as_deref(), Some("T"));
+    }
+}
