@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use daemon_support::{Daemon, Ua, add_user, free_port, start_baresip, write_config};
+use daemon_support::{Daemon, SipMsg, Ua, add_user, free_port, start_baresip, write_config};
 use imps_support::{Answer, http_post, read, request, send, user};
 use sim_support::{SimProcess, TempDir, wait_for};
 
@@ -252,6 +252,15 @@ fn imps_client_talks_to_an_sms_only_contact_and_to_a_sip_user() {
     assert_eq!(c.ask("<Polling-Request/>").code(), Some(604));
 }
 
+/// The next NOTIFY `ua` gets (within 10 s), answered 200.
+fn notified(ua: &Ua, what: &str) -> SipMsg {
+    let n = ua
+        .expect_request("NOTIFY", Duration::from_secs(10))
+        .expect(what);
+    ua.answer(&n, 200, "OK");
+    n
+}
+
 /// A SIP watcher sees an IMPS user of the bridge as PIDF: `closed` while they
 /// are logged out, `open` once they logged in, each change pushed as a NOTIFY;
 /// only when the IMPS user is in the watcher's lists.
@@ -302,10 +311,7 @@ fn sip_watchers_see_imps_users_as_pidf() {
     };
     let r = subscribe(&mut alice);
     assert_eq!(r.status(), 200, "{r:?}\n{}", daemon.log());
-    let n = alice
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY");
-    alice.answer(&n, 200, "OK");
+    let n = notified(&alice, "NOTIFY");
     assert!(
         n.body.contains("entity=\"sip:erin@sms.test\""),
         "{}",
@@ -316,18 +322,12 @@ fn sip_watchers_see_imps_users_as_pidf() {
     let a = login(imps, "wv:erin@sms.test", "pw-erin");
     assert_eq!(a.code(), Some(200), "{}", a.raw);
     // The login is pushed in the existing dialog, without a new SUBSCRIBE.
-    let n = alice
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY pushed on login");
-    alice.answer(&n, 200, "OK");
+    let n = notified(&alice, "NOTIFY pushed on login");
     assert!(n.body.contains("<basic>open</basic>"), "{}", n.body);
     // A refreshing SUBSCRIBE gets the current state too.
     let r = subscribe(&mut alice);
     assert_eq!(r.status(), 200);
-    let n = alice
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY");
-    alice.answer(&n, 200, "OK");
+    let n = notified(&alice, "NOTIFY");
     assert!(n.body.contains("<basic>open</basic>"), "{}", n.body);
 
     // UpdatePresence reaches the SIP watcher as RPID and notes, not only
@@ -337,10 +337,7 @@ fn sip_watchers_see_imps_users_as_pidf() {
                <PresenceValue>DISCREET</PresenceValue></UserAvailability><StatusText><Qualifier>T</Qualifier>\
                <PresenceValue>at lunch</PresenceValue></StatusText></PresenceSubList></UpdatePresence-Request>";
     assert_eq!(c.ask(upd).code(), Some(200));
-    let n = alice
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY pushed on UpdatePresence");
-    alice.answer(&n, 200, "OK");
+    let n = notified(&alice, "NOTIFY pushed on UpdatePresence");
     for part in [
         "<basic>open</basic>",
         "<rpid:activities><rpid:busy/></rpid:activities>",
@@ -352,10 +349,7 @@ fn sip_watchers_see_imps_users_as_pidf() {
     // A new SUBSCRIBE gets it at once.
     let r = subscribe(&mut alice);
     assert_eq!(r.status(), 200);
-    let n = alice
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY");
-    alice.answer(&n, 200, "OK");
+    let n = notified(&alice, "NOTIFY");
     assert!(n.body.contains("<dm:note>at lunch</dm:note>"), "{}", n.body);
 
     // Not in mallory's lists: no watching.

@@ -116,6 +116,13 @@ fn rig() -> Rig {
     }
 }
 
+/// The rig with Harry logged in, and his SessionID.
+async fn logged_in() -> (Rig, String) {
+    let r = rig();
+    let sid = r.login().await;
+    (r, sid)
+}
+
 fn rand_counter() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -143,6 +150,23 @@ impl Rig {
             .await;
         assert_eq!(a.code(), Some(200), "{}", a.raw);
         a.text(&["SessionID"]).unwrap().to_owned()
+    }
+
+    /// `<kind>-Request` naming Jane (SubscribePresence, GetPresence,
+    /// UnsubscribePresence).
+    async fn about_jane(&self, session: Option<&str>, kind: &str) -> imps_support::Answer {
+        let primitive = format!("<{kind}-Request>{}</{kind}-Request>", user(JANE_WV));
+        self.ask(session, &primitive).await
+    }
+
+    /// Polls and finds no PresenceNotification waiting.
+    async fn nothing_pushed(&self, session: Option<&str>) {
+        let n = self.ask(session, "<Polling-Request/>").await;
+        assert_ne!(
+            n.primitive.name, "PresenceNotification-Request",
+            "{}",
+            n.raw
+        );
     }
 
     fn watched(&self) -> Vec<(String, String)> {
@@ -173,18 +197,9 @@ fn watch_pair() -> (String, String) {
 
 #[tokio::test]
 async fn subscribing_to_a_foreign_user_watches_them_and_pushes_their_news() {
-    let r = rig();
-    let sid = r.login().await;
+    let (r, sid) = logged_in().await;
     let s = Some(sid.as_str());
-    let a = r
-        .ask(
-            s,
-            &format!(
-                "<SubscribePresence-Request>{}</SubscribePresence-Request>",
-                user(JANE_WV)
-            ),
-        )
-        .await;
+    let a = r.about_jane(s, "SubscribePresence").await;
     assert_eq!(a.code(), Some(200), "{}", a.raw);
     assert_eq!(r.watched(), vec![watch_pair()]);
     // Nothing known yet: shown offline.
@@ -222,15 +237,7 @@ async fn subscribing_to_a_foreign_user_watches_them_and_pushes_their_news() {
         Some("baresip")
     );
     // GetPresence answers from what is known, without a second watch.
-    let g = r
-        .ask(
-            s,
-            &format!(
-                "<GetPresence-Request>{}</GetPresence-Request>",
-                user(JANE_WV)
-            ),
-        )
-        .await;
+    let g = r.about_jane(s, "GetPresence").await;
     assert_eq!(g.code(), Some(200), "{}", g.raw);
     assert_eq!(value(&g, "StatusText"), Some("On a call"));
     assert_eq!(r.watched(), vec![watch_pair()]);
@@ -243,60 +250,25 @@ async fn subscribing_to_a_foreign_user_watches_them_and_pushes_their_news() {
     assert_eq!(value(&n, "StatusText"), None);
 
     // Unsubscribing ends the watch there; later news is dropped.
-    let a = r
-        .ask(
-            s,
-            &format!(
-                "<UnsubscribePresence-Request>{}</UnsubscribePresence-Request>",
-                user(JANE_WV)
-            ),
-        )
-        .await;
+    let a = r.about_jane(s, "UnsubscribePresence").await;
     assert_eq!(a.code(), Some(200));
     assert_eq!(r.unwatched(), vec![watch_pair()]);
     r.news(ForeignWatchState::Active(Presence::online()));
-    let n = r.ask(s, "<Polling-Request/>").await;
-    assert_ne!(
-        n.primitive.name, "PresenceNotification-Request",
-        "{}",
-        n.raw
-    );
+    r.nothing_pushed(s).await;
 }
 
 #[tokio::test]
 async fn get_presence_watches_until_logout() {
-    let r = rig();
-    let sid = r.login().await;
+    let (r, sid) = logged_in().await;
     let s = Some(sid.as_str());
-    let g = r
-        .ask(
-            s,
-            &format!(
-                "<GetPresence-Request>{}</GetPresence-Request>",
-                user(JANE_WV)
-            ),
-        )
-        .await;
+    let g = r.about_jane(s, "GetPresence").await;
     assert_eq!(g.code(), Some(200), "{}", g.raw);
     assert_eq!(value(&g, "OnlineStatus"), Some("F"), "nothing known yet");
     assert_eq!(r.watched(), vec![watch_pair()]);
     r.news(ForeignWatchState::Active(Presence::online()));
     // Not subscribed: no notification, but GetPresence knows.
-    let n = r.ask(s, "<Polling-Request/>").await;
-    assert_ne!(
-        n.primitive.name, "PresenceNotification-Request",
-        "{}",
-        n.raw
-    );
-    let g = r
-        .ask(
-            s,
-            &format!(
-                "<GetPresence-Request>{}</GetPresence-Request>",
-                user(JANE_WV)
-            ),
-        )
-        .await;
+    r.nothing_pushed(s).await;
+    let g = r.about_jane(s, "GetPresence").await;
     assert_eq!(value(&g, "OnlineStatus"), Some("T"));
     assert_eq!(value(&g, "UserAvailability"), Some("AVAILABLE"));
     assert!(r.unwatched().is_empty());
@@ -306,30 +278,13 @@ async fn get_presence_watches_until_logout() {
 
 #[tokio::test]
 async fn an_expired_session_ends_the_watch_and_a_refused_one_is_not_kept() {
-    let r = rig();
-    let sid = r.login().await;
+    let (r, sid) = logged_in().await;
     let s = Some(sid.as_str());
     *r.fake.refuse_watch.lock().unwrap() = true;
-    let a = r
-        .ask(
-            s,
-            &format!(
-                "<SubscribePresence-Request>{}</SubscribePresence-Request>",
-                user(JANE_WV)
-            ),
-        )
-        .await;
+    let a = r.about_jane(s, "SubscribePresence").await;
     assert_eq!(a.code(), Some(531), "no route: {}", a.raw);
     *r.fake.refuse_watch.lock().unwrap() = false;
-    let a = r
-        .ask(
-            s,
-            &format!(
-                "<SubscribePresence-Request>{}</SubscribePresence-Request>",
-                user(JANE_WV)
-            ),
-        )
-        .await;
+    let a = r.about_jane(s, "SubscribePresence").await;
     assert_eq!(a.code(), Some(200), "{}", a.raw);
     assert_eq!(r.watched(), vec![watch_pair()]);
     // Past the KeepAliveTime (600 s) the session ends, and the watch with it.

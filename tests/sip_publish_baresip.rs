@@ -9,7 +9,7 @@ mod sip_support;
 
 use std::time::Duration;
 
-use sip_support::{start, udp_addr};
+use sip_support::{baresip_home, baresip_log, spawn_baresip, start};
 use smsbridge::bridge::api::ImFrontEnd;
 use smsbridge::presence::Presence;
 
@@ -25,38 +25,10 @@ async fn baresip_publishes_and_unpublishes_its_presence() {
     let (fe, _bridge, stop) = start(&[]).await;
     assert_eq!(fe.user_presence("alice"), Some(Presence::offline()));
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        dir.path().join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
-             module account.so\nmodule menu.so\nmodule presence.so\n"
-        ),
-    )
-    .unwrap();
     // regint=0: no REGISTER, so online can only come from the PUBLISH.
-    std::fs::write(
-        dir.path().join("accounts"),
-        format!(
-            "<sip:alice@sms.example>;auth_pass=secret;outbound=\"sip:{}\";regint=0;pubint=60\n",
-            udp_addr(&fe)
-        ),
-    )
-    .unwrap();
-    let child = tokio::process::Command::new("baresip")
-        .args(["-f", dir.path().to_str().unwrap(), "-t", "4", "-s"])
-        // Its first publication says `unknown`; this one says `open`.
-        .args(["-e", "/presence_online"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("baresip starts");
+    baresip_home(dir.path(), &fe, "regint=0;pubint=60");
+    // Its first publication says `unknown`; this one says `open`.
+    let child = spawn_baresip(dir.path(), 4, &["/presence_online"]);
     let mut published = false;
     for _ in 0..50 {
         if fe.user_presence("alice") == Some(Presence::online()) {
@@ -65,15 +37,7 @@ async fn baresip_publishes_and_unpublishes_its_presence() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("baresip quits")
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = baresip_log(child).await;
     assert!(published, "no publication seen:\n{log}");
     assert!(fe.registrations().is_empty(), "regint=0 registers nothing");
     for seen in [

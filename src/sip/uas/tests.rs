@@ -710,16 +710,22 @@ async fn publish_refusals() {
 #[tokio::test]
 async fn an_expired_publication_reverts_to_the_registration() {
     let u = publish_uas();
-    let register = request(
-        "REGISTER",
-        "sip:sms.example",
-        &[
-            ("To", "<sip:alice@sms.example>"),
-            ("Contact", "<sip:alice@127.0.0.1:5070>;expires=7200"),
-        ],
-        "",
-    );
-    let h = authed(&u, register).await;
+    // REGISTER number `cseq` of alice with these Contact and Expires.
+    let register = |cseq: &str, contact: &str, expires: &str| {
+        request(
+            "REGISTER",
+            "sip:sms.example",
+            &[
+                ("To", "<sip:alice@sms.example>"),
+                ("CSeq", cseq),
+                ("Contact", contact),
+                ("Expires", expires),
+            ],
+            "",
+        )
+    };
+    let bound = "<sip:alice@127.0.0.1:5070>";
+    let h = authed(&u, register("1 REGISTER", bound, "7200")).await;
     assert_eq!(h.reply.code, 200);
     let h = authed(
         &u,
@@ -737,18 +743,7 @@ async fn an_expired_publication_reverts_to_the_registration() {
         vec![Followup::Presence(ALICE.into(), Presence::offline())]
     );
     // A registration change says nothing while a publication stands.
-    let again = request(
-        "REGISTER",
-        "sip:sms.example",
-        &[
-            ("To", "<sip:alice@sms.example>"),
-            ("CSeq", "2 REGISTER"),
-            ("Contact", "*"),
-            ("Expires", "0"),
-        ],
-        "",
-    );
-    let h = authed(&u, again).await;
+    let h = authed(&u, register("2 REGISTER", "*", "0")).await;
     assert_eq!(h.reply.code, 200);
     assert!(
         !h.followups
@@ -756,17 +751,13 @@ async fn an_expired_publication_reverts_to_the_registration() {
             .any(|f| matches!(f, Followup::Presence(..))),
         "{h:?}"
     );
-    let reg = request(
-        "REGISTER",
-        "sip:sms.example",
-        &[
-            ("To", "<sip:alice@sms.example>"),
-            ("CSeq", "3 REGISTER"),
-            ("Contact", "<sip:alice@127.0.0.1:5070>;expires=7200"),
-        ],
-        "",
+    assert_eq!(
+        authed(&u, register("3 REGISTER", bound, "7200"))
+            .await
+            .reply
+            .code,
+        200
     );
-    assert_eq!(authed(&u, reg).await.reply.code, 200);
     assert!(u.expire_publications(NOW + 59).is_empty());
     assert_eq!(
         u.expire_publications(NOW + 60),
