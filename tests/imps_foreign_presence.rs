@@ -54,11 +54,15 @@ impl ImApi for Fake {
     }
     fn watch(&self, _watcher: String, name: String) -> BoxFuture<Result<Watched, Refusal>> {
         Box::pin(async move {
-            if name.eq_ignore_ascii_case(JANE_WV) {
+            // Anyone at otherdomain.test is a foreign user.
+            if let Some(rest) = name
+                .strip_prefix("wv:")
+                .filter(|r| r.ends_with("@otherdomain.test"))
+            {
                 Ok(Watched {
                     target: Target::Foreign {
-                        address: JANE.into(),
-                        name: Some("Jane".into()),
+                        address: format!("sip:{rest}"),
+                        name: None,
                     },
                     online: None,
                 })
@@ -249,6 +253,15 @@ async fn subscribing_to_a_foreign_user_watches_them_and_pushes_their_news() {
     assert_eq!(value(&n, "UserAvailability"), Some("NOT_AVAILABLE"));
     assert_eq!(value(&n, "StatusText"), None);
 
+    // Ended there: forgotten, so subscribing again starts a new watch.
+    r.news(ForeignWatchState::Active(Presence::online()));
+    r.nothing_pushed(s).await;
+    let a = r.about_jane(s, "SubscribePresence").await;
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    assert_eq!(r.watched(), vec![watch_pair(), watch_pair()]);
+    let n = r.ask(s, "<Polling-Request/>").await;
+    assert_eq!(value(&n, "OnlineStatus"), Some("F"), "pending again");
+
     // Unsubscribing ends the watch there; later news is dropped.
     let a = r.about_jane(s, "UnsubscribePresence").await;
     assert_eq!(a.code(), Some(200));
@@ -290,4 +303,24 @@ async fn an_expired_session_ends_the_watch_and_a_refused_one_is_not_kept() {
     // Past the KeepAliveTime (600 s) the session ends, and the watch with it.
     r.server.expire(r.t0 + Duration::from_secs(3600));
     assert_eq!(r.unwatched(), vec![watch_pair()]);
+}
+
+#[tokio::test]
+async fn foreign_watches_are_capped_per_watcher() {
+    let (r, sid) = logged_in().await;
+    let s = Some(sid.as_str());
+    let get = |i: usize| {
+        format!(
+            "<GetPresence-Request>{}</GetPresence-Request>",
+            user(&format!("wv:u{i}@otherdomain.test"))
+        )
+    };
+    for i in 0..256 {
+        assert_eq!(r.ask(s, &get(i)).await.code(), Some(200), "watch {i}");
+    }
+    let a = r.ask(s, &get(256)).await;
+    assert_eq!(a.code(), Some(503), "{}", a.raw);
+    assert_eq!(r.watched().len(), 256);
+    // Watches already held are still answered.
+    assert_eq!(r.ask(s, &get(0)).await.code(), Some(200));
 }

@@ -21,6 +21,8 @@ use crate::xml::Element;
 
 /// Foreign watches remembered (watcher, presentity) in total.
 pub(super) const MAX_FOREIGN_WATCHES: usize = 10_000;
+/// Foreign watches one watcher may hold.
+pub(super) const MAX_FOREIGN_PER_WATCHER: usize = 256;
 /// SIP users whose presence is remembered for IMPS watchers.
 const MAX_SIP_USERS: usize = 10_000;
 
@@ -367,7 +369,8 @@ impl Server {
             if book.foreign.contains_key(&key) {
                 return Ok(());
             }
-            if book.foreign.len() >= MAX_FOREIGN_WATCHES {
+            let mine = book.foreign.keys().filter(|(w, _)| *w == key.0).count();
+            if book.foreign.len() >= MAX_FOREIGN_WATCHES || mine >= MAX_FOREIGN_PER_WATCHER {
                 return Err(Refusal::Busy {
                     retry_after: std::time::Duration::from_secs(60),
                 });
@@ -405,8 +408,9 @@ impl Server {
     }
 
     /// News of a foreign watch: remembered, and pushed to the watcher's
-    /// sessions that subscribed to the presentity. News of a watch we do not
-    /// hold (ended meanwhile) is dropped.
+    /// sessions that subscribed to the presentity. A watch the other side
+    /// ended is forgotten (the next SubscribePresence or GetPresence starts
+    /// a new one); news of a watch we do not hold is dropped.
     pub(super) fn foreign_presence(&self, update: ForeignPresence) {
         let key = (
             update.watcher.to_ascii_lowercase(),
@@ -414,9 +418,13 @@ impl Server {
         );
         {
             let mut book = self.book();
-            match book.foreign.get_mut(&key) {
-                Some(state) => *state = update.state.clone(),
-                None => return,
+            if !book.foreign.contains_key(&key) {
+                return;
+            }
+            if matches!(update.state, ForeignWatchState::Terminated(_)) {
+                book.foreign.remove(&key);
+            } else {
+                book.foreign.insert(key, update.state.clone());
             }
         }
         let target = Target::Foreign {
