@@ -687,8 +687,11 @@ mod tests {
         for (file, online) in [
             ("baresip-publish-open.xml", "T"),
             ("baresip-publish-closed.xml", "F"),
-            ("baresip-publish-initial.xml", "F"),
+            ("baresip-publish-unknown.xml", "F"),
             ("kamailio-dummy-presence.xml", "T"),
+            ("kamailio-notify-open.xml", "T"),
+            ("kamailio-notify-closed.xml", "F"),
+            ("kamailio-notify-withdrawn.xml", "F"),
             // One tuple closed, one open.
             ("rpid-rich.xml", "T"),
         ] {
@@ -717,7 +720,9 @@ mod tests {
             ("tuple-rpid.xml", "NOT_AVAILABLE"),
             ("baresip-publish-open.xml", "AVAILABLE"),
             ("kamailio-dummy-presence.xml", "AVAILABLE"),
+            ("kamailio-notify-open.xml", "AVAILABLE"),
             ("baresip-publish-closed.xml", "NOT_AVAILABLE"),
+            ("kamailio-notify-withdrawn.xml", "NOT_AVAILABLE"),
         ] {
             let attrs = attributes(&fixture(file));
             assert_eq!(
@@ -784,6 +789,7 @@ mod tests {
             ("kamailio-dummy-presence.xml", Some("Available")),
             ("tuple-rpid.xml", Some("Gone fishing")),
             ("baresip-publish-open.xml", None),
+            ("kamailio-notify-open.xml", None),
         ] {
             let attrs = attributes(&fixture(file));
             assert_eq!(value(&attrs, "StatusText").as_deref(), text, "{file}");

@@ -465,8 +465,25 @@ mod tests {
         assert_eq!(closed, Presence::offline());
         // Its first publication, before any status is set, says "unknown":
         // not open.
-        let initial = read(&fixture("baresip-publish-initial.xml")).unwrap();
+        let initial = read(&fixture("baresip-publish-unknown.xml")).unwrap();
         assert_eq!(initial, Presence::offline());
+    }
+
+    #[test]
+    fn kamailio_notifies() {
+        assert_eq!(
+            read(&fixture("kamailio-notify-open.xml")).unwrap(),
+            Presence::online()
+        );
+        assert_eq!(
+            read(&fixture("kamailio-notify-closed.xml")).unwrap(),
+            Presence::offline()
+        );
+        // Its own body for a withdrawn publication: closed, no person.
+        assert_eq!(
+            read(&fixture("kamailio-notify-withdrawn.xml")).unwrap(),
+            Presence::offline()
+        );
     }
 
     #[test]
