@@ -261,14 +261,25 @@ impl Server {
         to_presence(online, &attrs)
     }
 
-    /// A SIP user's presence as the SIP front end last told it.
+    /// A SIP user's presence as the SIP front end last told it (offline
+    /// too: a publication can say closed while the user is registered).
+    /// When the table is full an offline entry makes room; failing that the
+    /// user is shown by registration alone.
     pub(super) fn sip_presence_changed(&self, part: &str, p: &Presence) {
         {
             let mut book = self.book();
             let key = part.to_ascii_lowercase();
-            if *p == Presence::offline() {
-                book.sip.remove(&key);
-            } else if book.sip.len() < MAX_SIP_USERS || book.sip.contains_key(&key) {
+            if book.sip.len() >= MAX_SIP_USERS && !book.sip.contains_key(&key) {
+                let offline = book
+                    .sip
+                    .iter()
+                    .find(|(_, v)| **v == Presence::offline())
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = offline {
+                    book.sip.remove(&k);
+                }
+            }
+            if book.sip.len() < MAX_SIP_USERS || book.sip.contains_key(&key) {
                 book.sip.insert(key, p.clone());
             }
         }
@@ -883,6 +894,71 @@ mod tests {
             .with(Element::text("PresenceValue", "stale"));
         let p = to_presence(true, &[unqualified]);
         assert_eq!(p, Presence::online());
+    }
+
+    struct NoBridge;
+    impl crate::bridge::api::BridgeApi for NoBridge {
+        fn submit(
+            &self,
+            _r: crate::bridge::api::ImToSms,
+        ) -> crate::bridge::api::BoxFuture<Result<crate::bridge::api::Accepted, Refusal>> {
+            Box::pin(async { Err(Refusal::Invalid("none".into())) })
+        }
+        fn sip_credentials(
+            &self,
+            _a: String,
+        ) -> crate::bridge::api::BoxFuture<Option<crate::bridge::api::SipCredentials>> {
+            Box::pin(async { None })
+        }
+        fn presence(
+            &self,
+            w: String,
+            _t: crate::bridge::api::Recipient,
+        ) -> crate::bridge::api::BoxFuture<Result<crate::bridge::api::SubscriberPresence, Refusal>>
+        {
+            Box::pin(async move { Err(Refusal::UnknownUser(w)) })
+        }
+        fn user_online(&self, _a: String) {}
+    }
+    impl crate::bridge::api::ImApi for NoBridge {}
+
+    #[test]
+    fn a_sip_users_publication_outweighs_their_registration() {
+        let server = Server::new(
+            super::super::server::ServerConfig {
+                domain: "sms.example".into(),
+                limits: super::super::session::Limits::default(),
+                poll_min: 5,
+                cir_tcp: None,
+            },
+            std::sync::Arc::new(NoBridge),
+            std::sync::Arc::new(|| "t".to_owned()),
+        );
+        let registered = Watched {
+            target: Target::User {
+                user_part: "erin".into(),
+                front_end: FrontEnd::Sip,
+                name: None,
+            },
+            online: Some(true),
+        };
+        let shown = |server: &Server| {
+            let el = server.presence_el("", &registered);
+            let list = el.child("PresenceSubList").unwrap().children.clone();
+            (value(&list, "OnlineStatus"), value(&list, "StatusText"))
+        };
+        // Nothing heard from the SIP side: the registration.
+        assert_eq!(shown(&server), (Some("T".into()), None));
+        let away = Presence {
+            open: true,
+            note: Some("back at 3".into()),
+            ..Presence::default()
+        };
+        server.sip_presence_changed("Erin", &away);
+        assert_eq!(shown(&server), (Some("T".into()), Some("back at 3".into())));
+        // Published closed while registered: closed.
+        server.sip_presence_changed("erin", &Presence::offline());
+        assert_eq!(shown(&server), (Some("F".into()), None));
     }
 
     #[test]
