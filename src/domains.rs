@@ -239,7 +239,7 @@ impl Domains {
         let h = normalise_host(host);
         match h.parse::<IpAddr>() {
             Ok(ip) => self.addresses.contains(&canonical_ip(ip)),
-            Err(_) => self.names.iter().any(|n| *n == h),
+            Err(_) => self.names.contains(&h),
         }
     }
 
