@@ -313,3 +313,93 @@ fn readme_federation_example_is_valid() {
     );
     assert_eq!(cfg.federation.domain[0].addresses, ["127.0.0.2"]);
 }
+
+/// In process, over the real bridge: an IMPS user's lists take users of
+/// other domains by `wv:` or `sip:` address, show them as `wv:` with their
+/// own domain, find them by nickname, remove them, and keep their blocks.
+#[tokio::test]
+async fn imps_lists_hold_users_of_other_domains() {
+    let r = imps_support::rig();
+    let sid = r.login("wv:alice@sms.test", "secret").await;
+    let s = Some(sid.as_str());
+    let a = r
+        .ask(
+            s,
+            "<CreateList-Request><ContactList>wv:alice/~Friends@sms.test</ContactList><NickList>\
+             <NickName><Name>Jane</Name><UserID>wv:jane@OtherDomain.test</UserID></NickName>\
+             <NickName><Name>Joe</Name><UserID>sip:joe@otherdomain.test</UserID></NickName>\
+             <NickName><Name>Dave</Name><UserID>wv:dave@sms.test</UserID></NickName>\
+             </NickList></CreateList-Request>",
+        )
+        .await;
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let manage = |body: &str| {
+        format!(
+            "<ListManage-Request><ContactList>wv:alice/~Friends@sms.test</ContactList>{body}\
+             <ReceiveList>T</ReceiveList></ListManage-Request>"
+        )
+    };
+    let ids = |a: &Answer| -> Vec<String> {
+        a.primitive
+            .at(&["NickList"])
+            .map(|n| {
+                n.children_named("NickName")
+                    .filter_map(|n| n.text_at(&["UserID"]).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let a = r.ask(s, &manage("")).await;
+    assert_eq!(
+        ids(&a),
+        [
+            "wv:dave@sms.test",
+            "wv:jane@otherdomain.test",
+            "wv:joe@otherdomain.test"
+        ],
+        "{}",
+        a.raw
+    );
+    // By nickname: Joe is sip:joe@otherdomain.test, with no route there.
+    let a = r.ask(s, &send("Joe", "hi", false)).await;
+    assert_eq!(a.code(), Some(531), "{}", a.raw);
+    assert_eq!(
+        a.text(&["Result", "Description"]),
+        Some("no route to sip:joe@otherdomain.test")
+    );
+    let a = r
+        .ask(
+            s,
+            &manage("<RemoveNickList><UserID>wv:jane@otherdomain.test</UserID></RemoveNickList>"),
+        )
+        .await;
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    assert!(!ids(&a).contains(&"wv:jane@otherdomain.test".to_owned()));
+    let a = r
+        .ask(
+            s,
+            "<BlockEntity-Request><BlockList><AddList><UserID>sip:joe@otherdomain.test</UserID>\
+             </AddList></BlockList></BlockEntity-Request>",
+        )
+        .await;
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let a = r
+        .ask(
+            s,
+            "<DeleteList-Request><ContactList>wv:alice/~Friends@sms.test</ContactList></DeleteList-Request>",
+        )
+        .await;
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let a = r.ask(s, "<GetBlockedList-Request/>").await;
+    assert_eq!(
+        a.text(&["BlockList", "EntityList", "UserID"]),
+        Some("wv:joe@otherdomain.test"),
+        "{}",
+        a.raw
+    );
+    // Writing to a blocked user of another domain is refused as blocked.
+    let a = r
+        .ask(s, &send("sip:joe@otherdomain.test", "hi", false))
+        .await;
+    assert_eq!(a.code(), Some(532), "{}", a.raw);
+}
