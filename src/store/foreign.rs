@@ -65,6 +65,17 @@ fn check_address(address: &str) -> Result<(), StoreError> {
     }
 }
 
+/// A row of `SELECT user_id, address, nickname, list_name, blocked`.
+fn foreign_contact_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ForeignContact> {
+    Ok(ForeignContact {
+        user: UserId(r.get(0)?),
+        address: r.get(1)?,
+        nickname: r.get(2)?,
+        list_name: r.get(3)?,
+        blocked: r.get(4)?,
+    })
+}
+
 impl Store {
     /// A user's contacts in other domains, by address.
     pub fn foreign_contacts(&self, user: UserId) -> Result<Vec<ForeignContact>, StoreError> {
@@ -72,15 +83,7 @@ impl Store {
             "SELECT user_id, address, nickname, list_name, blocked FROM foreign_contacts \
              WHERE user_id = ?1 ORDER BY address",
         )?;
-        let rows = stmt.query_map([user.0], |r| {
-            Ok(ForeignContact {
-                user: UserId(r.get(0)?),
-                address: r.get(1)?,
-                nickname: r.get(2)?,
-                list_name: r.get(3)?,
-                blocked: r.get(4)?,
-            })
-        })?;
+        let rows = stmt.query_map([user.0], foreign_contact_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -96,15 +99,7 @@ impl Store {
                 "SELECT user_id, address, nickname, list_name, blocked FROM foreign_contacts \
                  WHERE user_id = ?1 AND address = ?2",
             )?
-            .query_row(params![user.0, address], |r| {
-                Ok(ForeignContact {
-                    user: UserId(r.get(0)?),
-                    address: r.get(1)?,
-                    nickname: r.get(2)?,
-                    list_name: r.get(3)?,
-                    blocked: r.get(4)?,
-                })
-            })
+            .query_row(params![user.0, address], foreign_contact_from_row)
             .optional()?)
     }
 
