@@ -36,7 +36,8 @@ pub struct Config {
 pub struct Federation {
     /// Other names of this domain (`[sip] domain` and `[imps] domain` are
     /// always ours): an address is local only if its host is one of these or
-    /// one of the addresses the bridge listens on.
+    /// one of the addresses the bridge listens on. An IP address here counts
+    /// as ours too (a NAT's public address that softphones use).
     pub domain_aliases: Vec<String>,
     /// Where requests for other domains without a route of their own go
     /// (`sip:host:port;transport=udp|tcp`).

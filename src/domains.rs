@@ -145,9 +145,14 @@ impl Domains {
         addresses: impl IntoIterator<Item = IpAddr>,
     ) -> Self {
         let mut d = Self::default();
+        let mut addresses: Vec<IpAddr> = addresses.into_iter().collect();
         for n in names {
             let n = normalise_host(n.as_ref());
-            if !n.is_empty() && !d.names.contains(&n) {
+            // An alias that is an address (a NAT's public one) is compared
+            // as one.
+            if let Ok(ip) = n.parse::<IpAddr>() {
+                addresses.push(ip);
+            } else if !n.is_empty() && !d.names.contains(&n) {
                 d.names.push(n);
             }
         }
@@ -425,6 +430,9 @@ mod tests {
             assert!(!d.is_local(h), "{h} is not ours");
         }
         assert_eq!(normalise_host("[::1]:5060"), "::1");
+        let nat = Domains::new(["sms.example", "[2001:db8::99]", "203.0.113.7"], []);
+        assert!(nat.is_local("203.0.113.7:5060") && nat.is_local("[2001:db8::99]"));
+        assert_eq!(nat.names(), ["sms.example"]);
         assert_eq!(normalise_host("Host.Example.:80"), "host.example");
     }
 

@@ -209,6 +209,23 @@ fn another_domains_user_is_taken_only_from_its_server_and_keeps_its_address() {
         m.raw
     );
     assert_eq!(m.text(&["ContentData"]), Some("hello harry"));
+    // And a SIP user gets it from sip:jane@otherdomain.test, not re-domained.
+    let mut alice = Ua::new("sip:alice@sms.test", "pa", d.sip);
+    assert_eq!(alice.register(300).status(), 200);
+    let r = jane.message("sip:alice@sms.test", "text/plain", "hello alice");
+    assert_eq!(r.status(), 202, "{r:?}");
+    let m = alice
+        .expect_request("MESSAGE", Duration::from_secs(30))
+        .expect("MESSAGE");
+    alice.answer(&m, 200, "OK");
+    assert_eq!(m.body, "hello alice");
+    assert_eq!(
+        m.header("From")
+            .and_then(|f| f.split(';').next())
+            .map(str::trim),
+        Some("<sip:jane@otherdomain.test>"),
+        "{m:?}"
+    );
 
     // An SMS-only subscriber: not by default. Another domain: never.
     let r = jane.message(&format!("sip:{SAM}@sms.test"), "text/plain", "hi");
