@@ -508,13 +508,15 @@ impl Uas {
     }
 }
 
-/// SUBSCRIBE refusals: 404 for an unknown subscriber, 503 when busy, 400 for
-/// nonsense, 403 otherwise.
+/// SUBSCRIBE refusals: 404 for an unknown subscriber or a presentity of
+/// another domain with no route there, 503 when busy, 400 for nonsense, 403
+/// otherwise.
 fn presence_refusal(r: &Refusal) -> Reply {
     match r {
-        Refusal::UnknownRecipient(_) | Refusal::Invalid(_) | Refusal::EmptyMessage => {
-            message::refusal_reply(r)
-        }
+        Refusal::UnknownRecipient(_)
+        | Refusal::NoRoute(_)
+        | Refusal::Invalid(_)
+        | Refusal::EmptyMessage => message::refusal_reply(r),
         _ if r.retry_after().is_some() => message::refusal_reply(r),
         _ => Reply::new(403).warning(&r.to_string()),
     }

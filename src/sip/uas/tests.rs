@@ -599,3 +599,24 @@ async fn subscribe_refresh_and_unsubscribe() {
     );
     assert_eq!(authed(&u, req).await.reply.code, 403);
 }
+
+/// A SUBSCRIBE whose Request-URI is in another domain asks the bridge about
+/// a foreign presentity; with no route there it is 404 with the reason.
+#[tokio::test]
+async fn a_subscribe_to_another_domain_without_a_route_is_404() {
+    let (u, fake) = uas();
+    *fake.refuse_presence.lock().unwrap() =
+        Some(Refusal::NoRoute("sip:jane@otherdomain.test".into()));
+    let headers = [
+        ("Event", "presence"),
+        ("Contact", "<sip:alice@127.0.0.1:5070>"),
+    ];
+    let req = request("SUBSCRIBE", "sip:jane@otherdomain.test", &headers, "");
+    let h = authed(&u, req).await;
+    assert_eq!(h.reply.code, 404, "{h:?}");
+    assert_eq!(
+        h.reply.header("Warning"),
+        Some("399 smsbridge \"no route to sip:jane@otherdomain.test\"")
+    );
+    assert!(h.followups.is_empty());
+}
