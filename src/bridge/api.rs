@@ -43,6 +43,9 @@ pub enum Recipient {
     Number(String),
     /// A contact alias of the sender (`sip:<alias>@<domain>`) or an IMPS nickname.
     Alias(String),
+    /// A user of another domain, as a `sip:` URI (`sip:jane@otherdomain.test`):
+    /// routed there by the federating front end, never an SMS or a local user.
+    Foreign(String),
 }
 
 /// Which delivery notifications the IM asked for (IMDN `Disposition-Notification`,
@@ -399,6 +402,12 @@ pub trait BridgeApi: Send + Sync + 'static {
     /// bridge hands it to the watcher's front end. The default drops it.
     fn foreign_presence(&self, update: ForeignPresence) {
         let _ = update;
+    }
+    /// The bridge's local domains and the peers it accepts requests from; the
+    /// default: none known, and a front end uses what it knows itself (its
+    /// own domain and listen addresses).
+    fn domains(&self) -> Option<std::sync::Arc<crate::domains::Domains>> {
+        None
     }
 }
 

@@ -583,10 +583,14 @@ impl Server {
         format!("wv:{part}@{}", self.cfg.domain)
     }
 
-    /// `wv:<sender>@<domain>` for the sender of a delivered SMS or IM.
+    /// `wv:<sender>@<domain>` for the sender of a delivered SMS or IM; a
+    /// user of another domain (`sip:jane@otherdomain.test`) keeps their own
+    /// domain (`wv:jane@otherdomain.test`).
     pub(super) fn wv_of(&self, from: &str) -> String {
         if from.starts_with("wv:") {
             from.to_owned()
+        } else if let Some(rest) = from.strip_prefix("sip:").filter(|r| r.contains('@')) {
+            format!("wv:{rest}")
         } else {
             format!("wv:{}@{}", user_part(from), self.cfg.domain)
         }

@@ -183,10 +183,19 @@ impl SipFrontEnd {
             };
             transport::serve_tcp(l, endpoint.inner.clone(), limits, cancel.clone());
         }
+        // The bridge's domain set; without one, what this front end knows:
+        // its domain and the addresses it listens on.
+        let domains = bridge.domains().unwrap_or_else(|| {
+            Arc::new(
+                crate::domains::Domains::listening([&cfg.domain], addrs.iter().map(|a| a.ip()))
+                    .with_trusted(trusted.iter().copied()),
+            )
+        });
         let uas = Arc::new(Uas::new(
             UasConfig {
                 realm: cfg.realm.clone(),
                 domain: cfg.domain.clone(),
+                domains,
                 trusted,
                 contact_udp: contact_uri(first_udp.or(first_tcp), "udp"),
                 contact_tcp: contact_uri(first_tcp.or(first_udp), "tcp"),

@@ -16,6 +16,7 @@ use super::publish::{self, Publications, Publish, PublishError};
 use super::registrar::{Register, RegisterError, Registrar};
 use super::wire::{Reply, Request, Transport, Uri, parse_name_addr};
 use crate::bridge::api::{BridgeApi, Refusal, Sender, Verified};
+use crate::domains::{Classified, Domains};
 use crate::presence::Presence;
 use rsipstack::sip::Method;
 
@@ -35,6 +36,8 @@ pub(crate) struct UasConfig {
     pub(crate) contact_tcp: String,
     /// Accept only digest `qop=auth-int` (the body covered too).
     pub(crate) require_auth_int: bool,
+    /// Which hosts are ours, and whose servers may speak for other domains.
+    pub(crate) domains: Arc<Domains>,
 }
 
 impl UasConfig {
@@ -185,15 +188,46 @@ impl Uas {
         )
     }
 
-    /// Who sent the request: a trusted peer's asserted identity, or a user who
-    /// answered our digest challenge for the AOR in `header` (From, or To for
-    /// REGISTER).
+    /// A user of another domain named by `na`, as `sip:user@domain` with
+    /// their domain; `None` for ours (and for what names nobody).
+    fn foreign_identity(&self, na: &super::wire::NameAddr) -> Option<(String, String)> {
+        let u = na.addr.as_ref()?;
+        match self
+            .cfg
+            .domains
+            .classify_parts(&u.scheme, u.user.as_deref(), &u.host)
+        {
+            Ok(Classified::Foreign { uri, domain }) => Some((uri, domain)),
+            _ => None,
+        }
+    }
+
+    /// Who sent the request: a trusted peer's asserted identity, a user of
+    /// another domain whose server sent it, or a user who answered our
+    /// digest challenge for the AOR in `header` (From, or To for REGISTER).
+    /// An identity of another domain is accepted only from that domain's
+    /// configured addresses (`[[federation.domain]]`) or a trusted peer, and
+    /// is never challenged: it cannot be a user of ours.
     async fn identify(&self, req: &Request, header: &str, now: u64) -> Result<Sender, Reply> {
         let na = req
             .header(header)
             .and_then(parse_name_addr)
             .ok_or_else(|| Reply::new(400).warning(&format!("bad or missing {header}")))?;
         let domain = &self.cfg.domain;
+        if !self.cfg.trusted.contains(&req.source.ip())
+            && let Some((address, from)) = self.foreign_identity(&na)
+        {
+            if !self.cfg.domains.accepts_from(&from, req.source.ip()) {
+                return Err(Reply::new(403).warning(&format!(
+                    "{address}: requests from {from} are accepted only from its configured servers"
+                )));
+            }
+            return Ok(Sender {
+                address,
+                display_name: na.display,
+                verified: Verified::FederatedPeer,
+            });
+        }
         if self.cfg.trusted.contains(&req.source.ip()) {
             let asserted = req
                 .header_list("P-Asserted-Identity")
@@ -206,6 +240,13 @@ impl Uas {
                         .is_some()
                 });
             let id = asserted.unwrap_or_else(|| na.clone());
+            if let Some((address, _)) = self.foreign_identity(&id) {
+                return Ok(Sender {
+                    address,
+                    display_name: id.display.or(na.display),
+                    verified: Verified::FederatedPeer,
+                });
+            }
             let address = id
                 .addr
                 .as_ref()
@@ -266,7 +307,7 @@ impl Uas {
             Ok(s) => s,
             Err(r) => return r.into(),
         };
-        match message::map_message(req, sender) {
+        match message::map_message(req, sender, &self.cfg.domains) {
             Mapped::Reply(r) => r.into(),
             Mapped::Submit(im) => match self.bridge.submit(im).await {
                 Ok(_) => Reply::new(202).into(),
@@ -289,6 +330,11 @@ impl Uas {
                 .into();
         }
         let sender = match self.identify(req, "To", now).await {
+            Ok(s) if s.verified == Verified::FederatedPeer => {
+                return Reply::new(403)
+                    .warning(&format!("{} is not a user of this domain", s.address))
+                    .into();
+            }
             Ok(s) => s,
             Err(r) => return r.into(),
         };
@@ -376,7 +422,7 @@ impl Uas {
         expires: u32,
         now: u64,
     ) -> Handled {
-        let target = match message::recipient(req) {
+        let target = match message::recipient(req, &self.cfg.domains) {
             Ok(t) => t,
             Err(why) => return Reply::new(404).warning(&why).into(),
         };
@@ -590,13 +636,15 @@ impl Uas {
     }
 }
 
-/// SUBSCRIBE refusals: 404 for an unknown subscriber, 503 when busy, 400 for
-/// nonsense, 403 otherwise.
+/// SUBSCRIBE refusals: 404 for an unknown subscriber or a presentity of
+/// another domain with no route there, 503 when busy, 400 for nonsense, 403
+/// otherwise.
 fn presence_refusal(r: &Refusal) -> Reply {
     match r {
-        Refusal::UnknownRecipient(_) | Refusal::Invalid(_) | Refusal::EmptyMessage => {
-            message::refusal_reply(r)
-        }
+        Refusal::UnknownRecipient(_)
+        | Refusal::NoRoute(_)
+        | Refusal::Invalid(_)
+        | Refusal::EmptyMessage => message::refusal_reply(r),
         _ if r.retry_after().is_some() => message::refusal_reply(r),
         _ => Reply::new(403).warning(&r.to_string()),
     }

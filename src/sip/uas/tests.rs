@@ -49,7 +49,7 @@ impl BridgeApi for Fake {
                     name: None,
                     im_user: None,
                 }),
-                (None, Recipient::Alias(_)) => Ok(SubscriberPresence {
+                (None, Recipient::Alias(_) | Recipient::Foreign(_)) => Ok(SubscriberPresence {
                     msisdn: "+491715550001".into(),
                     name: Some("Bob".into()),
                     im_user: None,
@@ -67,6 +67,11 @@ fn uas() -> (Uas, Arc<Fake>) {
     let cfg = UasConfig {
         realm: "smsbridge".into(),
         domain: "sms.example".into(),
+        domains: Arc::new(
+            crate::domains::Domains::new(["sms.example"], ["127.0.0.1".parse().unwrap()])
+                .with_peer("otherdomain.test", ["127.0.0.2".parse().unwrap()])
+                .with_trusted(["10.9.9.9".parse().unwrap()]),
+        ),
         trusted: vec!["10.9.9.9".parse().unwrap()],
         contact_udp: "sip:smsbridge@127.0.0.1:5060".into(),
         contact_tcp: "sip:smsbridge@127.0.0.1:5060;transport=tcp".into(),
@@ -310,14 +315,84 @@ async fn trusted_peers_assert_the_identity() {
     req.source = "10.9.9.9:5060".parse().unwrap();
     assert_eq!(u.handle(&req, NOW).await.reply.code, 202);
     let s = fake.submitted.lock().unwrap()[0].sender.clone();
+    // Another domain's user: the bridge's policy for them applies.
     assert_eq!(
         s,
         Sender {
             address: "sip:carol@operator.example".into(),
             display_name: Some("Carol".into()),
+            verified: Verified::FederatedPeer,
+        }
+    );
+    let mut req = request(
+        "MESSAGE",
+        "tel:+491715550001",
+        &[("P-Asserted-Identity", "\"Carol\" <sip:carol@SMS.example>")],
+        "hi",
+    );
+    req.source = "10.9.9.9:5060".parse().unwrap();
+    assert_eq!(u.handle(&req, NOW).await.reply.code, 202);
+    assert_eq!(
+        fake.submitted.lock().unwrap()[1].sender,
+        Sender {
+            address: "sip:carol@sms.example".into(),
+            display_name: Some("Carol".into()),
             verified: Verified::TrustedPeer,
         }
     );
+}
+
+/// A request from a user of another domain is taken only from that
+/// domain's configured server, as theirs; from anywhere else it is refused
+/// before any challenge, so it cannot pass as a user of ours either.
+#[tokio::test]
+async fn foreign_identities_only_from_their_domains_servers() {
+    let (u, fake) = uas();
+    let from = [("From", "\"Jane\" <sip:jane@OtherDomain.test>;tag=j1")];
+    let mut req = request("MESSAGE", "sip:alice@sms.example", &from, "hi");
+    req.source = "127.0.0.2:5060".parse().unwrap();
+    assert_eq!(u.handle(&req, NOW).await.reply.code, 202);
+    assert_eq!(
+        fake.submitted.lock().unwrap()[0].sender,
+        Sender {
+            address: "sip:jane@otherdomain.test".into(),
+            display_name: Some("Jane".into()),
+            verified: Verified::FederatedPeer,
+        }
+    );
+    for (source, from) in [
+        ("127.0.0.3:5060", "<sip:jane@otherdomain.test>;tag=j1"),
+        ("127.0.0.2:5060", "<sip:jane@thirddomain.test>;tag=j1"),
+        ("127.0.0.2:5060", "<sip:alice@otherdomain.net>;tag=j1"),
+    ] {
+        let mut req = request("MESSAGE", "sip:alice@sms.example", &[("From", from)], "hi");
+        req.source = source.parse().unwrap();
+        let r = u.handle(&req, NOW).await.reply;
+        assert_eq!(
+            (r.code, r.header("WWW-Authenticate")),
+            (403, None),
+            "{from}"
+        );
+        assert!(
+            r.header("Warning")
+                .is_some_and(|w| w.contains("accepted only from its configured servers")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(fake.submitted.lock().unwrap().len(), 1);
+    // Nor may another domain's server register one of its users here.
+    let mut reg = request(
+        "REGISTER",
+        "sip:sms.example",
+        &[
+            ("From", "<sip:jane@otherdomain.test>;tag=j1"),
+            ("To", "<sip:jane@otherdomain.test>"),
+            ("Contact", "<sip:jane@127.0.0.2:5070>"),
+        ],
+        "",
+    );
+    reg.source = "127.0.0.2:5060".parse().unwrap();
+    assert_eq!(u.handle(&reg, NOW).await.reply.code, 403);
 }
 
 /// rsipstack keeps `%2B` in the user part (and prints it as `%252B`): the
@@ -763,4 +838,25 @@ async fn an_expired_publication_reverts_to_the_registration() {
         u.expire_publications(NOW + 60),
         vec![(ALICE.to_owned(), Presence::online())]
     );
+}
+
+/// A SUBSCRIBE whose Request-URI is in another domain asks the bridge about
+/// a foreign presentity; with no route there it is 404 with the reason.
+#[tokio::test]
+async fn a_subscribe_to_another_domain_without_a_route_is_404() {
+    let (u, fake) = uas();
+    *fake.refuse_presence.lock().unwrap() =
+        Some(Refusal::NoRoute("sip:jane@otherdomain.test".into()));
+    let headers = [
+        ("Event", "presence"),
+        ("Contact", "<sip:alice@127.0.0.1:5070>"),
+    ];
+    let req = request("SUBSCRIBE", "sip:jane@otherdomain.test", &headers, "");
+    let h = authed(&u, req).await;
+    assert_eq!(h.reply.code, 404, "{h:?}");
+    assert_eq!(
+        h.reply.header("Warning"),
+        Some("399 smsbridge \"no route to sip:jane@otherdomain.test\"")
+    );
+    assert!(h.followups.is_empty());
 }
