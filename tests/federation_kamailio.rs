@@ -12,13 +12,16 @@
 mod common;
 mod daemon_support;
 mod federation_support;
+mod imps_support;
 mod sim_support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use daemon_support::{SipMsg, Ua};
-use federation_support::{Baresip, JANE, OtherDomain, traced_pidf};
-use sim_support::TempDir;
+use daemon_support::{Daemon, SipMsg, Ua, add_user, free_port, write_config};
+use federation_support::{Baresip, ImpsClient, JANE, OTHER_DOMAIN, OtherDomain, traced_pidf};
+use imps_support::{send, user};
+use sim_support::{SimProcess, TempDir};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pidf");
 
@@ -90,7 +93,12 @@ fn otherdomain_serves_janes_presence_and_messages() {
     let dir = TempDir::new("federation-kamailio");
     // Harry's user agent stands where smsbridge will be (127.0.0.1).
     let mut harry = Ua::new("sip:harry@sms.test", "", "127.0.0.1:9".parse().unwrap());
-    let domain = OtherDomain::start(dir.path(), "sms.test", harry.local());
+    let domain = OtherDomain::start(
+        dir.path(),
+        OtherDomain::free_addr(),
+        "sms.test",
+        harry.local(),
+    );
     harry.server = domain.addr;
 
     // Before Jane has published anything.
@@ -210,4 +218,186 @@ fn otherdomain_serves_janes_presence_and_messages() {
     assert_eq!(gone.header("Content-Type"), Some("application/pidf+xml"));
     capture("kamailio-notify-withdrawn.xml", &gone.body);
     assert_eq!(gone.body, fixture("kamailio-notify-withdrawn.xml"));
+}
+
+/// Issue 13's use case end to end. Harry is an IMPS user of smsbridge
+/// (domain sms.test); Jane is a SIMPLE user of otherdomain.test, her
+/// presence served by that domain's Kamailio. Harry adds and watches Jane,
+/// sees her come online and go offline, and messages her; Jane watches Harry
+/// through her own server, sees his IMPS presence as PIDF with availability
+/// and status text, and messages him. No SMS leaves for any of it.
+#[test]
+#[ignore = "needs the federation parts merged"]
+fn imps_user_and_simple_user_of_another_domain_watch_and_message_each_other() {
+    if !federation_support::peers_available() {
+        return;
+    }
+    let dir = TempDir::new("federation-e2e");
+    let sim = SimProcess::start(dir.path(), &[]);
+    let kamailio = OtherDomain::free_addr();
+    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (config, db, sip, status) =
+        write_config(dir.path(), &[&sim.port], &federation_config(imps, kamailio));
+    add_user(&config, HARRY, "pw-harry", &[]);
+    let daemon = Daemon::start(dir.path(), config, db, sip, status);
+    let domain = OtherDomain::start(dir.path(), kamailio, daemon_support::DOMAIN, sip);
+    let logs = |jane: Option<&Baresip>| {
+        format!(
+            "--- smsbridge\n{}\n--- kamailio\n{}\n--- baresip\n{}",
+            daemon.log(),
+            domain.log_text(),
+            jane.map(Baresip::log_text).unwrap_or_default()
+        )
+    };
+
+    // Harry adds Jane to a list and subscribes to her presence.
+    let mut harry = ImpsClient::login(imps, HARRY, "pw-harry");
+    let a = harry.ask(
+        "<CreateList-Request><ContactList>wv:harry/~Friends@sms.test</ContactList></CreateList-Request>",
+    );
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let a = harry.ask(&format!(
+        "<ListManage-Request><ContactList>wv:harry/~Friends@sms.test</ContactList><AddNickList>\
+         <NickName><Name>Jane</Name><UserID>{JANE_WV}</UserID></NickName></AddNickList>\
+         <ReceiveList>T</ReceiveList></ListManage-Request>"
+    ));
+    assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, logs(None));
+    assert_eq!(
+        a.text(&["NickList", "NickName", "UserID"]),
+        Some(JANE_WV),
+        "{}",
+        a.raw
+    );
+    let a = harry.ask(&format!(
+        "<SubscribePresence-Request>{}</SubscribePresence-Request>",
+        user(JANE_WV)
+    ));
+    assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, logs(None));
+
+    // Jane's softphone starts: it registers, publishes `open`, and
+    // subscribes to Harry's presence through her Kamailio.
+    let jane = Baresip::start(
+        dir.path(),
+        JANE,
+        domain.addr,
+        &["\"Harry\" <sip:harry@sms.test>;presence=p2p"],
+    );
+    let online = harry
+        .poll_until(Duration::from_secs(20), |a| is_jane_online(a, "T"))
+        .unwrap_or_else(|| panic!("Harry never saw Jane online\n{}", logs(Some(&jane))));
+    assert_eq!(
+        online.text(&[
+            "Presence",
+            "PresenceSubList",
+            "UserAvailability",
+            "PresenceValue"
+        ]),
+        Some("AVAILABLE"),
+        "{}",
+        online.raw
+    );
+
+    // Jane sees Harry (logged in) as PIDF, then his UpdatePresence.
+    let harry_notify = |what: &dyn Fn(&str) -> bool| {
+        jane.wait_log(
+            |l| {
+                traced_pidf(l)
+                    .iter()
+                    .any(|(line, body)| line.starts_with("NOTIFY ") && what(body))
+            },
+            20,
+        )
+    };
+    assert!(
+        harry_notify(&|b| b.contains("harry@sms.test") && b.contains("<basic>open</basic>"))
+            .is_some(),
+        "no NOTIFY of Harry open for Jane\n{}",
+        logs(Some(&jane))
+    );
+    let a = harry.ask(
+        "<UpdatePresence-Request><PresenceSubList><UserAvailability><Qualifier>T</Qualifier>\
+         <PresenceValue>DISCREET</PresenceValue></UserAvailability><StatusText><Qualifier>T</Qualifier>\
+         <PresenceValue>in a meeting</PresenceValue></StatusText></PresenceSubList></UpdatePresence-Request>",
+    );
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    assert!(
+        harry_notify(&|b| b.contains(">in a meeting</") && b.contains("busy/>")).is_some(),
+        "Jane was not told Harry's availability (DISCREET: RPID busy) and status text\n{}",
+        logs(Some(&jane))
+    );
+
+    // Harry writes to Jane: a SIP MESSAGE through her Kamailio to baresip.
+    let a = harry.ask(&send(JANE_WV, "Hi Jane, lunch?", false));
+    assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, logs(Some(&jane)));
+    let got = jane
+        .wait_log(|l| l.contains("\r\n\r\nHi Jane, lunch?"), 20)
+        .unwrap_or_else(|| panic!("baresip got no MESSAGE\n{}", logs(Some(&jane))));
+    let at = got.find("\r\n\r\nHi Jane, lunch?").unwrap();
+    let message = &got[got[..at].rfind("MESSAGE sip:jane").expect("a MESSAGE")..at];
+    assert!(
+        message
+            .lines()
+            .any(|l| l.starts_with("From:") && l.contains("harry@sms.test")),
+        "{message}"
+    );
+
+    // Jane writes to Harry: he polls it, from her foreign address.
+    assert!(jane.command("contact_next").contains("\"ok\":true"));
+    assert!(jane.command("message Yes, at noon").contains("\"ok\":true"));
+    let nm = harry
+        .poll_until(Duration::from_secs(20), |a| {
+            a.primitive.name == "NewMessage"
+        })
+        .unwrap_or_else(|| panic!("no NewMessage from Jane\n{}", logs(Some(&jane))));
+    assert_eq!(
+        nm.text(&["ContentData"]),
+        Some("Yes, at noon"),
+        "{}",
+        nm.raw
+    );
+    assert_eq!(
+        nm.text(&["MessageInfo", "Sender", "User", "UserID"]),
+        Some(JANE_WV),
+        "{}",
+        nm.raw
+    );
+
+    // Jane goes offline: Harry is told.
+    assert!(jane.command("presence_offline").contains("\"ok\":true"));
+    assert!(
+        harry
+            .poll_until(Duration::from_secs(20), |a| is_jane_online(a, "F"))
+            .is_some(),
+        "Harry never saw Jane offline\n{}",
+        logs(Some(&jane))
+    );
+
+    assert_eq!(harry.ask("<Logout-Request/>").code(), Some(200));
+    assert!(sim.sent().is_empty(), "{:?}", sim.sent());
+}
+
+const HARRY: &str = "wv:harry@sms.test";
+const JANE_WV: &str = "wv:jane@otherdomain.test";
+
+/// The configuration the use case needs besides the defaults: IMPS on
+/// `imps`, and otherdomain.test as a peer domain whose server is `kamailio`.
+fn federation_config(imps: SocketAddr, kamailio: SocketAddr) -> String {
+    format!(
+        "[imps]\nlisten = \"{imps}\"\n\n[federation]\n\n[[federation.domain]]\n\
+         name = \"{OTHER_DOMAIN}\"\nproxy = \"sip:{kamailio};transport=udp\"\n\
+         addresses = [\"{}\"]\n",
+        kamailio.ip()
+    )
+}
+
+/// Whether `a` is a PresenceNotification about Jane with OnlineStatus `tf`.
+fn is_jane_online(a: &imps_support::Answer, tf: &str) -> bool {
+    a.primitive.name == "PresenceNotification-Request"
+        && a.text(&["Presence", "UserID"]) == Some(JANE_WV)
+        && a.text(&[
+            "Presence",
+            "PresenceSubList",
+            "OnlineStatus",
+            "PresenceValue",
+        ]) == Some(tf)
 }

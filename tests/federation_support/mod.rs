@@ -2,7 +2,8 @@
 //! presence modules serving `otherdomain.test` on 127.0.0.2 with the shipped
 //! `examples/kamailio/otherdomain.cfg`, and baresip registered there as Jane,
 //! publishing her presence, driven at run time through its `ctrl_tcp` module.
-//! Use with `mod common; mod sim_support; mod federation_support;`.
+//! Use with `mod common; mod daemon_support; mod imps_support; mod sim_support;
+//! mod federation_support;`.
 
 #![allow(dead_code)]
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::imps_support::{Answer, http_post, read, request};
 use crate::sim_support::eventually;
 
 /// The other domain.
@@ -89,13 +91,18 @@ pub struct OtherDomain {
 }
 
 impl OtherDomain {
-    /// Starts the example configuration in `dir`, sending requests for
-    /// `bridge_domain` to `bridge` (smsbridge's SIP address) and accepting
-    /// other domains' requests from `bridge`'s IP. Returns once it answers.
-    pub fn start(dir: &Path, bridge_domain: &str, bridge: SocketAddr) -> Self {
-        let addr: SocketAddr = format!("{OTHER_IP}:{}", free_udp_port(OTHER_IP))
+    /// A free address for it, to put in smsbridge's configuration first.
+    pub fn free_addr() -> SocketAddr {
+        format!("{OTHER_IP}:{}", free_udp_port(OTHER_IP))
             .parse()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Starts the example configuration in `dir` on `addr` (UDP), sending
+    /// requests for `bridge_domain` to `bridge` (smsbridge's SIP address) and
+    /// accepting other domains' requests from `bridge`'s IP. Returns once it
+    /// answers.
+    pub fn start(dir: &Path, addr: SocketAddr, bridge_domain: &str, bridge: SocketAddr) -> Self {
         let db = dir.join("otherdomain.sqlite");
         let conn = rusqlite::Connection::open(&db).expect("kamailio database");
         for f in SCHEMA {
@@ -377,4 +384,67 @@ pub fn traced_pidf(trace: &str) -> Vec<(String, String)> {
         rest = &rest[end..];
     }
     out
+}
+
+/// An IMPS client of smsbridge over HTTP (XML), with one session.
+pub struct ImpsClient {
+    addr: SocketAddr,
+    sid: String,
+    /// Server-initiated primitives polled but not yet asked for.
+    pending: Vec<Answer>,
+}
+
+impl ImpsClient {
+    /// Logs `user` in with `password`; panics with the answer if refused.
+    pub fn login(addr: SocketAddr, user: &str, password: &str) -> Self {
+        let a = Self::post(
+            addr,
+            &request(
+                None,
+                &format!(
+                    "<Login-Request><UserID>{user}</UserID><ClientID><URL>federation</URL></ClientID>\
+                     <Password>{password}</Password></Login-Request>"
+                ),
+            ),
+        );
+        assert_eq!(a.code(), Some(200), "login of {user}: {}", a.raw);
+        Self {
+            addr,
+            sid: a.text(&["SessionID"]).expect("SessionID").to_owned(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn post(addr: SocketAddr, body: &[u8]) -> Answer {
+        let (status, _, body) = http_post(addr, "application/vnd.wv.csp+xml", body);
+        read(status, &body)
+    }
+
+    /// One request in the session.
+    pub fn ask(&self, primitive: &str) -> Answer {
+        Self::post(self.addr, &request(Some(&self.sid), primitive))
+    }
+
+    /// Polls until a server-initiated primitive for which `want` holds comes,
+    /// for at most `limit`; the others are kept for later calls.
+    pub fn poll_until(
+        &mut self,
+        limit: Duration,
+        want: impl Fn(&Answer) -> bool,
+    ) -> Option<Answer> {
+        if let Some(i) = self.pending.iter().position(&want) {
+            return Some(self.pending.remove(i));
+        }
+        eventually(limit, || {
+            let a = self.ask("<Polling-Request/>");
+            if a.empty {
+                return None;
+            }
+            if want(&a) {
+                return Some(a);
+            }
+            self.pending.push(a);
+            None
+        })
+    }
 }
