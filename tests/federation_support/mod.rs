@@ -210,17 +210,17 @@ impl OtherDomain {
 impl Drop for OtherDomain {
     fn drop(&mut self) {
         // Kamailio forks; its children share the process group.
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        if crate::sim_support::wait_for(&mut self.child, Duration::from_secs(10)).is_none() {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(self.child.id() as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            let _ = self.child.wait();
-        }
+        stop_group(&mut self.child, Duration::from_secs(10));
+    }
+}
+
+/// SIGTERM to the process group `child` leads, SIGKILL after `grace`.
+fn stop_group(child: &mut Child, grace: Duration) {
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+    if crate::sim_support::wait_for(child, grace).is_none() {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
     }
 }
 
@@ -344,14 +344,8 @@ impl Baresip {
 
 impl Drop for Baresip {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        if crate::sim_support::wait_for(&mut self.child, Duration::from_secs(5)).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // SIGTERM lets it withdraw its publication and registration.
+        stop_group(&mut self.child, Duration::from_secs(5));
     }
 }
 
