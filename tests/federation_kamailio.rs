@@ -84,7 +84,8 @@ fn notify_with(ua: &Ua, others: &mut Vec<SipMsg>, basic: &str, domain: &OtherDom
 /// Jane through her Kamailio and is notified `open` once baresip publishes,
 /// `closed` when it goes offline and `open` again; the peer's MESSAGE reaches
 /// baresip, and baresip's MESSAGE and SUBSCRIBE for the peer's domain come to
-/// the peer's address.
+/// the peer's address; the withdrawn publication is notified `closed`, the
+/// ended subscription `terminated`; a non-peer gets 403, an unknown domain 404.
 #[test]
 fn otherdomain_serves_janes_presence_and_messages() {
     if !federation_support::peers_available() {
@@ -114,8 +115,13 @@ fn otherdomain_serves_janes_presence_and_messages() {
             "",
         )
     };
-    let r = subscribe(&mut harry);
-    assert_eq!(r.status(), 200, "{r:?}\n{}", domain.log_text());
+    let subscribed = subscribe(&mut harry);
+    assert_eq!(
+        subscribed.status(),
+        200,
+        "{subscribed:?}\n{}",
+        domain.log_text()
+    );
     let mut others = Vec::new();
     let n = next_notify(&harry, &mut others, "at first", &domain);
     assert_eq!(n.header("Event"), Some("presence"), "{n:?}");
@@ -218,6 +224,41 @@ fn otherdomain_serves_janes_presence_and_messages() {
     assert_eq!(gone.header("Content-Type"), Some("application/pidf+xml"));
     capture("kamailio-notify-withdrawn.xml", &gone.body);
     assert_eq!(gone.body, fixture("kamailio-notify-withdrawn.xml"));
+
+    // Harry ends his subscription (in the dialog, Expires: 0): the last
+    // NOTIFY says `terminated`.
+    let local = harry.local();
+    let target = subscribed
+        .header("Contact")
+        .and_then(|c| c.split(['<', '>']).nth(1))
+        .unwrap_or(JANE);
+    let unsubscribe = format!(
+        "SUBSCRIBE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKunsub;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 100 SUBSCRIBE\r\n\
+         Contact: <sip:harry@{local}>\r\nEvent: presence\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n",
+        subscribed.header("From").unwrap(),
+        subscribed.header("To").unwrap(),
+        subscribed.header("Call-ID").unwrap()
+    );
+    harry
+        .sock
+        .send_to(unsubscribe.as_bytes(), domain.addr)
+        .unwrap();
+    let last = next_notify(&harry, &mut others, "ending the subscription", &domain);
+    assert!(
+        last.header("Subscription-State")
+            .is_some_and(|s| s.starts_with("terminated")),
+        "{last:?}"
+    );
+
+    // Other domains' requests are taken only from the peer's address, and
+    // requests for domains this server does not know are not relayed.
+    let mut mallory = Ua::new("sip:mallory@sms.test", "", domain.addr);
+    mallory.sock = std::net::UdpSocket::bind("127.0.0.3:0").unwrap();
+    let r = mallory.message(JANE, "text/plain", "not from a peer");
+    assert_eq!(r.status(), 403, "{r:?}");
+    let r = harry.message("sip:someone@elsewhere.test", "text/plain", "no route");
+    assert_eq!(r.status(), 404, "{r:?}");
 }
 
 /// Issue 13's use case end to end. Harry is an IMPS user of smsbridge
@@ -275,7 +316,8 @@ fn imps_user_and_simple_user_of_another_domain_watch_and_message_each_other() {
     assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, logs(None));
 
     // Jane's softphone starts: it registers, publishes `open`, and
-    // subscribes to Harry's presence through her Kamailio.
+    // subscribes to Harry's presence through her Kamailio. (Harry has her in
+    // his list: that is what lets her watch him.)
     let jane = Baresip::start(
         dir.path(),
         JANE,
