@@ -39,6 +39,19 @@ fn capture(name: &str, body: &str) {
     }
 }
 
+/// Kamailio notifies Jane's `basic` state either with the document baresip
+/// published, unchanged, or with that document re-serialised by libxml2 (LF
+/// line ends, the namespaces on one line), the fixture
+/// `kamailio-notify-<basic>.xml`; both have been seen.
+fn assert_notified_as(body: &str, basic: &str) {
+    let published = fixture(&format!("baresip-publish-{basic}.xml"));
+    if body != published {
+        let name = format!("kamailio-notify-{basic}.xml");
+        capture(&name, body);
+        assert_eq!(body, fixture(&name));
+    }
+}
+
 /// The next NOTIFY for the watcher `ua`, answered 200; other requests (the
 /// ones baresip sends to the peer's address) are answered 200 and kept.
 fn next_notify(ua: &Ua, others: &mut Vec<SipMsg>, what: &str, domain: &OtherDomain) -> SipMsg {
@@ -151,13 +164,11 @@ fn otherdomain_serves_janes_presence_and_messages() {
         "{}",
         open.body
     );
-    capture("kamailio-notify-open.xml", &open.body);
-    assert_eq!(open.body, fixture("kamailio-notify-open.xml"));
+    assert_notified_as(&open.body, "open");
 
     assert!(jane.command("presence_offline").contains("\"ok\":true"));
     let closed = notify_with(&harry, &mut others, "closed", &domain);
-    capture("kamailio-notify-closed.xml", &closed.body);
-    assert_eq!(closed.body, fixture("kamailio-notify-closed.xml"));
+    assert_notified_as(&closed.body, "closed");
     assert!(jane.command("presence_online").contains("\"ok\":true"));
     notify_with(&harry, &mut others, "open", &domain);
 
@@ -244,12 +255,17 @@ fn otherdomain_serves_janes_presence_and_messages() {
         .sock
         .send_to(unsubscribe.as_bytes(), domain.addr)
         .unwrap();
-    let last = next_notify(&harry, &mut others, "ending the subscription", &domain);
-    assert!(
-        last.header("Subscription-State")
-            .is_some_and(|s| s.starts_with("terminated")),
-        "{last:?}"
-    );
+    // (Kamailio may notify the withdrawal more than once before.)
+    let terminated = |n: &SipMsg| {
+        n.header("Subscription-State")
+            .is_some_and(|s| s.starts_with("terminated"))
+    };
+    while !terminated(&next_notify(
+        &harry,
+        &mut others,
+        "ending the subscription",
+        &domain,
+    )) {}
 
     // Other domains' requests are taken only from the peer's address, and
     // requests for domains this server does not know are not relayed.
