@@ -21,7 +21,7 @@ use std::time::Duration;
 use daemon_support::{Daemon, SipMsg, Ua, add_user, free_port, write_config};
 use federation_support::{Baresip, ImpsClient, JANE, OTHER_DOMAIN, OtherDomain, traced_pidf};
 use imps_support::{send, user};
-use sim_support::{SimProcess, TempDir};
+use sim_support::{SimProcess, TempDir, eventually};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pidf");
 
@@ -266,6 +266,14 @@ fn otherdomain_serves_janes_presence_and_messages() {
         "ending the subscription",
         &domain,
     )) {}
+    // Kamailio logs it as the end-to-end test expects of smsbridge's.
+    assert!(
+        domain.log_text().contains(&format!(
+            "SUBSCRIBE from sip:harry@sms.test to {JANE}, Expires: 0"
+        )),
+        "{}",
+        domain.log_text()
+    );
 
     // Other domains' requests are taken only from the peer's address, and
     // requests for domains this server does not know are not relayed.
@@ -430,7 +438,18 @@ fn imps_user_and_simple_user_of_another_domain_watch_and_message_each_other() {
         logs(Some(&jane))
     );
 
+    // Logging out ends Harry's subscription at Jane's server.
     assert_eq!(harry.ask("<Logout-Request/>").code(), Some(200));
+    let ended = format!("SUBSCRIBE from sip:harry@sms.test to {JANE}, Expires: 0");
+    assert!(
+        eventually(Duration::from_secs(10), || domain
+            .log_text()
+            .contains(&ended)
+            .then_some(()))
+        .is_some(),
+        "no unsubscribe at Kamailio\n{}",
+        logs(Some(&jane))
+    );
     assert!(sim.sent().is_empty(), "{:?}", sim.sent());
 }
 
