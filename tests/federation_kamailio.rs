@@ -478,3 +478,25 @@ fn is_jane_online(a: &imps_support::Answer, tf: &str) -> bool {
             "PresenceValue",
         ]) == Some(tf)
 }
+
+/// The `[[federation.domain]]` docs/kamailio.md shows for the second domain
+/// is configuration smsbridge takes, and says what the example needs.
+#[test]
+fn the_documented_peer_domain_parses() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/kamailio.md")).unwrap();
+    let start = doc
+        .find("```toml\n[[federation.domain]]")
+        .expect("the second domain's configuration in docs/kamailio.md")
+        + "```toml\n".len();
+    let toml = &doc[start..start + doc[start..].find("```").unwrap()];
+    let cfg = smsbridge::config::Config::parse(toml, std::path::Path::new("docs/kamailio.md"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let peer = &cfg.federation.domain[0];
+    assert_eq!(peer.name, OTHER_DOMAIN);
+    assert_eq!(
+        peer.proxy.as_deref(),
+        Some("sip:192.0.2.20:5060;transport=udp")
+    );
+    assert_eq!(peer.addresses, ["192.0.2.20"]);
+}
