@@ -450,6 +450,13 @@ fn imps_user_and_simple_user_of_another_domain_watch_and_message_each_other() {
         "no unsubscribe at Kamailio\n{}",
         logs(Some(&jane))
     );
+    // And Jane, watching him, sees him go offline.
+    assert!(
+        harry_notify(&|b| b.contains("harry@sms.test") && b.contains("<basic>closed</basic>"))
+            .is_some(),
+        "no NOTIFY of Harry closed for Jane after his logout\n{}",
+        logs(Some(&jane))
+    );
     assert!(sim.sent().is_empty(), "{:?}", sim.sent());
 }
 
