@@ -13,6 +13,7 @@ mod common;
 mod daemon_support;
 mod federation_support;
 mod imps_support;
+mod kamailio_support;
 mod sim_support;
 
 use std::net::SocketAddr;

@@ -2,8 +2,8 @@
 //! presence modules serving `otherdomain.test` on 127.0.0.2 with the shipped
 //! `examples/kamailio/otherdomain.cfg`, and baresip registered there as Jane,
 //! publishing her presence, driven at run time through its `ctrl_tcp` module.
-//! Use with `mod common; mod daemon_support; mod imps_support; mod sim_support;
-//! mod federation_support;`.
+//! Use with `mod common; mod daemon_support; mod imps_support;
+//! mod kamailio_support; mod sim_support; mod federation_support;`.
 
 #![allow(dead_code)]
 
@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::imps_support::{Answer, http_post, read, request};
+use crate::kamailio_support::{Kamailio, stop_group};
 use crate::sim_support::eventually;
 
 /// The other domain.
@@ -83,10 +84,9 @@ pub fn read_log(path: &Path) -> String {
 
 /// Kamailio serving `otherdomain.test`, killed with its children on drop.
 pub struct OtherDomain {
-    child: Child,
+    kamailio: Kamailio,
     /// Where it listens (UDP).
     pub addr: SocketAddr,
-    pub log: PathBuf,
     pub db: PathBuf,
 }
 
@@ -145,34 +145,9 @@ impl OtherDomain {
         });
         let path = dir.join("otherdomain.cfg");
         std::fs::write(&path, cfg).unwrap();
-        let check = Command::new("kamailio")
-            .args(["-c", "-f"])
-            .arg(&path)
-            .output()
-            .expect("kamailio -c");
-        assert!(
-            check.status.success(),
-            "{}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let run_dir = dir.join("kamailio-run");
-        std::fs::create_dir_all(&run_dir).unwrap();
-        let log = dir.join("otherdomain.log");
-        let child = Command::new("kamailio")
-            .args(["-DD", "-E", "-m", "64", "-M", "8", "-f"])
-            .arg(&path)
-            .arg("-Y")
-            .arg(&run_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .process_group(0)
-            .spawn()
-            .expect("kamailio starts");
         let me = Self {
-            child,
+            kamailio: Kamailio::start(dir, "otherdomain", &path, 64, 8),
             addr,
-            log,
             db,
         };
         // Ready when it answers: an OPTIONS gets 405 from this configuration.
@@ -197,30 +172,13 @@ impl OtherDomain {
         assert!(
             answered.is_some(),
             "kamailio did not answer:\n{}",
-            read_log(&me.log)
+            me.log_text()
         );
         me
     }
 
     pub fn log_text(&self) -> String {
-        read_log(&self.log)
-    }
-}
-
-impl Drop for OtherDomain {
-    fn drop(&mut self) {
-        // Kamailio forks; its children share the process group.
-        stop_group(&mut self.child, Duration::from_secs(10));
-    }
-}
-
-/// SIGTERM to the process group `child` leads, SIGKILL after `grace`.
-fn stop_group(child: &mut Child, grace: Duration) {
-    let group = nix::unistd::Pid::from_raw(child.id() as i32);
-    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
-    if crate::sim_support::wait_for(child, grace).is_none() {
-        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-        let _ = child.wait();
+        self.kamailio.log_text()
     }
 }
 
