@@ -36,7 +36,8 @@ pub struct Config {
 pub struct Federation {
     /// Other names of this domain (`[sip] domain` and `[imps] domain` are
     /// always ours): an address is local only if its host is one of these or
-    /// one of the addresses the bridge listens on.
+    /// one of the addresses the bridge listens on. An IP address here counts
+    /// as ours too (a NAT's public address that softphones use).
     pub domain_aliases: Vec<String>,
     /// Where requests for other domains without a route of their own go
     /// (`sip:host:port;transport=udp|tcp`).
@@ -68,6 +69,67 @@ impl Default for Federation {
             foreign_to_sms: false,
             domain: Vec::new(),
         }
+    }
+}
+
+impl Federation {
+    /// Checks the names and addresses: aliases and peer names are domain
+    /// names, a peer is not one of our own domains (its users would be ours
+    /// and theirs at once) nor named twice, and its addresses are IP
+    /// addresses (requests are accepted by source address).
+    fn validate(&self, sip_domain: &str, imps_domain: &str) -> Result<(), String> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 253
+                && n.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']')
+                })
+        };
+        let norm = crate::domains::normalise_host;
+        let mut ours = vec![norm(sip_domain), norm(imps_domain)];
+        for a in &self.domain_aliases {
+            if !name_ok(a.trim()) {
+                return Err(format!(
+                    "federation.domain_aliases: {a:?} is not a domain name"
+                ));
+            }
+            ours.push(norm(a));
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for d in &self.domain {
+            if !name_ok(d.name.trim()) {
+                return Err(format!(
+                    "federation.domain: {:?} is not a domain name",
+                    d.name
+                ));
+            }
+            let n = norm(&d.name);
+            if ours.contains(&n) {
+                return Err(format!(
+                    "federation.domain {:?} is one of this bridge's own domains",
+                    d.name
+                ));
+            }
+            if seen.contains(&n) {
+                return Err(format!("federation.domain {:?} is listed twice", d.name));
+            }
+            seen.push(n);
+            for a in &d.addresses {
+                a.parse::<std::net::IpAddr>().map_err(|_| {
+                    format!(
+                        "federation.domain {:?}: address {a:?} is not an IP address",
+                        d.name
+                    )
+                })?;
+            }
+            if d.password.is_some() && d.username.is_none() {
+                return Err(format!(
+                    "federation.domain {:?}: a password needs a username",
+                    d.name
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -504,6 +566,8 @@ impl Config {
             p.parse::<std::net::IpAddr>()
                 .map_err(|_| format!("sip.trusted_peers: {p:?} is not an IP address"))?;
         }
+        self.federation
+            .validate(&self.sip.domain, &self.imps.domain)?;
         if !self.imps.listen.is_empty() {
             self.imps
                 .listen
@@ -725,6 +789,45 @@ mod tests {
         assert!(
             e.to_string().starts_with("smsbridge.toml:2:17: \"soon\""),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn federation_names_and_addresses_are_checked() {
+        let ok = parse(
+            "[sip]\ndomain = \"example.com\"\n[federation]\ndomain_aliases = [\"sms.example.com\"]\n\
+             [[federation.domain]]\nname = \"otherdomain.test\"\naddresses = [\"127.0.0.2\", \"::1\"]\n",
+        )
+        .unwrap();
+        assert!(ok.validate().is_ok());
+        assert!(ok.federation.foreign_to_users);
+        assert!(!ok.federation.foreign_to_sms);
+        let err = |text: &str| parse(text).unwrap().validate().unwrap_err();
+        assert_eq!(
+            err(
+                "[[federation.domain]]\nname = \"otherdomain.test\"\naddresses = [\"peer.test\"]\n"
+            ),
+            "federation.domain \"otherdomain.test\": address \"peer.test\" is not an IP address"
+        );
+        assert_eq!(
+            err(
+                "[sip]\ndomain = \"example.com\"\n[[federation.domain]]\nname = \"Example.COM.\"\n"
+            ),
+            "federation.domain \"Example.COM.\" is one of this bridge's own domains"
+        );
+        assert_eq!(
+            err(
+                "[[federation.domain]]\nname = \"a.test\"\n[[federation.domain]]\nname = \"A.test\"\n"
+            ),
+            "federation.domain \"A.test\" is listed twice"
+        );
+        assert_eq!(
+            err("[federation]\ndomain_aliases = [\"\"]\n"),
+            "federation.domain_aliases: \"\" is not a domain name"
+        );
+        assert_eq!(
+            err("[[federation.domain]]\nname = \"b c\"\n"),
+            "federation.domain: \"b c\" is not a domain name"
         );
     }
 

@@ -9,6 +9,7 @@ pub(crate) mod caps;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod domains;
 pub mod imps;
 pub mod metrics;
 pub mod modem;

@@ -40,10 +40,38 @@ pub struct Presence {
     /// RPID activities by their element name (`away`, `busy`,
     /// `on-the-phone`, …), in document order.
     pub activities: Vec<String>,
+    /// RPID mood by its element name (`happy`, `sleepy`, …; IMPS
+    /// `StatusMood`).
+    pub mood: Option<String>,
     /// Free text: PIDF `note`, IMPS `StatusText`.
     pub note: Option<String>,
     /// The client, when known.
     pub client: Option<ClientInfo>,
+}
+
+impl Availability {
+    /// What an RPID activity (RFC 4480 §3.2) says of availability: `None`
+    /// for activities that say nothing of it (`unknown`, `other`, `tv`…).
+    pub fn of_activity(activity: &str) -> Option<Self> {
+        match activity {
+            "away" | "holiday" | "permanent-absence" | "sleeping" | "steering" | "travel"
+            | "vacation" => Some(Self::NotAvailable),
+            "appointment" | "breakfast" | "busy" | "dinner" | "in-transit" | "looking-for-work"
+            | "meal" | "meeting" | "on-the-phone" | "performance" | "playing" | "presentation"
+            | "shopping" | "spectator" | "working" | "worship" => Some(Self::Discreet),
+            _ => None,
+        }
+    }
+
+    /// The RPID activity written for an availability when no activity was
+    /// given (`None` for available: RPID has no activity for it).
+    pub fn activity(self) -> Option<&'static str> {
+        match self {
+            Self::Available => None,
+            Self::Discreet => Some("busy"),
+            Self::NotAvailable => Some("away"),
+        }
+    }
 }
 
 impl Presence {

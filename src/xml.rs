@@ -109,7 +109,6 @@ impl Element {
     }
 
     /// The value of the attribute with this local name.
-    #[cfg(test)]
     pub(crate) fn attribute(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
@@ -148,7 +147,6 @@ impl Element {
     }
 
     /// Every child with this namespace and local name.
-    #[cfg(test)]
     pub(crate) fn children_ns<'a>(
         &'a self,
         ns: &'a str,

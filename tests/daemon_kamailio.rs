@@ -5,29 +5,16 @@
 
 mod common;
 mod daemon_support;
+mod kamailio_support;
 mod sim_support;
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use daemon_support::{Daemon, Ua, add_user, free_port, write_config};
+use kamailio_support::Kamailio;
 use sim_support::{SimProcess, TempDir, eventually};
 
 const BOB: &str = "+4915112345678";
-
-struct Kamailio(Child);
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // Kamailio forks; its children share the process group.
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(self.0.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn user_on_kamailio_messages_a_subscriber_and_gets_the_reply() {
@@ -84,33 +71,7 @@ fn user_on_kamailio_messages_a_subscriber_and_gets_the_reply() {
     );
     let cfg_path = dir.path().join("kamailio.cfg");
     std::fs::write(&cfg_path, cfg).unwrap();
-    let check = Command::new("kamailio")
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg_path)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let run_dir = dir.path().join("run");
-    std::fs::create_dir_all(&run_dir).unwrap();
-    let log = dir.path().join("kamailio.log");
-    let _kam = Kamailio(
-        Command::new("kamailio")
-            .args(["-DD", "-E", "-m", "32", "-M", "4", "-f"])
-            .arg(&cfg_path)
-            .arg("-Y")
-            .arg(&run_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .process_group(0)
-            .spawn()
-            .unwrap(),
-    );
+    let kamailio = Kamailio::start(dir.path(), "kamailio", &cfg_path, 32, 4);
     let kam = format!("127.0.0.1:{kam_port}").parse().unwrap();
     let mut ua = Ua::new("sip:alice@sms.test", "", kam);
     // Kamailio takes a moment to listen: retry the REGISTER quickly until it answers.
@@ -120,11 +81,7 @@ fn user_on_kamailio_messages_a_subscriber_and_gets_the_reply() {
             .ok()
             .filter(|s| *s == 200)
     });
-    assert!(
-        registered.is_some(),
-        "{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    assert!(registered.is_some(), "{}", kamailio.log_text());
     ua.timeout = Duration::from_secs(10);
     let r = ua.message(&format!("sip:{BOB}@sms.test"), "text/plain", "via kamailio");
     assert_eq!(r.status(), 202, "{r:?}\n{}", d.log());
@@ -133,13 +90,7 @@ fn user_on_kamailio_messages_a_subscriber_and_gets_the_reply() {
     // The echo comes back through Kamailio to alice's registered contact.
     let m = ua
         .expect_request("MESSAGE", Duration::from_secs(20))
-        .unwrap_or_else(|| {
-            panic!(
-                "no reply:\n{}\n{}",
-                d.log(),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
+        .unwrap_or_else(|| panic!("no reply:\n{}\n{}", d.log(), kamailio.log_text()));
     ua.answer(&m, 200, "OK");
     assert_eq!(m.body, "via kamailio");
     assert!(

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use daemon_support::{Daemon, Ua, add_user, free_port, start_baresip, write_config};
+use daemon_support::{Daemon, SipMsg, Ua, add_user, free_port, start_baresip, write_config};
 use imps_support::{Answer, http_post, read, request, send, user};
 use sim_support::{SimProcess, TempDir, wait_for};
 
@@ -252,6 +252,15 @@ fn imps_client_talks_to_an_sms_only_contact_and_to_a_sip_user() {
     assert_eq!(c.ask("<Polling-Request/>").code(), Some(604));
 }
 
+/// The next NOTIFY `ua` gets (within 10 s), answered 200.
+fn notified(ua: &Ua, what: &str) -> SipMsg {
+    let n = ua
+        .expect_request("NOTIFY", Duration::from_secs(10))
+        .expect(what);
+    ua.answer(&n, 200, "OK");
+    n
+}
+
 /// A SIP watcher sees an IMPS user of the bridge as PIDF: `closed` while they
 /// are logged out, `open` once they logged in, each change pushed as a NOTIFY;
 /// only when the IMPS user is in the watcher's lists.
@@ -302,10 +311,7 @@ fn sip_watchers_see_imps_users_as_pidf() {
     };
     let r = subscribe(&mut alice);
     assert_eq!(r.status(), 200, "{r:?}\n{}", daemon.log());
-    let n = alice
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY");
-    alice.answer(&n, 200, "OK");
+    let n = notified(&alice, "NOTIFY");
     assert!(
         n.body.contains("entity=\"sip:erin@sms.test\""),
         "{}",
@@ -316,19 +322,35 @@ fn sip_watchers_see_imps_users_as_pidf() {
     let a = login(imps, "wv:erin@sms.test", "pw-erin");
     assert_eq!(a.code(), Some(200), "{}", a.raw);
     // The login is pushed in the existing dialog, without a new SUBSCRIBE.
-    let n = alice
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY pushed on login");
-    alice.answer(&n, 200, "OK");
+    let n = notified(&alice, "NOTIFY pushed on login");
     assert!(n.body.contains("<basic>open</basic>"), "{}", n.body);
     // A refreshing SUBSCRIBE gets the current state too.
     let r = subscribe(&mut alice);
     assert_eq!(r.status(), 200);
-    let n = alice
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY");
-    alice.answer(&n, 200, "OK");
+    let n = notified(&alice, "NOTIFY");
     assert!(n.body.contains("<basic>open</basic>"), "{}", n.body);
+
+    // UpdatePresence reaches the SIP watcher as RPID and notes, not only
+    // open/closed.
+    let c = Client::of(imps, &a);
+    let upd = "<UpdatePresence-Request><PresenceSubList><UserAvailability><Qualifier>T</Qualifier>\
+               <PresenceValue>DISCREET</PresenceValue></UserAvailability><StatusText><Qualifier>T</Qualifier>\
+               <PresenceValue>at lunch</PresenceValue></StatusText></PresenceSubList></UpdatePresence-Request>";
+    assert_eq!(c.ask(upd).code(), Some(200));
+    let n = notified(&alice, "NOTIFY pushed on UpdatePresence");
+    for part in [
+        "<basic>open</basic>",
+        "<rpid:activities><rpid:busy/></rpid:activities>",
+        "<dm:note>at lunch</dm:note>",
+        "<note>at lunch</note>",
+    ] {
+        assert!(n.body.contains(part), "{part} not in {}", n.body);
+    }
+    // A new SUBSCRIBE gets it at once.
+    let r = subscribe(&mut alice);
+    assert_eq!(r.status(), 200);
+    let n = notified(&alice, "NOTIFY");
+    assert!(n.body.contains("<dm:note>at lunch</dm:note>"), "{}", n.body);
 
     // Not in mallory's lists: no watching.
     let mut mallory = Ua::new("sip:mallory@sms.test", "pw-m", sip);
@@ -391,6 +413,66 @@ fn imps_watchers_are_pushed_sip_registrations() {
         n.raw
     );
     assert_eq!(online(&n).as_deref(), Some("T"), "{}", n.raw);
+
+    // Her PUBLISH (RFC 3903) says more than the registration.
+    let doc = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+               xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+               xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" entity=\"sip:erin@sms.test\">\
+               <tuple id=\"t\"><status><basic>open</basic></status></tuple>\
+               <dm:person id=\"p\"><rpid:activities><rpid:away/></rpid:activities>\
+               <dm:note>back at 3</dm:note></dm:person></presence>";
+    let r = erin.request(
+        "PUBLISH",
+        "sip:erin@sms.test",
+        &[
+            ("Event", "presence"),
+            ("Expires", "600"),
+            ("Content-Type", "application/pidf+xml"),
+        ],
+        doc,
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    let etag = r.header("SIP-ETag").expect("SIP-ETag").to_owned();
+    let n = c
+        .poll_for("PresenceNotification-Request", &mut seen, limit)
+        .expect("pushed on PUBLISH");
+    let value = |a: &Answer, name: &str| {
+        a.text(&["Presence", "PresenceSubList", name, "PresenceValue"])
+            .map(str::to_owned)
+    };
+    assert_eq!(online(&n).as_deref(), Some("T"), "{}", n.raw);
+    assert_eq!(
+        value(&n, "UserAvailability").as_deref(),
+        Some("NOT_AVAILABLE"),
+        "{}",
+        n.raw
+    );
+    assert_eq!(
+        value(&n, "StatusText").as_deref(),
+        Some("back at 3"),
+        "{}",
+        n.raw
+    );
+    let r = erin.request(
+        "PUBLISH",
+        "sip:erin@sms.test",
+        &[
+            ("Event", "presence"),
+            ("Expires", "0"),
+            ("SIP-If-Match", &etag),
+        ],
+        "",
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    let n = c
+        .poll_for("PresenceNotification-Request", &mut seen, limit)
+        .expect("pushed on the removal");
+    assert_eq!(
+        value(&n, "StatusText"),
+        None,
+        "back to the registration: {}",
+        n.raw
+    );
 
     assert_eq!(erin.register(0).status(), 200);
     let n = c

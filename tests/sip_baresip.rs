@@ -8,7 +8,7 @@ mod sip_support;
 
 use std::time::Duration;
 
-use sip_support::{start, udp_addr};
+use sip_support::{baresip_home, baresip_log, spawn_baresip, start};
 use smsbridge::bridge::api::{DeliveryResult, ImFrontEnd, InboundId, Recipient, SmsToIm, UnixTime};
 use smsbridge::store::BodyFormat;
 
@@ -23,41 +23,17 @@ async fn baresip_registers_messages_subscribes_and_receives() {
     }
     let (fe, bridge, stop) = start(&[]).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        dir.path().join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
-             module account.so\nmodule contact.so\nmodule menu.so\nmodule presence.so\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("accounts"),
-        format!(
-            "<sip:alice@sms.example>;auth_pass=secret;outbound=\"sip:{}\";regint=60\n",
-            udp_addr(&fe)
-        ),
-    )
-    .unwrap();
+    baresip_home(dir.path(), &fe, "regint=60");
     std::fs::write(
         dir.path().join("contacts"),
         "\"Bob\" <sip:+491715550001@sms.example>;presence=p2p\n",
     )
     .unwrap();
-    let child = tokio::process::Command::new("baresip")
-        .args(["-f", dir.path().to_str().unwrap(), "-t", "8", "-s"])
-        .args(["-e", "/contact_next", "-e", "/message hello-from-baresip"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("baresip starts");
+    let child = spawn_baresip(
+        dir.path(),
+        8,
+        &["/contact_next", "/message hello-from-baresip"],
+    );
     // Wait for the registration, then deliver an SMS to it.
     let mut registered = false;
     for _ in 0..50 {
@@ -79,15 +55,7 @@ async fn baresip_registers_messages_subscribes_and_receives() {
         body_format: BodyFormat::Plain,
     };
     assert_eq!(fe.deliver(sms).await, DeliveryResult::Delivered);
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("baresip quits")
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = baresip_log(child).await;
     let texts: Vec<String> = bridge
         .submitted
         .lock()

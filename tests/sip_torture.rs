@@ -293,7 +293,14 @@ fn over_tcp(server: SocketAddr, bytes: &[u8]) -> (Vec<SipMsg>, bool) {
 fn start() -> (TempDir, SimProcess, Daemon) {
     let dir = TempDir::new("rfc4475");
     let sim = SimProcess::start(dir.path(), &[]);
-    let (config, db, sip, status) = write_config(dir.path(), &[&sim.port], "");
+    // The senders of the valid requests are users of example.com: ours here,
+    // so they take the normal path (a challenge), not the 403 a user of
+    // another domain gets from a server that is not theirs.
+    let (config, db, sip, status) = write_config(
+        dir.path(),
+        &[&sim.port],
+        "[federation]\ndomain_aliases = [\"example.com\"]\n",
+    );
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
     (dir, sim, daemon)
 }

@@ -43,6 +43,9 @@ pub enum Recipient {
     Number(String),
     /// A contact alias of the sender (`sip:<alias>@<domain>`) or an IMPS nickname.
     Alias(String),
+    /// A user of another domain, as a `sip:` URI (`sip:jane@otherdomain.test`):
+    /// routed there by the federating front end, never an SMS or a local user.
+    Foreign(String),
 }
 
 /// Which delivery notifications the IM asked for (IMDN `Disposition-Notification`,
@@ -313,8 +316,11 @@ pub struct SubscriberPresence {
 pub struct ImUserPresence {
     /// Their user part (`erin` of `wv:erin@…`).
     pub user_part: String,
-    /// Logged in / registered now.
-    pub open: bool,
+    /// The front end they use (whose news updates this).
+    pub front_end: FrontEnd,
+    /// What they say of themself now (offline when logged out / not
+    /// registered).
+    pub presence: crate::presence::Presence,
 }
 
 /// SIP digest credentials of a user.
@@ -369,6 +375,78 @@ pub struct ForeignPresence {
     pub state: ForeignWatchState,
 }
 
+/// What a presentity's rule does with a watcher (RFC 5025 `sub-handling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SubHandling {
+    /// Refused: the watcher learns nothing, the subscription ends.
+    Block,
+    /// Ask the presentity (reactive authorisation): pending until they answer.
+    Confirm,
+    /// Accepted, but the watcher is only ever shown "offline".
+    PoliteBlock,
+    /// Accepted with full presence.
+    Allow,
+}
+
+/// Whom a rule is about (RFC 4745 `identity` / `one` and `domain`
+/// conditions, or a rule with no condition).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WatcherMatch {
+    /// One watcher, by address (`sip:harry@example.com`, `wv:harry@…`).
+    Identity(String),
+    /// Every watcher of one domain.
+    Domain(String),
+    /// Anyone.
+    Anyone,
+}
+
+/// One rule of a presentity's access policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceRule {
+    /// The rule's id (RFC 4745 `rule id`, kept for XCAP).
+    pub id: String,
+    /// Whom it is about.
+    pub watcher: WatcherMatch,
+    /// What it does.
+    pub handling: SubHandling,
+}
+
+/// The bridge's decision on one watch (a subscription or a fetch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchDecision {
+    /// Full presence.
+    Allow,
+    /// Shown offline, without being told.
+    PoliteBlock,
+    /// Refused (SIP: terminated/403; IMPS: nothing).
+    Block,
+    /// No rule: waiting for the presentity (the presentity has been told).
+    Pending,
+}
+
+/// Where one watcher of a presentity stands (RFC 3858 `watcher` status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatcherInfo {
+    /// The watcher's address.
+    pub watcher: String,
+    /// Where their watch stands now.
+    pub decision: WatchDecision,
+    /// When the bridge first saw them watch.
+    pub since: UnixTime,
+}
+
+/// News for a front end: a presentity's decision on a watcher changed
+/// (a rule written, a reactive answer, a watcher removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchChanged {
+    /// The presentity's address.
+    pub presentity: String,
+    /// The watcher's address.
+    pub watcher: String,
+    /// What the watcher may see now.
+    pub decision: WatchDecision,
+}
+
 /// What front ends ask of the bridge.
 pub trait BridgeApi: Send + Sync + 'static {
     /// Accepts an IM for SMS: authorise, resolve, count parts, store durably.
@@ -386,15 +464,66 @@ pub trait BridgeApi: Send + Sync + 'static {
     ) -> BoxFuture<Result<SubscriberPresence, Refusal>>;
     /// A user came online (SIP REGISTER, IMPS login): deliver what waits for them now.
     fn user_online(&self, address: String);
-    /// A user's presence changed (IMPS login, logout, UpdatePresence): the other
-    /// front ends tell their watchers. The default tells nobody.
-    fn presence_changed(&self, address: String, open: bool) {
-        let _ = (address, open);
+    /// A user's presence changed (IMPS login, logout, UpdatePresence; SIP
+    /// registration, PUBLISH): the other front ends tell their watchers. The
+    /// default tells nobody.
+    fn presence_changed(&self, address: String, presence: crate::presence::Presence) {
+        let _ = (address, presence);
     }
     /// A presentity of another domain, watched for a local user, changed: the
     /// bridge hands it to the watcher's front end. The default drops it.
     fn foreign_presence(&self, update: ForeignPresence) {
         let _ = update;
+    }
+    /// The bridge's local domains and the peers it accepts requests from; the
+    /// default: none known, and a front end uses what it knows itself (its
+    /// own domain and listen addresses).
+    fn domains(&self) -> Option<std::sync::Arc<crate::domains::Domains>> {
+        None
+    }
+    /// Decides a watch of `presentity` by `watcher` by the presentity's
+    /// access policy (SUBSCRIBE, SubscribePresence, GetPresence, local or
+    /// foreign watchers alike). A watcher no rule decides is recorded as
+    /// pending and the presentity is told (`ImFrontEnd::watcher_pending`).
+    /// The default knows no presentity.
+    fn authorise_watch(
+        &self,
+        presentity: String,
+        watcher: String,
+    ) -> BoxFuture<Result<WatchDecision, Refusal>> {
+        let _ = watcher;
+        Box::pin(async move { Err(Refusal::UnknownUser(presentity)) })
+    }
+    /// The presentity's watchers and where each stands (winfo, CSP status
+    /// query for pending requests).
+    fn watchers(&self, presentity: String) -> BoxFuture<Result<Vec<WatcherInfo>, Refusal>> {
+        Box::pin(async move { Err(Refusal::UnknownUser(presentity)) })
+    }
+    /// The presentity's answer about one watcher (reactive authorisation, or
+    /// removing a watcher): it becomes an identity rule of their policy, and
+    /// every front end hears `ImFrontEnd::watch_changed`.
+    fn decide_watcher(
+        &self,
+        presentity: String,
+        watcher: String,
+        handling: SubHandling,
+    ) -> BoxFuture<Result<(), Refusal>> {
+        let _ = (watcher, handling);
+        Box::pin(async move { Err(Refusal::UnknownUser(presentity)) })
+    }
+    /// The presentity's access policy, in rule order.
+    fn presence_rules(&self, presentity: String) -> BoxFuture<Result<Vec<PresenceRule>, Refusal>> {
+        Box::pin(async move { Err(Refusal::UnknownUser(presentity)) })
+    }
+    /// Replaces the presentity's access policy (XCAP PUT of pres-rules);
+    /// watchers whose decision changes are told through the front ends.
+    fn set_presence_rules(
+        &self,
+        presentity: String,
+        rules: Vec<PresenceRule>,
+    ) -> BoxFuture<Result<(), Refusal>> {
+        let _ = rules;
+        Box::pin(async move { Err(Refusal::UnknownUser(presentity)) })
     }
 }
 
@@ -404,10 +533,18 @@ pub trait ImFrontEnd: Send + Sync + 'static {
     fn deliver(&self, msg: SmsToIm) -> BoxFuture<DeliveryResult>;
     /// Sends a delivery notification (IMDN, IMPS DeliveryReport).
     fn notify(&self, notice: DeliveryNotice) -> BoxFuture<DeliveryResult>;
-    /// Another front end's user (by user part) is now `open` or not: tell the
+    /// Another front end's user (by user part) now shows `presence`: tell the
     /// watchers of that user. The default has none.
-    fn presence_changed(&self, user_part: &str, open: bool) {
-        let _ = (user_part, open);
+    fn presence_changed(&self, user_part: &str, presence: &crate::presence::Presence) {
+        let _ = (user_part, presence);
+    }
+    /// What this front end's user (by user part) shows now (IMPS: the
+    /// attributes of their last UpdatePresence while logged in; SIP: their
+    /// publication, else their registration); `None` when the front end
+    /// cannot tell.
+    fn user_presence(&self, user_part: &str) -> Option<crate::presence::Presence> {
+        let _ = user_part;
+        None
     }
     /// Whether the user with this address is online here (SIP registered, IMPS
     /// logged in); `None` when the front end cannot tell.
@@ -437,6 +574,19 @@ pub trait ImFrontEnd: Send + Sync + 'static {
     /// IMPS watcher): push it to them. The default has no such users.
     fn foreign_presence(&self, update: ForeignPresence) {
         let _ = update;
+    }
+    /// A watcher waits for this front end's user `presentity` to decide
+    /// (SIP: a `presence.winfo` NOTIFY; IMPS: the CSP's reactive
+    /// authorisation request). The default has no such users.
+    fn watcher_pending(&self, presentity: &str, watcher: &str) {
+        let _ = (presentity, watcher);
+    }
+    /// A presentity's decision on a watcher changed: this front end
+    /// activates, downgrades or ends that watcher's subscriptions (SIP
+    /// NOTIFY active/terminated; IMPS PresenceNotification or nothing), and
+    /// tells a presentity watching its own watchers (winfo).
+    fn watch_changed(&self, change: &WatchChanged) {
+        let _ = change;
     }
 }
 

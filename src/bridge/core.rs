@@ -51,6 +51,11 @@ pub struct Shared {
     pub inbound: Arc<Notify>,
     /// Whether a modem can send.
     pub modems_ready: ModemsReady,
+    /// Our domains and listen addresses, and the peers of other domains
+    /// (`[federation]`): which addresses are local.
+    pub domains: Arc<crate::domains::Domains>,
+    /// `[federation]`: what users of other domains may reach.
+    pub federation: config::Federation,
     front_ends: RwLock<Vec<(FrontEnd, Arc<dyn ImFrontEnd>)>>,
     clock: Clock,
     /// Password hashes running at once: each takes an argon2 block of memory
@@ -98,6 +103,8 @@ impl Shared {
             outbox_generation: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             inbound: Arc::new(Notify::new()),
             modems_ready,
+            domains: Arc::new(crate::domains::Domains::from_config(cfg)),
+            federation: cfg.federation.clone(),
             front_ends: RwLock::new(Vec::new()),
             clock: Arc::new(UnixTime::now),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
@@ -451,6 +458,8 @@ fn resolve_recipient(
             None => normalise_msisdn(alias, cc)
                 .map_err(|_| Refusal::UnknownRecipient(format!("no contact {alias:?}"))),
         },
+        // Never a subscriber: routed to its domain by `super::foreign`.
+        Recipient::Foreign(address) => Err(Refusal::NoRoute(address.clone())),
     })
 }
 
@@ -463,40 +472,13 @@ fn queue(
     validity: Option<Validity>,
     now: UnixTime,
 ) -> Result<MessageId, StoreError> {
-    let destination = Address::from_number(out.msisdn.as_str())
-        .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-    let opts = EncodeOptions::default();
     s.enqueue_with(&out.msisdn, now, |reference| {
-        let template = Submit {
-            reject_duplicates: false,
-            status_report_request: true,
-            reply_path: false,
-            mr: 0,
-            destination,
-            pid: 0,
-            dcs: DataCoding::GSM7,
-            validity,
-            user_data: UserData {
-                header: None,
-                body: Body::Data(Vec::new()),
-            },
-        };
-        let parts = pdu::segment(&template, &out.text, reference, &opts)
-            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-        let mut tpdus = Vec::with_capacity(parts.len());
-        for p in parts {
-            let mut b = Vec::new();
-            Tpdu::Submit(p)
-                .encode(&mut b)
-                .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-            tpdus.push(b);
-        }
         Ok(NewMessage {
             user: out.user,
             msisdn: out.msisdn.clone(),
             text: out.text.clone(),
             alphabet: out.alphabet,
-            parts: tpdus,
+            parts: encode_parts(out, validity, reference)?,
             im_message_id: req.im_message_id.clone(),
             report_requested: true,
             imdn_positive: req.notify.delivered,
@@ -504,6 +486,42 @@ fn queue(
             front_end: req.front_end,
         })
     })
+}
+
+/// The accepted text as SMS-SUBMITs with a status report asked for, encoded
+/// once, for `AT+CMGS`.
+pub(super) fn encode_parts(
+    out: &policy::Outgoing,
+    validity: Option<Validity>,
+    reference: u16,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let destination = Address::from_number(out.msisdn.as_str())
+        .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+    let template = Submit {
+        reject_duplicates: false,
+        status_report_request: true,
+        reply_path: false,
+        mr: 0,
+        destination,
+        pid: 0,
+        dcs: DataCoding::GSM7,
+        validity,
+        user_data: UserData {
+            header: None,
+            body: Body::Data(Vec::new()),
+        },
+    };
+    let parts = pdu::segment(&template, &out.text, reference, &EncodeOptions::default())
+        .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+    let mut tpdus = Vec::with_capacity(parts.len());
+    for p in parts {
+        let mut b = Vec::new();
+        Tpdu::Submit(p)
+            .encode(&mut b)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        tpdus.push(b);
+    }
+    Ok(tpdus)
 }
 
 /// `alice` of `sip:alice@example.com` (or of `wv:alice@…`).
@@ -558,12 +576,17 @@ impl BridgeApi for Bridge {
         };
         Box::pin(async move {
             let w = watcher.clone();
-            let user = this
+            let found = this
                 .shared
                 .db(move |s| s.user_by_address(&w))
                 .await
-                .map_err(store_refusal)?
-                .ok_or(Refusal::UnknownUser(watcher.clone()))?;
+                .map_err(store_refusal)?;
+            // A watcher of another domain (its server accepted by the front
+            // end) is never one of ours, whatever the user part.
+            if found.is_none() && this.is_foreign(&watcher) {
+                return this.foreign_watcher_presence(watcher, target).await;
+            }
+            let user = found.ok_or(Refusal::UnknownUser(watcher.clone()))?;
             let msisdn = match this.resolve(&user, &target).await {
                 Ok(m) => m,
                 // Not a subscriber: perhaps another user of the bridge (an IMPS
@@ -581,15 +604,21 @@ impl BridgeApi for Bridge {
                         })?;
                     return match watched.target {
                         crate::bridge::api::Target::User {
-                            user_part, name, ..
-                        } => Ok(SubscriberPresence {
-                            msisdn: String::new(),
+                            user_part,
                             name,
-                            im_user: Some(crate::bridge::api::ImUserPresence {
-                                user_part,
-                                open: watched.online.unwrap_or(false),
-                            }),
-                        }),
+                            front_end,
+                        } => {
+                            let presence = this.presence_of(front_end, &user_part, watched.online);
+                            Ok(SubscriberPresence {
+                                msisdn: String::new(),
+                                name,
+                                im_user: Some(crate::bridge::api::ImUserPresence {
+                                    user_part,
+                                    front_end,
+                                    presence,
+                                }),
+                            })
+                        }
                         crate::bridge::api::Target::Subscriber { msisdn, name } => {
                             Ok(SubscriberPresence {
                                 msisdn,
@@ -622,7 +651,7 @@ impl BridgeApi for Bridge {
         })
     }
 
-    fn presence_changed(&self, address: String, open: bool) {
+    fn presence_changed(&self, address: String, presence: crate::presence::Presence) {
         // Watchers on the other front end hear of it (SIP users' registrations
         // to IMPS watchers, IMPS users' logins to SIP watchers).
         let other = if address.starts_with("sip:") || address.starts_with("sips:") {
@@ -631,7 +660,7 @@ impl BridgeApi for Bridge {
             FrontEnd::Sip
         };
         if let Some(fe) = self.shared.front_end(other) {
-            fe.presence_changed(user_part(&address), open);
+            fe.presence_changed(user_part(&address), &presence);
         }
     }
 
@@ -645,6 +674,10 @@ impl BridgeApi for Bridge {
         if let Some(fe) = self.shared.front_end(kind) {
             fe.foreign_presence(update);
         }
+    }
+
+    fn domains(&self) -> Option<Arc<crate::domains::Domains>> {
+        Some(Arc::clone(&self.shared.domains))
     }
 
     fn user_online(&self, address: String) {
@@ -661,6 +694,28 @@ impl BridgeApi for Bridge {
                 sh.inbound.notify_one();
             }
         });
+    }
+}
+
+impl Bridge {
+    /// What a user of the bridge shows: what their front end says of them,
+    /// else whether they are `online` there.
+    pub(super) fn presence_of(
+        &self,
+        front_end: FrontEnd,
+        user_part: &str,
+        online: Option<bool>,
+    ) -> crate::presence::Presence {
+        self.shared
+            .front_end(front_end)
+            .and_then(|fe| fe.user_presence(user_part))
+            .unwrap_or_else(|| {
+                if online.unwrap_or(false) {
+                    crate::presence::Presence::online()
+                } else {
+                    crate::presence::Presence::offline()
+                }
+            })
     }
 }
 

@@ -11,16 +11,20 @@ use md5::{Digest, Md5};
 
 use super::api::{
     Accepted, BoxFuture, ContactList, ImApi, ImSend, ImToSms, ImUser, ListEntry, LoginProof,
-    Recipient, Refusal, Sent, Target, Watched,
+    Recipient, Refusal, Sent, Target, Verified, Watched,
 };
 use super::core::{Bridge, front_end_of, store_refusal, user_part};
+use super::foreign::ToForeign;
 use super::policy;
+use crate::domains::Classified;
 use crate::store::{FrontEnd, ListEntryRef, MessageId, Msisdn, User, normalise_msisdn};
 
 /// Whom a name leads to, with the rows behind it.
 enum Resolved {
     Subscriber(Msisdn, Option<String>),
     User(User, Option<String>),
+    /// A user of another domain: their `sip:user@domain` address.
+    Foreign(String, Option<String>),
 }
 
 impl Resolved {
@@ -33,6 +37,10 @@ impl Resolved {
             Self::User(u, name) => Target::User {
                 user_part: user_part(u.address()).to_owned(),
                 front_end: front_end_of(u),
+                name: name.clone(),
+            },
+            Self::Foreign(address, name) => Target::Foreign {
+                address: address.clone(),
                 name: name.clone(),
             },
         }
@@ -86,6 +94,27 @@ impl Bridge {
     }
 
     async fn submit_or_relay_uncounted(self: Arc<Self>, req: ImToSms) -> Result<Accepted, Refusal> {
+        // A user of another domain (the front end accepted their server):
+        // never taken for a user of ours, whatever the user part; the policy
+        // says whom they may reach.
+        if req.sender.verified == Verified::FederatedPeer {
+            return self.receive_foreign(req).await;
+        }
+        if let Recipient::Foreign(to) = &req.recipient {
+            let sender = self.user_named(&req.sender.address).await?;
+            let im = ToForeign {
+                to: to.clone(),
+                text: req.text,
+                display_name: req.sender.display_name,
+                im_message_id: req.im_message_id,
+                notify: req.notify,
+            };
+            self.send_to_foreign(&sender, im).await?;
+            return Ok(Accepted {
+                message: MessageId(0),
+                parts: 0,
+            });
+        }
         if let Recipient::Alias(alias) = &req.recipient {
             let sender = self.user_named(&req.sender.address).await?;
             let (uid, a) = (sender.id, alias.clone());
@@ -141,16 +170,20 @@ impl Bridge {
         Ok(())
     }
 
-    /// Whom `name` is for `user`: a bridge user's address, a number, a
-    /// contact's nickname or alias, an IM contact's nickname, a user part.
+    /// Whom `name` is for `user`: a bridge user's address, a user of
+    /// another domain (by the host of the address: never one of ours, never
+    /// a subscriber), a number, a contact's nickname or alias, an IM or
+    /// foreign contact's nickname, a user part.
     async fn resolve_target(&self, user: &User, name: &str) -> Result<Resolved, Refusal> {
         let (uid, name_owned) = (user.id, name.trim().to_owned());
         let cc = self.shared.country_code.clone();
+        let domains = Arc::clone(&self.shared.domains);
         let found = self
             .shared
             .db(move |s| {
                 let name = name_owned.as_str();
-                let has_scheme = name.starts_with("wv:") || name.starts_with("sip:");
+                let has_scheme = name.contains(':');
+                // A user's own address names them, whatever its host.
                 if has_scheme
                     && let Ok(Some(u)) = s.user_by_address(name)
                     && u.id != uid
@@ -158,16 +191,24 @@ impl Bridge {
                     let nick = s.im_contact(uid, u.id)?.and_then(|c| c.nickname);
                     return Ok(Some(Resolved::User(u, nick)));
                 }
-                let part = if has_scheme { user_part(name) } else { name };
-                if part.starts_with('+') || part.chars().all(|c| c.is_ascii_digit()) {
-                    return Ok(match normalise_msisdn(part, cc.as_deref()) {
-                        Ok(m) => {
-                            let nick = s.contact(uid, &m)?.and_then(|c| c.nickname);
-                            Some(Resolved::Subscriber(m, nick))
-                        }
-                        Err(_) => None,
-                    });
-                }
+                let part = match domains.classify(name) {
+                    Ok(Classified::Foreign { uri, .. }) => {
+                        let nick = s.foreign_contact(uid, &uri)?.and_then(|c| c.nickname);
+                        return Ok(Some(Resolved::Foreign(uri, nick)));
+                    }
+                    Ok(Classified::Subscriber(n)) => {
+                        return Ok(match normalise_msisdn(&n, cc.as_deref()) {
+                            Ok(m) => {
+                                let nick = s.contact(uid, &m)?.and_then(|c| c.nickname);
+                                Some(Resolved::Subscriber(m, nick))
+                            }
+                            Err(_) => None,
+                        });
+                    }
+                    Ok(Classified::Local(part)) => part,
+                    Err(_) => return Ok(None),
+                };
+                let part = part.as_str();
                 let contacts = s.contacts(None)?;
                 if let Some(c) = contacts.into_iter().find(|c| {
                     c.user == uid
@@ -192,7 +233,17 @@ impl Bridge {
                     .map(|c| c.contact);
                 let other = match by_nick {
                     Some(id) => Some(id),
-                    None => s.user_by_user_part(part)?,
+                    None => {
+                        let foreign = s.foreign_contacts(uid)?.into_iter().find(|c| {
+                            c.nickname
+                                .as_deref()
+                                .is_some_and(|n| n.eq_ignore_ascii_case(part))
+                        });
+                        if let Some(c) = foreign {
+                            return Ok(Some(Resolved::Foreign(c.address, c.nickname)));
+                        }
+                        s.user_by_user_part(part)?
+                    }
                 };
                 match other {
                     Some(id) if id != uid => {
@@ -209,7 +260,7 @@ impl Bridge {
 
     async fn lists_of(&self, user: &User) -> Result<Vec<ContactList>, Refusal> {
         let (uid, address) = (user.id, user.address().to_owned());
-        let (names, contacts, ims, users) = self
+        let (names, contacts, ims, users, foreign) = self
             .shared
             .db(move |s| {
                 let ims = s.im_contacts(uid)?;
@@ -222,6 +273,7 @@ impl Bridge {
                     s.contacts(Some(&address))?,
                     ims,
                     users,
+                    s.foreign_contacts(uid)?,
                 ))
             })
             .await
@@ -259,6 +311,16 @@ impl Bridge {
                     },
                 );
             }
+        }
+        for c in foreign {
+            let target = Resolved::Foreign(c.address, c.nickname).target();
+            put(
+                &c.list_name,
+                ListEntry {
+                    target,
+                    blocked: c.blocked,
+                },
+            );
         }
         Ok(lists)
     }
@@ -354,6 +416,16 @@ impl ImApi for Bridge {
                     Arc::clone(&this).submit_inner(im).await.map(Sent::Sms)
                 }
                 Resolved::User(to, _) => this.relay(&u, &to, &req.text).await.map(|()| Sent::Im),
+                Resolved::Foreign(to, _) => {
+                    let im = ToForeign {
+                        to,
+                        text: req.text,
+                        display_name: req.sender.display_name,
+                        im_message_id: req.im_message_id,
+                        notify: req.notify,
+                    };
+                    this.send_to_foreign(&u, im).await.map(|()| Sent::Im)
+                }
             }
         })
     }
@@ -423,11 +495,21 @@ impl ImApi for Bridge {
                         .db(move |s| s.put_im_contact(uid, oid, nick.as_deref(), &list, now))
                         .await
                 }
+                Resolved::Foreign(address, _) => {
+                    let a = address.clone();
+                    this.shared
+                        .db(move |s| s.put_foreign_contact(uid, &a, nick.as_deref(), &list, now))
+                        .await
+                }
             };
             result.map_err(store_refusal)?;
             let mut target = resolved.target();
-            if let (Some(n), Target::Subscriber { name, .. } | Target::User { name, .. }) =
-                (nickname, &mut target)
+            if let (
+                Some(n),
+                Target::Subscriber { name, .. }
+                | Target::User { name, .. }
+                | Target::Foreign { name, .. },
+            ) = (nickname, &mut target)
             {
                 *name = Some(n);
             }
@@ -449,6 +531,11 @@ impl ImApi for Bridge {
                 Resolved::User(o, _) => {
                     this.shared
                         .db(move |s| s.remove_entry(uid, ListEntryRef::User(o.id)))
+                        .await
+                }
+                Resolved::Foreign(a, _) => {
+                    this.shared
+                        .db(move |s| s.remove_entry(uid, ListEntryRef::Foreign(&a)))
                         .await
                 }
             }
@@ -485,6 +572,12 @@ impl ImApi for Bridge {
                     let oid = o.id;
                     this.shared
                         .db(move |s| s.block_im_user(uid, oid, blocked, now))
+                        .await
+                }
+                Resolved::Foreign(a, _) => {
+                    let a = a.clone();
+                    this.shared
+                        .db(move |s| s.block_foreign(uid, &a, blocked, now))
                         .await
                 }
             }
@@ -535,6 +628,16 @@ impl ImApi for Bridge {
                         .front_end(front_end_of(o))
                         .and_then(|fe| fe.online(o.address()));
                     (c.map(|c| c.blocked), online)
+                }
+                // Their presence comes from their domain (`watch_foreign`).
+                Resolved::Foreign(a, _) => {
+                    let a = a.clone();
+                    let c = this
+                        .shared
+                        .db(move |s| s.foreign_contact(uid, &a))
+                        .await
+                        .map_err(store_refusal)?;
+                    (c.map(|c| c.blocked), None)
                 }
             };
             match listed {

@@ -10,6 +10,7 @@
 
 pub mod api;
 mod core;
+mod foreign;
 mod im;
 mod inbound;
 mod notices;

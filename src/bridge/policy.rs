@@ -166,6 +166,73 @@ pub fn decide_relay(text: &str, blocked_by_recipient: bool, to: &str) -> Result<
     Ok(())
 }
 
+/// Whom an IM from a user of another domain is for, once resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignReach {
+    /// A user of the bridge.
+    User {
+        /// They blocked the sender's address.
+        blocked_sender: bool,
+    },
+    /// An SMS-only subscriber.
+    Subscriber,
+    /// A user of yet another domain.
+    Foreign,
+}
+
+/// May an IM from a user of another domain (its server accepted as a peer)
+/// reach `to`: a user of the bridge when `[federation] foreign_to_users` and
+/// they have not blocked the sender; an SMS-only subscriber only when
+/// `foreign_to_sms` (an SMS costs money); a user of another domain never (the
+/// bridge is no open relay).
+pub fn decide_foreign_inbound(
+    reach: ForeignReach,
+    text: &str,
+    to: &str,
+    federation: &config::Federation,
+) -> Result<(), Refusal> {
+    if text.trim().is_empty() {
+        return Err(Refusal::EmptyMessage);
+    }
+    match reach {
+        ForeignReach::User { .. } if !federation.foreign_to_users => {
+            Err(Refusal::ForeignNotAllowed(to.to_owned()))
+        }
+        ForeignReach::User {
+            blocked_sender: true,
+        } => Err(Refusal::BlockedByRecipient(to.to_owned())),
+        ForeignReach::User { .. } => Ok(()),
+        ForeignReach::Subscriber if federation.foreign_to_sms => Ok(()),
+        ForeignReach::Subscriber | ForeignReach::Foreign => {
+            Err(Refusal::ForeignNotAllowed(to.to_owned()))
+        }
+    }
+}
+
+/// May an IM from a user of the bridge go to a user of another domain: not
+/// when empty, not when the sender blocked them.
+pub fn decide_foreign_outbound(text: &str, blocked: bool, to: &str) -> Result<(), Refusal> {
+    if text.trim().is_empty() {
+        return Err(Refusal::EmptyMessage);
+    }
+    if blocked {
+        return Err(Refusal::Blocked(to.to_owned()));
+    }
+    Ok(())
+}
+
+/// May a watcher of another domain see a user of the bridge: only when that
+/// user has the watcher's address in their contacts, not blocked (`listed`:
+/// `Some(blocked)` for a contact, `None` for none). Presence rules of the
+/// user's own (allow, block, confirm) come with issue 14.
+pub fn decide_foreign_watch(listed: Option<bool>, watcher: &str) -> Result<(), Refusal> {
+    match listed {
+        Some(false) => Ok(()),
+        Some(true) => Err(Refusal::Blocked(watcher.to_owned())),
+        None => Err(Refusal::NotInContacts(watcher.to_owned())),
+    }
+}
+
 /// Who might get an SMS from a number, as read from the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteSnapshot {

@@ -213,6 +213,20 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         })
     });
     let shared = Shared::new(store, &config, modems_ready);
+    // The domain set (src/domains.rs) is built from the configuration as
+    // the bridge starts; said once, since a wildcard listener adds every
+    // interface address.
+    tracing::info!(
+        domains = %shared.domains.names().join(", "),
+        addresses = %shared
+            .domains
+            .addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        "local domains: other hosts are other domains"
+    );
     let metrics = Arc::clone(&shared.metrics);
     let bridge = Bridge::new(Arc::clone(&shared));
 

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use super::csp::{self, code};
 use super::server::{Ctx, Server, refusal_code};
 use crate::bridge::api::{
-    BoxFuture, DeliveryNotice, DeliveryResult, FailureCause, FrontEnd, ImFrontEnd, ImSend,
-    NotifyOn, Sender, Sent, SmsToIm, Verified,
+    BoxFuture, DeliveryNotice, DeliveryResult, FailureCause, ForeignPresence, FrontEnd, ImFrontEnd,
+    ImSend, NotifyOn, Sender, Sent, SmsToIm, Verified,
 };
 use crate::bridge::user_part;
+use crate::presence::Presence;
 use crate::xml::Element;
 
 fn user_el(id: &str) -> Element {
@@ -248,9 +249,19 @@ impl ImFrontEnd for ImpsFrontEnd {
         })
     }
 
-    /// A SIP user registered or went away: IMPS watchers of that user hear.
-    fn presence_changed(&self, user_part: &str, open: bool) {
-        self.0.push_presence(user_part, FrontEnd::Sip, open);
+    /// A SIP user registered, went away or published: IMPS watchers of that
+    /// user hear.
+    fn presence_changed(&self, user_part: &str, presence: &Presence) {
+        self.0.sip_presence_changed(user_part, presence);
+    }
+
+    fn user_presence(&self, user_part: &str) -> Option<Presence> {
+        Some(self.0.own_presence(user_part))
+    }
+
+    /// News of a foreign watch of an IMPS user: a PresenceNotification.
+    fn foreign_presence(&self, update: ForeignPresence) {
+        self.0.foreign_presence(update);
     }
 
     fn online(&self, address: &str) -> Option<bool> {

@@ -49,6 +49,8 @@ pub type Random = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct Server {
     pub(super) cfg: ServerConfig,
     pub(super) sessions: Mutex<Sessions>,
+    /// Presence kept beyond the sessions (`presence.rs`).
+    pub(super) presence: Mutex<super::presence::PresenceBook>,
     guard: Mutex<LoginGuard>,
     pub(super) bridge: Arc<dyn ImApi>,
     pub(super) random: Random,
@@ -92,6 +94,7 @@ impl Server {
         Arc::new(Self {
             cfg,
             sessions,
+            presence: Mutex::default(),
             guard: Mutex::new(LoginGuard::default()),
             bridge,
             random,
@@ -465,6 +468,7 @@ impl Server {
     fn logout(&self, ctx: &Ctx) -> Element {
         self.sessions().close(&ctx.session_id);
         tracing::info!(user = %ctx.user, "IMPS Logout");
+        self.user_gone(&ctx.user, &ctx.user_id);
         self.presence_changed(&ctx.user);
         csp::status(code::OK, "")
     }
@@ -474,6 +478,7 @@ impl Server {
         let ended = self.sessions().expire(now);
         for s in ended {
             tracing::info!(user = %s.user, "IMPS session expired");
+            self.user_gone(&s.user, &s.user_id);
             self.presence_changed(&s.user);
         }
     }
@@ -578,10 +583,14 @@ impl Server {
         format!("wv:{part}@{}", self.cfg.domain)
     }
 
-    /// `wv:<sender>@<domain>` for the sender of a delivered SMS or IM.
+    /// `wv:<sender>@<domain>` for the sender of a delivered SMS or IM; a
+    /// user of another domain (`sip:jane@otherdomain.test`) keeps their own
+    /// domain (`wv:jane@otherdomain.test`).
     pub(super) fn wv_of(&self, from: &str) -> String {
         if from.starts_with("wv:") {
             from.to_owned()
+        } else if let Some(rest) = from.strip_prefix("sip:").filter(|r| r.contains('@')) {
+            format!("wv:{rest}")
         } else {
             format!("wv:{}@{}", user_part(from), self.cfg.domain)
         }

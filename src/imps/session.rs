@@ -83,8 +83,6 @@ pub struct Session {
     pub queue: VecDeque<Pending>,
     /// Names the client subscribed to (as given), for PresenceNotification.
     pub watching: Vec<String>,
-    /// Own presence as last updated (the `PresenceSubList` children).
-    pub presence: Vec<Element>,
     /// The `SessionCookie` of the Login, which a CIR names.
     pub cookie: Option<String>,
     /// The CSP version the client logged in with (named in CIRs).
@@ -249,7 +247,6 @@ impl Sessions {
             last_seen: now,
             queue: VecDeque::new(),
             watching: Vec::new(),
-            presence: Vec::new(),
             cookie: None,
             version: Version::V13,
             cir_token: String::new(),

@@ -29,9 +29,10 @@ use super::uas::Handled;
 use super::uas::{Followup, Uas, UasConfig, lock};
 use super::wire::{Reply, Request, Transport};
 use crate::bridge::api::{
-    BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ForeignIm, ForeignPresence, ImFrontEnd,
-    Refusal, SmsToIm,
+    BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ForeignIm, ForeignPresence, FrontEnd,
+    ImFrontEnd, Refusal, SmsToIm,
 };
+use crate::presence::Presence;
 
 mod federation;
 
@@ -200,10 +201,19 @@ impl SipFrontEnd {
             };
             transport::serve_tcp(l, endpoint.inner.clone(), limits, cancel.clone());
         }
+        // The bridge's domain set; without one, what this front end knows:
+        // its domain and the addresses it listens on.
+        let domains = bridge.domains().unwrap_or_else(|| {
+            Arc::new(
+                crate::domains::Domains::listening([&cfg.domain], addrs.iter().map(|a| a.ip()))
+                    .with_trusted(trusted.iter().copied()),
+            )
+        });
         let uas = Arc::new(Uas::new(
             UasConfig {
                 realm: cfg.realm.clone(),
                 domain: cfg.domain.clone(),
+                domains,
                 trusted,
                 contact_udp: contact_uri(first_udp.or(first_tcp), "udp"),
                 contact_tcp: contact_uri(first_tcp.or(first_udp), "tcp"),
@@ -375,9 +385,7 @@ impl SipFrontEnd {
         for f in handled.followups {
             match f {
                 Followup::UserOnline(aor) => self.inner.uas.bridge().user_online(aor),
-                Followup::Presence(aor, open) => {
-                    self.inner.uas.bridge().presence_changed(aor, open)
-                }
+                Followup::Presence(aor, p) => self.sip_user_changed(aor, p),
                 Followup::Foreign(news) => self.inner.uas.bridge().foreign_presence(news),
                 Followup::Send(out) => self.send_logged(*out).await,
                 Followup::WatchForeign(watcher, presentity) => {
@@ -400,6 +408,26 @@ impl SipFrontEnd {
         }
     }
 
+    /// A SIP user's presence changed (registration, PUBLISH): IMPS watchers
+    /// hear through the bridge, SIP watchers of that user by NOTIFY.
+    fn sip_user_changed(&self, aor: String, p: Presence) {
+        self.notify_watchers(FrontEnd::Sip, crate::bridge::user_part(&aor), &p);
+        self.inner.uas.bridge().presence_changed(aor, p);
+    }
+
+    /// NOTIFYs every subscription watching the bridge user `user_part` of
+    /// `front_end` whose view changed to `p`.
+    fn notify_watchers(&self, front_end: FrontEnd, user_part: &str, p: &Presence) {
+        let now = unix_now();
+        let changed = lock(&self.inner.uas.subs).user_changed(front_end, user_part, p);
+        for s in changed {
+            let contact = self.inner.uas.cfg.contact_udp.clone();
+            let out = outbound::presence_notify(&s, &s.state(now), &self.inner.domain, &contact);
+            let fe = self.clone();
+            tokio::spawn(async move { fe.send_logged(out).await });
+        }
+    }
+
     async fn send_logged(&self, out: OutRequest) {
         match self.inner.client.send(&out, None).await {
             Ok(code) => debug!(method = out.method, code, "request answered"),
@@ -417,7 +445,13 @@ impl SipFrontEnd {
         }
         let gone = lock(&self.inner.uas.registrar).purge(now);
         for aor in gone {
-            self.inner.uas.bridge().presence_changed(aor, false);
+            // A publication outweighs the registration.
+            if lock(&self.inner.uas.publications).presence(&aor).is_none() {
+                self.sip_user_changed(aor, Presence::offline());
+            }
+        }
+        for (aor, p) in self.inner.uas.expire_publications(now) {
+            self.sip_user_changed(aor, p);
         }
         let ended = lock(&self.inner.uas.subs).expire(now);
         for s in ended {
@@ -519,16 +553,16 @@ impl ImFrontEnd for SipFrontEnd {
         })
     }
 
-    /// Registered here means online (for IMPS watchers of a SIP user).
-    fn presence_changed(&self, user_part: &str, open: bool) {
-        let now = unix_now();
-        let changed = lock(&self.inner.uas.subs).user_changed(user_part, open);
-        for s in changed {
-            let contact = self.inner.uas.cfg.contact_udp.clone();
-            let out = outbound::presence_notify(&s, &s.state(now), &self.inner.domain, &contact);
-            let fe = self.clone();
-            tokio::spawn(async move { fe.send_logged(out).await });
-        }
+    /// An IMPS user's presence changed: SIP watchers of them get a NOTIFY
+    /// with the new document.
+    fn presence_changed(&self, user_part: &str, presence: &Presence) {
+        self.notify_watchers(FrontEnd::Imps, user_part, presence);
+    }
+
+    /// A SIP user's publication, else their registration.
+    fn user_presence(&self, user_part: &str) -> Option<Presence> {
+        let aor = format!("sip:{user_part}@{}", self.inner.domain);
+        Some(self.inner.uas.user_presence(&aor, unix_now()))
     }
 
     fn send_foreign(&self, msg: ForeignIm) -> BoxFuture<Result<(), Refusal>> {

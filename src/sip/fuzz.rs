@@ -44,7 +44,7 @@ impl BridgeApi for Bridge {
         Box::pin(async move {
             let msisdn = match t {
                 Recipient::Number(n) => n,
-                Recipient::Alias(_) => "+491715550001".into(),
+                Recipient::Alias(_) | Recipient::Foreign(_) => "+491715550001".into(),
             };
             Ok(SubscriberPresence {
                 msisdn,
@@ -120,6 +120,13 @@ pub fn input(flags: u8, data: &[u8]) -> Vec<u16> {
             UasConfig {
                 realm: "smsbridge".into(),
                 domain: "sms.example".into(),
+                domains: Arc::new(
+                    crate::domains::Domains::new(
+                        ["sms.example"],
+                        [std::net::IpAddr::from([127, 0, 0, 1])],
+                    )
+                    .with_trusted([std::net::IpAddr::from([10, 9, 9, 9])]),
+                ),
                 trusted: vec![std::net::IpAddr::from([10, 9, 9, 9])],
                 contact_udp: "sip:smsbridge@127.0.0.1:5060".into(),
                 contact_tcp: "sip:smsbridge@127.0.0.1:5060;transport=tcp".into(),

@@ -4,6 +4,7 @@
 use super::body::{self, BodyError, ImContent};
 use super::wire::{Reply, Request, Uri};
 use crate::bridge::api::{FrontEnd, ImToSms, Recipient, Refusal, Sender};
+use crate::domains::{Classified, Domains};
 
 /// What to do with a MESSAGE once its sender is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,48 +15,32 @@ pub(crate) enum Mapped {
     Reply(Reply),
 }
 
-/// The subscriber a Request-URI names: `tel:+E164`, `sip:+E164@…` (visual
-/// separators allowed), `sip:<digits>@…` (a number as written), or
-/// `sip:<alias>@…` (anything else). The host is not checked: a softphone that
-/// knows the bridge by IP address must work too.
-pub(crate) fn recipient(req: &Request) -> Result<Recipient, String> {
+/// Whom a Request-URI names, by its host ([`Domains`]): at one of our
+/// domains or listen addresses (a softphone that knows the bridge by IP
+/// address must work too), `sip:+E164@…` (visual separators allowed) and
+/// `sip:<digits>@…` are subscribers and `sip:<alias>@…` anything else;
+/// `tel:+E164` is a subscriber; at any other host, a user of another domain
+/// whatever the user part.
+pub(crate) fn recipient(req: &Request, domains: &Domains) -> Result<Recipient, String> {
     let uri = req.uri_text();
     let u = req
         .uri()
         .ok_or_else(|| format!("{uri} is not a sip: or tel: URI"))?;
-    uri_recipient(&u).map_err(|why| why.replace("{uri}", &uri))
+    uri_recipient(&u, domains)
 }
 
-/// [`recipient`] of a URI already read; `{uri}` in the error stands for it.
-fn uri_recipient(u: &Uri) -> Result<Recipient, String> {
-    let user = u
-        .user
-        .as_deref()
-        .ok_or_else(|| "{uri} names no subscriber".to_owned())?;
-    let user = user.split(';').next().unwrap_or(user);
-    let number: String = user
-        .chars()
-        .filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' '))
-        .collect();
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if let Some(rest) = number.strip_prefix('+') {
-        return if digits(rest) {
-            Ok(Recipient::Number(number))
-        } else {
-            Err(format!("{user} is not a telephone number"))
-        };
+/// [`recipient`] of a URI already read.
+fn uri_recipient(u: &Uri, domains: &Domains) -> Result<Recipient, String> {
+    match domains.classify_parts(&u.scheme, u.user.as_deref(), &u.host) {
+        Ok(Classified::Local(alias)) => Ok(Recipient::Alias(alias)),
+        Ok(Classified::Subscriber(number)) => Ok(Recipient::Number(number)),
+        Ok(Classified::Foreign { uri, .. }) => Ok(Recipient::Foreign(uri)),
+        Err(e) => Err(e.to_string()),
     }
-    if digits(&number) {
-        return Ok(Recipient::Number(number));
-    }
-    if u.scheme == "tel" {
-        return Err(format!("{user} is not a telephone number"));
-    }
-    Ok(Recipient::Alias(user.to_owned()))
 }
 
 /// Maps a MESSAGE from an identified sender.
-pub(crate) fn map_message(req: &Request, sender: Sender) -> Mapped {
+pub(crate) fn map_message(req: &Request, sender: Sender, domains: &Domains) -> Mapped {
     let content = match body::read_im(
         req.header("Content-Type"),
         req.header("Content-Encoding"),
@@ -83,7 +68,7 @@ pub(crate) fn map_message(req: &Request, sender: Sender) -> Mapped {
             return Mapped::Reply(Reply::new(200));
         }
     };
-    let recipient = match recipient(req) {
+    let recipient = match recipient(req, domains) {
         Ok(r) => r,
         Err(why) => return Mapped::Reply(Reply::new(404).warning(&why)),
     };
@@ -136,6 +121,11 @@ mod tests {
     use crate::bridge::api::{NotifyOn, Verified};
     use std::time::Duration;
 
+    /// sms.example, and the bridge's address 1.2.3.4.
+    fn ours() -> Domains {
+        Domains::new(["sms.example"], [std::net::IpAddr::from([1, 2, 3, 4])])
+    }
+
     #[test]
     fn recipients() {
         // Through the URI adapter: a Request-URI cannot hold the spaces of
@@ -143,9 +133,10 @@ mod tests {
         let recipient = |uri: &str| {
             super::super::wire::parse_uri(uri)
                 .ok_or_else(|| format!("{uri} is not a URI"))
-                .and_then(|u| uri_recipient(&u))
+                .and_then(|u| uri_recipient(&u, &ours()))
         };
         let n = |s: &str| Ok(Recipient::Number(s.into()));
+        let foreign = |s: &str| Ok(Recipient::Foreign(s.into()));
         assert_eq!(
             recipient("sip:+491715550001@sms.example"),
             n("+491715550001")
@@ -159,10 +150,24 @@ mod tests {
             recipient("tel:+49 (171) 5550001;phone-context=x"),
             n("+491715550001")
         );
-        assert_eq!(recipient("sip:01715550001@x"), n("01715550001"));
-        assert_eq!(recipient("sip:%2B4917@x"), n("+4917"));
-        assert_eq!(recipient("sip:bob@x"), Ok(Recipient::Alias("bob".into())));
-        assert!(recipient("sip:+bob@x").is_err());
+        assert_eq!(recipient("sip:01715550001@SMS.example"), n("01715550001"));
+        assert_eq!(recipient("sip:%2B4917@sms.example"), n("+4917"));
+        assert_eq!(
+            recipient("sip:bob@sms.example:5060"),
+            Ok(Recipient::Alias("bob".into()))
+        );
+        assert_eq!(
+            recipient("sip:bob@1.2.3.4"),
+            Ok(Recipient::Alias("bob".into()))
+        );
+        // The same user parts elsewhere are users of other domains.
+        assert_eq!(
+            recipient("sip:+15550200@otherdomain.net"),
+            foreign("sip:+15550200@otherdomain.net")
+        );
+        assert_eq!(recipient("sip:bob@x"), foreign("sip:bob@x"));
+        assert_eq!(recipient("sip:bob@1.2.3.5"), foreign("sip:bob@1.2.3.5"));
+        assert!(recipient("sip:+bob@sms.example").is_err());
         assert!(recipient("tel:bob").is_err());
         assert!(recipient("sip:sms.example").is_err());
         assert!(recipient("http://x").is_err());
@@ -247,6 +252,7 @@ mod tests {
                 "hi ✓".as_bytes(),
             ),
             alice(),
+            &ours(),
         );
         assert_eq!(
             m,
@@ -267,6 +273,7 @@ mod tests {
         let r = reply(map_message(
             &req("sip:bob@x", &[("Content-Type", "image/jpeg")], b"\xff\xd8"),
             alice(),
+            &ours(),
         ));
         assert_eq!(
             (r.code, r.header("Accept")),
@@ -275,6 +282,7 @@ mod tests {
         let r = reply(map_message(
             &req("sip:x", &[("Content-Type", "text/plain")], b"hi"),
             alice(),
+            &ours(),
         ));
         assert_eq!(r.code, 404);
         let r = reply(map_message(
@@ -284,9 +292,10 @@ mod tests {
                 b"<isComposing/>",
             ),
             alice(),
+            &ours(),
         ));
         assert_eq!(r.code, 200);
-        let r = reply(map_message(&req("sip:bob@x", &[], b""), alice()));
+        let r = reply(map_message(&req("sip:bob@x", &[], b""), alice(), &ours()));
         assert_eq!(r.code, 400);
     }
 }

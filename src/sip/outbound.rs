@@ -31,8 +31,12 @@ pub(crate) struct OutRequest {
 }
 
 /// `sip:<user>@<domain>` for a sender: `+E164` as is, an alphanumeric sender
-/// percent-encoded (RFC 3261 §25.1 user unreserved set).
+/// percent-encoded (RFC 3261 §25.1 user unreserved set); a user of another
+/// domain (`sip:jane@otherdomain.test`) keeps their address.
 pub(crate) fn subscriber_uri(number: &str, domain: &str) -> String {
+    if number.starts_with("sip:") && number.contains('@') {
+        return number.to_owned();
+    }
     let mut user = String::new();
     for b in number.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
@@ -219,7 +223,7 @@ pub(crate) fn presence_notify(
         None => subscriber_uri(&s.msisdn, domain),
     };
     let body = state.starts_with("active").then(|| match &s.im_user {
-        Some(u) => pidf::user_document(&entity, u.open),
+        Some(u) => pidf::presence_document(&entity, &entity, &u.presence),
         None => pidf::document(&entity, &s.msisdn),
     });
     dialog_notify(s, state, contact, body)

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use crate::bridge::api::{ImUserPresence, Recipient};
+use crate::bridge::api::{FrontEnd, ImUserPresence, Recipient};
+use crate::presence::Presence;
 
 /// The default and the longest subscription (RFC 3856 §6.4 suggests 3600 s).
 pub(crate) const DEFAULT_EXPIRES: u32 = 3600;
@@ -120,17 +121,23 @@ impl Subscriptions {
         }
     }
 
-    /// Records that the bridge user `user_part` is now `open` or not, and returns
-    /// the subscriptions watching them whose state changed, each with its CSeq
-    /// advanced for the NOTIFY.
-    pub(crate) fn user_changed(&mut self, user_part: &str, open: bool) -> Vec<Subscription> {
+    /// Records that the bridge user `user_part` of `front_end` now shows
+    /// `presence`, and returns the subscriptions watching them whose view
+    /// changed, each with its CSeq advanced for the NOTIFY.
+    pub(crate) fn user_changed(
+        &mut self,
+        front_end: FrontEnd,
+        user_part: &str,
+        presence: &Presence,
+    ) -> Vec<Subscription> {
         let mut out = Vec::new();
         for s in self.by_dialog.values_mut() {
             if let Some(u) = &mut s.im_user
+                && u.front_end == front_end
                 && u.user_part.eq_ignore_ascii_case(user_part)
-                && u.open != open
+                && u.presence != *presence
             {
-                u.open = open;
+                u.presence = presence.clone();
                 s.local_cseq += 1;
                 out.push(s.clone());
             }
@@ -232,6 +239,34 @@ mod tests {
         assert_eq!(s.state(1500), "terminated;reason=timeout");
         assert!(t.get("c", "l").is_none());
         assert!(t.refresh("c", "l", 60, 1500).is_none());
+    }
+
+    #[test]
+    fn a_watched_users_change_reaches_only_their_watchers() {
+        let mut t = Subscriptions::new(4);
+        let mut s = sub(2000);
+        s.im_user = Some(ImUserPresence {
+            user_part: "erin".into(),
+            front_end: FrontEnd::Imps,
+            presence: Presence::online(),
+        });
+        assert!(t.insert(s));
+        let away = Presence {
+            open: true,
+            activities: vec!["away".into()],
+            ..Presence::default()
+        };
+        // Another front end's erin, or the same view: nothing to send.
+        assert!(t.user_changed(FrontEnd::Sip, "erin", &away).is_empty());
+        assert!(
+            t.user_changed(FrontEnd::Imps, "ERIN", &Presence::online())
+                .is_empty()
+        );
+        let changed = t.user_changed(FrontEnd::Imps, "ERIN", &away);
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].local_cseq, 2);
+        assert_eq!(changed[0].im_user.as_ref().unwrap().presence, away);
+        assert!(t.user_changed(FrontEnd::Imps, "erin", &away).is_empty());
     }
 
     #[test]

@@ -35,11 +35,13 @@ impl Relay {
         let (state, body) = match &self.state {
             _ if left == 0 => ("terminated;reason=timeout".to_owned(), None),
             ForeignWatchState::Pending => (format!("pending;expires={left}"), None),
-            // A stand-in for the full PIDF writer of `sip::pidf`: open or
-            // closed.
             ForeignWatchState::Active(p) => (
                 format!("active;expires={left}"),
-                Some(pidf::user_document(&self.presentity, p.open)),
+                Some(pidf::presence_document(
+                    &self.presentity,
+                    &self.presentity,
+                    p,
+                )),
             ),
             ForeignWatchState::Terminated(reason) => (
                 format!("terminated;reason={}", terminated_reason(reason)),

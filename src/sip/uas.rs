@@ -1,7 +1,8 @@
 //! The requests we serve: one [`Request`] in, one [`Reply`] and follow-ups
 //! out. Authentication (digest or trusted peer), then MESSAGE → bridge,
-//! REGISTER → registrar, SUBSCRIBE → presence. The only I/O is the bridge
-//! call; the glue sends the reply and runs the follow-ups after it.
+//! REGISTER → registrar, SUBSCRIBE → presence, PUBLISH → publications. The
+//! only I/O is the bridge call; the glue sends the reply and runs the
+//! follow-ups after it.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,15 +12,18 @@ use super::body::{self, ACCEPT};
 use super::digest::{self, Nonces, Verdict};
 use super::message::{self, Mapped};
 use super::presence::{self, Subscription, Subscriptions};
+use super::publish::{self, Publications, Publish, PublishError};
 use super::registrar::{Register, RegisterError, Registrar};
 use super::relay::Relays;
 use super::watch::{self, Watches};
 use super::wire::{Reply, Request, Transport, Uri, parse_name_addr};
 use crate::bridge::api::{BridgeApi, ForeignPresence, Refusal, Sender, Verified};
+use crate::domains::{Classified, Domains};
+use crate::presence::Presence;
 use rsipstack::sip::Method;
 
 /// Methods we serve, for `Allow`.
-pub(crate) const ALLOW: &str = "MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL";
+pub(crate) const ALLOW: &str = "MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL, PUBLISH";
 /// Seconds a draining front end asks clients to wait.
 const DRAINING_RETRY_AFTER: &str = "5";
 
@@ -34,6 +38,8 @@ pub(crate) struct UasConfig {
     pub(crate) contact_tcp: String,
     /// Accept only digest `qop=auth-int` (the body covered too).
     pub(crate) require_auth_int: bool,
+    /// Which hosts are ours, and whose servers may speak for other domains.
+    pub(crate) domains: Arc<Domains>,
 }
 
 impl UasConfig {
@@ -52,9 +58,9 @@ pub(crate) enum Followup {
     Notify(Box<Subscription>),
     /// Tell the bridge a user registered.
     UserOnline(String),
-    /// The user went from no contact to some (`true`) or back (`false`):
-    /// watchers on the other front end hear of it.
-    Presence(String, bool),
+    /// The user's presence changed (registered or not, published): their
+    /// watchers here and on the other front end hear of it.
+    Presence(String, Presence),
     /// News of a presentity of another domain for the bridge.
     Foreign(ForeignPresence),
     /// Send this request (a NOTIFY in a relayed dialog).
@@ -88,6 +94,7 @@ pub(crate) struct Uas {
     nonces: Nonces,
     pub(crate) registrar: Mutex<Registrar>,
     pub(crate) subs: Mutex<Subscriptions>,
+    pub(crate) publications: Mutex<Publications>,
     /// Our subscriptions to presentities of other domains.
     pub(crate) watches: Mutex<Watches>,
     /// Local watchers' subscriptions to other domains, relayed.
@@ -132,6 +139,7 @@ impl Uas {
             nonces,
             registrar: Mutex::new(Registrar::default()),
             subs: Mutex::new(Subscriptions::new(10_000)),
+            publications: Mutex::new(Publications::default()),
             watches: Mutex::new(Watches::new(watch::DEFAULT_CAP)),
             relays: Mutex::new(Relays::new(watch::DEFAULT_CAP)),
             draining: AtomicBool::new(false),
@@ -164,6 +172,7 @@ impl Uas {
             | Method::Message
             | Method::Register
             | Method::Subscribe
+            | Method::Publish
             | Method::Notify => req.method(),
             // ACK and CANCEL never reach here: rsipstack's transactions take
             // them. Methods it does not know were answered 501 by the screen.
@@ -180,6 +189,7 @@ impl Uas {
             Method::Message => self.message(req, now).await,
             Method::Register => self.register(req, now).await,
             Method::Subscribe => self.subscribe(req, now).await,
+            Method::Publish => self.publish(req, now).await,
             Method::Notify => self.notify(req, now),
             _ => Reply::new(200)
                 .with("Allow", ALLOW)
@@ -196,15 +206,46 @@ impl Uas {
         )
     }
 
-    /// Who sent the request: a trusted peer's asserted identity, or a user who
-    /// answered our digest challenge for the AOR in `header` (From, or To for
-    /// REGISTER).
+    /// A user of another domain named by `na`, as `sip:user@domain` with
+    /// their domain; `None` for ours (and for what names nobody).
+    fn foreign_identity(&self, na: &super::wire::NameAddr) -> Option<(String, String)> {
+        let u = na.addr.as_ref()?;
+        match self
+            .cfg
+            .domains
+            .classify_parts(&u.scheme, u.user.as_deref(), &u.host)
+        {
+            Ok(Classified::Foreign { uri, domain }) => Some((uri, domain)),
+            _ => None,
+        }
+    }
+
+    /// Who sent the request: a trusted peer's asserted identity, a user of
+    /// another domain whose server sent it, or a user who answered our
+    /// digest challenge for the AOR in `header` (From, or To for REGISTER).
+    /// An identity of another domain is accepted only from that domain's
+    /// configured addresses (`[[federation.domain]]`) or a trusted peer, and
+    /// is never challenged: it cannot be a user of ours.
     async fn identify(&self, req: &Request, header: &str, now: u64) -> Result<Sender, Reply> {
         let na = req
             .header(header)
             .and_then(parse_name_addr)
             .ok_or_else(|| Reply::new(400).warning(&format!("bad or missing {header}")))?;
         let domain = &self.cfg.domain;
+        if !self.cfg.trusted.contains(&req.source.ip())
+            && let Some((address, from)) = self.foreign_identity(&na)
+        {
+            if !self.cfg.domains.accepts_from(&from, req.source.ip()) {
+                return Err(Reply::new(403).warning(&format!(
+                    "{address}: requests from {from} are accepted only from its configured servers"
+                )));
+            }
+            return Ok(Sender {
+                address,
+                display_name: na.display,
+                verified: Verified::FederatedPeer,
+            });
+        }
         if self.cfg.trusted.contains(&req.source.ip()) {
             let asserted = req
                 .header_list("P-Asserted-Identity")
@@ -217,6 +258,13 @@ impl Uas {
                         .is_some()
                 });
             let id = asserted.unwrap_or_else(|| na.clone());
+            if let Some((address, _)) = self.foreign_identity(&id) {
+                return Ok(Sender {
+                    address,
+                    display_name: id.display.or(na.display),
+                    verified: Verified::FederatedPeer,
+                });
+            }
             let address = id
                 .addr
                 .as_ref()
@@ -277,7 +325,7 @@ impl Uas {
             Ok(s) => s,
             Err(r) => return r.into(),
         };
-        match message::map_message(req, sender) {
+        match message::map_message(req, sender, &self.cfg.domains) {
             Mapped::Reply(r) => r.into(),
             Mapped::Submit(im) => match self.bridge.submit(im).await {
                 Ok(_) => Reply::new(202).into(),
@@ -314,6 +362,11 @@ impl Uas {
                 .into();
         }
         let sender = match self.identify(req, "To", now).await {
+            Ok(s) if s.verified == Verified::FederatedPeer => {
+                return Reply::new(403)
+                    .warning(&format!("{} is not a user of this domain", s.address))
+                    .into();
+            }
             Ok(s) => s,
             Err(r) => return r.into(),
         };
@@ -342,9 +395,17 @@ impl Uas {
                     reply = reply.with("Contact", format!("<{uri}>;expires={left}"));
                 }
                 let mut followups = Vec::new();
-                // Only changes are pushed, not every refresh.
-                if was_online == list.is_empty() {
-                    followups.push(Followup::Presence(sender.address.clone(), !list.is_empty()));
+                // Only changes are pushed, not every refresh; a publication
+                // outweighs the registration.
+                if was_online == list.is_empty()
+                    && lock(&self.publications).presence(&sender.address).is_none()
+                {
+                    let p = if list.is_empty() {
+                        Presence::offline()
+                    } else {
+                        Presence::online()
+                    };
+                    followups.push(Followup::Presence(sender.address.clone(), p));
                 }
                 // A fresh or refreshed binding: anything waiting may go now.
                 if !list.is_empty() && !contacts.is_empty() {
@@ -405,7 +466,7 @@ impl Uas {
         expires: u32,
         now: u64,
     ) -> Handled {
-        let target = match message::recipient(req) {
+        let target = match message::recipient(req, &self.cfg.domains) {
             Ok(t) => t,
             Err(why) => return Reply::new(404).warning(&why).into(),
         };
@@ -591,13 +652,127 @@ impl Uas {
     }
 }
 
-/// SUBSCRIBE refusals: 404 for an unknown subscriber, 503 when busy, 400 for
-/// nonsense, 403 otherwise.
+impl Uas {
+    /// What a SIP user shows: their publication, else their registration.
+    pub(crate) fn user_presence(&self, aor: &str, now: u64) -> Presence {
+        if let Some(p) = lock(&self.publications).presence(aor) {
+            return p;
+        }
+        if lock(&self.registrar).contacts(aor, now).is_empty() {
+            Presence::offline()
+        } else {
+            Presence::online()
+        }
+    }
+
+    /// PUBLISH (RFC 3903 §6) of event `presence` by a user for their own
+    /// address of record.
+    async fn publish(&self, req: &Request, now: u64) -> Handled {
+        if !req.header("Event").is_some_and(body::is_presence_event) {
+            return Reply::new(489).with("Allow-Events", "presence").into();
+        }
+        let expires = match publish::publish_expires(req.header("Expires")) {
+            Ok(e) => e,
+            Err(Some(min)) => {
+                return Reply::new(423).with("Min-Expires", min.to_string()).into();
+            }
+            Err(None) => return Reply::new(400).warning("bad Expires").into(),
+        };
+        if req.body().len() > publish::MAX_BODY {
+            return Reply::new(413)
+                .warning(&format!("at most {} bytes of PIDF", publish::MAX_BODY))
+                .into();
+        }
+        let sender = match self.identify(req, "From", now).await {
+            Ok(s) => s,
+            Err(r) => return r.into(),
+        };
+        // The presentity is the Request-URI (RFC 3903 §4): only one's own.
+        let target = req.uri().and_then(|u| canonical_aor(&u, &self.cfg.domain));
+        if target.as_deref() != Some(sender.address.as_str()) {
+            return Reply::new(403)
+                .warning("a user may publish only their own presence")
+                .into();
+        }
+        let document = if req.body().is_empty() {
+            None
+        } else {
+            let mime = req
+                .header("Content-Type")
+                .and_then(body::ContentType::parse)
+                .map(|c| c.mime);
+            if mime.as_deref() != Some("application/pidf+xml") {
+                return Reply::new(415)
+                    .with("Accept", "application/pidf+xml")
+                    .into();
+            }
+            match super::pidf::read(req.body()) {
+                Ok(p) => Some(p),
+                Err(e) => return Reply::new(400).warning(&format!("bad PIDF: {e}")).into(),
+            }
+        };
+        let if_match = req.header("SIP-If-Match").map(|t| t.trim().to_owned());
+        let op = match (if_match, document, expires) {
+            (Some(tag), _, 0) => Publish::Remove(tag),
+            (Some(tag), None, _) => Publish::Refresh(tag),
+            (Some(tag), Some(p), _) => Publish::Modify(tag, p),
+            (None, Some(p), e) if e > 0 => Publish::Initial(p),
+            (None, _, _) => {
+                return Reply::new(400)
+                    .warning("a new publication needs a PIDF body and a non-zero Expires")
+                    .into();
+            }
+        };
+        let aor = sender.address;
+        let (before, result, after) = {
+            let mut t = lock(&self.publications);
+            let before = t.presence(&aor);
+            let result = t.apply(&aor, op, expires, now, (self.random)());
+            (before, result, t.presence(&aor))
+        };
+        match result {
+            Ok(tag) => {
+                let reply = Reply::new(200)
+                    .with("SIP-ETag", tag)
+                    .with("Expires", expires.to_string());
+                let mut followups = Vec::new();
+                if before != after {
+                    let p = self.user_presence(&aor, now);
+                    followups.push(Followup::Presence(aor, p));
+                }
+                Handled { reply, followups }
+            }
+            Err(e @ PublishError::UnknownTag(_)) => Reply::new(412).warning(&e.to_string()).into(),
+            Err(e @ PublishError::UserFull(_)) => Reply::new(403).warning(&e.to_string()).into(),
+            Err(e @ PublishError::Full) => Reply::new(503)
+                .with("Retry-After", "60")
+                .warning(&e.to_string())
+                .into(),
+        }
+    }
+
+    /// Drops publications expired at `now`: each user who lost one, with
+    /// what they show now (a later publication, else their registration).
+    pub(crate) fn expire_publications(&self, now: u64) -> Vec<(String, Presence)> {
+        let gone = lock(&self.publications).expire(now);
+        gone.into_iter()
+            .map(|aor| {
+                let p = self.user_presence(&aor, now);
+                (aor, p)
+            })
+            .collect()
+    }
+}
+
+/// SUBSCRIBE refusals: 404 for an unknown subscriber or a presentity of
+/// another domain with no route there, 503 when busy, 400 for nonsense, 403
+/// otherwise.
 fn presence_refusal(r: &Refusal) -> Reply {
     match r {
-        Refusal::UnknownRecipient(_) | Refusal::Invalid(_) | Refusal::EmptyMessage => {
-            message::refusal_reply(r)
-        }
+        Refusal::UnknownRecipient(_)
+        | Refusal::NoRoute(_)
+        | Refusal::Invalid(_)
+        | Refusal::EmptyMessage => message::refusal_reply(r),
         _ if r.retry_after().is_some() => message::refusal_reply(r),
         _ => Reply::new(403).warning(&r.to_string()),
     }

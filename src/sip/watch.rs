@@ -23,7 +23,6 @@ use super::outbound::{Ids, OutRequest};
 use super::route::{self, Route};
 use super::wire::{Reply, Request, parse_name_addr, value_and_params};
 use crate::bridge::api::{ForeignPresence, ForeignWatchState, Refusal};
-use crate::presence::Presence;
 
 /// The subscription duration we ask for (seconds).
 pub(crate) const EXPIRES: u32 = 3600;
@@ -403,7 +402,7 @@ impl Watches {
                 }
             }
             "pending" => ForeignWatchState::Pending,
-            "active" => match read_pidf(req.body()) {
+            "active" => match super::pidf::read(req.body()) {
                 Ok(p) => ForeignWatchState::Active(p),
                 Err(why) => {
                     tracing::info!(presentity = %w.presentity, %why, "NOTIFY without a readable PIDF");
@@ -494,44 +493,6 @@ impl Watches {
             .filter_map(|(w, p)| self.unwatch(w, p, now))
             .collect()
     }
-}
-
-/// The children of `e` with this namespace and name.
-fn children<'a>(
-    e: &'a crate::xml::Element,
-    ns: &'static str,
-    name: &'static str,
-) -> impl Iterator<Item = &'a crate::xml::Element> + 'a {
-    e.children.iter().filter(move |c| c.is(ns, name))
-}
-
-/// What a PIDF document (RFC 3863) says at its simplest: open when any
-/// tuple's `basic` is `open`, and the first note (the person's, else a
-/// tuple's). A stand-in for `sip::pidf::read`, the full RPID and data-model
-/// reader, which replaces it at merge.
-fn read_pidf(body: &[u8]) -> Result<Presence, String> {
-    use super::pidf::{DM_NS, NS};
-    let root = crate::xml::parse(body, &crate::xml::Rules::SIP).map_err(|e| e.to_string())?;
-    if !root.is(NS, "presence") {
-        return Err(format!("root element {}", root.name));
-    }
-    let tuples: Vec<_> = children(&root, NS, "tuple").collect();
-    let open = tuples.iter().any(|t| {
-        t.child_ns(NS, "status")
-            .and_then(|s| s.child_ns(NS, "basic"))
-            .is_some_and(|b| b.text.trim().eq_ignore_ascii_case("open"))
-    });
-    let note = children(&root, DM_NS, "person")
-        .flat_map(|p| children(p, DM_NS, "note"))
-        .chain(tuples.iter().flat_map(|t| children(t, NS, "note")))
-        .chain(children(&root, NS, "note"))
-        .map(|n| n.text.trim().to_owned())
-        .find(|n| !n.is_empty());
-    Ok(Presence {
-        open,
-        note,
-        ..Presence::default()
-    })
 }
 
 #[cfg(test)]

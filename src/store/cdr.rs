@@ -142,7 +142,7 @@ pub(super) fn record(
 ) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO charging_records (at, direction, user_address, msisdn, modem_imsi, message_id, seq, mr, result, detail) \
-         SELECT ?1, 'im_to_sms', coalesce(u.sip_aor, u.imps_id, '?'), s.msisdn, ?2, m.id, ?3, ?4, ?5, ?6 \
+         SELECT ?1, 'im_to_sms', coalesce(u.sip_aor, u.imps_id, m.foreign_sender, '?'), s.msisdn, ?2, m.id, ?3, ?4, ?5, ?6 \
          FROM messages m JOIN subscribers s ON s.id = m.subscriber_id LEFT JOIN users u ON u.id = m.user_id \
          WHERE m.id = ?7",
     )?

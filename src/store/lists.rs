@@ -29,7 +29,7 @@ pub struct ImContact {
     pub blocked: bool,
 }
 
-fn check_list_name(name: &str) -> Result<(), StoreError> {
+pub(super) fn check_list_name(name: &str) -> Result<(), StoreError> {
     if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(StoreError::InvalidInput(format!(
             "invalid contact list name {name:?}: 1 to 100 characters, no control characters"
@@ -44,7 +44,8 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT name FROM contact_lists WHERE user_id = ?1 \
              UNION SELECT list_name FROM contacts WHERE user_id = ?1 \
-             UNION SELECT list_name FROM im_contacts WHERE user_id = ?1 ORDER BY 1",
+             UNION SELECT list_name FROM im_contacts WHERE user_id = ?1 \
+             UNION SELECT list_name FROM foreign_contacts WHERE user_id = ?1 ORDER BY 1",
         )?;
         let rows = stmt.query_map([user.0], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -77,7 +78,7 @@ impl Store {
             return Ok(false);
         }
         self.write(|tx| {
-            for table in ["contacts", "im_contacts"] {
+            for table in ["contacts", "im_contacts", "foreign_contacts"] {
                 tx.execute(
                     &format!(
                         "DELETE FROM {table} WHERE user_id = ?1 AND list_name = ?2 AND blocked = 0"
@@ -217,7 +218,8 @@ impl Store {
         })
     }
 
-    /// Removes a contact (subscriber or user) from a user's lists; `false` if absent.
+    /// Removes a contact (subscriber, user, or user of another domain) from a
+    /// user's lists; `false` if absent.
     pub fn remove_entry(
         &mut self,
         user: UserId,
@@ -234,6 +236,20 @@ impl Store {
                     "DELETE FROM im_contacts WHERE user_id = ?1 AND contact_user_id = ?2",
                     params![user.0, u.0],
                 )?,
+                // A blocked one stays (lists never show it): the block
+                // outlives the entry.
+                ListEntryRef::Foreign(a) => {
+                    let blocked = tx.query_row(
+                        "SELECT count(*) FROM foreign_contacts WHERE user_id = ?1 AND address = ?2 AND blocked = 1",
+                        params![user.0, a],
+                        |r| r.get::<_, i64>(0),
+                    )?;
+                    usize::try_from(blocked).unwrap_or(0)
+                        + tx.execute(
+                            "DELETE FROM foreign_contacts WHERE user_id = ?1 AND address = ?2 AND blocked = 0",
+                            params![user.0, a],
+                        )?
+                }
             };
             Ok(n > 0)
         })
@@ -308,4 +324,6 @@ pub enum ListEntryRef<'a> {
     Subscriber(&'a Msisdn),
     /// Another user of the bridge.
     User(UserId),
+    /// A user of another domain, by address (`sip:jane@otherdomain.test`).
+    Foreign(&'a str),
 }

@@ -65,6 +65,7 @@ mod admin;
 mod cdr;
 mod contacts;
 mod error;
+mod foreign;
 mod inbox;
 mod lists;
 mod notices;
@@ -90,6 +91,7 @@ pub use contacts::{
     Contact, ContactId, Conversation, DEFAULT_LIST, ImportError, NewContact, Subscriber,
 };
 pub use error::StoreError;
+pub use foreign::{ForeignContact, ForeignMessage, IM_FOREIGN};
 pub use inbox::{InboundId, InboundMessage, InboundState, Received, ReportId};
 pub use lists::{IM_RELAY, ImContact, ListEntryRef};
 pub use notices::{DueNotice, FailureCause};

@@ -309,19 +309,27 @@ fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
 }
 
 fn check_parts(m: &NewMessage) -> Result<(), StoreError> {
-    if m.parts.is_empty() || m.parts.len() > 255 {
+    check_tpdus(&m.parts)
+}
+
+pub(super) fn check_tpdus(parts: &[Vec<u8>]) -> Result<(), StoreError> {
+    if parts.is_empty() || parts.len() > 255 {
         return Err(StoreError::InvalidInput(format!(
             "a message has 1 to 255 parts, not {}",
-            m.parts.len()
+            parts.len()
         )));
     }
-    if m.parts.iter().any(|p| p.is_empty() || p.len() > 255) {
+    if parts.iter().any(|p| p.is_empty() || p.len() > 255) {
         return Err(StoreError::InvalidInput("a part is 1 to 255 octets".into()));
     }
     Ok(())
 }
 
-fn take_reference(tx: &Connection, msisdn: &Msisdn, now: UnixTime) -> Result<u16, StoreError> {
+pub(super) fn take_reference(
+    tx: &Connection,
+    msisdn: &Msisdn,
+    now: UnixTime,
+) -> Result<u16, StoreError> {
     let s = subscriber_id(tx, msisdn, now)?;
     let next: i64 = tx
         .prepare_cached(
@@ -361,15 +369,26 @@ fn insert_message(tx: &Connection, m: &NewMessage, now: UnixTime) -> Result<Mess
         now.0
     ])?;
     let id = tx.last_insert_rowid();
+    insert_parts(tx, id, &m.parts, now)?;
+    record_conversation(tx, m.user, subscriber, None, now)?;
+    Ok(MessageId(id))
+}
+
+/// The queued parts of message `id`.
+pub(super) fn insert_parts(
+    tx: &Connection,
+    id: i64,
+    parts: &[Vec<u8>],
+    now: UnixTime,
+) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO parts (message_id, seq, tpdu, state, next_attempt_at) \
          VALUES (?1, ?2, ?3, 'queued', ?4)",
     )?;
-    for (i, tpdu) in m.parts.iter().enumerate() {
+    for (i, tpdu) in parts.iter().enumerate() {
         insert.execute(params![id, (i + 1) as i64, tpdu, now.0])?;
     }
-    record_conversation(tx, m.user, subscriber, None, now)?;
-    Ok(MessageId(id))
+    Ok(())
 }
 
 impl Store {

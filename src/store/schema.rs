@@ -8,7 +8,7 @@ use super::error::StoreError;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a
 /// released migration is never edited.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -355,6 +355,31 @@ CREATE INDEX charging_records_by_part ON charging_records(message_id, seq)
     WHERE result = 'submitted';
 CREATE INDEX charging_records_by_inbound ON charging_records(message_id)
     WHERE direction <> 'im_to_sms';
+"#;
+
+/// Users of other domains (issue 13): contacts in a user's lists that are
+/// neither subscribers nor users of the bridge, by their `sip:user@domain`
+/// address, with a nickname, a list and a block (a block of a foreign address
+/// stays when its list goes, as the others do). An SMS a user of another
+/// domain sent (when `[federation] foreign_to_sms` allows it) has no user
+/// row: `foreign_sender` names the sender, and its charging records carry
+/// that address.
+const V6: &str = r#"
+CREATE TABLE foreign_contacts (
+    id              INTEGER PRIMARY KEY,
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    address         TEXT NOT NULL CHECK (address LIKE 'sip:%@%'),
+    nickname        TEXT,
+    list_name       TEXT NOT NULL DEFAULT 'SMS',
+    blocked         INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
+    created_at      INTEGER NOT NULL,
+    UNIQUE (user_id, address)
+);
+CREATE INDEX foreign_contacts_by_address ON foreign_contacts(address);
+
+ALTER TABLE messages ADD COLUMN foreign_sender TEXT;
+CREATE INDEX messages_by_foreign_sender ON messages(foreign_sender, created_at)
+    WHERE foreign_sender IS NOT NULL;
 "#;
 
 /// Applies the missing migrations in one IMMEDIATE transaction, so that two

@@ -75,7 +75,9 @@ pub fn rig_with(cir_tcp: Option<SocketAddr>) -> Rig {
             now,
         )
         .unwrap();
-    let cfg = Config::default();
+    let mut cfg = Config::default();
+    // The users' domain is ours (addresses elsewhere are other domains').
+    cfg.sip.domain = DOMAIN.into();
     let shared = Shared::new(store, &cfg, Arc::new(|| true));
     let bridge: Arc<dyn ImApi> = Bridge::new(Arc::clone(&shared));
     let counter = Arc::new(AtomicU64::new(0));

@@ -126,6 +126,72 @@ pub async fn start_with(
     (fe, bridge, stop)
 }
 
+/// A baresip home in `dir` (a free UDP port; the account, contact, menu and
+/// presence modules) whose account is alice with `params` (`regint=60`, …)
+/// behind the front end `fe`.
+pub fn baresip_home(dir: &std::path::Path, fe: &SipFrontEnd, params: &str) {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "sip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
+             module account.so\nmodule contact.so\nmodule menu.so\nmodule presence.so\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!(
+            "<sip:alice@sms.example>;auth_pass=secret;outbound=\"sip:{}\";{params}\n",
+            udp_addr(fe)
+        ),
+    )
+    .unwrap();
+}
+
+/// baresip on the home `dir` for `seconds`, with its SIP trace (`-s`) and
+/// these menu commands (`-e`).
+pub fn spawn_baresip(
+    dir: &std::path::Path,
+    seconds: u32,
+    commands: &[&str],
+) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new("baresip");
+    cmd.args([
+        "-f",
+        dir.to_str().unwrap(),
+        "-t",
+        &seconds.to_string(),
+        "-s",
+    ]);
+    for c in commands {
+        cmd.args(["-e", c]);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baresip starts")
+}
+
+/// What baresip wrote, once it quit (within 20 s).
+pub async fn baresip_log(child: tokio::process::Child) -> String {
+    let out = timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("baresip quits")
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn udp_addr(fe: &SipFrontEnd) -> SocketAddr {
     fe.local_addrs()[0]
 }

@@ -473,3 +473,86 @@ fn send_retries_back_off_and_stop() {
     assert!(!requeue_unknown(OutcomeUnknown::Fail));
     assert!(requeue_unknown(OutcomeUnknown::Requeue));
 }
+
+#[test]
+fn foreign_senders_reach_users_by_default_and_subscribers_only_when_allowed() {
+    use crate::config::Federation;
+    let default = Federation::default();
+    let user = ForeignReach::User {
+        blocked_sender: false,
+    };
+    assert_eq!(
+        decide_foreign_inbound(user, "hi", "sip:a@x", &default),
+        Ok(())
+    );
+    assert_eq!(
+        decide_foreign_inbound(ForeignReach::Subscriber, "hi", "+4917", &default),
+        Err(Refusal::ForeignNotAllowed("+4917".into()))
+    );
+    let sms = Federation {
+        foreign_to_sms: true,
+        ..Federation::default()
+    };
+    assert_eq!(
+        decide_foreign_inbound(ForeignReach::Subscriber, "hi", "+4917", &sms),
+        Ok(())
+    );
+    let closed = Federation {
+        foreign_to_users: false,
+        ..Federation::default()
+    };
+    assert_eq!(
+        decide_foreign_inbound(user, "hi", "sip:a@x", &closed),
+        Err(Refusal::ForeignNotAllowed("sip:a@x".into()))
+    );
+    assert_eq!(
+        decide_foreign_inbound(
+            ForeignReach::User {
+                blocked_sender: true
+            },
+            "hi",
+            "sip:a@x",
+            &default
+        ),
+        Err(Refusal::BlockedByRecipient("sip:a@x".into()))
+    );
+    assert_eq!(
+        decide_foreign_inbound(user, " \r\n", "sip:a@x", &default),
+        Err(Refusal::EmptyMessage)
+    );
+}
+
+#[test]
+fn no_open_relay_between_foreign_domains() {
+    let everything = crate::config::Federation {
+        foreign_to_users: true,
+        foreign_to_sms: true,
+        ..crate::config::Federation::default()
+    };
+    assert_eq!(
+        decide_foreign_inbound(ForeignReach::Foreign, "hi", "sip:b@third.test", &everything),
+        Err(Refusal::ForeignNotAllowed("sip:b@third.test".into()))
+    );
+}
+
+#[test]
+fn outbound_to_foreign_users_and_foreign_watchers() {
+    assert_eq!(decide_foreign_outbound("hi", false, "sip:j@o.test"), Ok(()));
+    assert_eq!(
+        decide_foreign_outbound("hi", true, "sip:j@o.test"),
+        Err(Refusal::Blocked("sip:j@o.test".into()))
+    );
+    assert_eq!(
+        decide_foreign_outbound("", false, "sip:j@o.test"),
+        Err(Refusal::EmptyMessage)
+    );
+    assert_eq!(decide_foreign_watch(Some(false), "sip:j@o.test"), Ok(()));
+    assert_eq!(
+        decide_foreign_watch(Some(true), "sip:j@o.test"),
+        Err(Refusal::Blocked("sip:j@o.test".into()))
+    );
+    assert_eq!(
+        decide_foreign_watch(None, "sip:j@o.test"),
+        Err(Refusal::NotInContacts("sip:j@o.test".into()))
+    );
+}

@@ -89,7 +89,7 @@ fn a_dialog_is_pending_then_follows_the_news_of_its_watch() {
         note: Some("Online".into()),
         ..Presence::default()
     };
-    let sent = r.news(&news(ForeignWatchState::Active(open)), 1100);
+    let sent = r.news(&news(ForeignWatchState::Active(open.clone())), 1100);
     assert_eq!(sent.len(), 1);
     assert_eq!((state(&sent[0]), sent[0].cseq), ("active;expires=500", 2));
     assert_eq!(
@@ -98,7 +98,7 @@ fn a_dialog_is_pending_then_follows_the_news_of_its_watch() {
     );
     assert_eq!(
         String::from_utf8(sent[0].body.clone()).unwrap(),
-        pidf::user_document(JANE, true)
+        pidf::presence_document(JANE, JANE, &open)
     );
     // A second device of the same watcher shares the watch and starts
     // from what is known.

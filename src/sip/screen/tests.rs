@@ -116,7 +116,7 @@ fn unknown_methods_get_501_with_the_request_headers() {
          From: <sip:alice@sms.example>;tag=a1\r\n\
          To: <sip:+491715550001@sms.example>;tag={tag}\r\n\
          Call-ID: c1@127.0.0.1\r\nCSeq: 1 FOO\r\n\
-         Allow: MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL\r\n\
+         Allow: MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL, PUBLISH\r\n\
          Warning: 399 smsbridge \"FOO is not implemented\"\r\n\
          Content-Length: 0\r\n\r\n"
     );

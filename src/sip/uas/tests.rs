@@ -49,7 +49,7 @@ impl BridgeApi for Fake {
                     name: None,
                     im_user: None,
                 }),
-                (None, Recipient::Alias(_)) => Ok(SubscriberPresence {
+                (None, Recipient::Alias(_) | Recipient::Foreign(_)) => Ok(SubscriberPresence {
                     msisdn: "+491715550001".into(),
                     name: Some("Bob".into()),
                     im_user: None,
@@ -67,6 +67,11 @@ fn uas() -> (Uas, Arc<Fake>) {
     let cfg = UasConfig {
         realm: "smsbridge".into(),
         domain: "sms.example".into(),
+        domains: Arc::new(
+            crate::domains::Domains::new(["sms.example"], ["127.0.0.1".parse().unwrap()])
+                .with_peer("otherdomain.test", ["127.0.0.2".parse().unwrap()])
+                .with_trusted(["10.9.9.9".parse().unwrap()]),
+        ),
         trusted: vec!["10.9.9.9".parse().unwrap()],
         contact_udp: "sip:smsbridge@127.0.0.1:5060".into(),
         contact_tcp: "sip:smsbridge@127.0.0.1:5060;transport=tcp".into(),
@@ -310,14 +315,84 @@ async fn trusted_peers_assert_the_identity() {
     req.source = "10.9.9.9:5060".parse().unwrap();
     assert_eq!(u.handle(&req, NOW).await.reply.code, 202);
     let s = fake.submitted.lock().unwrap()[0].sender.clone();
+    // Another domain's user: the bridge's policy for them applies.
     assert_eq!(
         s,
         Sender {
             address: "sip:carol@operator.example".into(),
             display_name: Some("Carol".into()),
+            verified: Verified::FederatedPeer,
+        }
+    );
+    let mut req = request(
+        "MESSAGE",
+        "tel:+491715550001",
+        &[("P-Asserted-Identity", "\"Carol\" <sip:carol@SMS.example>")],
+        "hi",
+    );
+    req.source = "10.9.9.9:5060".parse().unwrap();
+    assert_eq!(u.handle(&req, NOW).await.reply.code, 202);
+    assert_eq!(
+        fake.submitted.lock().unwrap()[1].sender,
+        Sender {
+            address: "sip:carol@sms.example".into(),
+            display_name: Some("Carol".into()),
             verified: Verified::TrustedPeer,
         }
     );
+}
+
+/// A request from a user of another domain is taken only from that
+/// domain's configured server, as theirs; from anywhere else it is refused
+/// before any challenge, so it cannot pass as a user of ours either.
+#[tokio::test]
+async fn foreign_identities_only_from_their_domains_servers() {
+    let (u, fake) = uas();
+    let from = [("From", "\"Jane\" <sip:jane@OtherDomain.test>;tag=j1")];
+    let mut req = request("MESSAGE", "sip:alice@sms.example", &from, "hi");
+    req.source = "127.0.0.2:5060".parse().unwrap();
+    assert_eq!(u.handle(&req, NOW).await.reply.code, 202);
+    assert_eq!(
+        fake.submitted.lock().unwrap()[0].sender,
+        Sender {
+            address: "sip:jane@otherdomain.test".into(),
+            display_name: Some("Jane".into()),
+            verified: Verified::FederatedPeer,
+        }
+    );
+    for (source, from) in [
+        ("127.0.0.3:5060", "<sip:jane@otherdomain.test>;tag=j1"),
+        ("127.0.0.2:5060", "<sip:jane@thirddomain.test>;tag=j1"),
+        ("127.0.0.2:5060", "<sip:alice@otherdomain.net>;tag=j1"),
+    ] {
+        let mut req = request("MESSAGE", "sip:alice@sms.example", &[("From", from)], "hi");
+        req.source = source.parse().unwrap();
+        let r = u.handle(&req, NOW).await.reply;
+        assert_eq!(
+            (r.code, r.header("WWW-Authenticate")),
+            (403, None),
+            "{from}"
+        );
+        assert!(
+            r.header("Warning")
+                .is_some_and(|w| w.contains("accepted only from its configured servers")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(fake.submitted.lock().unwrap().len(), 1);
+    // Nor may another domain's server register one of its users here.
+    let mut reg = request(
+        "REGISTER",
+        "sip:sms.example",
+        &[
+            ("From", "<sip:jane@otherdomain.test>;tag=j1"),
+            ("To", "<sip:jane@otherdomain.test>"),
+            ("Contact", "<sip:jane@127.0.0.2:5070>"),
+        ],
+        "",
+    );
+    reg.source = "127.0.0.2:5060".parse().unwrap();
+    assert_eq!(u.handle(&reg, NOW).await.reply.code, 403);
 }
 
 /// rsipstack keeps `%2B` in the user part (and prints it as `%252B`): the
@@ -398,7 +473,7 @@ async fn register_lists_contacts_and_reports_the_user_online() {
     assert_eq!(
         h.followups,
         vec![
-            Followup::Presence(alice(), true),
+            Followup::Presence(alice(), Presence::online()),
             Followup::UserOnline(alice())
         ]
     );
@@ -443,7 +518,10 @@ async fn register_lists_contacts_and_reports_the_user_online() {
     );
     let h = authed(&u, remove).await;
     assert_eq!(h.reply.code, 200);
-    assert_eq!(h.followups, vec![Followup::Presence(alice(), false)]);
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(alice(), Presence::offline())]
+    );
 
     // And asking for the (now empty) bindings changes nothing.
     let query = request(
@@ -523,4 +601,262 @@ async fn subscribe_refresh_and_unsubscribe() {
         "",
     );
     assert_eq!(authed(&u, req).await.reply.code, 403);
+}
+
+/// A handler whose tags (and entity tags) differ at every call.
+fn publish_uas() -> Uas {
+    fn counted() -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        format!("e{}", N.fetch_add(1, Ordering::SeqCst))
+    }
+    let (u, _) = uas();
+    Uas::new(
+        u.cfg.clone(),
+        Arc::new(Fake::default()),
+        "k".into(),
+        counted,
+    )
+}
+
+fn pidf_fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/pidf/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A PUBLISH by alice for `uri` with these headers and body.
+fn publish(uri: &str, headers: &[(&str, &str)], body: &str) -> Request {
+    let mut h = vec![("Event", "presence")];
+    if !body.is_empty() {
+        h.push(("Content-Type", "application/pidf+xml"));
+    }
+    h.extend_from_slice(headers);
+    request("PUBLISH", uri, &h, body)
+}
+
+const ALICE: &str = "sip:alice@sms.example";
+
+fn busy_doc() -> String {
+    "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+     xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+     xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" entity=\"sip:alice@sms.example\">\
+     <tuple id=\"t\"><status><basic>open</basic></status></tuple>\
+     <dm:person id=\"p\"><rpid:activities><rpid:busy/></rpid:activities>\
+     <dm:note>In a meeting</dm:note></dm:person></presence>"
+        .to_owned()
+}
+
+#[tokio::test]
+async fn publish_initial_refresh_modify_and_remove() {
+    let u = publish_uas();
+    // baresip 1.0's first PUBLISH: its document, no entity tag.
+    let h = authed(
+        &u,
+        publish(
+            ALICE,
+            &[("Expires", "600")],
+            &pidf_fixture("baresip-publish-open.xml"),
+        ),
+    )
+    .await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    assert_eq!(h.reply.header("Expires"), Some("600"));
+    let tag1 = h.reply.header("SIP-ETag").expect("SIP-ETag").to_owned();
+    // Not registered, but published open: watchers hear.
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(ALICE.into(), Presence::online())]
+    );
+    assert_eq!(u.user_presence(ALICE, NOW), Presence::online());
+
+    // A refresh: no body, a new entity tag, nothing new to tell.
+    let h = authed(
+        &u,
+        publish(ALICE, &[("Expires", "600"), ("SIP-If-Match", &tag1)], ""),
+    )
+    .await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    let tag2 = h.reply.header("SIP-ETag").unwrap().to_owned();
+    assert_ne!(tag1, tag2);
+    assert!(h.followups.is_empty());
+    // The old tag is spent (RFC 3903 §6 step 4): 412.
+    let h = authed(&u, publish(ALICE, &[("SIP-If-Match", &tag1)], "")).await;
+    assert_eq!(h.reply.code, 412, "{h:?}");
+
+    // A modification: busy, with a note.
+    let h = authed(&u, publish(ALICE, &[("SIP-If-Match", &tag2)], &busy_doc())).await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    assert_eq!(h.reply.header("Expires"), Some("3600"));
+    let tag3 = h.reply.header("SIP-ETag").unwrap().to_owned();
+    let busy = Presence {
+        open: true,
+        availability: Some(crate::presence::Availability::Discreet),
+        activities: vec!["busy".into()],
+        note: Some("In a meeting".into()),
+        ..Presence::default()
+    };
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(ALICE.into(), busy.clone())]
+    );
+    assert_eq!(u.user_presence(ALICE, NOW), busy);
+
+    // Removal: back to the registration (none: offline).
+    let h = authed(
+        &u,
+        publish(ALICE, &[("SIP-If-Match", &tag3), ("Expires", "0")], ""),
+    )
+    .await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(ALICE.into(), Presence::offline())]
+    );
+    assert_eq!(u.user_presence(ALICE, NOW), Presence::offline());
+}
+
+#[tokio::test]
+async fn publish_refusals() {
+    let u = publish_uas();
+    // Another event package: 489 before anything else.
+    let r = u
+        .handle(&publish(ALICE, &[("Event", "dialog")], &busy_doc()), NOW)
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Allow-Events")), (489, Some("presence")));
+    // Too short: 423 with Min-Expires.
+    let r = u
+        .handle(&publish(ALICE, &[("Expires", "10")], &busy_doc()), NOW)
+        .await
+        .reply;
+    assert_eq!((r.code, r.header("Min-Expires")), (423, Some("60")));
+    let r = u
+        .handle(&publish(ALICE, &[("Expires", "soon")], &busy_doc()), NOW)
+        .await
+        .reply;
+    assert_eq!(r.code, 400);
+    // Too large: 413, before any challenge.
+    let big = "x".repeat(crate::sip::publish::MAX_BODY + 1);
+    let r = u.handle(&publish(ALICE, &[], &big), NOW).await.reply;
+    assert_eq!(r.code, 413);
+    // Unauthenticated: challenged.
+    let r = u.handle(&publish(ALICE, &[], &busy_doc()), NOW).await.reply;
+    assert_eq!(r.code, 401);
+    // Someone else's presence: 403.
+    let h = authed(&u, publish("sip:bob@sms.example", &[], &busy_doc())).await;
+    assert_eq!(h.reply.code, 403, "{h:?}");
+    // Another body: 415 with Accept.
+    let h = authed(
+        &u,
+        publish(ALICE, &[("Content-Type", "text/plain")], "hello"),
+    )
+    .await;
+    assert_eq!(
+        (h.reply.code, h.reply.header("Accept")),
+        (415, Some("application/pidf+xml"))
+    );
+    // PIDF that is not: 400; hostile XML too.
+    let h = authed(&u, publish(ALICE, &[], "<presence xmlns=\"urn:x\"/>")).await;
+    assert_eq!(h.reply.code, 400, "{h:?}");
+    let h = authed(
+        &u,
+        publish(ALICE, &[], &pidf_fixture("hostile-entities.xml")),
+    )
+    .await;
+    assert_eq!(h.reply.code, 400, "{h:?}");
+    // A new publication without a body, or a removal without a tag: 400.
+    let h = authed(&u, publish(ALICE, &[], "")).await;
+    assert_eq!(h.reply.code, 400, "{h:?}");
+    let h = authed(&u, publish(ALICE, &[("Expires", "0")], &busy_doc())).await;
+    assert_eq!(h.reply.code, 400, "{h:?}");
+    // An entity tag never issued: 412.
+    let h = authed(&u, publish(ALICE, &[("SIP-If-Match", "nope")], "")).await;
+    assert_eq!(h.reply.code, 412, "{h:?}");
+    // The per-user cap: 403 once reached.
+    for _ in 0..crate::sip::publish::MAX_PER_USER {
+        let h = authed(&u, publish(ALICE, &[], &busy_doc())).await;
+        assert_eq!(h.reply.code, 200, "{h:?}");
+    }
+    let h = authed(&u, publish(ALICE, &[], &busy_doc())).await;
+    assert_eq!(h.reply.code, 403, "{h:?}");
+    assert!(ALLOW.contains("PUBLISH"));
+}
+
+#[tokio::test]
+async fn an_expired_publication_reverts_to_the_registration() {
+    let u = publish_uas();
+    // REGISTER number `cseq` of alice with these Contact and Expires.
+    let register = |cseq: &str, contact: &str, expires: &str| {
+        request(
+            "REGISTER",
+            "sip:sms.example",
+            &[
+                ("To", "<sip:alice@sms.example>"),
+                ("CSeq", cseq),
+                ("Contact", contact),
+                ("Expires", expires),
+            ],
+            "",
+        )
+    };
+    let bound = "<sip:alice@127.0.0.1:5070>";
+    let h = authed(&u, register("1 REGISTER", bound, "7200")).await;
+    assert_eq!(h.reply.code, 200);
+    let h = authed(
+        &u,
+        publish(
+            ALICE,
+            &[("Expires", "60")],
+            &pidf_fixture("baresip-publish-closed.xml"),
+        ),
+    )
+    .await;
+    assert_eq!(h.reply.code, 200, "{h:?}");
+    // Published closed outweighs registered.
+    assert_eq!(
+        h.followups,
+        vec![Followup::Presence(ALICE.into(), Presence::offline())]
+    );
+    // A registration change says nothing while a publication stands.
+    let h = authed(&u, register("2 REGISTER", "*", "0")).await;
+    assert_eq!(h.reply.code, 200);
+    assert!(
+        !h.followups
+            .iter()
+            .any(|f| matches!(f, Followup::Presence(..))),
+        "{h:?}"
+    );
+    assert_eq!(
+        authed(&u, register("3 REGISTER", bound, "7200"))
+            .await
+            .reply
+            .code,
+        200
+    );
+    assert!(u.expire_publications(NOW + 59).is_empty());
+    assert_eq!(
+        u.expire_publications(NOW + 60),
+        vec![(ALICE.to_owned(), Presence::online())]
+    );
+}
+
+/// A SUBSCRIBE whose Request-URI is in another domain asks the bridge about
+/// a foreign presentity; with no route there it is 404 with the reason.
+#[tokio::test]
+async fn a_subscribe_to_another_domain_without_a_route_is_404() {
+    let (u, fake) = uas();
+    *fake.refuse_presence.lock().unwrap() =
+        Some(Refusal::NoRoute("sip:jane@otherdomain.test".into()));
+    let headers = [
+        ("Event", "presence"),
+        ("Contact", "<sip:alice@127.0.0.1:5070>"),
+    ];
+    let req = request("SUBSCRIBE", "sip:jane@otherdomain.test", &headers, "");
+    let h = authed(&u, req).await;
+    assert_eq!(h.reply.code, 404, "{h:?}");
+    assert_eq!(
+        h.reply.header("Warning"),
+        Some("399 smsbridge \"no route to sip:jane@otherdomain.test\"")
+    );
+    assert!(h.followups.is_empty());
 }

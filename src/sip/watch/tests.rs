@@ -1,4 +1,5 @@
 use super::*;
+use crate::presence::Presence;
 use crate::sip::route::HopKind;
 use crate::sip::wire::Transport;
 

@@ -4,6 +4,7 @@
 mod admin;
 mod atomic;
 mod durability;
+mod foreign;
 mod inbox;
 mod outbox;
 mod people;

@@ -368,6 +368,7 @@ fn v3_files_are_rebuilt_for_delivery_unknown_with_every_row_kept() {
     assert_eq!(
         indexes,
         [
+            "messages_by_foreign_sender",
             "messages_by_state",
             "messages_by_user",
             "messages_notice_due",
