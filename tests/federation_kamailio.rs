@@ -293,7 +293,6 @@ fn otherdomain_serves_janes_presence_and_messages() {
 /// through her own server, sees his IMPS presence as PIDF with availability
 /// and status text, and messages him. No SMS leaves for any of it.
 #[test]
-#[ignore = "needs the federation parts merged"]
 fn imps_user_and_simple_user_of_another_domain_watch_and_message_each_other() {
     if !federation_support::peers_available() {
         return;
