@@ -55,11 +55,21 @@ fn assert_notified_as(body: &str, basic: &str) {
 
 /// The next NOTIFY for the watcher `ua`, answered 200; other requests (the
 /// ones baresip sends to the peer's address) are answered 200 and kept.
-fn next_notify(ua: &Ua, others: &mut Vec<SipMsg>, what: &str, domain: &OtherDomain) -> SipMsg {
+/// Both servers' logs, for a failure's message.
+struct Logs<'a>(&'a OtherDomain, Option<&'a Baresip>);
+
+impl Logs<'_> {
+    fn text(&self) -> String {
+        let jane = self.1.map(Baresip::log_text).unwrap_or_default();
+        format!("{}\n--- baresip ---\n{jane}", self.0.log_text())
+    }
+}
+
+fn next_notify(ua: &Ua, others: &mut Vec<SipMsg>, what: &str, logs: &Logs) -> SipMsg {
     loop {
         let m = ua
             .recv(Duration::from_secs(15))
-            .unwrap_or_else(|| panic!("no NOTIFY {what}:\n{}", domain.log_text()));
+            .unwrap_or_else(|| panic!("no NOTIFY {what}:\n{}", logs.text()));
         if m.start.starts_with("SIP/2.0") {
             continue;
         }
@@ -85,9 +95,9 @@ fn request_from_jane(ua: &Ua, others: &mut Vec<SipMsg>, method: &str, jane: &Bar
 }
 
 /// The NOTIFYs until one whose body has `<basic>{basic}</basic>`.
-fn notify_with(ua: &Ua, others: &mut Vec<SipMsg>, basic: &str, domain: &OtherDomain) -> SipMsg {
+fn notify_with(ua: &Ua, others: &mut Vec<SipMsg>, basic: &str, logs: &Logs) -> SipMsg {
     loop {
-        let n = next_notify(ua, others, basic, domain);
+        let n = next_notify(ua, others, basic, logs);
         if n.body.contains(&format!("<basic>{basic}</basic>")) {
             return n;
         }
@@ -137,7 +147,7 @@ fn otherdomain_serves_janes_presence_and_messages() {
         domain.log_text()
     );
     let mut others = Vec::new();
-    let n = next_notify(&harry, &mut others, "at first", &domain);
+    let n = next_notify(&harry, &mut others, "at first", &Logs(&domain, None));
     assert_eq!(n.header("Event"), Some("presence"), "{n:?}");
     assert!(
         n.header("Subscription-State")
@@ -154,7 +164,7 @@ fn otherdomain_serves_janes_presence_and_messages() {
         domain.addr,
         &["\"Harry\" <sip:harry@sms.test>;presence=p2p"],
     );
-    let open = notify_with(&harry, &mut others, "open", &domain);
+    let open = notify_with(&harry, &mut others, "open", &Logs(&domain, Some(&jane)));
     assert_eq!(
         open.header("Content-Type"),
         Some("application/pidf+xml"),
@@ -168,10 +178,10 @@ fn otherdomain_serves_janes_presence_and_messages() {
     assert_notified_as(&open.body, "open");
 
     assert!(jane.command("presence_offline").contains("\"ok\":true"));
-    let closed = notify_with(&harry, &mut others, "closed", &domain);
+    let closed = notify_with(&harry, &mut others, "closed", &Logs(&domain, Some(&jane)));
     assert_notified_as(&closed.body, "closed");
     assert!(jane.command("presence_online").contains("\"ok\":true"));
-    notify_with(&harry, &mut others, "open", &domain);
+    notify_with(&harry, &mut others, "open", &Logs(&domain, Some(&jane)));
 
     // What baresip PUBLISHed: `unknown` when it published before its
     // registration was answered, then `open`, `closed`, `open`.
@@ -231,7 +241,12 @@ fn otherdomain_serves_janes_presence_and_messages() {
 
     // baresip quitting withdraws its publication (PUBLISH with Expires: 0).
     drop(jane);
-    let gone = next_notify(&harry, &mut others, "after the withdrawal", &domain);
+    let gone = next_notify(
+        &harry,
+        &mut others,
+        "after the withdrawal",
+        &Logs(&domain, None),
+    );
     // Kamailio tells the watchers `closed` in a body of its own making.
     assert_eq!(gone.header("Content-Type"), Some("application/pidf+xml"));
     capture("kamailio-notify-withdrawn.xml", &gone.body);
@@ -265,7 +280,7 @@ fn otherdomain_serves_janes_presence_and_messages() {
         &harry,
         &mut others,
         "ending the subscription",
-        &domain,
+        &Logs(&domain, None),
     )) {}
     // Kamailio logs it as the end-to-end test expects of smsbridge's.
     assert!(

@@ -110,6 +110,13 @@ impl OtherDomain {
             conn.execute_batch(&sql)
                 .unwrap_or_else(|e| panic!("{f}: {e}"));
         }
+        // Kamailio's processes share the file and db_sqlite 5.6 sets no busy
+        // timeout: in WAL mode a reader never meets a writer's lock (the
+        // mode is kept in the file).
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .expect("WAL mode");
+        assert_eq!(mode, "wal");
         drop(conn);
         let example = std::fs::read_to_string(EXAMPLE).expect("the example");
         let cfg = [
