@@ -62,6 +62,7 @@
 //!   `_failed` or `_expired`. A "STOP": [`Store::set_opted_out`].
 
 mod admin;
+mod authz;
 mod cdr;
 mod contacts;
 mod error;
@@ -86,6 +87,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use admin::Purged;
+pub use authz::{MAX_PRESENCE_RULES, MAX_WATCHERS};
 pub use cdr::{ChargingRecord, Direction};
 pub use contacts::{
     Contact, ContactId, Conversation, DEFAULT_LIST, ImportError, NewContact, Subscriber,
