@@ -309,6 +309,17 @@ pub struct SubscriberPresence {
     pub name: Option<String>,
     /// Set when the watched one is a user of the bridge, not a subscriber.
     pub im_user: Option<ImUserPresence>,
+    /// What the presentity's policy decided for this watcher (for a
+    /// subscriber: `Allow` when the watcher has them as a contact, else the
+    /// policy of the contact's owner). `PoliteBlock`: `im_user` shows offline
+    /// and nothing more is said; `Pending`: show nothing until
+    /// `ImFrontEnd::watch_changed` says more. A blocked watcher gets a
+    /// refusal, never this.
+    pub decision: WatchDecision,
+    /// Set when a subscriber cannot be reached now, with why in words
+    /// ("opted out of messages (STOP)", "blocked"): shown not available with
+    /// this as the note / status text instead of "SMS-only".
+    pub unavailable: Option<String>,
 }
 
 /// The presence of a user of the bridge, as another front end's watchers see it.
@@ -388,6 +399,26 @@ pub enum SubHandling {
     Allow,
 }
 
+impl SubHandling {
+    /// The RFC 5025 name (`block`, `confirm`, `polite-block`, `allow`), as
+    /// pres-rules, the store and `[presence] default_policy` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Confirm => "confirm",
+            Self::PoliteBlock => "polite-block",
+            Self::Allow => "allow",
+        }
+    }
+
+    /// The handling named so, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Block, Self::Confirm, Self::PoliteBlock, Self::Allow]
+            .into_iter()
+            .find(|h| h.as_str() == s)
+    }
+}
+
 /// Whom a rule is about (RFC 4745 `identity` / `one` and `domain`
 /// conditions, or a rule with no condition).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -422,6 +453,26 @@ pub enum WatchDecision {
     Block,
     /// No rule: waiting for the presentity (the presentity has been told).
     Pending,
+}
+
+impl WatchDecision {
+    /// Its name in the store and logs (`allow`, `polite-block`, `block`,
+    /// `pending`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::PoliteBlock => "polite-block",
+            Self::Block => "block",
+            Self::Pending => "pending",
+        }
+    }
+
+    /// The decision named so, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Allow, Self::PoliteBlock, Self::Block, Self::Pending]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
 }
 
 /// Where one watcher of a presentity stands (RFC 3858 `watcher` status).
@@ -693,8 +744,15 @@ pub struct ContactList {
 pub struct Watched {
     /// Whom.
     pub target: Target,
-    /// For a user: whether their front end has them online, if it can tell.
+    /// For a user: whether their front end has them online, if it can tell
+    /// (`Some(false)` unless `decision` is `Allow`).
     pub online: Option<bool>,
+    /// What the presentity's policy decided for this watcher (see
+    /// [`SubscriberPresence::decision`]); a blocked watcher gets a refusal.
+    pub decision: WatchDecision,
+    /// A subscriber who cannot be reached now, and why (see
+    /// [`SubscriberPresence::unavailable`]).
+    pub unavailable: Option<String>,
 }
 
 /// What IM front ends beyond plain IM → SMS ask of the bridge (IMPS Login,

@@ -9,6 +9,7 @@
 //! decision.
 
 pub mod api;
+mod authz;
 mod core;
 mod foreign;
 mod im;

@@ -629,6 +629,8 @@ impl Server {
             &Watched {
                 target,
                 online: Some(online),
+                decision: crate::bridge::api::WatchDecision::Allow,
+                unavailable: None,
             },
         );
         let max = self.cfg.limits.max_queue;
@@ -941,6 +943,8 @@ mod tests {
                 name: None,
             },
             online: Some(true),
+            decision: crate::bridge::api::WatchDecision::Allow,
+            unavailable: None,
         };
         let shown = |server: &Server| {
             let el = server.presence_el("", &registered);
