@@ -378,3 +378,6 @@ fn lift_list_block(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -257,7 +257,7 @@ fn pending_watchers_and_rules_survive_a_restart_and_go_with_their_user() {
         s.put_identity_rule(alice, "sip:jane@example.com", SubHandling::Allow)
             .unwrap();
     }
-    let mut s = Store::open(&path).unwrap();
+    let s = Store::open(&path).unwrap();
     let alice = s
         .user_by_address("sip:alice@example.com")
         .unwrap()
