@@ -27,8 +27,6 @@ use crate::store::{FrontEnd, Msisdn, Store, StoreError, UnixTime, User, UserId};
 
 /// The words a watcher sees for a subscriber who opted out.
 pub(super) const OPTED_OUT: &str = "opted out of messages (STOP)";
-/// The words a watcher sees for a subscriber who is blocked.
-pub(super) const BLOCKED: &str = "blocked";
 
 /// What the presentity's policy needs about `watcher`, read in the caller's
 /// transaction: their rules, their list entry for the watcher (a user of the
@@ -197,8 +195,11 @@ impl Bridge {
     /// What a user of the bridge may see of a subscriber: with the
     /// subscriber as their own contact, as today (`Allow`); else by the
     /// policy of the contact's (first) owner, who is the presentity for
-    /// rules. `Ok((nickname, decision, unavailable))`; a subscriber nobody
-    /// has, or one whose owner blocks the watcher, is not in contacts.
+    /// rules. `Ok((nickname, decision, unavailable))`: unavailable when the
+    /// subscriber opted out (STOP). A subscriber the watcher blocked is
+    /// refused as blocked; one nobody has, or whose owner blocks the
+    /// watcher, is not in contacts. (Contacts other owners blocked are no
+    /// owners: their SMS do not reach them either.)
     pub(super) async fn subscriber_watch(
         &self,
         watcher: &User,
@@ -223,22 +224,18 @@ impl Bridge {
             .await
             .map_err(store_refusal)?;
         let not_in_contacts = || Refusal::NotInContacts(msisdn.to_string());
-        let (name, blocked, decision) = match (contact, owner) {
-            (Some(c), _) => (c.nickname, c.blocked, WatchDecision::Allow),
+        let (name, decision) = match (contact, owner) {
+            // A contact the watcher's block list has (BlockEntity, or the
+            // operator's `contacts block`): refused, as the refusal says.
+            (Some(c), _) if c.blocked => return Err(Refusal::Blocked(msisdn.to_string())),
+            (Some(c), _) => (c.nickname, WatchDecision::Allow),
             (None, Some(owner)) => match self.authorise(&owner, watcher_address).await? {
                 WatchDecision::Block => return Err(not_in_contacts()),
-                d => (None, false, d),
+                d => (None, d),
             },
             (None, None) => return Err(not_in_contacts()),
         };
-        let unavailable = if opted_out {
-            Some(OPTED_OUT.to_owned())
-        } else if blocked {
-            Some(BLOCKED.to_owned())
-        } else {
-            None
-        };
-        Ok((name, decision, unavailable))
+        Ok((name, decision, opted_out.then(|| OPTED_OUT.to_owned())))
     }
 }
 

@@ -390,7 +390,7 @@ async fn a_watcher_of_another_domain_goes_through_the_same_policy() {
 }
 
 #[tokio::test]
-async fn a_subscriber_who_opted_out_or_is_blocked_is_unavailable_with_why() {
+async fn a_subscriber_who_opted_out_is_unavailable_with_why_and_a_blocked_one_refused() {
     let w = world();
     let m = normalise_msisdn(NUMBER, None).unwrap();
     let alice = crate::store::UserId(1);
@@ -437,7 +437,12 @@ async fn a_subscriber_who_opted_out_or_is_blocked_is_unavailable_with_why() {
         })
         .await
         .unwrap();
-    assert_eq!(look().await.unavailable.as_deref(), Some("blocked"));
+    assert_eq!(
+        w.bridge
+            .presence(ALICE_SIP.into(), Recipient::Number(NUMBER.into()))
+            .await,
+        Err(Refusal::Blocked(NUMBER.into()))
+    );
 }
 
 #[tokio::test]
