@@ -187,7 +187,9 @@ pub(crate) fn presence_notify(
         body: if active {
             match &s.im_user {
                 Some(u) => pidf::presence_document(&entity, &entity, &u.presence).into_bytes(),
-                None => pidf::document(&entity, &s.msisdn).into_bytes(),
+                // The subscription does not keep `unavailable` yet (the SIP
+                // part of issue 14 keeps it): shown as reachable.
+                None => pidf::document(&entity, &s.msisdn, None).into_bytes(),
             }
         } else {
             Vec::new()
