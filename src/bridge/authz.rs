@@ -252,18 +252,27 @@ impl Bridge {
         })
     }
 
-    pub(super) fn watchers_api(
+    /// What `read` reads of the presentity's rows.
+    fn read_presentity<T: Send + 'static>(
         &self,
         presentity: String,
-    ) -> BoxFuture<Result<Vec<WatcherInfo>, Refusal>> {
+        read: fn(&Store, UserId) -> Result<T, StoreError>,
+    ) -> BoxFuture<Result<T, Refusal>> {
         let this = arc(self);
         Box::pin(async move {
             let pid = this.user_named(&presentity).await?.id;
             this.shared
-                .db(move |s| s.watchers(pid))
+                .db(move |s| read(s, pid))
                 .await
                 .map_err(store_refusal)
         })
+    }
+
+    pub(super) fn watchers_api(
+        &self,
+        presentity: String,
+    ) -> BoxFuture<Result<Vec<WatcherInfo>, Refusal>> {
+        self.read_presentity(presentity, Store::watchers)
     }
 
     pub(super) fn decide_watcher_api(
@@ -311,14 +320,7 @@ impl Bridge {
         &self,
         presentity: String,
     ) -> BoxFuture<Result<Vec<PresenceRule>, Refusal>> {
-        let this = arc(self);
-        Box::pin(async move {
-            let pid = this.user_named(&presentity).await?.id;
-            this.shared
-                .db(move |s| s.presence_rules(pid))
-                .await
-                .map_err(store_refusal)
-        })
+        self.read_presentity(presentity, Store::presence_rules)
     }
 
     pub(super) fn set_presence_rules_api(
