@@ -95,6 +95,34 @@ fn redecide_watchers(
     Ok(changed)
 }
 
+/// `[presence] default_policy` as the handling it names.
+pub fn default_handling(p: crate::config::DefaultPolicy) -> SubHandling {
+    use crate::config::DefaultPolicy as D;
+    match p {
+        D::Confirm => SubHandling::Confirm,
+        D::Allow => SubHandling::Allow,
+        D::Block => SubHandling::Block,
+        D::PoliteBlock => SubHandling::PoliteBlock,
+    }
+}
+
+/// Replaces the presentity's rules and decides their known watchers again,
+/// in the caller's transaction; returns the watchers whose decision changed
+/// (the bridge tells the front ends; the command line cannot, and the
+/// daemon's front ends see the new decision at the watcher's next refresh).
+pub fn replace_presence_rules(
+    s: &mut Store,
+    presentity: UserId,
+    rules: &[PresenceRule],
+    default: SubHandling,
+    now: UnixTime,
+) -> Result<Vec<(String, WatchDecision)>, StoreError> {
+    s.atomically(|s| {
+        s.set_presence_rules(presentity, rules)?;
+        redecide_watchers(s, presentity, default, now)
+    })
+}
+
 impl Bridge {
     /// Decides a watch of `presentity` by `watcher` and records the watcher;
     /// a watcher newly pending is announced to the presentity's front
@@ -335,12 +363,7 @@ impl Bridge {
             let (default, now) = (this.shared.presence_default, this.shared.now());
             let changed = this
                 .shared
-                .db(move |s| {
-                    s.atomically(|s| {
-                        s.set_presence_rules(pid, &rules)?;
-                        redecide_watchers(s, pid, default, now)
-                    })
-                })
+                .db(move |s| replace_presence_rules(s, pid, &rules, default, now))
                 .await
                 .map_err(store_refusal)?;
             tracing::info!(presentity = %p.address(), changed = changed.len(), "presence rules replaced");

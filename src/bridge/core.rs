@@ -108,12 +108,7 @@ impl Shared {
             modems_ready,
             domains: Arc::new(crate::domains::Domains::from_config(cfg)),
             federation: cfg.federation.clone(),
-            presence_default: match cfg.presence.default_policy {
-                config::DefaultPolicy::Confirm => SubHandling::Confirm,
-                config::DefaultPolicy::Allow => SubHandling::Allow,
-                config::DefaultPolicy::Block => SubHandling::Block,
-                config::DefaultPolicy::PoliteBlock => SubHandling::PoliteBlock,
-            },
+            presence_default: super::authz::default_handling(cfg.presence.default_policy),
             front_ends: RwLock::new(Vec::new()),
             clock: Arc::new(UnixTime::now),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
