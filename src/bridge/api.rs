@@ -506,8 +506,13 @@ pub trait BridgeApi: Send + Sync + 'static {
     /// Digest credentials of a user by address (SIP AOR), `None` if unknown or
     /// without a SIP password.
     fn sip_credentials(&self, address: String) -> BoxFuture<Option<SipCredentials>>;
-    /// The presence of `target` for `watcher`: `Ok` when the subscriber is in the
-    /// watcher's contacts (and not blocked), else a refusal (SIP 403/404).
+    /// The presence of `target` for `watcher`, as the presentity's policy
+    /// decides (`SubscriberPresence::decision`): a user of the bridge by
+    /// their policy ([`BridgeApi::authorise_watch`], so a new pending
+    /// watcher is announced); a subscriber `Allow` when in the watcher's
+    /// contacts, else by the policy of the contact's owner. A blocked
+    /// watcher, a blocked contact, or a subscriber nobody has: a refusal
+    /// (SIP 403/404).
     fn presence(
         &self,
         watcher: String,
@@ -824,8 +829,12 @@ pub trait ImApi: BridgeApi {
     fn unwatch_foreign(&self, watcher: String, presentity: String) {
         let _ = (watcher, presentity);
     }
-    /// What `watcher` may see of `name`: allowed when `name` is in the watcher's
-    /// lists and not blocked.
+    /// What `watcher` may see of `name` (`Watched::decision`): a user of the
+    /// bridge as their policy decides (through
+    /// [`BridgeApi::authorise_watch`]; refused when the watcher blocked
+    /// them or they block the watcher); a subscriber as
+    /// [`BridgeApi::presence`] says; a user of another domain when in the
+    /// watcher's lists and not blocked (their domain decides the rest).
     fn watch(&self, watcher: String, name: String) -> BoxFuture<Result<Watched, Refusal>> {
         let _ = watcher;
         Box::pin(async move { Err(Refusal::UnknownRecipient(name)) })
