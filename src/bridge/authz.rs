@@ -138,6 +138,13 @@ impl Bridge {
             .shared
             .db(move |s| {
                 s.atomically(|s| {
+                    // A presentity watching themself (another device) is no
+                    // watcher: always allowed, never recorded.
+                    if let Ok(Some(u)) = s.user_by_address(&w)
+                        && u.id == pid
+                    {
+                        return Ok((WatchDecision::Allow, Some(WatchDecision::Allow)));
+                    }
                     let d = policy::decide_watch(&watch_snapshot(s, pid, &w, default)?);
                     let before = s.record_watcher(pid, &w, d, now)?;
                     Ok((d, before))

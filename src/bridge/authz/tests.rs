@@ -157,6 +157,9 @@ async fn an_unknown_watcher_is_pending_and_the_presentity_is_asked_once_on_each_
         .await
         .unwrap();
     assert_eq!(since, NOW);
+    // Alice's own other address is no watcher.
+    assert_eq!(w.authorise(ALICE_SIP).await, WatchDecision::Allow);
+    assert_eq!(w.watchers().await.len(), 1);
     // An unknown presentity is refused.
     assert_eq!(
         w.bridge
