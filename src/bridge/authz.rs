@@ -17,9 +17,7 @@
 //! [`ImFrontEnd::watcher_pending`]: super::api::ImFrontEnd::watcher_pending
 //! [`ImFrontEnd::watch_changed`]: super::api::ImFrontEnd::watch_changed
 
-use super::api::{
-    BoxFuture, PresenceRule, Refusal, SubHandling, WatchChanged, WatchDecision, WatcherInfo,
-};
+use super::api::{BoxFuture, PresenceRule, Refusal, SubHandling, WatchChanged, WatchDecision};
 use super::core::{Bridge, store_refusal};
 use super::im::arc;
 use super::policy::{self, WatchSnapshot};
@@ -288,7 +286,7 @@ impl Bridge {
     }
 
     /// What `read` reads of the presentity's rows.
-    fn read_presentity<T: Send + 'static>(
+    pub(super) fn read_presentity<T: Send + 'static>(
         &self,
         presentity: String,
         read: fn(&Store, UserId) -> Result<T, StoreError>,
@@ -301,13 +299,6 @@ impl Bridge {
                 .await
                 .map_err(store_refusal)
         })
-    }
-
-    pub(super) fn watchers_api(
-        &self,
-        presentity: String,
-    ) -> BoxFuture<Result<Vec<WatcherInfo>, Refusal>> {
-        self.read_presentity(presentity, Store::watchers)
     }
 
     pub(super) fn decide_watcher_api(
@@ -349,13 +340,6 @@ impl Bridge {
             this.tell_changed(&p, &changed);
             Ok(())
         })
-    }
-
-    pub(super) fn presence_rules_api(
-        &self,
-        presentity: String,
-    ) -> BoxFuture<Result<Vec<PresenceRule>, Refusal>> {
-        self.read_presentity(presentity, Store::presence_rules)
     }
 
     pub(super) fn set_presence_rules_api(

@@ -670,7 +670,7 @@ impl BridgeApi for Bridge {
     }
 
     fn watchers(&self, presentity: String) -> BoxFuture<Result<Vec<WatcherInfo>, Refusal>> {
-        self.watchers_api(presentity)
+        self.read_presentity(presentity, Store::watchers)
     }
 
     fn decide_watcher(
@@ -683,7 +683,7 @@ impl BridgeApi for Bridge {
     }
 
     fn presence_rules(&self, presentity: String) -> BoxFuture<Result<Vec<PresenceRule>, Refusal>> {
-        self.presence_rules_api(presentity)
+        self.read_presentity(presentity, Store::presence_rules)
     }
 
     fn set_presence_rules(
