@@ -224,7 +224,8 @@ pub(crate) fn presence_notify(
     };
     let body = state.starts_with("active").then(|| match &s.im_user {
         Some(u) => pidf::presence_document(&entity, &entity, &u.presence),
-        None => pidf::document(&entity, &s.msisdn),
+        // The subscription does not keep `unavailable` yet: shown as reachable.
+        None => pidf::document(&entity, &s.msisdn, None),
     });
     dialog_notify(s, state, contact, body)
 }
