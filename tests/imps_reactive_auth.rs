@@ -247,6 +247,15 @@ impl Rig {
         self.fake.decided.lock().unwrap().clone()
     }
 
+    /// The bridge heard Erin decide about Harry so, in this order.
+    fn erin_decided(&self, handling: &[SubHandling]) {
+        let expected: Vec<_> = handling
+            .iter()
+            .map(|h| (ERIN.to_owned(), HARRY.to_owned(), *h))
+            .collect();
+        assert_eq!(self.decided(), expected);
+    }
+
     fn rule(&self, presentity: &str, watcher: &str, d: WatchDecision) {
         self.fake
             .decisions
@@ -287,15 +296,38 @@ impl Client<'_> {
         panic!("the queue never emptied: {out:?}");
     }
 
+    /// Harry subscribes to Erin, and it is taken (pending or not).
+    async fn subscribes_to_erin(&self) {
+        let a = self.about("SubscribePresence", ERIN).await;
+        assert_eq!(a.code(), Some(200), "{}", a.raw);
+    }
+
     async fn about(&self, kind: &str, who: &str) -> Answer {
         self.ask(&format!("<{kind}-Request>{}</{kind}-Request>", user(who)))
             .await
     }
 }
 
+/// The presentity's answer about `watcher`.
+fn presence_auth_user(watcher: &str, accept: bool) -> String {
+    let acceptance = if accept { "T" } else { "F" };
+    format!(
+        "<PresenceAuth-User><UserID>{watcher}</UserID><Acceptance>{acceptance}</Acceptance>\
+         </PresenceAuth-User>"
+    )
+}
+
 /// The PresenceValue of attribute `name` in the first Presence of `a`.
 fn value<'a>(a: &'a Answer, name: &str) -> Option<&'a str> {
     a.text(&["Presence", "PresenceSubList", name, "PresenceValue"])
+}
+
+/// The one PresenceNotification among `pushed`, which is about Erin.
+fn about_erin(pushed: &[Answer]) -> &Answer {
+    let n = notifications(pushed);
+    assert_eq!(n.len(), 1, "{pushed:?}");
+    assert_eq!(n[0].text(&["Presence", "UserID"]), Some(ERIN));
+    n[0]
 }
 
 fn notifications(all: &[Answer]) -> Vec<&Answer> {
@@ -355,22 +387,15 @@ async fn a_pending_watch_shows_nothing_until_the_presentity_accepts() {
     );
 
     // She accepts: the bridge hears it, Harry sees her at once.
-    let accept = format!(
-        "<PresenceAuth-User><UserID>{HARRY}</UserID><Acceptance>T</Acceptance></PresenceAuth-User>"
-    );
+    let accept = presence_auth_user(HARRY, true);
     let a = erin.ask(&accept).await;
     assert_eq!(a.primitive.name, "Status");
     assert_eq!(a.code(), Some(200), "{}", a.raw);
-    assert_eq!(
-        r.decided(),
-        [(ERIN.to_owned(), HARRY.to_owned(), SubHandling::Allow)]
-    );
+    r.erin_decided(&[SubHandling::Allow]);
     let pushed = harry.drain().await;
-    let n = notifications(&pushed);
-    assert_eq!(n.len(), 1, "{pushed:?}");
-    assert_eq!(n[0].text(&["Presence", "UserID"]), Some(ERIN));
-    assert_eq!(value(n[0], "OnlineStatus"), Some("T"));
-    assert_eq!(value(n[0], "StatusText"), Some("at lunch"));
+    let n = about_erin(&pushed);
+    assert_eq!(value(n, "OnlineStatus"), Some("T"));
+    assert_eq!(value(n, "StatusText"), Some("at lunch"));
     let q = erin.ask("<GetReactiveAuthStatus-Request/>").await;
     assert_eq!(
         q.text(&[status[0], status[1], "ReactiveAuthState"]),
@@ -393,27 +418,17 @@ async fn a_refused_watcher_is_shown_nothing_and_loses_the_subscription() {
     let r = rig();
     let erin = r.login(ERIN, Version::V12).await;
     let harry = r.login(HARRY, Version::V13).await;
-    assert_eq!(
-        harry.about("SubscribePresence", ERIN).await.code(),
-        Some(200)
-    );
+    harry.subscribes_to_erin().await;
     erin.drain().await;
-    let deny = format!(
-        "<PresenceAuth-User><UserID>{HARRY}</UserID><Acceptance>F</Acceptance></PresenceAuth-User>"
-    );
+    let deny = presence_auth_user(HARRY, false);
     assert_eq!(erin.ask(&deny).await.code(), Some(200));
-    assert_eq!(
-        r.decided(),
-        [(ERIN.to_owned(), HARRY.to_owned(), SubHandling::Block)]
-    );
+    r.erin_decided(&[SubHandling::Block]);
     // A Presence without attributes ends what he was shown, and nothing
     // more comes.
     let pushed = harry.drain().await;
-    let n = notifications(&pushed);
-    assert_eq!(n.len(), 1, "{pushed:?}");
-    assert_eq!(n[0].text(&["Presence", "UserID"]), Some(ERIN));
-    let attrs = n[0].primitive.at(&["Presence", "PresenceSubList"]).unwrap();
-    assert!(attrs.children.is_empty(), "{}", n[0].raw);
+    let n = about_erin(&pushed);
+    let attrs = n.primitive.at(&["Presence", "PresenceSubList"]).unwrap();
+    assert!(attrs.children.is_empty(), "{}", n.raw);
     at_lunch(&erin).await;
     assert!(notifications(&harry.drain().await).is_empty());
     // Asked again: refused with Forbidden, and not a word on why.
@@ -432,15 +447,11 @@ async fn a_politely_blocked_watcher_sees_the_presentity_offline() {
     at_lunch(&erin).await;
     r.rule(ERIN, HARRY, WatchDecision::PoliteBlock);
     let harry = r.login(HARRY, Version::V13).await;
-    assert_eq!(
-        harry.about("SubscribePresence", ERIN).await.code(),
-        Some(200)
-    );
+    harry.subscribes_to_erin().await;
     let pushed = harry.drain().await;
-    let n = notifications(&pushed);
-    assert_eq!(n.len(), 1, "{pushed:?}");
-    assert_eq!(value(n[0], "OnlineStatus"), Some("F"));
-    assert_eq!(value(n[0], "StatusText"), None);
+    let n = about_erin(&pushed);
+    assert_eq!(value(n, "OnlineStatus"), Some("F"));
+    assert_eq!(value(n, "StatusText"), None);
     let g = harry.about("GetPresence", ERIN).await;
     assert_eq!(g.code(), Some(200));
     assert_eq!(value(&g, "OnlineStatus"), Some("F"));
@@ -458,24 +469,16 @@ async fn a_politely_blocked_watcher_sees_the_presentity_offline() {
 async fn a_presentity_logged_out_is_asked_at_login() {
     let r = rig();
     let harry = r.login(HARRY, Version::V13).await;
-    assert_eq!(
-        harry.about("SubscribePresence", ERIN).await.code(),
-        Some(200)
-    );
+    harry.subscribes_to_erin().await;
     let erin = r.login(ERIN, Version::V11).await;
     let asked = erin.drain().await;
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert_eq!(asked[0].primitive.name, "PresenceAuth-Request");
     assert_eq!(asked[0].text(&["UserID"]), Some(HARRY));
     // CSP 1.1: the answer may come as the response to that transaction.
-    let accept = format!(
-        "<PresenceAuth-User><UserID>{HARRY}</UserID><Acceptance>T</Acceptance></PresenceAuth-User>"
-    );
+    let accept = presence_auth_user(HARRY, true);
     assert!(erin.answer(&accept).await.empty);
-    assert_eq!(
-        r.decided(),
-        [(ERIN.to_owned(), HARRY.to_owned(), SubHandling::Allow)]
-    );
+    r.erin_decided(&[SubHandling::Allow]);
     let pushed = harry.drain().await;
     assert_eq!(value(notifications(&pushed)[0], "OnlineStatus"), Some("T"));
 }
@@ -485,10 +488,7 @@ async fn csp_1_3_is_asked_with_a_notification_and_grants_with_an_attribute_list(
     let r = rig();
     let erin = r.login(ERIN, Version::V13).await;
     let harry = r.login(HARRY, Version::V13).await;
-    assert_eq!(
-        harry.about("SubscribePresence", ERIN).await.code(),
-        Some(200)
-    );
+    harry.subscribes_to_erin().await;
     let asked = erin.drain().await;
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert_eq!(asked[0].primitive.name, "Notification-Request");
@@ -509,10 +509,7 @@ async fn csp_1_3_is_asked_with_a_notification_and_grants_with_an_attribute_list(
          <UserIDList><UserID>{HARRY}</UserID></UserIDList></CreateAttributeList-Request>"
     );
     assert_eq!(erin.ask(&grant).await.code(), Some(200));
-    assert_eq!(
-        r.decided(),
-        [(ERIN.to_owned(), HARRY.to_owned(), SubHandling::Allow)]
-    );
+    r.erin_decided(&[SubHandling::Allow]);
     let pushed = harry.drain().await;
     assert_eq!(value(notifications(&pushed)[0], "OnlineStatus"), Some("T"));
 
@@ -523,9 +520,7 @@ async fn csp_1_3_is_asked_with_a_notification_and_grants_with_an_attribute_list(
     );
     assert_eq!(erin.ask(&revoke).await.code(), Some(200));
     assert_eq!(r.decided()[1].2, SubHandling::Block);
-    let accept = format!(
-        "<PresenceAuth-User><UserID>{HARRY}</UserID><Acceptance>T</Acceptance></PresenceAuth-User>"
-    );
+    let accept = presence_auth_user(HARRY, true);
     assert_eq!(erin.ask(&accept).await.code(), Some(200));
     assert_eq!(r.decided()[2].2, SubHandling::Allow);
     let bad = format!("<PresenceAuth-User><UserID>{HARRY}</UserID></PresenceAuth-User>");

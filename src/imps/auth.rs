@@ -141,18 +141,14 @@ impl Server {
     /// theirs is asked (one logged out is asked at their next Login).
     pub(super) fn watcher_pending(&self, presentity: &str, watcher: &str) {
         let watcher = self.wv_of(watcher);
-        let mut sessions = self.sessions();
-        let mine: Vec<String> = sessions
-            .all_mut()
-            .filter(|s| self.session_of(s, presentity))
-            .map(|s| s.id.clone())
-            .collect();
-        for id in mine {
-            if let Some(s) = sessions.all_mut().find(|s| s.id == id) {
+        let mut asked = 0;
+        for s in self.sessions().all_mut() {
+            if self.session_of(s, presentity) {
                 self.ask_session(s, &watcher);
+                asked += 1;
             }
         }
-        tracing::info!(%presentity, %watcher, "IMPS presentity asked about a watcher");
+        tracing::info!(%presentity, %watcher, sessions = asked, "IMPS presentity asked about a watcher");
     }
 
     /// At Login: the session of `user` is asked about every watcher still
