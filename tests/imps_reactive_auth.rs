@@ -595,3 +595,32 @@ fn the_authorisation_primitives_round_trip_in_wbxml() {
     );
     assert_eq!(read.primitive.text_at(&["Acceptance"]), Some("T"));
 }
+
+#[tokio::test]
+async fn a_refused_user_among_several_is_named_in_a_partial_result() {
+    let r = rig();
+    let _erin = r.login(ERIN, Version::V12).await;
+    let harry = r.login(HARRY, Version::V13).await;
+    r.rule(ERIN, HARRY, WatchDecision::Block);
+    r.rule(HARRY, HARRY, WatchDecision::Allow);
+    let both = format!(
+        "<SubscribePresence-Request>{}{}</SubscribePresence-Request>",
+        user(ERIN),
+        user(HARRY)
+    );
+    let a = harry.ask(&both).await;
+    assert_eq!(a.code(), Some(201), "{}", a.raw);
+    let detail = ["Result", "DetailedResult"];
+    assert_eq!(a.text(&[detail[0], detail[1], "UserID"]), Some(ERIN));
+    assert_eq!(a.text(&[detail[0], detail[1], "Code"]), Some("403"));
+    // Subscribed to himself only.
+    let pushed = harry.drain().await;
+    let n = notifications(&pushed);
+    assert_eq!(n.len(), 1, "{pushed:?}");
+    let shown: Vec<&str> = n[0]
+        .primitive
+        .children_named("Presence")
+        .filter_map(|p| p.text_at(&["UserID"]))
+        .collect();
+    assert_eq!(shown, [HARRY]);
+}
