@@ -466,7 +466,7 @@ async fn a_politely_blocked_watcher_sees_the_presentity_offline() {
 }
 
 #[tokio::test]
-async fn a_presentity_logged_out_is_asked_at_login() {
+async fn a_presentity_logged_out_is_asked_at_login_and_may_withdraw_later() {
     let r = rig();
     let harry = r.login(HARRY, Version::V13).await;
     harry.subscribes_to_erin().await;
@@ -481,6 +481,13 @@ async fn a_presentity_logged_out_is_asked_at_login() {
     r.erin_decided(&[SubHandling::Allow]);
     let pushed = harry.drain().await;
     assert_eq!(value(notifications(&pushed)[0], "OnlineStatus"), Some("T"));
+    // She withdraws it: he is shown nothing again.
+    let cancel = format!("<CancelAuth-Request><UserID>{HARRY}</UserID></CancelAuth-Request>");
+    assert_eq!(erin.ask(&cancel).await.code(), Some(200));
+    r.erin_decided(&[SubHandling::Allow, SubHandling::Block]);
+    let pushed = harry.drain().await;
+    let n = about_erin(&pushed);
+    assert_eq!(value(n, "OnlineStatus"), None);
 }
 
 #[tokio::test]

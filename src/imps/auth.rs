@@ -14,7 +14,8 @@
 //!   `PresenceSubList` of attributes asked), which the client acknowledges
 //!   with a `Status`. The presentity answers later in a transaction of its
 //!   own, `PresenceAuth-User` (`UserID`, `Acceptance` T/F, optionally a
-//!   `PresenceSubList`), answered with a `Status`. CSP 1.2 adds the status
+//!   `PresenceSubList`), answered with a `Status`; `CancelAuth-Request`
+//!   (`UserID`) withdraws an authorisation given. CSP 1.2 adds the status
 //!   query `GetReactiveAuthStatus-Request` → `GetReactiveAuthStatus-Response`
 //!   with a `ReactiveAuthStatusList` of `ReactiveAuthStatus` (`UserID`,
 //!   `ReactiveAuthState` GRANTED / DENIED / PENDING).
@@ -32,7 +33,8 @@
 //! session with `Notification-Request` `ANU` (a 1.3 document cannot carry the
 //! removed primitive). The answer is taken in every version as
 //! `PresenceAuth-User` (the AOSP engine sends it in 1.3 sessions too, and the
-//! token tables read it there) and, in the 1.3 way, as a
+//! token tables read it there), a withdrawal as `CancelAuth-Request`, and,
+//! in the 1.3 way, as a
 //! `CreateAttributeList-Request` naming users (granted) or a
 //! `DeleteAttributeList-Request` naming users (refused). Acceptance is for
 //! all attributes or none: a `PresenceSubList` in the answer is not a

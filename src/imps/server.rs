@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::csp::{self, Message, Mode, Outgoing, code};
 use super::guard::LoginGuard;
 use super::session::{CirAttached, Limits, OpenError, SessionError, Sessions};
-use crate::bridge::api::{ImApi, LoginProof, Refusal, Target};
+use crate::bridge::api::{ImApi, LoginProof, Refusal, SubHandling, Target};
 use crate::bridge::user_part;
 use crate::xml::Element;
 
@@ -227,6 +227,7 @@ impl Server {
             "UnsubscribePresence-Request" => self.unsubscribe(&ctx, p),
             "UpdatePresence-Request" => self.update_presence(&ctx, p),
             "PresenceAuth-User" => self.presence_auth_user(&ctx, p).await,
+            "CancelAuth-Request" => self.decide(&ctx, p, SubHandling::Block).await,
             "CreateAttributeList-Request" => self.grant_attributes(&ctx, p).await,
             "DeleteAttributeList-Request" => self.revoke_attributes(&ctx, p).await,
             // CSP 1.3 removed the status query (and cannot write its answer).
