@@ -41,6 +41,23 @@ fn imps_config(
     (config, db, sip, status, imps)
 }
 
+/// Puts `contact` in `owner`'s default list (as a ListManage would), which
+/// the owner's presence policy counts as allowing them.
+fn lists(db: &Path, owner: &str, contact: &str, nick: &str) {
+    let mut store = smsbridge::store::Store::open(db).unwrap();
+    let o = store.user_by_address(owner).unwrap().unwrap();
+    let c = store.user_by_address(contact).unwrap().unwrap();
+    store
+        .put_im_contact(
+            o.id,
+            c.id,
+            Some(nick),
+            smsbridge::store::DEFAULT_LIST,
+            smsbridge::store::UnixTime::now(),
+        )
+        .unwrap();
+}
+
 /// A password Login-Request, as the answer came.
 fn login(addr: SocketAddr, user: &str, password: &str) -> Answer {
     post(
@@ -114,6 +131,8 @@ fn imps_client_talks_to_an_sms_only_contact_and_to_a_sip_user() {
             ("sip:erin@sms.test", "pw3"),
         ],
     );
+    // Erin's policy lets alice see her: alice is in erin's list.
+    lists(&db, "sip:erin@sms.test", "wv:alice@sms.test", "Alice");
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
 
     let a = login(imps, "wv:alice@sms.test", "secret");
@@ -390,6 +409,8 @@ fn imps_watchers_are_pushed_sip_registrations() {
             ("sip:erin@sms.test", "pw3"),
         ],
     );
+    // Erin's policy lets alice see her: alice is in erin's list.
+    lists(&db, "sip:erin@sms.test", "wv:alice@sms.test", "Alice");
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
     let a = login(imps, "wv:alice@sms.test", "secret");
     assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, daemon.log());

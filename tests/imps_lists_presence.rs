@@ -213,6 +213,15 @@ async fn presence_between_imps_users_and_update_presence() {
     let add = "<ListManage-Request><ContactList>wv:alice/~SMS@sms.test</ContactList><AddNickList>\
                <NickName><Name>Dave</Name><UserID>wv:dave@sms.test</UserID></NickName></AddNickList></ListManage-Request>";
     assert_eq!(r.ask(a, add).await.code(), Some(200));
+    // Dave lets Alice see him (his policy decides, issue 14), and leaves.
+    let dave = r.login("wv:dave@sms.test", "pw2").await;
+    let allow = "<PresenceAuth-User><UserID>wv:alice@sms.test</UserID><Acceptance>T</Acceptance>\
+                 </PresenceAuth-User>";
+    assert_eq!(r.ask(Some(&dave), allow).await.code(), Some(200));
+    assert_eq!(
+        r.ask(Some(&dave), "<Logout-Request/>").await.code(),
+        Some(200)
+    );
     let got = r
         .ask(
             a,

@@ -9,7 +9,7 @@ use super::csp::{self, code};
 use super::server::{Ctx, Server, refusal_code};
 use crate::bridge::api::{
     BoxFuture, DeliveryNotice, DeliveryResult, FailureCause, ForeignPresence, FrontEnd, ImFrontEnd,
-    ImSend, NotifyOn, Sender, Sent, SmsToIm, Verified,
+    ImSend, NotifyOn, Sender, Sent, SmsToIm, Verified, WatchChanged,
 };
 use crate::bridge::user_part;
 use crate::presence::Presence;
@@ -262,6 +262,16 @@ impl ImFrontEnd for ImpsFrontEnd {
     /// News of a foreign watch of an IMPS user: a PresenceNotification.
     fn foreign_presence(&self, update: ForeignPresence) {
         self.0.foreign_presence(update);
+    }
+
+    /// A watcher waits for an IMPS user: their sessions are asked.
+    fn watcher_pending(&self, presentity: &str, watcher: &str) {
+        self.0.watcher_pending(presentity, watcher);
+    }
+
+    /// A presentity decided about an IMPS watcher: their subscriptions show it.
+    fn watch_changed(&self, change: &WatchChanged) {
+        self.0.watch_changed(change);
     }
 
     fn online(&self, address: &str) -> Option<bool> {

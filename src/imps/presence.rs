@@ -7,14 +7,19 @@
 //! bridge shows their UpdatePresence attributes while logged in (kept per
 //! user) or what their SIP registration or publication says; a user of
 //! another domain shows what their server last notified of the watch
-//! (`ImApi::watch_foreign`). The watcher's contact lists authorise watching
-//! (in the list and not blocked = allowed).
+//! (`ImApi::watch_foreign`). A user of the bridge is watched as their
+//! access policy decides (`BridgeApi::authorise_watch`): allowed, shown
+//! offline (polite block), refused, or pending until they answer (the
+//! reactive authorisation of `auth.rs`); subscribers and users of other
+//! domains are watched as the watcher's contact lists allow.
 
 use std::collections::HashMap;
 
 use super::csp::{self, PA_NS, code};
 use super::server::{Ctx, Server, refusal_code};
-use crate::bridge::api::{ForeignPresence, ForeignWatchState, FrontEnd, Refusal, Target, Watched};
+use crate::bridge::api::{
+    ForeignPresence, ForeignWatchState, FrontEnd, Refusal, Target, WatchDecision, Watched,
+};
 use crate::bridge::user_part;
 use crate::presence::{Availability, ClientInfo, Presence};
 use crate::xml::Element;
@@ -25,6 +30,8 @@ pub(super) const MAX_FOREIGN_WATCHES: usize = 10_000;
 pub(super) const MAX_FOREIGN_PER_WATCHER: usize = 256;
 /// SIP users whose presence is remembered for IMPS watchers.
 const MAX_SIP_USERS: usize = 10_000;
+/// Presentities' decisions on watchers remembered in total.
+const MAX_DECISIONS: usize = 50_000;
 
 /// What the server remembers of presence beyond the sessions: each logged-in
 /// user's own attributes (UpdatePresence), SIP users' presence as the SIP
@@ -38,6 +45,26 @@ pub(super) struct PresenceBook {
     sip: HashMap<String, Presence>,
     /// By (watcher UserID lower-cased, presentity `sip:` URI).
     foreign: HashMap<(String, String), ForeignWatchState>,
+    /// What users of the bridge decided about this server's watchers, by
+    /// (watcher's address at the bridge, presentity's user part), both
+    /// lower-cased: what a subscription to them shows.
+    pub(super) decisions: HashMap<(String, String), Decided>,
+}
+
+/// A presentity's decision on one watcher, with the front end that reaches
+/// the presentity (whose news their presence is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Decided {
+    pub(super) decision: WatchDecision,
+    pub(super) front_end: FrontEnd,
+}
+
+/// The key of [`PresenceBook::decisions`].
+pub(super) fn decision_key(watcher: &str, presentity_part: &str) -> (String, String) {
+    (
+        watcher.to_ascii_lowercase(),
+        presentity_part.to_ascii_lowercase(),
+    )
 }
 
 fn attr(name: &str, value: &str) -> Element {
@@ -242,7 +269,7 @@ const SETTABLE: &[&str] = &[
 ];
 
 impl Server {
-    fn book(&self) -> std::sync::MutexGuard<'_, PresenceBook> {
+    pub(super) fn book(&self) -> std::sync::MutexGuard<'_, PresenceBook> {
         self.presence
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -367,14 +394,68 @@ impl Server {
         (names, missing)
     }
 
-    /// What `ctx`'s user may see of `name`; for a user of another domain the
-    /// watch there is started (or kept) first.
-    async fn watch(&self, ctx: &Ctx, name: &str) -> Result<Watched, Refusal> {
+    /// What `ctx`'s user may see of `name`, and what the presentity decided
+    /// about them: a user of the bridge is asked through their access policy
+    /// (and remembered, for what later news shows them); for a user of
+    /// another domain the watch there is started (or kept) first.
+    async fn watch(&self, ctx: &Ctx, name: &str) -> Result<(Watched, WatchDecision), Refusal> {
         let w = self.bridge.watch(ctx.user.clone(), name.to_owned()).await?;
-        if let Target::Foreign { address, .. } = &w.target {
-            self.watch_foreign(&ctx.user_id, address).await?;
+        let decision = match &w.target {
+            Target::Foreign { address, .. } => {
+                self.watch_foreign(&ctx.user_id, address).await?;
+                WatchDecision::Allow
+            }
+            Target::Subscriber { .. } => WatchDecision::Allow,
+            Target::User {
+                user_part: part,
+                front_end,
+                ..
+            } => {
+                let presentity = match front_end {
+                    FrontEnd::Sip => format!("sip:{part}@{}", self.cfg.domain),
+                    FrontEnd::Imps => format!("wv:{part}@{}", self.cfg.domain),
+                };
+                let decision = self
+                    .bridge
+                    .authorise_watch(presentity, ctx.user_id.clone())
+                    .await?;
+                let key = decision_key(&ctx.user, part);
+                let mut book = self.book();
+                if book.decisions.len() >= MAX_DECISIONS && !book.decisions.contains_key(&key) {
+                    return Err(Refusal::Busy {
+                        retry_after: std::time::Duration::from_secs(60),
+                    });
+                }
+                let front_end = *front_end;
+                book.decisions.insert(
+                    key,
+                    Decided {
+                        decision,
+                        front_end,
+                    },
+                );
+                decision
+            }
+        };
+        Ok((w, decision))
+    }
+
+    /// What a watcher whose presentity decided `decision` is shown of `w`:
+    /// their presence, offline (polite block), or nothing.
+    pub(super) fn shown(
+        &self,
+        watcher: &str,
+        w: &Watched,
+        decision: WatchDecision,
+    ) -> Option<Element> {
+        match decision {
+            WatchDecision::Allow => Some(self.presence_el(watcher, w)),
+            WatchDecision::PoliteBlock => Some(presence_of(
+                &self.wv_id(&w.target),
+                attributes(&Presence::offline()),
+            )),
+            WatchDecision::Block | WatchDecision::Pending => None,
         }
-        Ok(w)
     }
 
     /// Starts the watch of `presentity` for `watcher` unless one is under
@@ -465,13 +546,19 @@ impl Server {
     }
 
     /// The user `user` (address) with UserID `user_id` has no session left:
-    /// their own attributes go and their foreign watches end.
+    /// their own attributes go, their foreign watches end, and what
+    /// presentities decided about them is asked again next time.
     pub(super) fn user_gone(&self, user: &str, user_id: &str) {
         let part = user_part(user);
         if self.online_by_part(part) {
             return;
         }
-        self.book().own.remove(&part.to_ascii_lowercase());
+        {
+            let mut book = self.book();
+            book.own.remove(&part.to_ascii_lowercase());
+            let watcher = user.to_ascii_lowercase();
+            book.decisions.retain(|(w, _), _| *w != watcher);
+        }
         self.unwatch_foreign(user_id, |_| true);
     }
 
@@ -485,37 +572,14 @@ impl Server {
         let mut refused = Vec::new();
         for n in &names {
             match self.watch(ctx, n).await {
-                Ok(w) => found.push(self.presence_el(&ctx.user_id, &w)),
-                Err(r) => refused.push((n.clone(), r)),
+                Ok((_, WatchDecision::Block)) => refused.push(not_authorised(n)),
+                // Pending: nothing for them until the presentity answers.
+                Ok((w, decision)) => found.extend(self.shown(&ctx.user_id, &w, decision)),
+                Err(r) => refused.push(Refused::from_refusal(n, &r)),
             }
         }
-        let result = match (found.is_empty(), refused.first()) {
-            (_, None) => csp::result(code::OK, ""),
-            (true, Some((_, r))) if names.len() == 1 => {
-                csp::result(refusal_code(r), &r.to_string())
-            }
-            (_, Some(_)) => {
-                let mut res = csp::result(
-                    if found.is_empty() {
-                        code::FORBIDDEN
-                    } else {
-                        code::OK + 1
-                    },
-                    "some users were refused",
-                );
-                for (n, r) in &refused {
-                    res = res.with(
-                        Element::new("DetailedResult")
-                            .with(Element::text("Code", &refusal_code(r).to_string()))
-                            .with(Element::text("Description", &r.to_string()))
-                            .with(Element::text("UserID", n)),
-                    );
-                }
-                res
-            }
-        };
         Element::new("GetPresence-Response")
-            .with(result)
+            .with(outcome(&refused, found.is_empty(), names.len()))
             .with_all(found)
     }
 
@@ -528,31 +592,36 @@ impl Server {
         if names.is_empty() && !lists {
             return csp::status(code::BAD_REQUEST, "no User or ContactList");
         }
-        // An empty contact list: subscribed to its nobody.
-        let mut presences = Vec::new();
+        // An empty contact list: subscribed to its nobody. A pending watch
+        // is subscribed and shows nothing until the presentity answers; a
+        // refused one is not subscribed.
+        let mut subscribed = Vec::new();
+        let mut refused = Vec::new();
         for n in &names {
             match self.watch(ctx, n).await {
-                Ok(w) => {
-                    presences.push((self.wv_id(&w.target), self.presence_el(&ctx.user_id, &w)))
-                }
+                Ok((_, WatchDecision::Block)) => refused.push(not_authorised(n)),
+                Ok((w, decision)) => subscribed.push((
+                    self.wv_id(&w.target),
+                    self.shown(&ctx.user_id, &w, decision),
+                )),
                 Err(r) => return csp::status(refusal_code(&r), &r.to_string()),
             }
         }
         let max = self.cfg.limits.max_queue;
         let mut sessions = self.sessions();
-        if let Ok(s) = sessions.touch(ctx.now, &ctx.session_id)
-            && !presences.is_empty()
-        {
+        if let Ok(s) = sessions.touch(ctx.now, &ctx.session_id) {
             let mut initial = Element::new("PresenceNotification-Request");
-            for (id, el) in presences {
-                if !s.watching.contains(&id) {
-                    s.watching.push(id);
+            for (id, el) in &subscribed {
+                if !s.watching.contains(id) {
+                    s.watching.push(id.clone());
                 }
-                initial = initial.with(el);
+                initial = initial.with_all(el.clone());
             }
-            s.push(initial, max);
+            if !initial.children.is_empty() {
+                s.push(initial, max);
+            }
         }
-        csp::status(code::OK, "")
+        Element::new("Status").with(outcome(&refused, subscribed.is_empty(), names.len()))
     }
 
     pub(super) fn unsubscribe(&self, ctx: &Ctx, p: &Element) -> Element {
@@ -623,40 +692,109 @@ impl Server {
     }
 
     /// Pushes a PresenceNotification-Request about the user with this user
-    /// part (on `front_end`) to every IMPS session watching it.
+    /// part (on `front_end`) to every IMPS session watching it, as the user
+    /// decided about each watcher: their presence, offline (polite block),
+    /// or nothing (pending, refused).
     pub(super) fn push_presence(&self, part: &str, front_end: FrontEnd, online: bool) {
         let target = Target::User {
             user_part: part.to_owned(),
             front_end,
             name: None,
         };
-        let el = self.presence_el(
-            "",
-            &Watched {
-                target,
-                online: Some(online),
-                decision: crate::bridge::api::WatchDecision::Allow,
-                unavailable: None,
-            },
-        );
+        let watched = Watched {
+            target,
+            online: Some(online),
+            decision: WatchDecision::Allow,
+            unavailable: None,
+        };
+        let full = self.shown("", &watched, WatchDecision::Allow);
+        let offline = self.shown("", &watched, WatchDecision::PoliteBlock);
+        let decided: HashMap<String, WatchDecision> = self
+            .book()
+            .decisions
+            .iter()
+            .filter(|((_, p), _)| p.eq_ignore_ascii_case(part))
+            .map(|((w, _), d)| (w.clone(), d.decision))
+            .collect();
         let max = self.cfg.limits.max_queue;
         let mut sessions = self.sessions();
         for s in sessions.all_mut() {
-            if s.watching
+            if !s
+                .watching
                 .iter()
                 .any(|w| user_part(w).eq_ignore_ascii_case(part))
             {
-                s.push(
-                    Element::new("PresenceNotification-Request").with(el.clone()),
-                    max,
+                continue;
+            }
+            let el = match decided.get(&s.user.to_ascii_lowercase()) {
+                Some(WatchDecision::Allow) => &full,
+                Some(WatchDecision::PoliteBlock) => &offline,
+                _ => continue,
+            };
+            s.push(
+                Element::new("PresenceNotification-Request").with_all(el.clone()),
+                max,
+            );
+        }
+    }
+}
+
+/// One name a GetPresence or SubscribePresence could not be answered for.
+struct Refused {
+    name: String,
+    code: u16,
+    why: String,
+}
+
+impl Refused {
+    fn from_refusal(name: &str, r: &Refusal) -> Self {
+        Self {
+            name: name.to_owned(),
+            code: refusal_code(r),
+            why: r.to_string(),
+        }
+    }
+}
+
+/// A presentity refused the watcher: Forbidden, and no word on why.
+fn not_authorised(name: &str) -> Refused {
+    Refused {
+        name: name.to_owned(),
+        code: code::FORBIDDEN,
+        why: "presence not authorised".to_owned(),
+    }
+}
+
+/// The Result of a request about `asked` names of which `refused` were
+/// refused (`none_served`: nothing was answered or subscribed): 200; the
+/// one refusal's code when one name was asked; else 201 (or 403 when
+/// nothing was served) with a DetailedResult per refused name.
+fn outcome(refused: &[Refused], none_served: bool, asked: usize) -> Element {
+    match refused {
+        [] => csp::result(code::OK, ""),
+        [one] if none_served && asked == 1 => csp::result(one.code, &one.why),
+        many => {
+            let c = if none_served {
+                code::FORBIDDEN
+            } else {
+                code::OK + 1
+            };
+            let mut res = csp::result(c, "some users were refused");
+            for r in many {
+                res = res.with(
+                    Element::new("DetailedResult")
+                        .with(Element::text("Code", &r.code.to_string()))
+                        .with(Element::text("Description", &r.why))
+                        .with(Element::text("UserID", &r.name)),
                 );
             }
+            res
         }
     }
 }
 
 /// A `Presence` element for `user_id` with these attributes.
-fn presence_of(user_id: &str, attrs: Vec<Element>) -> Element {
+pub(super) fn presence_of(user_id: &str, attrs: Vec<Element>) -> Element {
     Element::new("Presence")
         .with(Element::text("UserID", user_id))
         .with(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::csp::{self, Message, Mode, Outgoing, code};
 use super::guard::LoginGuard;
 use super::session::{CirAttached, Limits, OpenError, SessionError, Sessions};
-use crate::bridge::api::{ImApi, LoginProof, Refusal, Target};
+use crate::bridge::api::{ImApi, LoginProof, Refusal, SubHandling, Target};
 use crate::bridge::user_part;
 use crate::xml::Element;
 
@@ -198,8 +198,13 @@ impl Server {
             }
         };
         if msg.mode == Mode::Response {
-            // The client's answer to a NewMessage, DeliveryReport-Request or
-            // PresenceNotification-Request: nothing more to say (empty body).
+            // The client's answer to a NewMessage, DeliveryReport-Request,
+            // PresenceNotification-Request or PresenceAuth-Request: nothing
+            // more to say (empty body). A client that answers the
+            // PresenceAuth-Request with its PresenceAuth-User has decided.
+            if msg.primitive.name == "PresenceAuth-User" {
+                let _ = self.presence_auth_user(&ctx, &msg.primitive).await;
+            }
             return None;
         }
         let p = &msg.primitive;
@@ -221,6 +226,16 @@ impl Server {
             "SubscribePresence-Request" => self.subscribe(&ctx, p).await,
             "UnsubscribePresence-Request" => self.unsubscribe(&ctx, p),
             "UpdatePresence-Request" => self.update_presence(&ctx, p),
+            "PresenceAuth-User" => self.presence_auth_user(&ctx, p).await,
+            "CancelAuth-Request" => self.decide(&ctx, p, SubHandling::Block).await,
+            "CreateAttributeList-Request" => self.grant_attributes(&ctx, p).await,
+            "DeleteAttributeList-Request" => self.revoke_attributes(&ctx, p).await,
+            // CSP 1.3 removed the status query (and cannot write its answer).
+            "GetReactiveAuthStatus-Request" if msg.version == csp::Version::V13 => csp::status(
+                code::NOT_SUPPORTED,
+                "CSP 1.3 has no GetReactiveAuthStatus; waiting watchers come as Notification-Request",
+            ),
+            "GetReactiveAuthStatus-Request" => self.reactive_auth_status(&ctx, p).await,
             other => csp::status(
                 code::NOT_SUPPORTED,
                 &format!("{other} is not supported by this server"),
@@ -410,6 +425,7 @@ impl Server {
             ka
         };
         tracing::info!(user = %user.address, "IMPS Login");
+        self.ask_pending_at_login(&session_id, &user.address).await;
         self.bridge.user_online(user.address.clone());
         self.presence_changed(&user.address);
         respond(login_response(
