@@ -27,6 +27,34 @@ pub struct Config {
     pub status: Status,
     /// `[federation]`: other domains.
     pub federation: Federation,
+    /// `[xcap]`: SIP users' lists and rules over XCAP.
+    pub xcap: Xcap,
+}
+
+/// `[xcap]`: the XCAP server (RFC 4825) under `/xcap-root/` of the IMPS
+/// listener, for SIP users' contact lists and presence rules. Users log in
+/// with their SIP digest credentials (`[sip] realm`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Xcap {
+    /// Serve XCAP (default true; it needs the IMPS listener).
+    pub enabled: bool,
+    /// Largest request body and largest document, in bytes (default and at
+    /// most 65536).
+    pub max_document: usize,
+    /// How long a digest nonce is good for (default 5 min).
+    #[serde(deserialize_with = "duration")]
+    pub nonce_ttl: Duration,
+}
+
+impl Default for Xcap {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_document: 64 * 1024,
+            nonce_ttl: Duration::from_secs(300),
+        }
+    }
 }
 
 /// `[federation]`: how the bridge meets other domains. With nothing set, no

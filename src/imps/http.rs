@@ -5,7 +5,8 @@
 //! type. Bodies over the CSP limit get 413 before they are read, other types
 //! 415, requests while the daemon drains 503. A GET of a session's standalone
 //! HTTP CIR URL (`/cir/<token>`) answers whether something waits. A timer
-//! ends idle sessions.
+//! ends idle sessions. XCAP (`crate::xcap`), when configured, is served
+//! under `/xcap-root/` on the same listener.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,18 +68,36 @@ pub fn random_token() -> String {
 
 /// The router, for tests and for [`serve`].
 pub fn router(server: Arc<Server>, draining: Arc<AtomicBool>) -> Router {
-    router_with(server, draining, BODY_TIMEOUT)
+    router_with(server, draining, BODY_TIMEOUT, None)
 }
 
-fn router_with(server: Arc<Server>, draining: Arc<AtomicBool>, body_timeout: Duration) -> Router {
-    Router::new()
+/// The router with XCAP under `/xcap-root/` (tests and [`serve`]).
+pub fn router_with_xcap(
+    server: Arc<Server>,
+    draining: Arc<AtomicBool>,
+    xcap: Arc<crate::xcap::Xcap>,
+) -> Router {
+    router_with(server, draining, BODY_TIMEOUT, Some(xcap))
+}
+
+fn router_with(
+    server: Arc<Server>,
+    draining: Arc<AtomicBool>,
+    body_timeout: Duration,
+    xcap: Option<Arc<crate::xcap::Xcap>>,
+) -> Router {
+    let csp = Router::new()
         .fallback(handle)
         .layer(DefaultBodyLimit::max(MAX_INPUT))
         .with_state(Arc::new(AppState {
             server,
             draining,
             body_timeout,
-        }))
+        }));
+    match xcap {
+        Some(x) => crate::xcap::routes(x).merge(csp),
+        None => csp,
+    }
 }
 
 /// The peer's address (sessions are bound to it, Logins throttled by it); a
@@ -231,13 +250,19 @@ pub async fn serve(
     server: Arc<Server>,
     limits: crate::daemon::http::HttpLimits,
     body_timeout: Duration,
+    xcap: Option<Arc<crate::xcap::Xcap>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<ImpsHttp> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     server.set_http_address(local);
     let draining = Arc::new(AtomicBool::new(false));
-    let app = router_with(Arc::clone(&server), Arc::clone(&draining), body_timeout);
+    let app = router_with(
+        Arc::clone(&server),
+        Arc::clone(&draining),
+        body_timeout,
+        xcap,
+    );
     tokio::spawn(crate::daemon::http::serve(
         "IMPS",
         listener,

@@ -25,6 +25,6 @@ mod server;
 pub mod session;
 pub mod wbxml;
 
-pub use http::{ImpsHttp, random_token, router, serve};
+pub use http::{ImpsHttp, random_token, router, router_with_xcap, serve};
 pub use messages::ImpsFrontEnd;
 pub use server::{Random, Reply, Server, ServerConfig};

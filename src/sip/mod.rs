@@ -18,7 +18,7 @@ mod answered;
 mod body;
 mod client;
 mod cpim;
-mod digest;
+pub(crate) mod digest;
 mod endpoint;
 #[doc(hidden)]
 pub mod fuzz;
