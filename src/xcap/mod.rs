@@ -102,11 +102,15 @@ const ATT_TYPE: &str = "application/xcap-att+xml";
 const NS_TYPE: &str = "application/xcap-ns+xml";
 const ERR_TYPE: &str = "application/xcap-error+xml";
 
+/// An answer that ends a request early (an error or a 304), boxed: it
+/// travels up through `Result`s.
+type Fail = Box<Response>;
+
 /// How long a body may take to arrive.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A 409 with an RFC 4825 §11 error body.
-fn conflict(element: Element) -> Response {
+fn conflict(element: Element) -> Fail {
     let doc = docs::render(
         &Element {
             ns: Some(docs::ERR_NS.into()),
@@ -125,13 +129,14 @@ fn conflict(element: Element) -> Response {
         doc.to_document(),
     )
         .into_response()
+        .into()
 }
 
 fn error_el(name: &str, phrase: &str) -> Element {
     Element::new(name).attr("phrase", phrase)
 }
 
-fn invalid(e: Invalid) -> Response {
+fn invalid(e: Invalid) -> Fail {
     match e {
         Invalid::Schema(p) => conflict(error_el("schema-validation-error", &p)),
         Invalid::Constraint(p) => conflict(error_el("constraint-failure", &p)),
@@ -144,7 +149,7 @@ fn invalid(e: Invalid) -> Response {
     }
 }
 
-fn refusal(r: &Refusal) -> Response {
+fn refusal(r: &Refusal) -> Fail {
     match r {
         Refusal::UnknownRecipient(n)
         | Refusal::NoRoute(n)
@@ -161,10 +166,13 @@ fn refusal(r: &Refusal) -> Response {
                 [(header::RETRY_AFTER, after.as_secs().max(1).to_string())],
                 "try again later\n",
             )
-                .into_response(),
+                .into_response()
+                .into(),
             None => {
                 tracing::warn!("XCAP: the bridge refused: {}", r.cause());
-                (StatusCode::INTERNAL_SERVER_ERROR, "the bridge refused\n").into_response()
+                (StatusCode::INTERNAL_SERVER_ERROR, "the bridge refused\n")
+                    .into_response()
+                    .into()
             }
         },
     }
@@ -201,7 +209,7 @@ struct Job {
 }
 
 impl Xcap {
-    fn challenge(&self, stale: bool) -> Response {
+    fn challenge(&self, stale: bool) -> Fail {
         let value = self
             .nonces
             .challenge(&self.settings.realm, now_secs(), stale)
@@ -212,6 +220,7 @@ impl Xcap {
             "credentials needed\n",
         )
             .into_response()
+            .into()
     }
 
     /// The user the request's digest credentials prove, or the answer.
@@ -220,7 +229,7 @@ impl Xcap {
         method: &Method,
         target: &str,
         headers: &HeaderMap,
-    ) -> Result<String, Response> {
+    ) -> Result<String, Fail> {
         let Some(c) = headers
             .get_all(header::AUTHORIZATION)
             .iter()
@@ -262,7 +271,7 @@ impl Xcap {
     }
 
     /// The document as built from the bridge now.
-    async fn load(&self, job: &Job) -> Result<Element, Response> {
+    async fn load(&self, job: &Job) -> Result<Element, Fail> {
         let user = job.user.clone();
         match job.uri.auid {
             Auid::Caps => Ok(docs::caps_tree()),
@@ -293,7 +302,7 @@ impl Xcap {
     }
 
     /// Writes a changed document through the bridge.
-    async fn store(&self, job: &Job, tree: &Element) -> Result<(), Response> {
+    async fn store(&self, job: &Job, tree: &Element) -> Result<(), Fail> {
         let (text, _) = Self::render(job.uri.auid, tree);
         if text.len() > self.settings.max_document {
             return Err(conflict(error_el(
@@ -402,13 +411,14 @@ fn mime(auid: Auid) -> &'static str {
     }
 }
 
-fn read_only() -> Response {
+fn read_only() -> Fail {
     (
         StatusCode::METHOD_NOT_ALLOWED,
         [(header::ALLOW, "GET")],
         "xcap-caps is read-only\n",
     )
         .into_response()
+        .into()
 }
 
 fn with_etag(status: StatusCode, etag: &str, ct: &str, body: String) -> Response {
@@ -467,7 +477,7 @@ async fn handle(State(x): State<Arc<Xcap>>, req: axum::extract::Request) -> Resp
     };
     let user = match x.authenticate(&parts.method, &target, &parts.headers).await {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Scope::User(xui) = &uri.scope
         && !xui.eq_ignore_ascii_case(&user)
@@ -483,14 +493,15 @@ async fn handle(State(x): State<Arc<Xcap>>, req: axum::extract::Request) -> Resp
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, "GET, PUT, DELETE")],
         )
-            .into_response()),
+            .into_response()
+            .into()),
     };
-    out.unwrap_or_else(|r| r)
+    out.unwrap_or_else(|r| *r)
 }
 
 /// `If-Match` / `If-None-Match` against the current ETag: `Err` with 412
 /// (or 304 for a GET's `If-None-Match`).
-fn preconditions(headers: &HeaderMap, etag: &str, get: bool) -> Result<(), Response> {
+fn preconditions(headers: &HeaderMap, etag: &str, get: bool) -> Result<(), Fail> {
     let header_str = |h| {
         headers
             .get(h)
@@ -499,26 +510,30 @@ fn preconditions(headers: &HeaderMap, etag: &str, get: bool) -> Result<(), Respo
     if let Some(v) = header_str(header::IF_MATCH)
         && !names_etag(v, etag)
     {
-        return Err(StatusCode::PRECONDITION_FAILED.into_response());
+        return Err(StatusCode::PRECONDITION_FAILED.into_response().into());
     }
     if let Some(v) = header_str(header::IF_NONE_MATCH)
         && names_etag(v, etag)
     {
         return Err(if get {
-            (StatusCode::NOT_MODIFIED, [(header::ETAG, etag.to_owned())]).into_response()
+            (StatusCode::NOT_MODIFIED, [(header::ETAG, etag.to_owned())])
+                .into_response()
+                .into()
         } else {
-            StatusCode::PRECONDITION_FAILED.into_response()
+            StatusCode::PRECONDITION_FAILED.into_response().into()
         });
     }
     Ok(())
 }
 
-fn no_node() -> Response {
-    (StatusCode::NOT_FOUND, "the node selector selects nothing\n").into_response()
+fn no_node() -> Fail {
+    (StatusCode::NOT_FOUND, "the node selector selects nothing\n")
+        .into_response()
+        .into()
 }
 
 impl Xcap {
-    async fn get(&self, job: &Job, headers: &HeaderMap) -> Result<Response, Response> {
+    async fn get(&self, job: &Job, headers: &HeaderMap) -> Result<Response, Fail> {
         let tree = self.load(job).await?;
         let auid = job.uri.auid;
         let (text, etag) = Self::render(auid, &tree);
@@ -568,7 +583,7 @@ impl Xcap {
         })
     }
 
-    async fn put(&self, job: &Job, headers: &HeaderMap, body: &[u8]) -> Result<Response, Response> {
+    async fn put(&self, job: &Job, headers: &HeaderMap, body: &[u8]) -> Result<Response, Fail> {
         let auid = job.uri.auid;
         if auid == Auid::Caps {
             return Err(read_only());
@@ -602,9 +617,9 @@ impl Xcap {
                     created = put_attribute(&mut tree, node, &a.local, value)?;
                 }
                 Some(Terminal::Namespaces) => {
-                    return Err(
-                        (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")]).into_response()
-                    );
+                    return Err((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")])
+                        .into_response()
+                        .into());
                 }
             },
         }
@@ -618,7 +633,7 @@ impl Xcap {
         Ok((status, [(header::ETAG, etag)]).into_response())
     }
 
-    async fn delete(&self, job: &Job, headers: &HeaderMap) -> Result<Response, Response> {
+    async fn delete(&self, job: &Job, headers: &HeaderMap) -> Result<Response, Fail> {
         let auid = job.uri.auid;
         if auid == Auid::Caps {
             return Err(read_only());
@@ -659,7 +674,8 @@ impl Xcap {
                     }
                     Some(Terminal::Namespaces) => {
                         return Err((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")])
-                            .into_response());
+                            .into_response()
+                            .into());
                     }
                 }
             }
@@ -670,17 +686,18 @@ impl Xcap {
     }
 }
 
-fn unsupported(want: &str) -> Response {
+fn unsupported(want: &str) -> Fail {
     (
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         format!("this resource is written as {want}\n"),
     )
         .into_response()
+        .into()
 }
 
 /// Reads a document or element body; `not_xml` names the 409 error for a
 /// body that is not well-formed.
-fn parse_body(body: &[u8], not_xml: &str) -> Result<Element, Response> {
+fn parse_body(body: &[u8], not_xml: &str) -> Result<Element, Fail> {
     if std::str::from_utf8(body).is_err() {
         return Err(conflict(error_el("not-utf-8", "the body is not UTF-8")));
     }
@@ -689,7 +706,7 @@ fn parse_body(body: &[u8], not_xml: &str) -> Result<Element, Response> {
 
 /// An attribute value body (RFC 4825 §8.2.1: the value as it would stand
 /// between quotes, entities and all).
-fn attribute_value(body: &[u8]) -> Result<String, Response> {
+fn attribute_value(body: &[u8]) -> Result<String, Fail> {
     let bad = |why: &str| conflict(error_el("not-xml-att-value", why));
     let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
     if text.contains('<') || text.contains('"') {
@@ -707,7 +724,7 @@ fn put_element(
     node: &NodeSelector,
     new: Element,
     document_path: &str,
-) -> Result<bool, Response> {
+) -> Result<bool, Fail> {
     let cannot = |why: &str| conflict(error_el("cannot-insert", why));
     if !node.last_step_names(&new) {
         return Err(cannot("the element is not what the selector names"));
@@ -775,7 +792,7 @@ fn put_attribute(
     node: &NodeSelector,
     name: &str,
     value: String,
-) -> Result<bool, Response> {
+) -> Result<bool, Fail> {
     let Some(path) = node.locate(tree) else {
         return Err(conflict(error_el(
             "no-parent",
