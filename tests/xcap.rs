@@ -103,6 +103,17 @@ impl BridgeApi for FakeBridge {
 }
 
 impl ImApi for FakeBridge {
+    fn resolve_name(&self, _user: String, name: String) -> BoxFuture<Result<Target, Refusal>> {
+        Box::pin(async move {
+            if name.contains("nobody") {
+                return Err(Refusal::UnknownRecipient(name));
+            }
+            Ok(Target::Foreign {
+                address: name,
+                name: None,
+            })
+        })
+    }
     fn lists(&self, user: String) -> BoxFuture<Result<Vec<ContactList>, Refusal>> {
         let l = self.books().lists.get(&user).cloned().unwrap_or_default();
         Box::pin(async move { Ok(l) })
@@ -609,6 +620,27 @@ fn schema_violations_get_409_with_the_rfc_error_body() {
     assert!(a.body.contains("<schema-validation-error"));
     valid(&a.body, "xcap-error.xsd");
     assert!(r.bridge.books().rules.is_empty(), "nothing written");
+    // An entry that names nobody: refused before anything is written.
+    assert_eq!(
+        curl(&r, ALICE, "PUT", RL, &["-H", RL_CT], Some(LISTS)).status,
+        200
+    );
+    let before = r.bridge.books().lists["sip:alice@sms.test"].clone();
+    let a = curl(
+        &r,
+        ALICE,
+        "PUT",
+        RL,
+        &["-H", RL_CT],
+        Some(
+            "<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\">\
+             <list name=\"new\"><entry uri=\"sip:nobody@sms.test\"/></list></resource-lists>",
+        ),
+    );
+    assert_eq!(a.status, 409);
+    assert!(a.body.contains("<constraint-failure"), "{}", a.body);
+    valid(&a.body, "xcap-error.xsd");
+    assert_eq!(r.bridge.books().lists["sip:alice@sms.test"], before);
     // The wrong content type is not read at all.
     let a = curl(
         &r,

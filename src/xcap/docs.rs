@@ -70,7 +70,8 @@ pub(crate) fn target_uri(target: &Target, domain: &str) -> (String, Option<Strin
     }
 }
 
-/// The bridge's lists as resource-lists sees them.
+/// The bridge's lists as resource-lists sees them. Blocked contacts are
+/// not list entries (as IMPS shows them in no NickList): a block is a rule.
 pub(crate) fn lists_model(lists: &[ContactList], domain: &str) -> Vec<List> {
     lists
         .iter()
@@ -79,6 +80,7 @@ pub(crate) fn lists_model(lists: &[ContactList], domain: &str) -> Vec<List> {
             entries: l
                 .entries
                 .iter()
+                .filter(|e| !e.blocked)
                 .map(|e| {
                     let (uri, display_name) = target_uri(&e.target, domain);
                     Entry { uri, display_name }
@@ -154,7 +156,8 @@ fn valid_uri(u: &str) -> bool {
 
 /// Reads a resource-lists document: schema rules of RFC 4826 §3.2, the
 /// uniqueness constraints of §3.4.1, and what the bridge keeps (flat, named
-/// lists of entries; `entry-ref`, `external` and nested lists refused as
+/// lists of entries, each contact in one list, list names of 1 to 100
+/// characters; `entry-ref`, `external` and nested lists refused as
 /// constraint failures; a list's display name and elements of other
 /// namespaces dropped).
 pub(crate) fn read_lists(root: &Element, domain: &str) -> Result<Vec<List>, Invalid> {
@@ -172,6 +175,14 @@ pub(crate) fn read_lists(root: &Element, domain: &str) -> Result<Vec<List>, Inva
         let Some(name) = l.attribute("name") else {
             return Err(Invalid::Constraint("every list needs a name here".into()));
         };
+        if name.trim().is_empty()
+            || name.chars().count() > 100
+            || name.chars().any(char::is_control)
+        {
+            return Err(Invalid::Constraint(
+                "a list name is 1 to 100 characters, no control characters".into(),
+            ));
+        }
         if lists.iter().any(|x| x.name == name) {
             return Err(Invalid::Uniqueness {
                 field: format!("resource-lists/list[@name=\"{name}\"]/@name"),
@@ -200,6 +211,18 @@ pub(crate) fn read_lists(root: &Element, domain: &str) -> Result<Vec<List>, Inva
                     )));
                 }
                 other => return Err(schema(format!("{other} in list"))),
+            }
+        }
+        for e in &list.entries {
+            let key = entry_key(&e.uri, domain);
+            if let Some(other) = lists
+                .iter()
+                .find(|o| o.entries.iter().any(|x| entry_key(&x.uri, domain) == key))
+            {
+                return Err(Invalid::Constraint(format!(
+                    "{} is in list {:?} already: a contact is in one list here",
+                    e.uri, other.name
+                )));
             }
         }
         lists.push(list);
@@ -266,6 +289,7 @@ fn base_id(id: &str) -> &str {
 pub(crate) fn rules_tree(rules: &[PresenceRule]) -> Element {
     let mut out: Vec<Element> = Vec::new();
     let mut last: Option<(&str, SubHandling)> = None;
+    let mut used: Vec<String> = Vec::new();
     for r in rules {
         let id = base_id(&r.id);
         let condition = match &r.watcher {
@@ -290,9 +314,20 @@ pub(crate) fn rules_tree(rules: &[PresenceRule]) -> Element {
             Some(c) => el(CP_NS, "conditions").with(el(CP_NS, "identity").with(c)),
             None => el(CP_NS, "conditions"),
         };
+        // Rules the bridge made itself (a reactive answer) may have ids that
+        // are no xs:ID, or repeat: the document gets one that is, and unique.
+        let shown = if valid_id(id) && !used.iter().any(|u| u == id) {
+            id.to_owned()
+        } else {
+            (out.len() + 1..)
+                .map(|n| format!("rule-{n}"))
+                .find(|c| !used.contains(c) && !rules.iter().any(|r| base_id(&r.id) == c))
+                .unwrap_or_default()
+        };
+        used.push(shown.clone());
         out.push(
             el(CP_NS, "rule")
-                .attr("id", id)
+                .attr("id", &shown)
                 .with(conditions)
                 .with(el(CP_NS, "actions").with(text_el(
                     PR_NS,
@@ -719,6 +754,52 @@ mod tests {
              <cp:transformations/></cp:rule></cp:ruleset>"
         );
         assert_eq!(read_rules(&parse(&written)).unwrap(), want);
+    }
+
+    #[test]
+    fn rules_the_bridge_made_get_valid_unique_ids() {
+        let rule = |id: &str, who: &str| PresenceRule {
+            id: id.into(),
+            watcher: WatcherMatch::Identity(who.into()),
+            handling: SubHandling::Allow,
+        };
+        let tree = rules_tree(&[
+            rule("wv:harry@sms.test", "wv:harry@sms.test"),
+            rule("a", "sip:x@y"),
+            rule("a", "sip:z@y"),
+            rule("rule-1", "sip:w@y"),
+        ]);
+        let ids: Vec<&str> = tree
+            .children
+            .iter()
+            .filter_map(|r| r.attribute("id"))
+            .collect();
+        // `a` twice in a row with one handling is one rule of two identities.
+        assert_eq!(ids, ["rule-2", "a", "rule-1"]);
+    }
+
+    #[test]
+    fn blocked_contacts_are_no_entries_and_a_contact_is_in_one_list() {
+        let lists = vec![ContactList {
+            name: "SMS".into(),
+            entries: vec![ListEntry {
+                target: Target::Subscriber {
+                    msisdn: "+4917012".into(),
+                    name: None,
+                },
+                blocked: true,
+            }],
+        }];
+        assert!(lists_model(&lists, "sms.test")[0].entries.is_empty());
+        let doc = parse(
+            "<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\">\
+             <list name=\"a\"><entry uri=\"tel:+4917012\"/></list>\
+             <list name=\"b\"><entry uri=\"sip:+4917012@sms.test\"/></list></resource-lists>",
+        );
+        assert!(matches!(
+            read_lists(&doc, "sms.test"),
+            Err(Invalid::Constraint(_))
+        ));
     }
 
     #[test]

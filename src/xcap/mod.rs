@@ -352,6 +352,15 @@ impl Xcap {
             })
         };
         let have = self.current_lists(user).await?;
+        // Every new entry must name someone before anything is written, so a
+        // bad one leaves the lists as they were.
+        for w in want {
+            for e in w.entries.iter().filter(|e| !has(&have, &w.name, e)) {
+                self.bridge
+                    .resolve_name(user.to_owned(), docs::bridge_name(&e.uri, domain))
+                    .await?;
+            }
+        }
         for l in &have {
             if !want.iter().any(|w| w.name == l.name) {
                 self.bridge
