@@ -758,6 +758,25 @@ mod tests {
     }
 
     #[test]
+    fn xcap_section_has_defaults_and_takes_its_keys() {
+        let c = parse("").unwrap();
+        assert!(c.xcap.enabled);
+        assert_eq!(c.xcap.max_document, 65_536);
+        assert_eq!(c.xcap.nonce_ttl, Duration::from_secs(300));
+        let c =
+            parse("[xcap]\nenabled = false\nmax_document = 8192\nnonce_ttl = \"1m\"\n").unwrap();
+        assert_eq!(
+            c.xcap,
+            Xcap {
+                enabled: false,
+                max_document: 8192,
+                nonce_ttl: Duration::from_secs(60),
+            }
+        );
+        assert!(parse("[xcap]\nroot = \"/x\"\n").is_err());
+    }
+
+    #[test]
     fn the_report_window_follows_validity_within_what_can_match() {
         let c = parse("").unwrap();
         assert_eq!(c.bridge.report_window, None);
