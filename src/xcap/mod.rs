@@ -828,17 +828,90 @@ fn put_attribute(
     }
 }
 
-/// For the fuzz target: parses an XCAP URI and a body as a PUT would, into
-/// both document kinds; never panics.
+/// The XCAP parsers for `cargo fuzz` (`fuzz/fuzz_targets/xcap.rs`): the
+/// first line of `data` is a request path with a node selector (and a query
+/// after `?`), the rest a body. Parses both; with a document body, applies
+/// the selector's GET, PUT (of the body's own root, of an attribute) and
+/// DELETE to it, reads the result as both application usages and writes it
+/// back: nothing may panic, and what is written must read again. Not an API.
 #[doc(hidden)]
-pub fn fuzz_parse(path: &str, query: Option<&str>, body: &[u8]) {
-    let _ = selector::parse_uri(path, query);
-    if let Ok(el) = crate::xml::parse(body, &XCAP_RULES) {
-        let _ = docs::read_lists(&el, "sms.test");
-        let _ = docs::read_rules(&el);
-        if let Ok(sel) = selector::parse_selector(path, Vec::new()) {
-            let mut tree = el.clone();
-            let _ = put_element(&mut tree, &sel, el, "/x");
+pub fn fuzz(data: &[u8]) {
+    let (line, body) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let line = String::from_utf8_lossy(line);
+    let (path, query) = match line.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (line.as_ref(), None),
+    };
+    let node = match selector::parse_uri(path, query) {
+        Ok(u) => u.node,
+        Err(_) => selector::parse_selector(path, Vec::new()).ok(),
+    };
+    let Ok(doc) = crate::xml::parse(body, &XCAP_RULES) else {
+        return;
+    };
+    let mut trees = vec![doc.clone()];
+    if let Some(node) = &node {
+        if let Some(path) = node.locate(&doc) {
+            let _ = selector::at(&doc, &path);
+        }
+        let mut t = doc.clone();
+        if put_element(&mut t, node, doc.clone(), "/x").is_ok() {
+            trees.push(t);
+        }
+        let mut t = doc.clone();
+        if put_attribute(&mut t, node, "name", "v".into()).is_ok() {
+            trees.push(t);
+        }
+        let mut t = doc.clone();
+        if let Some((&last, parent)) = node.locate(&t).as_deref().and_then(<[usize]>::split_last) {
+            selector::at_mut(&mut t, parent).children.remove(last);
+            trees.push(t);
+        }
+    }
+    for t in &trees {
+        if let Ok(lists) = docs::read_lists(t, "sms.test") {
+            let again = docs::render(&docs::lists_tree(&lists), docs::RL_PREFIXES, true);
+            let text = again.to_document();
+            let read = crate::xml::parse(text.as_bytes(), &XCAP_RULES)
+                .ok()
+                .and_then(|e| docs::read_lists(&e, "sms.test").ok());
+            assert_eq!(read.as_ref(), Some(&lists), "{text}");
+        }
+        if let Ok(rules) = docs::read_rules(t) {
+            let text =
+                docs::render(&docs::rules_tree(&rules), docs::PR_PREFIXES, true).to_document();
+            assert!(
+                crate::xml::parse(text.as_bytes(), &XCAP_RULES)
+                    .is_ok_and(|e| docs::read_rules(&e).is_ok()),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_fuzz_entry_takes_documents_selectors_and_junk() {
+        let rl = "<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\">\
+                  <list name=\"a\"><entry uri=\"sip:b@c\"><display-name>B</display-name></entry></list>\
+                  <list name=\"z\"/></resource-lists>";
+        let pr = "<cp:ruleset xmlns:cp=\"urn:ietf:params:xml:ns:common-policy\" \
+                  xmlns=\"urn:ietf:params:xml:ns:pres-rules\"><cp:rule id=\"r\"/></cp:ruleset>";
+        for input in [
+            format!("resource-lists/list[@name=\"a\"]\n{rl}"),
+            format!("resource-lists/list[2]/@name\n{rl}"),
+            format!("/xcap-root/resource-lists/users/sip:a@b/index/~~/resource-lists\n{rl}"),
+            format!("cp:ruleset/cp:rule[1]?xmlns(cp=urn:ietf:params:xml:ns:common-policy)\n{pr}"),
+            format!("other\n{rl}"),
+            format!("resource-lists/other/deeper\n{rl}"),
+            "a[\n<a".to_owned(),
+            String::new(),
+        ] {
+            super::fuzz(input.as_bytes());
         }
     }
 }

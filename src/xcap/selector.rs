@@ -425,7 +425,7 @@ impl NodeSelector {
 
     /// The child indices leading to the element the first `n` steps select.
     pub(crate) fn locate_prefix(&self, root: &Element, n: usize) -> Option<Vec<usize>> {
-        if !self.root_matches(root) {
+        if n == 0 || !self.root_matches(root) {
             return None;
         }
         let mut path = Vec::new();
