@@ -403,6 +403,19 @@ fn valid(doc: &str, xsd: &str) {
     );
 }
 
+/// Alice PUTs `body` as `content_type` (a `Content-Type:` header line).
+fn alice_put<B>(r: &Rig<B>, path: &str, content_type: &str, body: &str) -> Answer {
+    curl(r, ALICE, "PUT", path, &["-H", content_type], Some(body))
+}
+
+/// A 409 with an RFC 4825 error body naming `element`, valid by the schema.
+fn xcap_error(a: &Answer, element: &str) {
+    assert_eq!(a.status, 409, "{a:?}");
+    assert_eq!(a.header("content-type"), Some("application/xcap-error+xml"));
+    assert!(a.body.contains(&format!("<{element}")), "{}", a.body);
+    valid(&a.body, "xcap-error.xsd");
+}
+
 const LISTS: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
 <resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\">\
 <list name=\"friends\">\
@@ -428,7 +441,7 @@ fn whole_resource_lists_document_get_put_delete() {
     );
     valid(&empty.body, "resource-lists.xsd");
 
-    let put = curl(&r, ALICE, "PUT", RL, &["-H", RL_CT], Some(LISTS));
+    let put = alice_put(&r, RL, RL_CT, LISTS);
     assert_eq!(put.status, 200, "{put:?}");
     let etag = put.etag();
     // The bridge holds the contacts now, numbers as numbers.
@@ -471,10 +484,7 @@ fn elements_and_attributes_get_put_delete() {
         return;
     }
     let r = rig();
-    assert_eq!(
-        curl(&r, ALICE, "PUT", RL, &["-H", RL_CT], Some(LISTS)).status,
-        200
-    );
+    assert_eq!(alice_put(&r, RL, RL_CT, LISTS).status, 200);
     let friends = format!("{RL}/~~/resource-lists/list%5b@name=%22friends%22%5d");
     let bob = format!("{friends}/entry%5b@uri=%22sip:bob@sms.test%22%5d");
 
@@ -494,13 +504,11 @@ fn elements_and_attributes_get_put_delete() {
 
     // A new entry: created (201), in the bridge, with its ETag.
     let carol = format!("{friends}/entry%5b@uri=%22sip:carol@other.test%22%5d");
-    let put = curl(
+    let put = alice_put(
         &r,
-        ALICE,
-        "PUT",
         &carol,
-        &["-H", EL_CT],
-        Some("<entry uri=\"sip:carol@other.test\"><display-name>Carol</display-name></entry>"),
+        EL_CT,
+        "<entry uri=\"sip:carol@other.test\"><display-name>Carol</display-name></entry>",
     );
     assert_eq!(put.status, 201, "{put:?}");
     let doc = curl(&r, ALICE, "GET", RL, &[], None);
@@ -509,59 +517,40 @@ fn elements_and_attributes_get_put_delete() {
         "<entry uri=\"sip:carol@other.test\"><display-name>Carol</display-name></entry></list>"
     ));
     // Replacing it: 200.
-    let put = curl(
+    let put = alice_put(
         &r,
-        ALICE,
-        "PUT",
         &carol,
-        &["-H", EL_CT],
-        Some("<entry uri=\"sip:carol@other.test\"><display-name>Caro</display-name></entry>"),
+        EL_CT,
+        "<entry uri=\"sip:carol@other.test\"><display-name>Caro</display-name></entry>",
     );
     assert_eq!(put.status, 200);
     // The body must be what the selector names (idempotency).
-    let wrong = curl(
-        &r,
-        ALICE,
-        "PUT",
-        &carol,
-        &["-H", EL_CT],
-        Some("<entry uri=\"sip:dave@other.test\"/>"),
-    );
-    assert_eq!(wrong.status, 409);
-    assert!(wrong.body.contains("<cannot-insert"), "{}", wrong.body);
-    valid(&wrong.body, "xcap-error.xsd");
+    let wrong = alice_put(&r, &carol, EL_CT, "<entry uri=\"sip:dave@other.test\"/>");
+    xcap_error(&wrong, "cannot-insert");
     // A parent that is not there.
-    let orphan = curl(
+    let orphan = alice_put(
         &r,
-        ALICE,
-        "PUT",
         &format!("{RL}/~~/resource-lists/list%5b@name=%22none%22%5d/entry%5b@uri=%22sip:x@y%22%5d"),
-        &["-H", EL_CT],
-        Some("<entry uri=\"sip:x@y\"/>"),
+        EL_CT,
+        "<entry uri=\"sip:x@y\"/>",
     );
-    assert_eq!(orphan.status, 409);
-    assert!(orphan.body.contains("<no-parent"), "{}", orphan.body);
-    valid(&orphan.body, "xcap-error.xsd");
+    xcap_error(&orphan, "no-parent");
 
     // An attribute: renaming a list through its name.
-    let rename = curl(
+    let rename = alice_put(
         &r,
-        ALICE,
-        "PUT",
         &format!("{RL}/~~/resource-lists/list%5b@name=%22work%22%5d/@name"),
-        &["-H", ATT_CT],
-        Some("office"),
+        ATT_CT,
+        "office",
     );
     // The selector names the list by the old name, which the new one no
     // longer matches: RFC 4825 refuses the change.
     assert_eq!(rename.status, 409);
-    let rename = curl(
+    let rename = alice_put(
         &r,
-        ALICE,
-        "PUT",
         &format!("{RL}/~~/resource-lists/list%5b2%5d/@name"),
-        &["-H", ATT_CT],
-        Some("office"),
+        ATT_CT,
+        "office",
     );
     assert_eq!(rename.status, 200, "{rename:?}");
     let names: Vec<String> = r.bridge.books().lists["sip:alice@sms.test"]
@@ -578,9 +567,8 @@ fn elements_and_attributes_get_put_delete() {
     assert_eq!(del.status, 200);
     assert_eq!(curl(&r, ALICE, "GET", &bob, &[], None).status, 404);
     let att_del = curl(&r, ALICE, "DELETE", &format!("{carol}/@uri"), &[], None);
-    assert_eq!(att_del.status, 409, "an entry needs its uri");
-    valid(&att_del.body, "xcap-error.xsd");
-    assert!(att_del.body.contains("<schema-validation-error"));
+    // An entry needs its uri.
+    xcap_error(&att_del, "schema-validation-error");
 }
 
 #[test]
@@ -589,7 +577,7 @@ fn conditional_requests_follow_the_etag() {
         return;
     }
     let r = rig();
-    let put = curl(&r, ALICE, "PUT", RL, &["-H", RL_CT], Some(LISTS));
+    let put = alice_put(&r, RL, RL_CT, LISTS);
     let etag = put.etag();
     let inm = format!("If-None-Match: {etag}");
     let not_modified = curl(&r, ALICE, "GET", RL, &["-H", &inm], None);
@@ -653,66 +641,38 @@ fn schema_violations_get_409_with_the_rfc_error_body() {
     let cases = [
         (
             "<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list name=\"a\"><entry/></list></resource-lists>",
-            "<schema-validation-error",
+            "schema-validation-error",
         ),
         (
             "<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list name=\"a\"/><list name=\"a\"/></resource-lists>",
-            "<uniqueness-failure",
+            "uniqueness-failure",
         ),
-        ("<resource-lists", "<not-well-formed"),
+        ("<resource-lists", "not-well-formed"),
     ];
     for (doc, want) in cases {
-        let a = curl(&r, ALICE, "PUT", RL, &["-H", RL_CT], Some(doc));
-        assert_eq!(a.status, 409, "{doc}");
-        assert_eq!(a.header("content-type"), Some("application/xcap-error+xml"));
-        assert!(a.body.contains(want), "{}", a.body);
-        valid(&a.body, "xcap-error.xsd");
+        let a = alice_put(&r, RL, RL_CT, doc);
+        xcap_error(&a, want);
     }
     let rules = "<cp:ruleset xmlns:cp=\"urn:ietf:params:xml:ns:common-policy\" \
                  xmlns=\"urn:ietf:params:xml:ns:pres-rules\"><cp:rule id=\"a\"><cp:actions>\
                  <sub-handling>maybe</sub-handling></cp:actions></cp:rule></cp:ruleset>";
-    let a = curl(
-        &r,
-        ALICE,
-        "PUT",
-        PR,
-        &["-H", "Content-Type: application/auth-policy+xml"],
-        Some(rules),
-    );
-    assert_eq!(a.status, 409);
-    assert!(a.body.contains("<schema-validation-error"));
-    valid(&a.body, "xcap-error.xsd");
+    let a = alice_put(&r, PR, "Content-Type: application/auth-policy+xml", rules);
+    xcap_error(&a, "schema-validation-error");
     assert!(r.bridge.books().rules.is_empty(), "nothing written");
     // An entry that names nobody: refused before anything is written.
-    assert_eq!(
-        curl(&r, ALICE, "PUT", RL, &["-H", RL_CT], Some(LISTS)).status,
-        200
-    );
+    assert_eq!(alice_put(&r, RL, RL_CT, LISTS).status, 200);
     let before = r.bridge.books().lists["sip:alice@sms.test"].clone();
-    let a = curl(
+    let a = alice_put(
         &r,
-        ALICE,
-        "PUT",
         RL,
-        &["-H", RL_CT],
-        Some(
-            "<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\">\
+        RL_CT,
+        "<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\">\
              <list name=\"new\"><entry uri=\"sip:nobody@sms.test\"/></list></resource-lists>",
-        ),
     );
-    assert_eq!(a.status, 409);
-    assert!(a.body.contains("<constraint-failure"), "{}", a.body);
-    valid(&a.body, "xcap-error.xsd");
+    xcap_error(&a, "constraint-failure");
     assert_eq!(r.bridge.books().lists["sip:alice@sms.test"], before);
     // The wrong content type is not read at all.
-    let a = curl(
-        &r,
-        ALICE,
-        "PUT",
-        RL,
-        &["-H", "Content-Type: text/plain"],
-        Some(LISTS),
-    );
+    let a = alice_put(&r, RL, "Content-Type: text/plain", LISTS);
     assert_eq!(a.status, 415);
 }
 
@@ -759,49 +719,58 @@ fn credentials_are_needed_and_only_for_ones_own_documents() {
     assert_eq!(own.status, 200);
 }
 
+/// A policy as a client writes it: two watchers allowed in one rule, a
+/// domain blocked, everyone else shown offline.
+const RULES: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+    <cp:ruleset xmlns:cp=\"urn:ietf:params:xml:ns:common-policy\" \
+    xmlns=\"urn:ietf:params:xml:ns:pres-rules\">\
+    <cp:rule id=\"friends\"><cp:conditions><cp:identity><cp:one id=\"wv:harry@sms.test\"/>\
+    <cp:one id=\"sip:bob@sms.test\"/></cp:identity></cp:conditions>\
+    <cp:actions><sub-handling>allow</sub-handling></cp:actions></cp:rule>\
+    <cp:rule id=\"spam\"><cp:conditions><cp:identity><cp:many domain=\"spam.test\"/></cp:identity>\
+    </cp:conditions><cp:actions><sub-handling>block</sub-handling></cp:actions></cp:rule>\
+    <cp:rule id=\"others\"><cp:conditions/><cp:actions><sub-handling>polite-block</sub-handling>\
+    </cp:actions></cp:rule></cp:ruleset>";
+
+/// What the bridge must keep of [`RULES`], in order.
+fn rules_written() -> Vec<(WatcherMatch, SubHandling)> {
+    vec![
+        (
+            WatcherMatch::Identity("wv:harry@sms.test".into()),
+            SubHandling::Allow,
+        ),
+        (
+            WatcherMatch::Identity("sip:bob@sms.test".into()),
+            SubHandling::Allow,
+        ),
+        (WatcherMatch::Domain("spam.test".into()), SubHandling::Block),
+        (WatcherMatch::Anyone, SubHandling::PoliteBlock),
+    ]
+}
+
+fn watchers_and_handling(rules: &[PresenceRule]) -> Vec<(WatcherMatch, SubHandling)> {
+    rules
+        .iter()
+        .map(|r| (r.watcher.clone(), r.handling))
+        .collect()
+}
+
 #[test]
 fn pres_rules_are_the_policy_and_caps_say_what_is_served() {
     if !peers() {
         return;
     }
     let r = rig();
-    let rules = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-        <cp:ruleset xmlns:cp=\"urn:ietf:params:xml:ns:common-policy\" \
-        xmlns=\"urn:ietf:params:xml:ns:pres-rules\">\
-        <cp:rule id=\"friends\"><cp:conditions><cp:identity><cp:one id=\"wv:harry@sms.test\"/>\
-        <cp:one id=\"sip:bob@sms.test\"/></cp:identity></cp:conditions>\
-        <cp:actions><sub-handling>allow</sub-handling></cp:actions></cp:rule>\
-        <cp:rule id=\"spam\"><cp:conditions><cp:identity><cp:many domain=\"spam.test\"/></cp:identity>\
-        </cp:conditions><cp:actions><sub-handling>block</sub-handling></cp:actions></cp:rule>\
-        <cp:rule id=\"others\"><cp:conditions/><cp:actions><sub-handling>polite-block</sub-handling>\
-        </cp:actions></cp:rule></cp:ruleset>";
-    let put = curl(
+    let rules = RULES;
+    let put = alice_put(
         &r,
-        ALICE,
-        "PUT",
         "/xcap-root/org.openmobilealliance.pres-rules/users/sip:alice@sms.test/index",
-        &["-H", "Content-Type: application/auth-policy+xml"],
-        Some(rules),
+        "Content-Type: application/auth-policy+xml",
+        rules,
     );
     assert_eq!(put.status, 200, "{put:?}");
     let kept = r.bridge.books().rules["sip:alice@sms.test"].clone();
-    assert_eq!(
-        kept.iter()
-            .map(|r| (r.watcher.clone(), r.handling))
-            .collect::<Vec<_>>(),
-        vec![
-            (
-                WatcherMatch::Identity("wv:harry@sms.test".into()),
-                SubHandling::Allow
-            ),
-            (
-                WatcherMatch::Identity("sip:bob@sms.test".into()),
-                SubHandling::Allow
-            ),
-            (WatcherMatch::Domain("spam.test".into()), SubHandling::Block),
-            (WatcherMatch::Anyone, SubHandling::PoliteBlock),
-        ]
-    );
+    assert_eq!(watchers_and_handling(&kept), rules_written());
     let got = curl(&r, ALICE, "GET", PR, &[], None);
     assert_eq!(got.status, 200);
     assert_eq!(
@@ -815,13 +784,11 @@ fn pres_rules_are_the_policy_and_caps_say_what_is_served() {
         "{PR}/~~/cp:ruleset/cp:rule%5b@id=%22spam%22%5d/cp:actions/pr:sub-handling\
          ?xmlns(cp=urn:ietf:params:xml:ns:common-policy)xmlns(pr=urn:ietf:params:xml:ns:pres-rules)"
     );
-    let put = curl(
+    let put = alice_put(
         &r,
-        ALICE,
-        "PUT",
         &sh,
-        &["-H", EL_CT],
-        Some("<sub-handling xmlns=\"urn:ietf:params:xml:ns:pres-rules\">confirm</sub-handling>"),
+        EL_CT,
+        "<sub-handling xmlns=\"urn:ietf:params:xml:ns:pres-rules\">confirm</sub-handling>",
     );
     assert_eq!(put.status, 200, "{put:?}");
     assert_eq!(
@@ -850,13 +817,11 @@ fn pres_rules_are_the_policy_and_caps_say_what_is_served() {
     );
     assert!(caps.body.contains("<auid>resource-lists</auid>"));
     valid(&caps.body, "xcap-caps.xsd");
-    let ro = curl(
+    let ro = alice_put(
         &r,
-        ALICE,
-        "PUT",
         "/xcap-root/xcap-caps/global/index",
-        &["-H", "Content-Type: application/xcap-caps+xml"],
-        Some(&caps.body),
+        "Content-Type: application/xcap-caps+xml",
+        &caps.body,
     );
     assert_eq!(ro.status, 405);
 }
@@ -871,16 +836,15 @@ fn bodies_over_the_limit_are_refused_before_reading() {
         "<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list name=\"a\">{}</list></resource-lists>",
         "<entry uri=\"sip:x@y\"/>".repeat(400)
     );
-    let a = curl(&r, ALICE, "PUT", RL, &["-H", RL_CT], Some(&big));
+    let a = alice_put(&r, RL, RL_CT, &big);
     assert_eq!(a.status, 413);
     let deep = format!(
         "<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\">{}{}</resource-lists>",
         "<list name=\"a\">".repeat(40),
         "</list>".repeat(40)
     );
-    let a = curl(&r, ALICE, "PUT", RL, &["-H", RL_CT], Some(&deep));
-    assert_eq!(a.status, 409);
-    assert!(a.body.contains("<not-well-formed"), "{}", a.body);
+    let a = alice_put(&r, RL, RL_CT, &deep);
+    xcap_error(&a, "not-well-formed");
 }
 
 #[test]
@@ -893,7 +857,7 @@ fn the_real_bridge_keeps_what_xcap_writes_and_imps_sees_it() {
                <list name=\"friends\"><entry uri=\"tel:+491701234567\"><display-name>Mum</display-name></entry>\
                <entry uri=\"sip:harry@sms.test\"><display-name>Harry</display-name></entry></list>\
                <list name=\"work\"><entry uri=\"sip:jane@other.test\"/></list></resource-lists>";
-    let put = curl(&r, ALICE, "PUT", RL, &["-H", RL_CT], Some(doc));
+    let put = alice_put(&r, RL, RL_CT, doc);
     assert_eq!(put.status, 200, "{put:?}");
     // What the IMPS front end reads (its GetList asks the bridge the same).
     let lists =
@@ -976,45 +940,14 @@ fn the_real_bridge_keeps_pres_rules_written_over_xcap() {
     let empty = curl(&r, ALICE, "GET", PR, &[], None);
     assert_eq!(empty.status, 200, "{empty:?}");
     valid(&empty.body, "pres-rules.xsd");
-    let rules = "<cp:ruleset xmlns:cp=\"urn:ietf:params:xml:ns:common-policy\" \
-        xmlns=\"urn:ietf:params:xml:ns:pres-rules\">\
-        <cp:rule id=\"friends\"><cp:conditions><cp:identity><cp:one id=\"wv:harry@sms.test\"/>\
-        <cp:one id=\"sip:bob@sms.test\"/></cp:identity></cp:conditions>\
-        <cp:actions><sub-handling>allow</sub-handling></cp:actions></cp:rule>\
-        <cp:rule id=\"spam\"><cp:conditions><cp:identity><cp:many domain=\"spam.test\"/></cp:identity>\
-        </cp:conditions><cp:actions><sub-handling>block</sub-handling></cp:actions></cp:rule>\
-        <cp:rule id=\"others\"><cp:conditions/><cp:actions><sub-handling>polite-block</sub-handling>\
-        </cp:actions></cp:rule></cp:ruleset>";
-    let put = curl(
-        &r,
-        ALICE,
-        "PUT",
-        PR,
-        &["-H", "Content-Type: application/auth-policy+xml"],
-        Some(rules),
-    );
+    let rules = RULES;
+    let put = alice_put(&r, PR, "Content-Type: application/auth-policy+xml", rules);
     assert_eq!(put.status, 200, "{put:?}");
     // The IMPS address of the same user reads the same policy.
     let kept =
         r.rt.block_on(r.bridge.presence_rules("wv:alice@sms.test".into()))
             .unwrap();
-    assert_eq!(
-        kept.iter()
-            .map(|r| (r.watcher.clone(), r.handling))
-            .collect::<Vec<_>>(),
-        vec![
-            (
-                WatcherMatch::Identity("wv:harry@sms.test".into()),
-                SubHandling::Allow
-            ),
-            (
-                WatcherMatch::Identity("sip:bob@sms.test".into()),
-                SubHandling::Allow
-            ),
-            (WatcherMatch::Domain("spam.test".into()), SubHandling::Block),
-            (WatcherMatch::Anyone, SubHandling::PoliteBlock),
-        ]
-    );
+    assert_eq!(watchers_and_handling(&kept), rules_written());
     let got = curl(&r, ALICE, "GET", PR, &[], None);
     assert_eq!(got.etag(), put.etag());
     valid(&got.body, "pres-rules.xsd");

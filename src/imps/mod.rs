@@ -17,7 +17,7 @@ pub mod csp;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod guard;
-mod http;
+pub(crate) mod http;
 mod lists;
 mod messages;
 mod presence;

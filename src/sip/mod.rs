@@ -32,6 +32,6 @@ mod registrar;
 mod screen;
 mod transport;
 mod uas;
-mod wire;
+pub(crate) mod wire;
 
 pub use endpoint::{SipError, SipFrontEnd};

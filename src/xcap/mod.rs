@@ -160,6 +160,10 @@ fn refusal(r: &Refusal) -> Fail {
             "constraint-failure",
             &format!("the bridge does not take {n}"),
         )),
+        // The bridge knows no such presentity (or has no policy store).
+        Refusal::UnknownUser(_) => (StatusCode::NOT_FOUND, "no such document\n")
+            .into_response()
+            .into(),
         _ => match r.retry_after() {
             Some(after) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -455,34 +459,17 @@ async fn handle(State(x): State<Arc<Xcap>>, req: axum::extract::Request) -> Resp
             return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
         }
     };
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let max = x.settings.max_document;
-    let too_large = || {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            [(header::CONNECTION, "close")],
-            format!("an XCAP body is at most {max} bytes\n"),
-        )
-            .into_response()
-    };
-    if declared.is_some_and(|n| n > max as u64) {
-        return too_large();
-    }
-    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(_)) => return too_large(),
-        Err(_) => {
-            return (
-                StatusCode::REQUEST_TIMEOUT,
-                [(header::CONNECTION, "close")],
-                "the request body did not arrive in time\n",
-            )
-                .into_response();
-        }
+    let body = match crate::imps::http::read_body(
+        &parts.headers,
+        body,
+        x.settings.max_document,
+        BODY_TIMEOUT,
+        "an XCAP body",
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let user = match x.authenticate(&parts.method, &target, &parts.headers).await {
         Ok(u) => u,
@@ -592,21 +579,31 @@ impl Xcap {
         })
     }
 
-    async fn put(&self, job: &Job, headers: &HeaderMap, body: &[u8]) -> Result<Response, Fail> {
-        let auid = job.uri.auid;
-        if auid == Auid::Caps {
+    /// Takes the write lock and the document as it stands, once the
+    /// request's preconditions hold.
+    async fn start_write(
+        &self,
+        job: &Job,
+        headers: &HeaderMap,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Element), Fail> {
+        if job.uri.auid == Auid::Caps {
             return Err(read_only());
         }
-        let _one = self.writing.lock().await;
-        let mut tree = self.load(job).await?;
-        let (_, etag) = Self::render(auid, &tree);
+        let one = self.writing.lock().await;
+        let tree = self.load(job).await?;
+        let (_, etag) = Self::render(job.uri.auid, &tree);
         preconditions(headers, &etag, false)?;
+        Ok((one, tree))
+    }
+
+    async fn put(&self, job: &Job, headers: &HeaderMap, body: &[u8]) -> Result<Response, Fail> {
+        let (_one, mut tree) = self.start_write(job, headers).await?;
         let ct = content_type(headers);
         let mut created = false;
         match &job.uri.node {
             None => {
-                if ct != mime(auid) {
-                    return Err(unsupported(mime(auid)));
+                if ct != mime(job.uri.auid) {
+                    return Err(unsupported(mime(job.uri.auid)));
                 }
                 tree = parse_body(body, "not-well-formed")?;
             }
@@ -625,32 +622,27 @@ impl Xcap {
                     let value = attribute_value(body)?;
                     created = put_attribute(&mut tree, node, &a.local, value)?;
                 }
-                Some(Terminal::Namespaces) => {
-                    return Err((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")])
-                        .into_response()
-                        .into());
-                }
+                Some(Terminal::Namespaces) => return Err(namespaces_read_only()),
             },
         }
-        self.store(job, &tree).await?;
-        let (_, etag) = Self::render(auid, &self.load(job).await?);
         let status = if created {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         };
+        self.write(job, &tree, status).await
+    }
+
+    /// Writes `tree` through the bridge and answers `status` with the ETag
+    /// of the document as the bridge now makes it.
+    async fn write(&self, job: &Job, tree: &Element, status: StatusCode) -> Result<Response, Fail> {
+        self.store(job, tree).await?;
+        let (_, etag) = Self::render(job.uri.auid, &self.load(job).await?);
         Ok((status, [(header::ETAG, etag)]).into_response())
     }
 
     async fn delete(&self, job: &Job, headers: &HeaderMap) -> Result<Response, Fail> {
-        let auid = job.uri.auid;
-        if auid == Auid::Caps {
-            return Err(read_only());
-        }
-        let _one = self.writing.lock().await;
-        let mut tree = self.load(job).await?;
-        let (_, etag) = Self::render(auid, &tree);
-        preconditions(headers, &etag, false)?;
+        let (_one, mut tree) = self.start_write(job, headers).await?;
         match &job.uri.node {
             // The document is a view of the store: deleting it empties it.
             None => tree.children.clear(),
@@ -681,18 +673,19 @@ impl Xcap {
                             return Err(no_node());
                         }
                     }
-                    Some(Terminal::Namespaces) => {
-                        return Err((StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")])
-                            .into_response()
-                            .into());
-                    }
+                    Some(Terminal::Namespaces) => return Err(namespaces_read_only()),
                 }
             }
         }
-        self.store(job, &tree).await?;
-        let (_, etag) = Self::render(auid, &self.load(job).await?);
-        Ok((StatusCode::OK, [(header::ETAG, etag)]).into_response())
+        self.write(job, &tree, StatusCode::OK).await
     }
+}
+
+/// The namespace bindings (`namespace::*`) are only read.
+fn namespaces_read_only() -> Fail {
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")])
+        .into_response()
+        .into()
 }
 
 fn unsupported(want: &str) -> Fail {

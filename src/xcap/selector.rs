@@ -3,6 +3,7 @@
 //! selector after `~~`, with `xmlns(…)` prefix bindings from the query), and
 //! finding, inserting and removing that node in an element tree.
 
+use crate::sip::wire::percent_decode;
 use crate::xml::Element;
 
 /// The application usages served.
@@ -109,25 +110,6 @@ const MAX_STEPS: usize = 16;
 
 /// The XCAP root of this server.
 pub(crate) const ROOT: &str = "/xcap-root/";
-
-/// Percent-decodes `s` (RFC 3986); `None` for a bad escape or non-UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
 
 /// Parses the path and query of a request under [`ROOT`].
 pub(crate) fn parse_uri(path: &str, query: Option<&str>) -> Result<XcapUri, UriError> {
