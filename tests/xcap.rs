@@ -844,7 +844,7 @@ fn bodies_over_the_limit_are_refused_before_reading() {
         "</list>".repeat(40)
     );
     let a = alice_put(&r, RL, RL_CT, &deep);
-    xcap_error(&a, "not-well-formed");
+    xcap_error(&a, "constraint-failure");
 }
 
 #[test]

@@ -703,7 +703,11 @@ fn parse_body(body: &[u8], not_xml: &str) -> Result<Element, Fail> {
     if std::str::from_utf8(body).is_err() {
         return Err(conflict(error_el("not-utf-8", "the body is not UTF-8")));
     }
-    crate::xml::parse(body, &XCAP_RULES).map_err(|e| conflict(error_el(not_xml, &e.to_string())))
+    crate::xml::parse(body, &XCAP_RULES).map_err(|e| match e {
+        // Well-formed, but deeper or larger than this server reads.
+        crate::xml::XmlError::TooBig => conflict(error_el("constraint-failure", &e.to_string())),
+        _ => conflict(error_el(not_xml, &e.to_string())),
+    })
 }
 
 /// An attribute value body (RFC 4825 §8.2.1: the value as it would stand
