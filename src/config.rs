@@ -29,6 +29,8 @@ pub struct Config {
     pub federation: Federation,
     /// `[presence]`: presence authorisation.
     pub presence: Presence,
+    /// `[xcap]`: SIP users' lists and rules over XCAP.
+    pub xcap: Xcap,
 }
 
 /// `[presence]`: who may see a presentity when none of their rules says.
@@ -54,6 +56,32 @@ pub enum DefaultPolicy {
     Block,
     /// Shown offline, without being told.
     PoliteBlock,
+}
+
+/// `[xcap]`: the XCAP server (RFC 4825) under `/xcap-root/` of the IMPS
+/// listener, for SIP users' contact lists and presence rules. Users log in
+/// with their SIP digest credentials (`[sip] realm`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Xcap {
+    /// Serve XCAP (default true; it needs the IMPS listener).
+    pub enabled: bool,
+    /// Largest request body and largest document, in bytes (default and at
+    /// most 65536).
+    pub max_document: usize,
+    /// How long a digest nonce is good for (default 5 min).
+    #[serde(deserialize_with = "duration")]
+    pub nonce_ttl: Duration,
+}
+
+impl Default for Xcap {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_document: 64 * 1024,
+            nonce_ttl: Duration::from_secs(300),
+        }
+    }
 }
 
 /// `[federation]`: how the bridge meets other domains. With nothing set, no
@@ -773,6 +801,25 @@ mod tests {
             .unwrap();
         assert_eq!(c.database.path, PathBuf::from("/var/lib/smsbridge/db"));
         assert_eq!(c.sip.realm, "lab");
+    }
+
+    #[test]
+    fn xcap_section_has_defaults_and_takes_its_keys() {
+        let c = parse("").unwrap();
+        assert!(c.xcap.enabled);
+        assert_eq!(c.xcap.max_document, 65_536);
+        assert_eq!(c.xcap.nonce_ttl, Duration::from_secs(300));
+        let c =
+            parse("[xcap]\nenabled = false\nmax_document = 8192\nnonce_ttl = \"1m\"\n").unwrap();
+        assert_eq!(
+            c.xcap,
+            Xcap {
+                enabled: false,
+                max_document: 8192,
+                nonce_ttl: Duration::from_secs(60),
+            }
+        );
+        assert!(parse("[xcap]\nroot = \"/x\"\n").is_err());
     }
 
     #[test]

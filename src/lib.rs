@@ -18,4 +18,5 @@ pub mod presence;
 pub mod sim;
 pub mod sip;
 pub mod store;
+pub mod xcap;
 pub mod xml;

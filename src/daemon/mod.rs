@@ -413,11 +413,23 @@ async fn start_imps(
         max_per_address: c.max_connections_per_address,
         header_timeout: c.header_timeout,
     };
+    let xcap = config.xcap.enabled.then(|| {
+        crate::xcap::Xcap::new(
+            crate::xcap::XcapSettings {
+                realm: config.sip.realm.clone(),
+                domain: config.sip.domain.clone(),
+                max_document: config.xcap.max_document,
+                nonce_ttl: config.xcap.nonce_ttl,
+            },
+            Arc::clone(bridge) as _,
+        )
+    });
     let http = imps::serve(
         &c.listen,
         Arc::clone(&server),
         limits,
         c.body_timeout,
+        xcap,
         shutdown.child_token(),
     )
     .await

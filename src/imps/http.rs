@@ -5,7 +5,8 @@
 //! type. Bodies over the CSP limit get 413 before they are read, other types
 //! 415, requests while the daemon drains 503. A GET of a session's standalone
 //! HTTP CIR URL (`/cir/<token>`) answers whether something waits. A timer
-//! ends idle sessions.
+//! ends idle sessions. XCAP (`crate::xcap`), when configured, is served
+//! under `/xcap-root/` on the same listener.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,18 +68,36 @@ pub fn random_token() -> String {
 
 /// The router, for tests and for [`serve`].
 pub fn router(server: Arc<Server>, draining: Arc<AtomicBool>) -> Router {
-    router_with(server, draining, BODY_TIMEOUT)
+    router_with(server, draining, BODY_TIMEOUT, None)
 }
 
-fn router_with(server: Arc<Server>, draining: Arc<AtomicBool>, body_timeout: Duration) -> Router {
-    Router::new()
+/// The router with XCAP under `/xcap-root/` (tests and [`serve`]).
+pub fn router_with_xcap(
+    server: Arc<Server>,
+    draining: Arc<AtomicBool>,
+    xcap: Arc<crate::xcap::Xcap>,
+) -> Router {
+    router_with(server, draining, BODY_TIMEOUT, Some(xcap))
+}
+
+fn router_with(
+    server: Arc<Server>,
+    draining: Arc<AtomicBool>,
+    body_timeout: Duration,
+    xcap: Option<Arc<crate::xcap::Xcap>>,
+) -> Router {
+    let csp = Router::new()
         .fallback(handle)
         .layer(DefaultBodyLimit::max(MAX_INPUT))
         .with_state(Arc::new(AppState {
             server,
             draining,
             body_timeout,
-        }))
+        }));
+    match xcap {
+        Some(x) => crate::xcap::routes(x).merge(csp),
+        None => csp,
+    }
 }
 
 /// The peer's address (sessions are bound to it, Logins throttled by it); a
@@ -132,6 +151,44 @@ fn encoding(headers: &HeaderMap) -> Option<Encoding> {
         .map(Encoding::Wbxml)
 }
 
+/// Reads a request body of at most `max` bytes within `timeout`: a declared
+/// length over the limit is refused (413) before a byte of the body is read,
+/// a body that does not arrive in time ends the request (408). `what` names
+/// the request in the 413 text.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    max: usize,
+    timeout: Duration,
+    what: &str,
+) -> Result<Bytes, Response> {
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            format!("{what} is at most {max} bytes\n"),
+        )
+            .into_response()
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(too_large()),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "the request body did not arrive in time\n",
+        )
+            .into_response()),
+    }
+}
+
 async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
     let (method, headers, extensions) = (parts.method, parts.headers, parts.extensions);
@@ -159,40 +216,10 @@ async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request) ->
         )
             .into_response();
     };
-    // A declared length over the limit is refused before a byte of the body
-    // is read; a body that does not arrive in time ends the request.
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_INPUT as u64) {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            [(header::CONNECTION, "close")],
-            format!("a CSP request is at most {MAX_INPUT} bytes\n"),
-        )
-            .into_response();
-    }
-    let body: Bytes =
-        match tokio::time::timeout(st.body_timeout, axum::body::to_bytes(body, MAX_INPUT)).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(_)) => {
-                return (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    [(header::CONNECTION, "close")],
-                    format!("a CSP request is at most {MAX_INPUT} bytes\n"),
-                )
-                    .into_response();
-            }
-            Err(_) => {
-                return (
-                    StatusCode::REQUEST_TIMEOUT,
-                    [(header::CONNECTION, "close")],
-                    "the request body did not arrive in time\n",
-                )
-                    .into_response();
-            }
-        };
+    let body = match read_body(&headers, body, MAX_INPUT, st.body_timeout, "a CSP request").await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let now = Instant::now();
     let (content_type, body) = match encoding {
         Encoding::Xml => {
@@ -231,13 +258,19 @@ pub async fn serve(
     server: Arc<Server>,
     limits: crate::daemon::http::HttpLimits,
     body_timeout: Duration,
+    xcap: Option<Arc<crate::xcap::Xcap>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<ImpsHttp> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     server.set_http_address(local);
     let draining = Arc::new(AtomicBool::new(false));
-    let app = router_with(Arc::clone(&server), Arc::clone(&draining), body_timeout);
+    let app = router_with(
+        Arc::clone(&server),
+        Arc::clone(&draining),
+        body_timeout,
+        xcap,
+    );
     tokio::spawn(crate::daemon::http::serve(
         "IMPS",
         listener,

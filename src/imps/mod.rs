@@ -19,7 +19,7 @@ pub mod csp;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod guard;
-mod http;
+pub(crate) mod http;
 mod lists;
 mod messages;
 mod presence;
@@ -27,6 +27,6 @@ mod server;
 pub mod session;
 pub mod wbxml;
 
-pub use http::{ImpsHttp, random_token, router, serve};
+pub use http::{ImpsHttp, random_token, router, router_with_xcap, serve};
 pub use messages::ImpsFrontEnd;
 pub use server::{Random, Reply, Server, ServerConfig};

@@ -24,7 +24,7 @@ mod answered;
 mod body;
 mod client;
 mod cpim;
-mod digest;
+pub(crate) mod digest;
 mod endpoint;
 #[doc(hidden)]
 pub mod fuzz;
@@ -41,6 +41,6 @@ mod screen;
 mod transport;
 mod uas;
 mod watch;
-mod wire;
+pub(crate) mod wire;
 
 pub use endpoint::{SipError, SipFrontEnd};

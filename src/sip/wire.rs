@@ -457,7 +457,7 @@ pub(crate) fn parse_uri(s: &str) -> Option<Uri> {
 
 /// `%XX` escapes decoded (RFC 3261 §19.1.2); `None` for a broken escape or
 /// a result that is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
