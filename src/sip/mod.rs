@@ -41,6 +41,7 @@ mod screen;
 mod transport;
 mod uas;
 mod watch;
+mod winfo;
 mod wire;
 
 pub use endpoint::{SipError, SipFrontEnd};

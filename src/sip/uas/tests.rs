@@ -592,7 +592,10 @@ async fn subscribe_refresh_and_unsubscribe() {
         )
         .await
         .reply;
-    assert_eq!((r.code, r.header("Allow-Events")), (489, Some("presence")));
+    assert_eq!(
+        (r.code, r.header("Allow-Events")),
+        (489, Some("presence, presence.winfo"))
+    );
     *fake.refuse_presence.lock().unwrap() = Some(Refusal::NotInContacts("+4917".into()));
     let req = request(
         "SUBSCRIBE",
