@@ -60,12 +60,10 @@ impl Subscription {
     /// A rejected watcher's subscription is over; a pending one waits for
     /// the presentity (RFC 6665 §4.1.3, as Kamailio's presence module says).
     pub(crate) fn state(&self, now: u64) -> String {
-        if self.expires_at <= now {
-            return "terminated;reason=timeout".into();
-        }
-        let left = self.expires_at - now;
+        let left = self.expires_at.saturating_sub(now);
         match self.decision {
             WatchDecision::Block => "terminated;reason=rejected".into(),
+            _ if left == 0 => "terminated;reason=timeout".into(),
             WatchDecision::Pending => format!("pending;expires={left}"),
             WatchDecision::Allow | WatchDecision::PoliteBlock => format!("active;expires={left}"),
         }

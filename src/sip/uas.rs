@@ -808,10 +808,16 @@ impl Uas {
         }
     }
 
-    /// 200 with Expires and our tag and Contact, then the NOTIFY.
+    /// 200 with Expires and our tag and Contact, then the NOTIFY; 202 for
+    /// a subscription waiting for the presentity (RFC 3265 §3.1.6.1, as
+    /// Kamailio's presence module answers a pending one).
     fn subscribed(&self, req: &Request, s: &Subscription, expires: u32) -> Handled {
+        let mut reply = self.accept_subscribe(req, expires, &s.local_tag);
+        if s.decision == WatchDecision::Pending && expires > 0 {
+            reply.code = 202;
+        }
         Handled {
-            reply: self.accept_subscribe(req, expires, &s.local_tag),
+            reply,
             followups: vec![Followup::Notify(Box::new(s.clone()))],
         }
     }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::bridge::api::{
-    Accepted, BoxFuture, ImToSms, MessageId, Recipient, SipCredentials, SubscriberPresence,
+    Accepted, BoxFuture, ImToSms, ImUserPresence, MessageId, Recipient, SipCredentials,
+    SubscriberPresence, WatcherInfo,
 };
 use crate::sip::digest::{md5_hex, request_digest};
 
@@ -15,6 +16,14 @@ struct Fake {
     online: Mutex<Vec<String>>,
     refuse: Mutex<Option<Refusal>>,
     refuse_presence: Mutex<Option<Refusal>>,
+    /// The user of the bridge an alias names (else a subscriber).
+    user: Mutex<Option<ImUserPresence>>,
+    /// What `authorise_watch` decides (`None`: allow).
+    decision: Mutex<Option<WatchDecision>>,
+    /// (presentity, watcher) of every `authorise_watch`.
+    authorised: Mutex<Vec<(String, String)>>,
+    /// What `watchers` answers.
+    watchers: Mutex<Vec<WatcherInfo>>,
 }
 
 impl BridgeApi for Fake {
@@ -41,9 +50,15 @@ impl BridgeApi for Fake {
     }
     fn presence(&self, _w: String, t: Recipient) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
         let r = self.refuse_presence.lock().unwrap().clone();
+        let user = self.user.lock().unwrap().clone();
         Box::pin(async move {
             match (r, t) {
                 (Some(r), _) => Err(r),
+                (None, Recipient::Alias(_)) if user.is_some() => Ok(SubscriberPresence {
+                    msisdn: String::new(),
+                    name: None,
+                    im_user: user,
+                }),
                 (None, Recipient::Number(n)) => Ok(SubscriberPresence {
                     msisdn: n,
                     name: None,
@@ -59,6 +74,25 @@ impl BridgeApi for Fake {
     }
     fn user_online(&self, address: String) {
         self.online.lock().unwrap().push(address);
+    }
+    fn authorise_watch(
+        &self,
+        presentity: String,
+        watcher: String,
+    ) -> BoxFuture<Result<WatchDecision, Refusal>> {
+        self.authorised.lock().unwrap().push((presentity, watcher));
+        let d = self.decision.lock().unwrap().unwrap_or(WatchDecision::Allow);
+        Box::pin(async move { Ok(d) })
+    }
+    fn watchers(&self, presentity: String) -> BoxFuture<Result<Vec<WatcherInfo>, Refusal>> {
+        let w = self.watchers.lock().unwrap().clone();
+        Box::pin(async move {
+            if presentity == "sip:alice@sms.example" {
+                Ok(w)
+            } else {
+                Err(Refusal::UnknownUser(presentity))
+            }
+        })
     }
 }
 
@@ -863,3 +897,5 @@ async fn a_subscribe_to_another_domain_without_a_route_is_404() {
     );
     assert!(h.followups.is_empty());
 }
+
+mod authorisation;
