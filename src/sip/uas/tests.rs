@@ -81,7 +81,11 @@ impl BridgeApi for Fake {
         watcher: String,
     ) -> BoxFuture<Result<WatchDecision, Refusal>> {
         self.authorised.lock().unwrap().push((presentity, watcher));
-        let d = self.decision.lock().unwrap().unwrap_or(WatchDecision::Allow);
+        let d = self
+            .decision
+            .lock()
+            .unwrap()
+            .unwrap_or(WatchDecision::Allow);
         Box::pin(async move { Ok(d) })
     }
     fn watchers(&self, presentity: String) -> BoxFuture<Result<Vec<WatcherInfo>, Refusal>> {

@@ -58,6 +58,18 @@ fn body(out: &OutRequest) -> &str {
     std::str::from_utf8(&out.body).unwrap()
 }
 
+/// Erin's presence changes: how many subscriptions hear of it.
+fn erin_goes_away(u: &Uas) -> usize {
+    let away = Presence {
+        open: true,
+        activities: vec!["away".into()],
+        ..Presence::default()
+    };
+    lock(&u.subs)
+        .user_changed(FrontEnd::Imps, "erin", &away)
+        .len()
+}
+
 fn change(presentity: &str, watcher: &str, decision: WatchDecision) -> WatchChanged {
     WatchChanged {
         presentity: presentity.into(),
@@ -88,16 +100,7 @@ async fn pending_waits_without_a_body_then_the_answer_activates_or_rejects() {
     assert_eq!((n.content_type.as_deref(), n.body.len()), (None, 0));
 
     // Erin's news is not for a pending watcher.
-    let away = Presence {
-        open: true,
-        activities: vec!["away".into()],
-        ..Presence::default()
-    };
-    assert!(
-        lock(&u.subs)
-            .user_changed(FrontEnd::Imps, "erin", &away)
-            .is_empty()
-    );
+    assert_eq!(erin_goes_away(&u), 0);
 
     // Erin allows: the subscription is asked again, then the full document.
     let (now, reload) = u.decided(&change(ERIN_WV, ALICE, WatchDecision::Allow), NOW);
@@ -121,12 +124,7 @@ async fn pending_waits_without_a_body_then_the_answer_activates_or_rejects() {
     // The same decision again says nothing; a change reaches the watcher.
     let (now, reload) = u.decided(&change(ERIN_WV, ALICE, WatchDecision::Allow), NOW);
     assert!(now.is_empty() && reload.is_empty());
-    assert_eq!(
-        lock(&u.subs)
-            .user_changed(FrontEnd::Imps, "erin", &away)
-            .len(),
-        1
-    );
+    assert_eq!(erin_goes_away(&u), 1);
 
     // Erin removes the watcher: terminated, rejected, gone.
     let (now, reload) = u.decided(&change(ERIN, ALICE, WatchDecision::Block), NOW);
@@ -150,25 +148,13 @@ async fn polite_block_shows_offline_and_nothing_more() {
     let h = authed(&u, subscribe_erin(&[])).await;
     assert_eq!(h.reply.code, 200);
     let n = notify_of(&h);
-    assert_eq!(
-        headers(&n)[1],
-        ("Subscription-State", "active;expires=600")
-    );
+    assert_eq!(headers(&n)[1], ("Subscription-State", "active;expires=600"));
     assert_eq!(n.content_type.as_deref(), Some("application/pidf+xml"));
     assert_eq!(
         body(&n),
         pidf::presence_document(ERIN, ERIN, &Presence::offline())
     );
-    let away = Presence {
-        open: true,
-        activities: vec!["away".into()],
-        ..Presence::default()
-    };
-    assert!(
-        lock(&u.subs)
-            .user_changed(FrontEnd::Imps, "erin", &away)
-            .is_empty()
-    );
+    assert_eq!(erin_goes_away(&u), 0);
     // Downgraded from allowed: the offline document at once.
     let (u, _) = erin_uas(WatchDecision::Allow);
     authed(&u, subscribe_erin(&[])).await;
@@ -248,12 +234,18 @@ async fn winfo_full_then_partial_documents_with_versions() {
         since: crate::store::UnixTime(NOW as i64),
     }];
     let h = authed(&u, subscribe_winfo(ALICE, "w-1", &[])).await;
-    assert_eq!((h.reply.code, h.reply.header("Expires")), (200, Some("600")));
+    assert_eq!(
+        (h.reply.code, h.reply.header("Expires")),
+        (200, Some("600"))
+    );
     let n = sent(&h);
     assert_eq!(n.method, "NOTIFY");
     assert_eq!(n.request_uri, "sip:alice@127.0.0.1:5070");
     assert_eq!(headers(&n), WINFO_HEADERS.to_vec());
-    assert_eq!(n.content_type.as_deref(), Some("application/watcherinfo+xml"));
+    assert_eq!(
+        n.content_type.as_deref(),
+        Some("application/watcherinfo+xml")
+    );
     assert_eq!(n.cseq, 1);
     assert_eq!(
         body(&n),
@@ -282,10 +274,16 @@ async fn winfo_full_then_partial_documents_with_versions() {
         winfo::document(ALICE, 2, false, &[(HARRY, WatchDecision::Allow)])
     );
     // Nobody else's news.
-    assert!(u.watcher_news(ERIN, HARRY, WatchDecision::Pending, NOW).is_empty());
+    assert!(
+        u.watcher_news(ERIN, HARRY, WatchDecision::Pending, NOW)
+            .is_empty()
+    );
 
     // A refresh: the full list again, version 3.
-    let tagged = [("To", "<sip:alice@sms.example>;tag=tag1"), ("CSeq", "2 SUBSCRIBE")];
+    let tagged = [
+        ("To", "<sip:alice@sms.example>;tag=tag1"),
+        ("CSeq", "2 SUBSCRIBE"),
+    ];
     let h = authed(&u, subscribe_winfo(ALICE, "w-1", &tagged)).await;
     assert_eq!(h.reply.code, 200);
     let n = sent(&h);
@@ -310,7 +308,10 @@ async fn winfo_full_then_partial_documents_with_versions() {
         ]
     );
     assert!(n.body.is_empty() && n.content_type.is_none());
-    assert!(u.watcher_news(ALICE, HARRY, WatchDecision::Pending, NOW).is_empty());
+    assert!(
+        u.watcher_news(ALICE, HARRY, WatchDecision::Pending, NOW)
+            .is_empty()
+    );
 }
 
 #[tokio::test]
