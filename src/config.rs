@@ -27,6 +27,33 @@ pub struct Config {
     pub status: Status,
     /// `[federation]`: other domains.
     pub federation: Federation,
+    /// `[presence]`: presence authorisation.
+    pub presence: Presence,
+}
+
+/// `[presence]`: who may see a presentity when none of their rules says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Presence {
+    /// What a watcher no rule of the presentity decides gets (default
+    /// `confirm`: pending until the presentity answers).
+    pub default_policy: DefaultPolicy,
+}
+
+/// `[presence] default_policy`: the handling of a watcher no rule decides
+/// (RFC 5025 `sub-handling`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DefaultPolicy {
+    /// Ask the presentity; pending until they answer.
+    #[default]
+    Confirm,
+    /// Full presence for anyone.
+    Allow,
+    /// Refused.
+    Block,
+    /// Shown offline, without being told.
+    PoliteBlock,
 }
 
 /// `[federation]`: how the bridge meets other domains. With nothing set, no
@@ -716,6 +743,25 @@ mod tests {
         );
         let c = parse("[imps]\ncir_tcp_listen = \"8081\"\n").unwrap();
         assert!(c.validate().unwrap_err().contains("imps.cir_tcp_listen"));
+    }
+
+    #[test]
+    fn the_presence_default_policy_is_confirm_and_takes_the_four_handlings() {
+        assert_eq!(
+            parse("").unwrap().presence.default_policy,
+            DefaultPolicy::Confirm
+        );
+        for (text, want) in [
+            ("confirm", DefaultPolicy::Confirm),
+            ("allow", DefaultPolicy::Allow),
+            ("block", DefaultPolicy::Block),
+            ("polite-block", DefaultPolicy::PoliteBlock),
+        ] {
+            let c = parse(&format!("[presence]\ndefault_policy = \"{text}\"\n")).unwrap();
+            assert_eq!(c.presence.default_policy, want);
+        }
+        assert!(parse("[presence]\ndefault_policy = \"polite_block\"\n").is_err());
+        assert!(parse("[presence]\npolicy = \"allow\"\n").is_err());
     }
 
     #[test]

@@ -73,7 +73,9 @@ impl Imps {
 
 /// A daemon for `sms.test` with IMPS, `otherdomain.test` a peer at
 /// 127.0.0.2, and `[federation] extra` keys; alice (SIP, with the contact
-/// Sam, alias `sam`), erin (SIP) and harry (IMPS).
+/// Sam, alias `sam`), erin (SIP) and harry (IMPS). A watcher a presentity
+/// has not listed is refused (`[presence] default_policy = "block"`), so a
+/// watch is refused until the presentity lists the watcher.
 fn start(dir: &TempDir, sim: &SimProcess, federation: &str) -> (Daemon, SocketAddr) {
     let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let (config, db, sip, status) = write_config(
@@ -81,7 +83,8 @@ fn start(dir: &TempDir, sim: &SimProcess, federation: &str) -> (Daemon, SocketAd
         &[&sim.port],
         &format!(
             "[imps]\nlisten = \"{imps}\"\n\n[federation]\n{federation}\n\
-             [[federation.domain]]\nname = \"otherdomain.test\"\naddresses = [\"{PEER}\"]\n"
+             [[federation.domain]]\nname = \"otherdomain.test\"\naddresses = [\"{PEER}\"]\n\
+             [presence]\ndefault_policy = \"block\"\n"
         ),
     );
     add_user(&config, "sip:alice@sms.test", "pa", &[(SAM, "Sam", "sam")]);

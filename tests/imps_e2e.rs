@@ -294,6 +294,24 @@ fn sip_watchers_see_imps_users_as_pidf() {
                 smsbridge::store::UnixTime::now(),
             )
             .unwrap();
+        // …and erin has alice in hers and blocks mallory: erin's policy
+        // lets alice see her, and not mallory.
+        store
+            .put_im_contact(
+                e.id,
+                a.id,
+                Some("Alice"),
+                smsbridge::store::DEFAULT_LIST,
+                smsbridge::store::UnixTime::now(),
+            )
+            .unwrap();
+        let m = store
+            .user_by_address("sip:mallory@sms.test")
+            .unwrap()
+            .unwrap();
+        store
+            .block_im_user(e.id, m.id, true, smsbridge::store::UnixTime::now())
+            .unwrap();
     }
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
     let mut alice = Ua::new("sip:alice@sms.test", "secret", sip);
@@ -352,7 +370,7 @@ fn sip_watchers_see_imps_users_as_pidf() {
     let n = notified(&alice, "NOTIFY");
     assert!(n.body.contains("<dm:note>at lunch</dm:note>"), "{}", n.body);
 
-    // Not in mallory's lists: no watching.
+    // Blocked by erin: no watching.
     let mut mallory = Ua::new("sip:mallory@sms.test", "pw-m", sip);
     assert_eq!(subscribe(&mut mallory).status(), 403);
 }

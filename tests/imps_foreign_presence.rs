@@ -65,6 +65,8 @@ impl ImApi for Fake {
                         name: None,
                     },
                     online: None,
+                    decision: smsbridge::bridge::api::WatchDecision::Allow,
+                    unavailable: None,
                 })
             } else {
                 Err(Refusal::NoRoute(name))

@@ -23,6 +23,7 @@ fn readme_configuration_example_is_valid() {
     assert_eq!(cfg.status, defaults.status);
     assert_eq!(cfg.imps, defaults.imps);
     assert_eq!(cfg.database, defaults.database);
+    assert_eq!(cfg.presence, defaults.presence);
     assert_eq!(cfg.modem.len(), 1);
     assert_eq!(cfg.modem[0].baud, 115_200);
 }

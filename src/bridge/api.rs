@@ -309,6 +309,17 @@ pub struct SubscriberPresence {
     pub name: Option<String>,
     /// Set when the watched one is a user of the bridge, not a subscriber.
     pub im_user: Option<ImUserPresence>,
+    /// What the presentity's policy decided for this watcher (for a
+    /// subscriber: `Allow` when the watcher has them as a contact, else the
+    /// policy of the contact's owner). `PoliteBlock`: `im_user` shows offline
+    /// and nothing more is said; `Pending`: show nothing until
+    /// `ImFrontEnd::watch_changed` says more. A blocked watcher gets a
+    /// refusal, never this.
+    pub decision: WatchDecision,
+    /// Set when a subscriber cannot be reached now, with why in words
+    /// ("opted out of messages (STOP)", "blocked"): shown not available with
+    /// this as the note / status text instead of "SMS-only".
+    pub unavailable: Option<String>,
 }
 
 /// The presence of a user of the bridge, as another front end's watchers see it.
@@ -388,6 +399,26 @@ pub enum SubHandling {
     Allow,
 }
 
+impl SubHandling {
+    /// The RFC 5025 name (`block`, `confirm`, `polite-block`, `allow`), as
+    /// pres-rules, the store and `[presence] default_policy` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Confirm => "confirm",
+            Self::PoliteBlock => "polite-block",
+            Self::Allow => "allow",
+        }
+    }
+
+    /// The handling named so, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Block, Self::Confirm, Self::PoliteBlock, Self::Allow]
+            .into_iter()
+            .find(|h| h.as_str() == s)
+    }
+}
+
 /// Whom a rule is about (RFC 4745 `identity` / `one` and `domain`
 /// conditions, or a rule with no condition).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -424,6 +455,26 @@ pub enum WatchDecision {
     Pending,
 }
 
+impl WatchDecision {
+    /// Its name in the store and logs (`allow`, `polite-block`, `block`,
+    /// `pending`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::PoliteBlock => "polite-block",
+            Self::Block => "block",
+            Self::Pending => "pending",
+        }
+    }
+
+    /// The decision named so, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Allow, Self::PoliteBlock, Self::Block, Self::Pending]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
 /// Where one watcher of a presentity stands (RFC 3858 `watcher` status).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatcherInfo {
@@ -455,8 +506,13 @@ pub trait BridgeApi: Send + Sync + 'static {
     /// Digest credentials of a user by address (SIP AOR), `None` if unknown or
     /// without a SIP password.
     fn sip_credentials(&self, address: String) -> BoxFuture<Option<SipCredentials>>;
-    /// The presence of `target` for `watcher`: `Ok` when the subscriber is in the
-    /// watcher's contacts (and not blocked), else a refusal (SIP 403/404).
+    /// The presence of `target` for `watcher`, as the presentity's policy
+    /// decides (`SubscriberPresence::decision`): a user of the bridge by
+    /// their policy ([`BridgeApi::authorise_watch`], so a new pending
+    /// watcher is announced); a subscriber `Allow` when in the watcher's
+    /// contacts, else by the policy of the contact's owner. A blocked
+    /// watcher, a blocked contact, or a subscriber nobody has: a refusal
+    /// (SIP 403/404).
     fn presence(
         &self,
         watcher: String,
@@ -693,8 +749,15 @@ pub struct ContactList {
 pub struct Watched {
     /// Whom.
     pub target: Target,
-    /// For a user: whether their front end has them online, if it can tell.
+    /// For a user: whether their front end has them online, if it can tell
+    /// (`Some(false)` unless `decision` is `Allow`).
     pub online: Option<bool>,
+    /// What the presentity's policy decided for this watcher (see
+    /// [`SubscriberPresence::decision`]); a blocked watcher gets a refusal.
+    pub decision: WatchDecision,
+    /// A subscriber who cannot be reached now, and why (see
+    /// [`SubscriberPresence::unavailable`]).
+    pub unavailable: Option<String>,
 }
 
 /// What IM front ends beyond plain IM → SMS ask of the bridge (IMPS Login,
@@ -766,8 +829,12 @@ pub trait ImApi: BridgeApi {
     fn unwatch_foreign(&self, watcher: String, presentity: String) {
         let _ = (watcher, presentity);
     }
-    /// What `watcher` may see of `name`: allowed when `name` is in the watcher's
-    /// lists and not blocked.
+    /// What `watcher` may see of `name` (`Watched::decision`): a user of the
+    /// bridge as their policy decides (through
+    /// [`BridgeApi::authorise_watch`]; refused when the watcher blocked
+    /// them or they block the watcher); a subscriber as
+    /// [`BridgeApi::presence`] says; a user of another domain when in the
+    /// watcher's lists and not blocked (their domain decides the rest).
     fn watch(&self, watcher: String, name: String) -> BoxFuture<Result<Watched, Refusal>> {
         let _ = watcher;
         Box::pin(async move { Err(Refusal::UnknownRecipient(name)) })

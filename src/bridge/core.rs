@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::api::{
-    Accepted, BoxFuture, BridgeApi, ImFrontEnd, ImToSms, Recipient, Refusal, SipCredentials,
-    SubscriberPresence,
+    Accepted, BoxFuture, BridgeApi, ImFrontEnd, ImToSms, PresenceRule, Recipient, Refusal,
+    SipCredentials, SubHandling, SubscriberPresence, WatchDecision, WatcherInfo,
 };
 use super::policy;
 use crate::config;
@@ -56,6 +56,9 @@ pub struct Shared {
     pub domains: Arc<crate::domains::Domains>,
     /// `[federation]`: what users of other domains may reach.
     pub federation: config::Federation,
+    /// `[presence] default_policy`: the handling of a watcher no rule of the
+    /// presentity decides.
+    pub presence_default: SubHandling,
     front_ends: RwLock<Vec<(FrontEnd, Arc<dyn ImFrontEnd>)>>,
     clock: Clock,
     /// Password hashes running at once: each takes an argon2 block of memory
@@ -105,6 +108,7 @@ impl Shared {
             modems_ready,
             domains: Arc::new(crate::domains::Domains::from_config(cfg)),
             federation: cfg.federation.clone(),
+            presence_default: super::authz::default_handling(cfg.presence.default_policy),
             front_ends: RwLock::new(Vec::new()),
             clock: Arc::new(UnixTime::now),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
@@ -199,6 +203,15 @@ impl Shared {
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, f)| Arc::clone(f))
+    }
+
+    /// Every front end that runs (each hears every change of a presentity's
+    /// decisions).
+    pub fn front_ends(&self) -> Vec<Arc<dyn ImFrontEnd>> {
+        self.front_ends
+            .read()
+            .map(|v| v.iter().map(|(_, f)| Arc::clone(f)).collect())
+            .unwrap_or_default()
     }
 
     /// Runs `f` on the store in a blocking thread (SQLite fsyncs).
@@ -590,7 +603,7 @@ impl BridgeApi for Bridge {
             let msisdn = match this.resolve(&user, &target).await {
                 Ok(m) => m,
                 // Not a subscriber: perhaps another user of the bridge (an IMPS
-                // user watched from SIP), allowed when in the watcher's lists.
+                // user watched from SIP), as their policy decides.
                 Err(e) => {
                     let Recipient::Alias(name) = &target else {
                         return Err(e);
@@ -599,55 +612,23 @@ impl BridgeApi for Bridge {
                         .await
                         .map_err(|we| match we {
                             // A user of the bridge, but not one the watcher may watch.
-                            Refusal::Blocked(_) | Refusal::NotInContacts(_) => we,
+                            Refusal::Blocked(_)
+                            | Refusal::BlockedByRecipient(_)
+                            | Refusal::NotInContacts(_) => we,
                             _ => e,
                         })?;
-                    return match watched.target {
-                        crate::bridge::api::Target::User {
-                            user_part,
-                            name,
-                            front_end,
-                        } => {
-                            let presence = this.presence_of(front_end, &user_part, watched.online);
-                            Ok(SubscriberPresence {
-                                msisdn: String::new(),
-                                name,
-                                im_user: Some(crate::bridge::api::ImUserPresence {
-                                    user_part,
-                                    front_end,
-                                    presence,
-                                }),
-                            })
-                        }
-                        crate::bridge::api::Target::Subscriber { msisdn, name } => {
-                            Ok(SubscriberPresence {
-                                msisdn,
-                                name,
-                                im_user: None,
-                            })
-                        }
-                        // Watched through the federating front end, not here.
-                        crate::bridge::api::Target::Foreign { address, .. } => {
-                            Err(Refusal::NoRoute(address))
-                        }
-                    };
+                    return this.watched_presence(watched);
                 }
             };
-            let (uid, m) = (user.id, msisdn.clone());
-            let contact = this
-                .shared
-                .db(move |s| s.contact(uid, &m))
-                .await
-                .map_err(store_refusal)?;
-            match contact {
-                Some(c) if !c.blocked => Ok(SubscriberPresence {
-                    msisdn: msisdn.to_string(),
-                    name: c.nickname,
-                    im_user: None,
-                }),
-                Some(_) => Err(Refusal::Blocked(msisdn.to_string())),
-                None => Err(Refusal::NotInContacts(msisdn.to_string())),
-            }
+            let (name, decision, unavailable) =
+                this.subscriber_watch(&user, &watcher, &msisdn).await?;
+            Ok(SubscriberPresence {
+                msisdn: msisdn.to_string(),
+                name,
+                im_user: None,
+                decision,
+                unavailable,
+            })
         })
     }
 
@@ -680,6 +661,39 @@ impl BridgeApi for Bridge {
         Some(Arc::clone(&self.shared.domains))
     }
 
+    fn authorise_watch(
+        &self,
+        presentity: String,
+        watcher: String,
+    ) -> BoxFuture<Result<WatchDecision, Refusal>> {
+        self.authorise_watch_api(presentity, watcher)
+    }
+
+    fn watchers(&self, presentity: String) -> BoxFuture<Result<Vec<WatcherInfo>, Refusal>> {
+        self.read_presentity(presentity, Store::watchers)
+    }
+
+    fn decide_watcher(
+        &self,
+        presentity: String,
+        watcher: String,
+        handling: SubHandling,
+    ) -> BoxFuture<Result<(), Refusal>> {
+        self.decide_watcher_api(presentity, watcher, handling)
+    }
+
+    fn presence_rules(&self, presentity: String) -> BoxFuture<Result<Vec<PresenceRule>, Refusal>> {
+        self.read_presentity(presentity, Store::presence_rules)
+    }
+
+    fn set_presence_rules(
+        &self,
+        presentity: String,
+        rules: Vec<PresenceRule>,
+    ) -> BoxFuture<Result<(), Refusal>> {
+        self.set_presence_rules_api(presentity, rules)
+    }
+
     fn user_online(&self, address: String) {
         let sh = Arc::clone(&self.shared);
         tokio::spawn(async move {
@@ -698,6 +712,51 @@ impl BridgeApi for Bridge {
 }
 
 impl Bridge {
+    /// What a watcher sees of what [`ImApi::watch`] allowed, as SIP asks
+    /// for it: a user's presence (offline unless allowed), or a
+    /// subscriber's.
+    ///
+    /// [`ImApi::watch`]: crate::bridge::api::ImApi::watch
+    fn watched_presence(
+        &self,
+        watched: crate::bridge::api::Watched,
+    ) -> Result<SubscriberPresence, Refusal> {
+        use crate::bridge::api::Target;
+        match watched.target {
+            Target::User {
+                user_part,
+                name,
+                front_end,
+            } => {
+                let presence = if watched.decision == WatchDecision::Allow {
+                    self.presence_of(front_end, &user_part, watched.online)
+                } else {
+                    crate::presence::Presence::offline()
+                };
+                Ok(SubscriberPresence {
+                    msisdn: String::new(),
+                    name,
+                    im_user: Some(crate::bridge::api::ImUserPresence {
+                        user_part,
+                        front_end,
+                        presence,
+                    }),
+                    decision: watched.decision,
+                    unavailable: None,
+                })
+            }
+            Target::Subscriber { msisdn, name } => Ok(SubscriberPresence {
+                msisdn,
+                name,
+                im_user: None,
+                decision: watched.decision,
+                unavailable: watched.unavailable,
+            }),
+            // Watched through the federating front end, not here.
+            Target::Foreign { address, .. } => Err(Refusal::NoRoute(address)),
+        }
+    }
+
     /// What a user of the bridge shows: what their front end says of them,
     /// else whether they are `online` there.
     pub(super) fn presence_of(

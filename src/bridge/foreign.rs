@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::api::{
     Accepted, ForeignIm, ImToSms, ImUserPresence, NotifyOn, Recipient, Refusal, SubscriberPresence,
-    Verified,
+    Verified, WatchDecision,
 };
 use super::core::{Bridge, encode_parts, front_end_of, store_refusal, user_part};
 use super::policy::{self, ForeignReach};
@@ -141,9 +141,9 @@ impl Bridge {
                     else {
                         return Ok(Err(Refusal::UnknownRecipient(unknown)));
                     };
-                    let blocked = s
-                        .foreign_contact(user.id, &sender)?
-                        .is_some_and(|c| c.blocked);
+                    // Their block list and block rules (one decision with
+                    // presence: `authz`).
+                    let blocked = Bridge::blocks_messages(s, user.id, &sender)?;
                     let reach = ForeignReach::User {
                         blocked_sender: blocked,
                     };
@@ -226,8 +226,9 @@ impl Bridge {
     }
 
     /// What a watcher of another domain (a SUBSCRIBE its server sent) may
-    /// see of `target`: a user of the bridge who has the watcher in their
-    /// contacts; never a subscriber or another domain's user.
+    /// see of `target`: a user of the bridge, as that user's policy decides
+    /// (their contacts count as rules: listed is allowed, blocked is
+    /// blocked); never a subscriber or another domain's user.
     pub(super) async fn foreign_watcher_presence(
         &self,
         watcher: String,
@@ -242,30 +243,32 @@ impl Bridge {
                 return Err(Refusal::ForeignNotAllowed(n));
             }
         };
-        let w = watcher.clone();
         let found = self
             .shared
             .db(move |s| {
                 let Some(id) = s.user_by_user_part(&part)? else {
                     return Ok(Err(Refusal::UnknownRecipient(part)));
                 };
-                let Some(user) = s.user(id)? else {
-                    return Ok(Err(Refusal::UnknownRecipient(part)));
-                };
-                let listed = s.foreign_contact(id, &w)?.map(|c| c.blocked);
-                Ok(Ok((user, listed)))
+                Ok(s.user(id)?.ok_or(Refusal::UnknownRecipient(part)))
             })
             .await
             .map_err(store_refusal)??;
-        let (user, listed) = found;
-        policy::decide_foreign_watch(listed, &watcher)?;
+        let user = found;
+        let decision = self.authorise(&user, &watcher).await?;
+        if decision == WatchDecision::Block {
+            return Err(Refusal::Blocked(watcher));
+        }
         let front_end = front_end_of(&user);
         let part = user_part(user.address()).to_owned();
-        let online = self
-            .shared
-            .front_end(front_end)
-            .and_then(|fe| fe.online(user.address()));
-        let presence = self.presence_of(front_end, &part, online);
+        let presence = if decision == WatchDecision::Allow {
+            let online = self
+                .shared
+                .front_end(front_end)
+                .and_then(|fe| fe.online(user.address()));
+            self.presence_of(front_end, &part, online)
+        } else {
+            crate::presence::Presence::offline()
+        };
         Ok(SubscriberPresence {
             msisdn: String::new(),
             name: None,
@@ -274,6 +277,8 @@ impl Bridge {
                 front_end,
                 presence,
             }),
+            decision,
+            unavailable: None,
         })
     }
 }

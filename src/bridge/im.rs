@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 
 use super::api::{
     Accepted, BoxFuture, ContactList, ImApi, ImSend, ImToSms, ImUser, ListEntry, LoginProof,
-    Recipient, Refusal, Sent, Target, Verified, Watched,
+    Recipient, Refusal, Sent, Target, Verified, WatchDecision, Watched,
 };
 use super::core::{Bridge, front_end_of, store_refusal, user_part};
 use super::foreign::ToForeign;
@@ -65,7 +65,7 @@ fn digest_matches(nonce: &str, secret: &str, digest: &str) -> bool {
 }
 
 impl Bridge {
-    async fn user_named(&self, address: &str) -> Result<User, Refusal> {
+    pub(super) async fn user_named(&self, address: &str) -> Result<User, Refusal> {
         let a = address.to_owned();
         self.shared
             .db(move |s| s.user_by_address(&a))
@@ -148,7 +148,7 @@ impl Bridge {
     /// Keeps an IM for another user in the inbox and wakes the delivery loop:
     /// the block is read and the IM kept in one transaction.
     async fn relay(&self, from: &User, to: &User, text: &str) -> Result<(), Refusal> {
-        let (fid, tid) = (from.id, to.id);
+        let (fid, tid, from_address) = (from.id, to.id, from.address().to_owned());
         let sender = user_part(from.address()).to_owned();
         let (text, to_address) = (text.to_owned(), to.address().to_owned());
         let now = self.shared.now();
@@ -156,7 +156,9 @@ impl Bridge {
             .shared
             .db(move |s| {
                 s.atomically(|s| {
-                    let blocked = s.im_contact(tid, fid)?.is_some_and(|c| c.blocked);
+                    // The recipient's block list and block rules (one
+                    // decision with presence: `authz`).
+                    let blocked = Bridge::blocks_messages(s, tid, &from_address)?;
                     if let Err(r) = policy::decide_relay(&text, blocked, &to_address) {
                         return Ok(Err(r));
                     }
@@ -326,7 +328,7 @@ impl Bridge {
     }
 }
 
-fn arc(b: &Bridge) -> Arc<Bridge> {
+pub(super) fn arc(b: &Bridge) -> Arc<Bridge> {
     Arc::new(Bridge {
         shared: Arc::clone(&b.shared),
     })
@@ -583,6 +585,17 @@ impl ImApi for Bridge {
             }
             .map_err(store_refusal)?;
             tracing::info!(user = %u.address(), %name, blocked, "block list changed");
+            let addresses = match &resolved {
+                Resolved::Subscriber(..) => Vec::new(),
+                Resolved::User(o, _) => [o.sip_aor.clone(), o.imps_id.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                Resolved::Foreign(a, _) => vec![a.clone()],
+            };
+            if !addresses.is_empty() {
+                this.lists_changed(&u, addresses, !blocked).await?;
+            }
             Ok(resolved.target())
         })
     }
@@ -606,30 +619,37 @@ impl ImApi for Bridge {
             let u = this.user_named(&watcher).await?;
             let resolved = this.resolve_target(&u, &name).await?;
             let uid = u.id;
-            let (listed, online) = match &resolved {
+            let (decision, online, unavailable) = match &resolved {
                 Resolved::Subscriber(m, _) => {
-                    let m = m.clone();
-                    let c = this
-                        .shared
-                        .db(move |s| s.contact(uid, &m))
-                        .await
-                        .map_err(store_refusal)?;
-                    (c.map(|c| c.blocked), None)
+                    let (_, decision, unavailable) = this.subscriber_watch(&u, &watcher, m).await?;
+                    (decision, None, unavailable)
                 }
+                // The presentity's policy decides; the watcher's own block
+                // of them still keeps them out of sight.
                 Resolved::User(o, _) => {
                     let oid = o.id;
-                    let c = this
+                    let own = this
                         .shared
                         .db(move |s| s.im_contact(uid, oid))
                         .await
                         .map_err(store_refusal)?;
-                    let online = this
-                        .shared
-                        .front_end(front_end_of(o))
-                        .and_then(|fe| fe.online(o.address()));
-                    (c.map(|c| c.blocked), online)
+                    if own.is_some_and(|c| c.blocked) {
+                        return Err(Refusal::Blocked(name));
+                    }
+                    let decision = this.authorise(o, &watcher).await?;
+                    let online = match decision {
+                        WatchDecision::Block => return Err(Refusal::BlockedByRecipient(name)),
+                        WatchDecision::Allow => this
+                            .shared
+                            .front_end(front_end_of(o))
+                            .and_then(|fe| fe.online(o.address())),
+                        WatchDecision::PoliteBlock | WatchDecision::Pending => Some(false),
+                    };
+                    (decision, online, None)
                 }
-                // Their presence comes from their domain (`watch_foreign`).
+                // Their presence comes from their domain (`watch_foreign`),
+                // whose policy decides there; the watcher's list says
+                // whether to ask.
                 Resolved::Foreign(a, _) => {
                     let a = a.clone();
                     let c = this
@@ -637,17 +657,19 @@ impl ImApi for Bridge {
                         .db(move |s| s.foreign_contact(uid, &a))
                         .await
                         .map_err(store_refusal)?;
-                    (c.map(|c| c.blocked), None)
+                    match c.map(|c| c.blocked) {
+                        Some(false) => (WatchDecision::Allow, None, None),
+                        Some(true) => return Err(Refusal::Blocked(name)),
+                        None => return Err(Refusal::NotInContacts(name)),
+                    }
                 }
             };
-            match listed {
-                Some(false) => Ok(Watched {
-                    target: resolved.target(),
-                    online,
-                }),
-                Some(true) => Err(Refusal::Blocked(name)),
-                None => Err(Refusal::NotInContacts(name)),
-            }
+            Ok(Watched {
+                target: resolved.target(),
+                online,
+                decision,
+                unavailable,
+            })
         })
     }
 }

@@ -9,6 +9,7 @@
 //! decision.
 
 pub mod api;
+mod authz;
 mod core;
 mod foreign;
 mod im;
@@ -19,6 +20,7 @@ pub mod policy;
 mod tests;
 mod work;
 
+pub use authz::{default_handling, replace_presence_rules};
 pub use core::{Bridge, Clock, ModemsReady, Shared, user_part};
 pub use inbound::run_inbound;
 pub use work::{ModemNames, StoreWork};

@@ -221,18 +221,6 @@ pub fn decide_foreign_outbound(text: &str, blocked: bool, to: &str) -> Result<()
     Ok(())
 }
 
-/// May a watcher of another domain see a user of the bridge: only when that
-/// user has the watcher's address in their contacts, not blocked (`listed`:
-/// `Some(blocked)` for a contact, `None` for none). Presence rules of the
-/// user's own (allow, block, confirm) come with issue 14.
-pub fn decide_foreign_watch(listed: Option<bool>, watcher: &str) -> Result<(), Refusal> {
-    match listed {
-        Some(false) => Ok(()),
-        Some(true) => Err(Refusal::Blocked(watcher.to_owned())),
-        None => Err(Refusal::NotInContacts(watcher.to_owned())),
-    }
-}
-
 /// Who might get an SMS from a number, as read from the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteSnapshot {
@@ -435,6 +423,11 @@ pub fn outbox_expired_before(now: UnixTime, expiry: Duration) -> UnixTime {
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
+
+mod watch;
+pub use watch::{
+    WatchSnapshot, blocks_messages, decide_watch, decision_of, normalise_address, watcher_handling,
+};
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! `smsbridge users add|list|remove|passwd|imps-digest|limits`.
+//! `smsbridge users add|list|remove|passwd|imps-digest|limits|presence-rules`.
 
 use std::io::Read;
 
@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::output::{or_dash, table, yes_no};
 use super::{Ctx, Failure};
+use crate::bridge::api::{PresenceRule, SubHandling, WatcherMatch};
 use crate::store::{BodyFormat, StoreError, UnixTime, User, UserAddress, UserSettings};
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +41,14 @@ pub(super) enum UsersCommand {
     /// Show a user's limits, or set some: SMS per minute and per day (0: no
     /// limit) and the body format of the IMs they get.
     Limits(LimitsArgs),
+    /// Show a user's presence rules and watchers, or replace the rules:
+    /// each `--rule "ID HANDLING WHO"`, HANDLING one of allow, block,
+    /// polite-block, confirm; WHO an address (`sip:harry@example.com`,
+    /// `wv:harry@example.com`), `*@DOMAIN` or `anyone`. The most specific
+    /// rule decides (address, then domain, then anyone); among equals the
+    /// most restrictive. Known watchers are decided again at once; a running
+    /// daemon tells them at their next refresh.
+    PresenceRules(PresenceRulesArgs),
     /// Set a user's password, read from standard input.
     Passwd {
         /// The user's address.
@@ -67,6 +76,90 @@ pub(super) struct AddArgs {
     /// in the database (see `users imps-digest`).
     #[arg(long, requires = "password_stdin")]
     imps_digest: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PresenceRulesArgs {
+    /// The user's address (either, for a user with both).
+    address: String,
+    /// A rule of the new policy, in order: "ID HANDLING WHO".
+    #[arg(long, value_name = "RULE", value_parser = parse_rule, conflicts_with = "clear")]
+    rule: Vec<PresenceRule>,
+    /// Remove every rule (the default policy decides everyone).
+    #[arg(long)]
+    clear: bool,
+}
+
+/// "ID HANDLING WHO" as a rule.
+fn parse_rule(s: &str) -> Result<PresenceRule, String> {
+    let mut words = s.split_whitespace();
+    let (Some(id), Some(handling), Some(who), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err(format!("{s:?}: expected \"ID HANDLING WHO\""));
+    };
+    let handling = SubHandling::parse(handling)
+        .ok_or_else(|| format!("{handling:?}: expected allow, block, polite-block or confirm"))?;
+    let watcher = if who.eq_ignore_ascii_case("anyone") {
+        WatcherMatch::Anyone
+    } else if let Some(domain) = who.strip_prefix("*@") {
+        WatcherMatch::Domain(domain.to_owned())
+    } else if who.contains(':') {
+        WatcherMatch::Identity(who.to_owned())
+    } else {
+        return Err(format!(
+            "{who:?}: expected an address (sip:…, wv:…), *@DOMAIN or anyone"
+        ));
+    };
+    Ok(PresenceRule {
+        id: id.to_owned(),
+        watcher,
+        handling,
+    })
+}
+
+/// `smsbridge users presence-rules`: the rules (after the change) and the
+/// watchers.
+fn presence_rules(ctx: &Ctx, a: PresenceRulesArgs) -> Result<(), Failure> {
+    let address = UserAddress::parse(&a.address)?;
+    let address = address.as_str();
+    let unknown = || StoreError::UnknownUser(address.to_owned());
+    let (rules, watchers) = if a.clear || !a.rule.is_empty() {
+        let default = crate::bridge::default_handling(ctx.config.presence.default_policy);
+        ctx.change()?.atomically(|s| {
+            let u = s.user_by_address(address)?.ok_or_else(unknown)?;
+            crate::bridge::replace_presence_rules(s, u.id, &a.rule, default, UnixTime::now())?;
+            Ok((s.presence_rules(u.id)?, s.watchers(u.id)?))
+        })?
+    } else {
+        let s = ctx.read()?;
+        let u = s.user_by_address(address)?.ok_or_else(unknown)?;
+        (s.presence_rules(u.id)?, s.watchers(u.id)?)
+    };
+    let rows: Vec<Vec<String>> = rules
+        .iter()
+        .map(|r| {
+            let who = match &r.watcher {
+                WatcherMatch::Identity(a) => a.clone(),
+                WatcherMatch::Domain(d) => format!("*@{d}"),
+                WatcherMatch::Anyone => "anyone".to_owned(),
+            };
+            vec![r.id.clone(), r.handling.as_str().to_owned(), who]
+        })
+        .collect();
+    print!("{}", table(&["RULE", "HANDLING", "WHO"], &rows));
+    let rows: Vec<Vec<String>> = watchers
+        .iter()
+        .map(|w| {
+            vec![
+                w.watcher.clone(),
+                w.decision.as_str().to_owned(),
+                w.since.0.to_string(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["WATCHER", "DECISION", "SINCE"], &rows));
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +255,7 @@ impl UsersCommand {
                 Ok(())
             }
             Self::Limits(a) => limits(ctx, a),
+            Self::PresenceRules(a) => presence_rules(ctx, a),
             Self::Passwd { address, .. } => {
                 let password = read_password()?;
                 ctx.change()?

@@ -50,16 +50,22 @@ fn msisdn_client(msisdn: &str) -> Element {
     Element::new("ClientID").with(Element::text("MSISDN", msisdn))
 }
 
-/// The PresenceSubList of an SMS-only subscriber.
-pub(super) fn sms_only(msisdn: &str) -> Vec<Element> {
+/// The PresenceSubList of an SMS-only subscriber; with `unavailable` (they
+/// opted out, say: `Watched::unavailable`) offline and not available, with
+/// why in the status text.
+pub(super) fn sms_only(msisdn: &str, unavailable: Option<&str>) -> Vec<Element> {
+    let (online, availability, text) = match unavailable {
+        Some(why) => ("F", "NOT_AVAILABLE", format!("SMS-only: {why}")),
+        None => ("T", "AVAILABLE", "SMS-only".to_owned()),
+    };
     vec![
-        attr("OnlineStatus", "T").with(msisdn_client(msisdn)),
+        attr("OnlineStatus", online).with(msisdn_client(msisdn)),
         Element::new("ClientInfo")
             .with(Element::text("Qualifier", "T"))
             .with(Element::text("ClientType", "CLI"))
             .with(msisdn_client(msisdn)),
-        attr("UserAvailability", "AVAILABLE"),
-        attr("StatusText", "SMS-only"),
+        attr("UserAvailability", availability),
+        attr("StatusText", &text),
     ]
 }
 
@@ -288,7 +294,7 @@ impl Server {
 
     fn presence_el(&self, watcher: &str, w: &Watched) -> Element {
         let sub = match &w.target {
-            Target::Subscriber { msisdn, .. } => sms_only(msisdn),
+            Target::Subscriber { msisdn, .. } => sms_only(msisdn, w.unavailable.as_deref()),
             Target::Foreign { address, .. } => {
                 let key = (watcher.to_ascii_lowercase(), address.clone());
                 attributes(&foreign_shown(self.book().foreign.get(&key)))
@@ -629,6 +635,8 @@ impl Server {
             &Watched {
                 target,
                 online: Some(online),
+                decision: crate::bridge::api::WatchDecision::Allow,
+                unavailable: None,
             },
         );
         let max = self.cfg.limits.max_queue;
@@ -669,6 +677,30 @@ mod tests {
         let path = format!("{}/tests/fixtures/pidf/{name}", env!("CARGO_MANIFEST_DIR"));
         let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         pidf::read(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn an_opted_out_subscriber_is_offline_and_not_available_with_why() {
+        let shown = |u| {
+            let attrs = sms_only("+491715550001", u);
+            ["OnlineStatus", "UserAvailability", "StatusText"].map(|n| value(&attrs, n))
+        };
+        assert_eq!(
+            shown(None),
+            [
+                Some("T".into()),
+                Some("AVAILABLE".into()),
+                Some("SMS-only".into())
+            ]
+        );
+        assert_eq!(
+            shown(Some("opted out of messages (STOP)")),
+            [
+                Some("F".into()),
+                Some("NOT_AVAILABLE".into()),
+                Some("SMS-only: opted out of messages (STOP)".into())
+            ]
+        );
     }
 
     /// The PresenceValue of `name` in `attrs` (`None`: not there).
@@ -941,6 +973,8 @@ mod tests {
                 name: None,
             },
             online: Some(true),
+            decision: crate::bridge::api::WatchDecision::Allow,
+            unavailable: None,
         };
         let shown = |server: &Server| {
             let el = server.presence_el("", &registered);

@@ -50,6 +50,8 @@ impl BridgeApi for Bridge {
                 msisdn,
                 name: None,
                 im_user: None,
+                decision: crate::bridge::api::WatchDecision::Allow,
+                unavailable: None,
             })
         })
     }

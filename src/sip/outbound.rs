@@ -233,7 +233,7 @@ pub(crate) fn presence_notify(
             pidf::presence_document(&entity, &entity, &Presence::offline())
         }
         (Some(u), _) => pidf::presence_document(&entity, &entity, &u.presence),
-        (None, _) => pidf::document(&entity, &s.msisdn),
+        (None, _) => pidf::document(&entity, &s.msisdn, s.unavailable.as_deref()),
     });
     dialog_notify(s, state, contact, body)
 }

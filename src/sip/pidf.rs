@@ -19,8 +19,14 @@ pub(crate) const NOTE: &str = "SMS-only";
 /// The CSP `ClientType` values, the only ones read back from `rpid:class`.
 const CLIENT_TYPES: &[&str] = &["MOBILE_PHONE", "COMPUTER", "PDA", "CLI", "OTHER"];
 
-/// The document for `entity` (`sip:+E164@domain`) reachable at `tel:<msisdn>`.
-pub(crate) fn document(entity: &str, msisdn: &str) -> String {
+/// The document for `entity` (`sip:+E164@domain`) reachable at `tel:<msisdn>`;
+/// with `unavailable` (the subscriber opted out, say) `closed`, with why as
+/// the note (`SubscriberPresence::unavailable`).
+pub(crate) fn document(entity: &str, msisdn: &str, unavailable: Option<&str>) -> String {
+    let (status, note) = match unavailable {
+        Some(why) => ("closed", format!("{NOTE}: {why}")),
+        None => ("open", NOTE.to_owned()),
+    };
     Element::new("presence")
         .attr("xmlns", NS)
         .attr("xmlns:dm", DM_NS)
@@ -28,14 +34,14 @@ pub(crate) fn document(entity: &str, msisdn: &str) -> String {
         .with(
             Element::new("tuple")
                 .attr("id", "sms")
-                .with(basic("open"))
+                .with(basic(status))
                 .with(Element::text("contact", &format!("tel:{msisdn}")))
-                .with(Element::text("note", NOTE)),
+                .with(Element::text("note", &note)),
         )
         .with(
             Element::new("dm:person")
                 .attr("id", "p")
-                .with(Element::text("dm:note", NOTE)),
+                .with(Element::text("dm:note", &note)),
         )
         .to_document()
 }
@@ -301,7 +307,7 @@ mod tests {
 
     #[test]
     fn exact_subscriber_document_and_reread() {
-        let doc = document("sip:+491715550001@sms.example", "+491715550001");
+        let doc = document("sip:+491715550001@sms.example", "+491715550001", None);
         assert_eq!(
             doc,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
@@ -324,8 +330,35 @@ mod tests {
     }
 
     #[test]
+    fn an_opted_out_subscriber_is_closed_with_why() {
+        let doc = document(
+            "sip:+491715550001@sms.example",
+            "+491715550001",
+            Some("opted out of messages (STOP)"),
+        );
+        assert_eq!(
+            doc,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+             xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+             entity=\"sip:+491715550001@sms.example\">\
+             <tuple id=\"sms\"><status><basic>closed</basic></status>\
+             <contact>tel:+491715550001</contact>\
+             <note>SMS-only: opted out of messages (STOP)</note></tuple>\
+             <dm:person id=\"p\"><dm:note>SMS-only: opted out of messages (STOP)</dm:note>\
+             </dm:person></presence>"
+        );
+        let p = read(doc.as_bytes()).unwrap();
+        assert!(!p.open);
+        assert_eq!(
+            p.note.as_deref(),
+            Some("SMS-only: opted out of messages (STOP)")
+        );
+    }
+
+    #[test]
     fn escapes_the_entity() {
-        let doc = document("sip:a\"&<@x", "+1");
+        let doc = document("sip:a\"&<@x", "+1", None);
         assert!(doc.contains("entity=\"sip:a&quot;&amp;&lt;@x\""), "{doc}");
         let root = xml::parse(doc.as_bytes(), &Rules::SIP).unwrap();
         assert_eq!(root.attribute("entity"), Some("sip:a\"&<@x"));

@@ -50,6 +50,9 @@ pub(crate) struct Subscription {
     /// `ImFrontEnd::watch_changed` names), or, for a `presence.winfo`
     /// subscription, the watched user's own AOR.
     pub(crate) presentity: Option<String>,
+    /// Set when the subscriber cannot be reached now (opted out), with why:
+    /// their document is closed with it as the note.
+    pub(crate) unavailable: Option<String>,
     /// Set for a `presence.winfo` subscription (RFC 3857): the `version`
     /// of its next watcherinfo document (RFC 3858 §4.1, from 0).
     pub(crate) winfo: Option<u32>,
@@ -138,18 +141,20 @@ impl Subscriptions {
         Some(out)
     }
 
-    /// Records the watched user's current state (a re-SUBSCRIBE asked again).
+    /// Records the watched one's current state (a re-SUBSCRIBE asked again).
     pub(crate) fn set_im_user(
         &mut self,
         call_id: &str,
         local_tag: &str,
         p: Option<ImUserPresence>,
+        unavailable: Option<String>,
     ) {
         if let Some(s) = self
             .by_dialog
             .get_mut(&(call_id.to_owned(), local_tag.to_owned()))
         {
             s.im_user = p;
+            s.unavailable = unavailable;
         }
     }
 
@@ -327,6 +332,7 @@ mod tests {
             local_cseq: 1,
             decision: WatchDecision::Allow,
             presentity: None,
+            unavailable: None,
             winfo: None,
         }
     }

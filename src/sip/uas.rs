@@ -494,6 +494,7 @@ impl Uas {
         };
         s.msisdn = p.msisdn;
         s.im_user = p.im_user;
+        s.unavailable = p.unavailable;
         s.presentity = s.im_user.as_ref().map(|u| self.user_address(u));
         s.decision = match self.authorise(&s).await {
             Ok(WatchDecision::Block) => {
@@ -557,6 +558,7 @@ impl Uas {
             local_cseq: 1,
             decision: WatchDecision::Allow,
             presentity: None,
+            unavailable: None,
             winfo: None,
         })
     }
@@ -648,7 +650,7 @@ impl Uas {
                 .presence(existing.watcher.clone(), existing.target.clone())
                 .await
             {
-                Ok(p) => lock(&self.subs).set_im_user(call_id, tag, p.im_user),
+                Ok(p) => lock(&self.subs).set_im_user(call_id, tag, p.im_user, p.unavailable),
                 Err(r) => {
                     lock(&self.subs).remove(call_id, tag);
                     return presence_refusal(&r).into();
@@ -890,8 +892,14 @@ impl Uas {
             .presence(s.watcher.clone(), s.target.clone())
             .await
         {
-            lock(&self.subs).set_im_user(&s.call_id, &s.local_tag, p.im_user.clone());
+            lock(&self.subs).set_im_user(
+                &s.call_id,
+                &s.local_tag,
+                p.im_user.clone(),
+                p.unavailable.clone(),
+            );
             s.im_user = p.im_user;
+            s.unavailable = p.unavailable;
         }
         let contact = self.cfg.contact(Transport::Udp);
         super::outbound::presence_notify(&s, &s.state(now), &self.cfg.domain, contact)

@@ -60,8 +60,13 @@
 //!   [`Store::last_writer`], else the configured fallback. Store and forward:
 //!   [`Store::pending_inbound`], then `mark_inbound_delivered`, `_retry`,
 //!   `_failed` or `_expired`. A "STOP": [`Store::set_opted_out`].
+//! - Presence authorisation: a presentity's rules ([`Store::presence_rules`],
+//!   [`Store::set_presence_rules`], [`Store::put_identity_rule`]) and watchers
+//!   ([`Store::watchers`], [`Store::record_watcher`]), capped at
+//!   [`MAX_PRESENCE_RULES`] and [`MAX_WATCHERS`].
 
 mod admin;
+mod authz;
 mod cdr;
 mod contacts;
 mod error;
@@ -86,6 +91,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use admin::Purged;
+pub use authz::{MAX_PRESENCE_RULES, MAX_WATCHERS};
 pub use cdr::{ChargingRecord, Direction};
 pub use contacts::{
     Contact, ContactId, Conversation, DEFAULT_LIST, ImportError, NewContact, Subscriber,

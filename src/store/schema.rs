@@ -8,7 +8,7 @@ use super::error::StoreError;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a
 /// released migration is never edited.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -380,6 +380,38 @@ CREATE INDEX foreign_contacts_by_address ON foreign_contacts(address);
 ALTER TABLE messages ADD COLUMN foreign_sender TEXT;
 CREATE INDEX messages_by_foreign_sender ON messages(foreign_sender, created_at)
     WHERE foreign_sender IS NOT NULL;
+"#;
+
+/// Presence authorisation (issue 14): each user's access policy as a
+/// presentity (RFC 4745/5025 rules, in order, each about one watcher, one
+/// domain or anyone) and the watchers the bridge has seen, with where each
+/// stands (pending ones wait here across restarts for the presentity's
+/// answer). A user with a SIP AOR and an IMPS UserID is one presentity: the
+/// rows hang off the user. Addresses are stored normalised (scheme and host
+/// lower-case).
+const V7: &str = r#"
+CREATE TABLE presence_rules (
+    id              INTEGER PRIMARY KEY,
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    rule_id         TEXT NOT NULL CHECK (length(rule_id) > 0),
+    position        INTEGER NOT NULL,
+    match_kind      TEXT NOT NULL CHECK (match_kind IN ('identity', 'domain', 'anyone')),
+    match_value     TEXT,             -- the address or the domain; NULL for anyone
+    handling        TEXT NOT NULL
+                        CHECK (handling IN ('block', 'confirm', 'polite-block', 'allow')),
+    CHECK ((match_kind = 'anyone') = (match_value IS NULL)),
+    UNIQUE (user_id, rule_id)
+);
+CREATE INDEX presence_rules_by_user ON presence_rules(user_id, position);
+
+CREATE TABLE watchers (
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    watcher         TEXT NOT NULL,
+    decision        TEXT NOT NULL
+                        CHECK (decision IN ('allow', 'polite-block', 'block', 'pending')),
+    since           INTEGER NOT NULL,
+    PRIMARY KEY (user_id, watcher)
+);
 "#;
 
 /// Applies the missing migrations in one IMMEDIATE transaction, so that two

@@ -80,11 +80,15 @@ impl BridgeApi for FakeBridge {
                     msisdn: n,
                     name: Some("Bob".into()),
                     im_user: None,
+                    decision: smsbridge::bridge::api::WatchDecision::Allow,
+                    unavailable: None,
                 }),
                 Recipient::Alias(a) if a == "bob" => Ok(SubscriberPresence {
                     msisdn: "+491715550001".into(),
                     name: Some("Bob".into()),
                     im_user: None,
+                    decision: smsbridge::bridge::api::WatchDecision::Allow,
+                    unavailable: None,
                 }),
                 other => Err(Refusal::NotInContacts(format!("{other:?}"))),
             }

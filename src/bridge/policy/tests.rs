@@ -536,7 +536,7 @@ fn no_open_relay_between_foreign_domains() {
 }
 
 #[test]
-fn outbound_to_foreign_users_and_foreign_watchers() {
+fn outbound_to_foreign_users() {
     assert_eq!(decide_foreign_outbound("hi", false, "sip:j@o.test"), Ok(()));
     assert_eq!(
         decide_foreign_outbound("hi", true, "sip:j@o.test"),
@@ -545,14 +545,5 @@ fn outbound_to_foreign_users_and_foreign_watchers() {
     assert_eq!(
         decide_foreign_outbound("", false, "sip:j@o.test"),
         Err(Refusal::EmptyMessage)
-    );
-    assert_eq!(decide_foreign_watch(Some(false), "sip:j@o.test"), Ok(()));
-    assert_eq!(
-        decide_foreign_watch(Some(true), "sip:j@o.test"),
-        Err(Refusal::Blocked("sip:j@o.test".into()))
-    );
-    assert_eq!(
-        decide_foreign_watch(None, "sip:j@o.test"),
-        Err(Refusal::NotInContacts("sip:j@o.test".into()))
     );
 }

@@ -32,6 +32,7 @@ fn dialog(call_id: &str, expires_at: u64) -> Subscription {
         local_cseq: 1,
         decision: crate::bridge::api::WatchDecision::Allow,
         presentity: None,
+        unavailable: None,
         winfo: None,
     }
 }

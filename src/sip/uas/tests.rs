@@ -58,16 +58,22 @@ impl BridgeApi for Fake {
                     msisdn: String::new(),
                     name: None,
                     im_user: user,
+                    decision: WatchDecision::Allow,
+                    unavailable: None,
                 }),
                 (None, Recipient::Number(n)) => Ok(SubscriberPresence {
                     msisdn: n,
                     name: None,
                     im_user: None,
+                    decision: crate::bridge::api::WatchDecision::Allow,
+                    unavailable: None,
                 }),
                 (None, Recipient::Alias(_) | Recipient::Foreign(_)) => Ok(SubscriberPresence {
                     msisdn: "+491715550001".into(),
                     name: Some("Bob".into()),
                     im_user: None,
+                    decision: crate::bridge::api::WatchDecision::Allow,
+                    unavailable: None,
                 }),
             }
         })

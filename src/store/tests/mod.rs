@@ -3,6 +3,7 @@
 
 mod admin;
 mod atomic;
+mod authz;
 mod durability;
 mod foreign;
 mod inbox;
