@@ -496,14 +496,15 @@ impl Uas {
         s.im_user = p.im_user;
         s.unavailable = p.unavailable;
         s.presentity = s.im_user.as_ref().map(|u| self.user_address(u));
-        s.decision = match self.authorise(&s).await {
-            Ok(WatchDecision::Block) => {
+        // The bridge's answer carries the presentity's decision (a blocked
+        // watcher got a refusal above).
+        s.decision = match p.decision {
+            WatchDecision::Block => {
                 return Reply::new(403)
                     .warning("the presentity does not allow you")
                     .into();
             }
-            Ok(d) => d,
-            Err(r) => return presence_refusal(&r).into(),
+            d => d,
         };
         if expires > 0 && !lock(&self.subs).insert(s.clone()) {
             return Reply::new(503)
@@ -645,30 +646,27 @@ impl Uas {
         }
         let mut expires = expires;
         if expires > 0 {
-            match self
+            let d = match self
                 .bridge
                 .presence(existing.watcher.clone(), existing.target.clone())
                 .await
             {
-                Ok(p) => lock(&self.subs).set_im_user(call_id, tag, p.im_user, p.unavailable),
+                Ok(p) => {
+                    lock(&self.subs).set_im_user(call_id, tag, p.im_user, p.unavailable);
+                    p.decision
+                }
+                // Refused now by the presentity: the refresh ends it below.
+                Err(Refusal::Blocked(_) | Refusal::BlockedByRecipient(_)) => WatchDecision::Block,
                 Err(r) => {
                     lock(&self.subs).remove(call_id, tag);
                     return presence_refusal(&r).into();
                 }
-            }
-            match self.authorise(&existing).await {
-                Ok(d) => {
-                    lock(&self.subs).set_decision(call_id, tag, d);
-                    // Rejected now: the refresh ends it (NOTIFY terminated;
-                    // reason=rejected).
-                    if d == WatchDecision::Block {
-                        expires = 0;
-                    }
-                }
-                Err(r) => {
-                    lock(&self.subs).remove(call_id, tag);
-                    return presence_refusal(&r).into();
-                }
+            };
+            lock(&self.subs).set_decision(call_id, tag, d);
+            // Rejected now: the refresh ends it (NOTIFY terminated;
+            // reason=rejected).
+            if d == WatchDecision::Block {
+                expires = 0;
             }
         }
         match lock(&self.subs).refresh(call_id, tag, expires, now) {
@@ -685,21 +683,6 @@ impl Uas {
             FrontEnd::Imps => "wv",
         };
         format!("{scheme}:{}@{}", u.user_part, self.cfg.domain)
-    }
-
-    /// What the presentity's policy lets the watcher of `s` see: a user of
-    /// the bridge decides (`BridgeApi::authorise_watch`, which tells them of
-    /// a new pending watcher); a subscriber in the watcher's own contacts is
-    /// shown as the bridge answered.
-    async fn authorise(&self, s: &Subscription) -> Result<WatchDecision, Refusal> {
-        match &s.presentity {
-            Some(p) => {
-                self.bridge
-                    .authorise_watch(p.clone(), s.watcher.clone())
-                    .await
-            }
-            None => Ok(WatchDecision::Allow),
-        }
     }
 
     /// A new `presence.winfo` SUBSCRIBE (RFC 3857): a user of ours watching

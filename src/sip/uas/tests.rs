@@ -24,6 +24,8 @@ struct Fake {
     authorised: Mutex<Vec<(String, String)>>,
     /// What `watchers` answers.
     watchers: Mutex<Vec<WatcherInfo>>,
+    /// Why subscribers cannot be reached (opted out), if they cannot.
+    unavailable: Mutex<Option<String>>,
 }
 
 impl BridgeApi for Fake {
@@ -48,25 +50,42 @@ impl BridgeApi for Fake {
             })
         })
     }
-    fn presence(&self, _w: String, t: Recipient) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
+    fn presence(&self, w: String, t: Recipient) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
         let r = self.refuse_presence.lock().unwrap().clone();
         let user = self.user.lock().unwrap().clone();
+        // A user of the bridge: their policy decides, as the bridge's
+        // presence() does (a blocked watcher is refused).
+        let decision = match &user {
+            Some(u) => {
+                let presentity = format!("wv:{}@sms.example", u.user_part);
+                self.authorised.lock().unwrap().push((presentity, w));
+                self.decision
+                    .lock()
+                    .unwrap()
+                    .unwrap_or(WatchDecision::Allow)
+            }
+            None => WatchDecision::Allow,
+        };
+        let unavailable = self.unavailable.lock().unwrap().clone();
         Box::pin(async move {
             match (r, t) {
                 (Some(r), _) => Err(r),
-                (None, Recipient::Alias(_)) if user.is_some() => Ok(SubscriberPresence {
-                    msisdn: String::new(),
-                    name: None,
-                    im_user: user,
-                    decision: WatchDecision::Allow,
-                    unavailable: None,
-                }),
+                (None, Recipient::Alias(a)) if user.is_some() => match decision {
+                    WatchDecision::Block => Err(Refusal::BlockedByRecipient(a)),
+                    decision => Ok(SubscriberPresence {
+                        msisdn: String::new(),
+                        name: None,
+                        im_user: user,
+                        decision,
+                        unavailable: None,
+                    }),
+                },
                 (None, Recipient::Number(n)) => Ok(SubscriberPresence {
                     msisdn: n,
                     name: None,
                     im_user: None,
                     decision: crate::bridge::api::WatchDecision::Allow,
-                    unavailable: None,
+                    unavailable,
                 }),
                 (None, Recipient::Alias(_) | Recipient::Foreign(_)) => Ok(SubscriberPresence {
                     msisdn: "+491715550001".into(),

@@ -361,3 +361,21 @@ async fn winfo_only_for_ones_own_address_in_its_format_and_capped() {
     req.source = "127.0.0.2:5060".parse().unwrap();
     assert_eq!(u.handle(&req, NOW).await.reply.code, 403);
 }
+
+#[tokio::test]
+async fn an_opted_out_subscriber_is_shown_closed_with_why() {
+    let (u, fake) = uas();
+    let why = "opted out of messages (STOP)";
+    *fake.unavailable.lock().unwrap() = Some(why.into());
+    let req = request(
+        "SUBSCRIBE",
+        "sip:+491715550001@sms.example",
+        &[("Event", "presence"), ("Contact", "<sip:a@127.0.0.1>")],
+        "",
+    );
+    let h = authed(&u, req).await;
+    assert_eq!(h.reply.code, 200);
+    let n = notify_of(&h);
+    let entity = "sip:+491715550001@sms.example";
+    assert_eq!(body(&n), pidf::document(entity, "+491715550001", Some(why)));
+}
