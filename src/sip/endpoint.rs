@@ -30,7 +30,7 @@ use super::uas::{Followup, Uas, UasConfig, lock};
 use super::wire::{Reply, Request, Transport};
 use crate::bridge::api::{
     BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, ForeignIm, ForeignPresence, FrontEnd,
-    ImFrontEnd, Refusal, SmsToIm,
+    ImFrontEnd, Refusal, SmsToIm, WatchChanged, WatchDecision,
 };
 use crate::presence::Presence;
 
@@ -581,6 +581,33 @@ impl ImFrontEnd for SipFrontEnd {
 
     fn unwatch_foreign(&self, watcher: &str, presentity: &str) {
         self.end_watch(watcher, presentity);
+    }
+
+    /// A watcher waits for a SIP user: their `presence.winfo`
+    /// subscriptions hear it.
+    fn watcher_pending(&self, presentity: &str, watcher: &str) {
+        let news =
+            self.inner
+                .uas
+                .watcher_news(presentity, watcher, WatchDecision::Pending, unix_now());
+        self.send_all(news);
+    }
+
+    /// A presentity decided anew on a watcher: that watcher's SIP
+    /// subscriptions take the decision (those allowed now after asking the
+    /// bridge what the user shows), and the presentity's winfo watchers
+    /// hear it.
+    fn watch_changed(&self, change: &WatchChanged) {
+        let now = unix_now();
+        let (notifies, allowed) = self.inner.uas.decided(change, now);
+        self.send_all(notifies);
+        for s in allowed {
+            let fe = self.clone();
+            tokio::spawn(async move {
+                let out = fe.inner.uas.reloaded(s, unix_now()).await;
+                fe.send_logged(out).await;
+            });
+        }
     }
 
     fn online(&self, address: &str) -> Option<bool> {

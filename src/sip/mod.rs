@@ -41,6 +41,7 @@ mod screen;
 mod transport;
 mod uas;
 mod watch;
+mod winfo;
 pub(crate) mod wire;
 
 pub use endpoint::{SipError, SipFrontEnd};

@@ -7,7 +7,9 @@ use super::imdn::{self, Imdn};
 use super::pidf;
 use super::presence::Subscription;
 use super::route::Route;
-use crate::bridge::api::{DeliveryNotice, DeliveryResult, ForeignIm, SmsToIm};
+use super::winfo;
+use crate::bridge::api::{DeliveryNotice, DeliveryResult, ForeignIm, SmsToIm, WatchDecision};
+use crate::presence::Presence;
 use crate::store::BodyFormat;
 
 /// A request to send, before the transport layer sees it.
@@ -211,7 +213,10 @@ pub(crate) fn imdn_message(
 }
 
 /// A NOTIFY in a presence subscription. `state` is the Subscription-State
-/// value; an active one carries the PIDF document.
+/// value; an active one carries the PIDF document: the real one when the
+/// presentity allows the watcher, an offline one when they polite-block
+/// them. A pending or ended subscription's NOTIFY has no body, and neither
+/// has a `presence.winfo` one here (its documents come with the news).
 pub(crate) fn presence_notify(
     s: &Subscription,
     state: &str,
@@ -222,12 +227,29 @@ pub(crate) fn presence_notify(
         Some(u) => format!("sip:{}@{domain}", u.user_part),
         None => subscriber_uri(&s.msisdn, domain),
     };
-    let body = state.starts_with("active").then(|| match &s.im_user {
-        Some(u) => pidf::presence_document(&entity, &entity, &u.presence),
-        // The subscription does not keep `unavailable` yet: shown as reachable.
-        None => pidf::document(&entity, &s.msisdn, None),
+    let active = state.starts_with("active") && s.winfo.is_none();
+    let body = active.then(|| match (&s.im_user, s.decision) {
+        (_, WatchDecision::PoliteBlock) => {
+            pidf::presence_document(&entity, &entity, &Presence::offline())
+        }
+        (Some(u), _) => pidf::presence_document(&entity, &entity, &u.presence),
+        (None, _) => pidf::document(&entity, &s.msisdn, s.unavailable.as_deref()),
     });
     dialog_notify(s, state, contact, body)
+}
+
+/// A NOTIFY in the `presence.winfo` subscription `s` with this watcherinfo
+/// document.
+pub(crate) fn winfo_notify(
+    s: &Subscription,
+    state: &str,
+    contact: &str,
+    doc: String,
+) -> OutRequest {
+    let mut out = dialog_notify(s, state, contact, None);
+    out.content_type = Some(winfo::MIME.into());
+    out.body = doc.into_bytes();
+    out
 }
 
 /// A NOTIFY in the subscription dialog `s` (we are its notifier), with
@@ -238,9 +260,14 @@ pub(crate) fn dialog_notify(
     contact: &str,
     pidf: Option<String>,
 ) -> OutRequest {
+    let package = if s.winfo.is_some() {
+        winfo::EVENT
+    } else {
+        "presence"
+    };
     let event = match &s.event_id {
-        Some(id) => format!("presence;id={id}"),
-        None => "presence".into(),
+        Some(id) => format!("{package};id={id}"),
+        None => package.into(),
     };
     let mut headers = vec![
         ("Event".to_owned(), event),

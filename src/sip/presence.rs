@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::bridge::api::{FrontEnd, ImUserPresence, Recipient};
+use crate::bridge::api::{FrontEnd, ImUserPresence, Recipient, WatchChanged, WatchDecision};
 use crate::presence::Presence;
 
 /// The default and the longest subscription (RFC 3856 §6.4 suggests 3600 s).
@@ -42,17 +42,52 @@ pub(crate) struct Subscription {
     pub(crate) expires_at: u64,
     /// CSeq of the last NOTIFY we sent.
     pub(crate) local_cseq: u32,
+    /// What the presentity's policy lets the watcher see (`Allow` for a
+    /// subscriber: the watcher's own contact).
+    pub(crate) decision: WatchDecision,
+    /// The presentity's address when it is a user of the bridge (what
+    /// `BridgeApi::authorise_watch` was asked about, and what
+    /// `ImFrontEnd::watch_changed` names), or, for a `presence.winfo`
+    /// subscription, the watched user's own AOR.
+    pub(crate) presentity: Option<String>,
+    /// Set when the subscriber cannot be reached now (opted out), with why:
+    /// their document is closed with it as the note.
+    pub(crate) unavailable: Option<String>,
+    /// Set for a `presence.winfo` subscription (RFC 3857): the `version`
+    /// of its next watcherinfo document (RFC 3858 §4.1, from 0).
+    pub(crate) winfo: Option<u32>,
 }
 
 impl Subscription {
     /// The Subscription-State for a NOTIFY at `now`.
+    /// A rejected watcher's subscription is over; a pending one waits for
+    /// the presentity (RFC 6665 §4.1.3, as Kamailio's presence module says).
     pub(crate) fn state(&self, now: u64) -> String {
-        if self.expires_at > now {
-            format!("active;expires={}", self.expires_at - now)
-        } else {
-            "terminated;reason=timeout".into()
+        let left = self.expires_at.saturating_sub(now);
+        match self.decision {
+            WatchDecision::Block => "terminated;reason=rejected".into(),
+            _ if left == 0 => "terminated;reason=timeout".into(),
+            WatchDecision::Pending => format!("pending;expires={left}"),
+            WatchDecision::Allow | WatchDecision::PoliteBlock => format!("active;expires={left}"),
         }
     }
+
+    /// Takes the `version` for the next watcherinfo document (winfo only).
+    pub(crate) fn next_winfo_version(&mut self) -> Option<u32> {
+        let v = self.winfo?;
+        self.winfo = Some(v.wrapping_add(1));
+        Some(v)
+    }
+}
+
+/// Whether two addresses of the bridge name the same user: the same user
+/// part and host, whatever the scheme (`sip:erin@d` and `wv:erin@d` are one
+/// presentity, the bridge says).
+pub(crate) fn same_user(a: &str, b: &str) -> bool {
+    fn rest(a: &str) -> &str {
+        a.split_once(':').map_or(a, |(_, r)| r)
+    }
+    rest(a).eq_ignore_ascii_case(rest(b))
 }
 
 /// Every live subscription, keyed by (Call-ID, our tag).
@@ -106,18 +141,20 @@ impl Subscriptions {
         Some(out)
     }
 
-    /// Records the watched user's current state (a re-SUBSCRIBE asked again).
+    /// Records the watched one's current state (a re-SUBSCRIBE asked again).
     pub(crate) fn set_im_user(
         &mut self,
         call_id: &str,
         local_tag: &str,
         p: Option<ImUserPresence>,
+        unavailable: Option<String>,
     ) {
         if let Some(s) = self
             .by_dialog
             .get_mut(&(call_id.to_owned(), local_tag.to_owned()))
         {
             s.im_user = p;
+            s.unavailable = unavailable;
         }
     }
 
@@ -138,8 +175,87 @@ impl Subscriptions {
                 && u.presence != *presence
             {
                 u.presence = presence.clone();
+                // A polite-blocked or pending watcher hears nothing of it.
+                if s.decision == WatchDecision::Allow {
+                    s.local_cseq += 1;
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Records the presentity's decision for a subscription (a refresh
+    /// asked again).
+    pub(crate) fn set_decision(&mut self, call_id: &str, local_tag: &str, d: WatchDecision) {
+        if let Some(s) = self
+            .by_dialog
+            .get_mut(&(call_id.to_owned(), local_tag.to_owned()))
+        {
+            s.decision = d;
+        }
+    }
+
+    /// Records the next watcherinfo version of a `presence.winfo`
+    /// subscription (a refresh sent a full document).
+    pub(crate) fn set_winfo_version(&mut self, call_id: &str, local_tag: &str, v: Option<u32>) {
+        if let Some(s) = self
+            .by_dialog
+            .get_mut(&(call_id.to_owned(), local_tag.to_owned()))
+        {
+            s.winfo = v;
+        }
+    }
+
+    /// How many `presence.winfo` subscriptions `presentity` holds.
+    pub(crate) fn winfo_count(&self, presentity: &str) -> usize {
+        self.by_dialog
+            .values()
+            .filter(|s| {
+                s.winfo.is_some()
+                    && s.presentity
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(presentity))
+            })
+            .count()
+    }
+
+    /// The presentity decided anew on a watcher: their presence
+    /// subscriptions take the decision and are returned, each with its CSeq
+    /// advanced for the NOTIFY; a rejected one is removed.
+    pub(crate) fn decided(&mut self, change: &WatchChanged) -> Vec<Subscription> {
+        let mut out = Vec::new();
+        for s in self.by_dialog.values_mut() {
+            if s.winfo.is_none()
+                && s.decision != change.decision
+                && s.watcher.eq_ignore_ascii_case(&change.watcher)
+                && s.presentity
+                    .as_deref()
+                    .is_some_and(|p| same_user(p, &change.presentity))
+            {
+                s.decision = change.decision;
                 s.local_cseq += 1;
                 out.push(s.clone());
+            }
+        }
+        // A rejected subscription is never kept.
+        self.by_dialog
+            .retain(|_, s| s.decision != WatchDecision::Block);
+        out
+    }
+
+    /// The `presence.winfo` subscriptions of `presentity`, each with its
+    /// CSeq advanced and the version of the document it is to get.
+    pub(crate) fn winfo_of(&mut self, presentity: &str) -> Vec<(Subscription, u32)> {
+        let mut out = Vec::new();
+        for s in self.by_dialog.values_mut() {
+            if s.presentity
+                .as_deref()
+                .is_some_and(|p| same_user(p, presentity))
+                && let Some(version) = s.next_winfo_version()
+            {
+                s.local_cseq += 1;
+                out.push((s.clone(), version));
             }
         }
         out
@@ -214,6 +330,10 @@ mod tests {
             event_id: None,
             expires_at,
             local_cseq: 1,
+            decision: WatchDecision::Allow,
+            presentity: None,
+            unavailable: None,
+            winfo: None,
         }
     }
 

@@ -16,14 +16,19 @@ use super::publish::{self, Publications, Publish, PublishError};
 use super::registrar::{Register, RegisterError, Registrar};
 use super::relay::Relays;
 use super::watch::{self, Watches};
+use super::winfo;
 use super::wire::{Reply, Request, Transport, Uri, parse_name_addr};
-use crate::bridge::api::{BridgeApi, ForeignPresence, Refusal, Sender, Verified};
+use crate::bridge::api::{
+    BridgeApi, ForeignPresence, FrontEnd, Refusal, Sender, Verified, WatchChanged, WatchDecision,
+};
 use crate::domains::{Classified, Domains};
 use crate::presence::Presence;
 use rsipstack::sip::Method;
 
 /// Methods we serve, for `Allow`.
 pub(crate) const ALLOW: &str = "MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL, PUBLISH";
+/// Event packages we notify, for `Allow-Events`.
+pub(crate) const ALLOW_EVENTS: &str = "presence, presence.winfo";
 /// Seconds a draining front end asks clients to wait.
 const DRAINING_RETRY_AFTER: &str = "5";
 
@@ -194,7 +199,7 @@ impl Uas {
             _ => Reply::new(200)
                 .with("Allow", ALLOW)
                 .with("Accept", ACCEPT)
-                .with("Allow-Events", "presence")
+                .with("Allow-Events", ALLOW_EVENTS)
                 .into(),
         }
     }
@@ -420,8 +425,12 @@ impl Uas {
     }
 
     async fn subscribe(&self, req: &Request, now: u64) -> Handled {
-        if !req.header("Event").is_some_and(body::is_presence_event) {
-            return Reply::new(489).with("Allow-Events", "presence").into();
+        let winfo = req.header("Event").is_some_and(winfo::is_winfo_event);
+        if !winfo && !req.header("Event").is_some_and(body::is_presence_event) {
+            return Reply::new(489).with("Allow-Events", ALLOW_EVENTS).into();
+        }
+        if winfo && !winfo::accepted(&req.header_list("Accept")) {
+            return Reply::new(406).with("Accept", winfo::MIME).into();
         }
         let expires = match presence::subscribe_expires(req.header("Expires")) {
             Ok(e) => e,
@@ -448,6 +457,7 @@ impl Uas {
                 self.resubscribe(req, call_id, &tag, &sender, expires, now)
                     .await
             }
+            (None, _) if winfo => self.new_winfo(req, call_id, sender, expires, now).await,
             (None, Some(presentity)) => {
                 self.relay_new(req, call_id, sender, presentity, expires, now)
             }
@@ -484,6 +494,18 @@ impl Uas {
         };
         s.msisdn = p.msisdn;
         s.im_user = p.im_user;
+        s.unavailable = p.unavailable;
+        s.presentity = s.im_user.as_ref().map(|u| self.user_address(u));
+        // The bridge's answer carries the presentity's decision (a blocked
+        // watcher got a refusal above).
+        s.decision = match p.decision {
+            WatchDecision::Block => {
+                return Reply::new(403)
+                    .warning("the presentity does not allow you")
+                    .into();
+            }
+            d => d,
+        };
         if expires > 0 && !lock(&self.subs).insert(s.clone()) {
             return Reply::new(503)
                 .with("Retry-After", "60")
@@ -535,6 +557,10 @@ impl Uas {
             event_id: req.header("Event").and_then(body::event_id),
             expires_at: now + u64::from(expires),
             local_cseq: 1,
+            decision: WatchDecision::Allow,
+            presentity: None,
+            unavailable: None,
+            winfo: None,
         })
     }
 
@@ -615,17 +641,32 @@ impl Uas {
         if existing.watcher != sender.address {
             return Reply::new(403).warning("not your subscription").into();
         }
+        if existing.winfo.is_some() {
+            return self.refresh_winfo(req, &existing, expires, now).await;
+        }
+        let mut expires = expires;
         if expires > 0 {
-            match self
+            let d = match self
                 .bridge
                 .presence(existing.watcher.clone(), existing.target.clone())
                 .await
             {
-                Ok(p) => lock(&self.subs).set_im_user(call_id, tag, p.im_user),
+                Ok(p) => {
+                    lock(&self.subs).set_im_user(call_id, tag, p.im_user, p.unavailable);
+                    p.decision
+                }
+                // Refused now by the presentity: the refresh ends it below.
+                Err(Refusal::Blocked(_) | Refusal::BlockedByRecipient(_)) => WatchDecision::Block,
                 Err(r) => {
                     lock(&self.subs).remove(call_id, tag);
                     return presence_refusal(&r).into();
                 }
+            };
+            lock(&self.subs).set_decision(call_id, tag, d);
+            // Rejected now: the refresh ends it (NOTIFY terminated;
+            // reason=rejected).
+            if d == WatchDecision::Block {
+                expires = 0;
             }
         }
         match lock(&self.subs).refresh(call_id, tag, expires, now) {
@@ -634,10 +675,134 @@ impl Uas {
         }
     }
 
-    /// 200 with Expires and our tag and Contact, then the NOTIFY.
-    fn subscribed(&self, req: &Request, s: &Subscription, expires: u32) -> Handled {
+    /// The address of the bridge user a subscription watches, as the bridge
+    /// knows them: `sip:` for SIP users, `wv:` for IMPS users.
+    fn user_address(&self, u: &crate::bridge::api::ImUserPresence) -> String {
+        let scheme = match u.front_end {
+            FrontEnd::Sip => "sip",
+            FrontEnd::Imps => "wv",
+        };
+        format!("{scheme}:{}@{}", u.user_part, self.cfg.domain)
+    }
+
+    /// A new `presence.winfo` SUBSCRIBE (RFC 3857): a user of ours watching
+    /// their own watchers; the first NOTIFY has them all.
+    async fn new_winfo(
+        &self,
+        req: &Request,
+        call_id: &str,
+        sender: Sender,
+        expires: u32,
+        now: u64,
+    ) -> Handled {
+        let own = req.uri().and_then(|u| canonical_aor(&u, &self.cfg.domain));
+        if sender.verified == Verified::FederatedPeer || own.as_deref() != Some(&sender.address) {
+            return Reply::new(403)
+                .warning("a user may watch only their own watchers")
+                .into();
+        }
+        let aor = sender.address;
+        let target = crate::bridge::api::Recipient::Alias(aor.clone());
+        let mut s = match self.dialog(req, call_id, &aor, target, expires, now) {
+            Ok(s) => s,
+            Err(r) => return r.into(),
+        };
+        s.presentity = Some(aor.clone());
+        s.winfo = Some(0);
+        let doc = match self.full_winfo(&mut s).await {
+            Ok(doc) => doc,
+            Err(r) => return presence_refusal(&r).into(),
+        };
+        if expires > 0 {
+            let mut subs = lock(&self.subs);
+            if subs.winfo_count(&aor) >= winfo::MAX_PER_USER {
+                return Reply::new(403)
+                    .warning(&format!(
+                        "at most {} watcher subscriptions per user",
+                        winfo::MAX_PER_USER
+                    ))
+                    .into();
+            }
+            if !subs.insert(s.clone()) {
+                return Reply::new(503)
+                    .with("Retry-After", "60")
+                    .warning("too many subscriptions")
+                    .into();
+            }
+        }
+        self.winfo_subscribed(req, &s, expires, doc, now)
+    }
+
+    /// The full watcherinfo document for `s`, taking its next version.
+    async fn full_winfo(&self, s: &mut Subscription) -> Result<String, Refusal> {
+        let aor = s.presentity.clone().unwrap_or_default();
+        let watchers = self.bridge.watchers(aor.clone()).await?;
+        let version = s.next_winfo_version().unwrap_or_default();
+        let list: Vec<_> = watchers
+            .iter()
+            .map(|w| (w.watcher.as_str(), w.decision))
+            .collect();
+        Ok(winfo::document(&aor, version, true, &list))
+    }
+
+    /// A re-SUBSCRIBE of `presence.winfo`: the full list again, or the end.
+    async fn refresh_winfo(
+        &self,
+        req: &Request,
+        existing: &Subscription,
+        expires: u32,
+        now: u64,
+    ) -> Handled {
+        let (call_id, tag) = (&existing.call_id, &existing.local_tag);
+        if expires == 0 {
+            return match lock(&self.subs).refresh(call_id, tag, 0, now) {
+                Some(s) => self.subscribed(req, &s, 0),
+                None => Reply::new(481).into(),
+            };
+        }
+        let mut current = existing.clone();
+        let doc = match self.full_winfo(&mut current).await {
+            Ok(doc) => doc,
+            Err(r) => return presence_refusal(&r).into(),
+        };
+        let refreshed = {
+            let mut subs = lock(&self.subs);
+            subs.set_winfo_version(call_id, tag, current.winfo);
+            subs.refresh(call_id, tag, expires, now)
+        };
+        match refreshed {
+            Some(s) => self.winfo_subscribed(req, &s, expires, doc, now),
+            None => Reply::new(481).into(),
+        }
+    }
+
+    /// 200, then a NOTIFY with the watcherinfo document `doc`.
+    fn winfo_subscribed(
+        &self,
+        req: &Request,
+        s: &Subscription,
+        expires: u32,
+        doc: String,
+        now: u64,
+    ) -> Handled {
+        let contact = self.cfg.contact(req.transport);
+        let notify = super::outbound::winfo_notify(s, &s.state(now), contact, doc);
         Handled {
             reply: self.accept_subscribe(req, expires, &s.local_tag),
+            followups: vec![Followup::Send(Box::new(notify))],
+        }
+    }
+
+    /// 200 with Expires and our tag and Contact, then the NOTIFY; 202 for
+    /// a subscription waiting for the presentity (RFC 3265 §3.1.6.1, as
+    /// Kamailio's presence module answers a pending one).
+    fn subscribed(&self, req: &Request, s: &Subscription, expires: u32) -> Handled {
+        let mut reply = self.accept_subscribe(req, expires, &s.local_tag);
+        if s.decision == WatchDecision::Pending && expires > 0 {
+            reply.code = 202;
+        }
+        Handled {
+            reply,
             followups: vec![Followup::Notify(Box::new(s.clone()))],
         }
     }
@@ -653,6 +818,76 @@ impl Uas {
 }
 
 impl Uas {
+    /// News for a presentity's `presence.winfo` watchers: `watcher` now
+    /// stands so. One partial document per subscription (RFC 3858 §4.2).
+    pub(crate) fn watcher_news(
+        &self,
+        presentity: &str,
+        watcher: &str,
+        decision: WatchDecision,
+        now: u64,
+    ) -> Vec<super::outbound::OutRequest> {
+        let contact = self.cfg.contact(Transport::Udp);
+        lock(&self.subs)
+            .winfo_of(presentity)
+            .into_iter()
+            .map(|(s, version)| {
+                let resource = s.presentity.as_deref().unwrap_or(presentity);
+                let doc = winfo::document(resource, version, false, &[(watcher, decision)]);
+                super::outbound::winfo_notify(&s, &s.state(now), contact, doc)
+            })
+            .collect()
+    }
+
+    /// The presentity decided anew on a watcher: the NOTIFYs to send now
+    /// (the watcher's subscriptions pending, polite-blocked or rejected,
+    /// the presentity's winfo watchers), and the watcher's subscriptions
+    /// allowed now on a user, whose presence is to be asked again
+    /// ([`Uas::reloaded`]) before their NOTIFY.
+    pub(crate) fn decided(
+        &self,
+        change: &WatchChanged,
+        now: u64,
+    ) -> (Vec<super::outbound::OutRequest>, Vec<Subscription>) {
+        let contact = self.cfg.contact(Transport::Udp);
+        let (reload, now_notify): (Vec<_>, Vec<_>) = lock(&self.subs)
+            .decided(change)
+            .into_iter()
+            .partition(|s| s.decision == WatchDecision::Allow && s.im_user.is_some());
+        let mut out: Vec<_> = now_notify
+            .iter()
+            .map(|s| super::outbound::presence_notify(s, &s.state(now), &self.cfg.domain, contact))
+            .collect();
+        out.extend(self.watcher_news(&change.presentity, &change.watcher, change.decision, now));
+        (out, reload)
+    }
+
+    /// The NOTIFY of a subscription just allowed, with its user's presence
+    /// as the bridge says it now (a polite-blocked or pending watcher was
+    /// told nothing of it).
+    pub(crate) async fn reloaded(
+        &self,
+        mut s: Subscription,
+        now: u64,
+    ) -> super::outbound::OutRequest {
+        if let Ok(p) = self
+            .bridge
+            .presence(s.watcher.clone(), s.target.clone())
+            .await
+        {
+            lock(&self.subs).set_im_user(
+                &s.call_id,
+                &s.local_tag,
+                p.im_user.clone(),
+                p.unavailable.clone(),
+            );
+            s.im_user = p.im_user;
+            s.unavailable = p.unavailable;
+        }
+        let contact = self.cfg.contact(Transport::Udp);
+        super::outbound::presence_notify(&s, &s.state(now), &self.cfg.domain, contact)
+    }
+
     /// What a SIP user shows: their publication, else their registration.
     pub(crate) fn user_presence(&self, aor: &str, now: u64) -> Presence {
         if let Some(p) = lock(&self.publications).presence(aor) {

@@ -30,6 +30,10 @@ fn dialog(call_id: &str, expires_at: u64) -> Subscription {
         event_id: None,
         expires_at,
         local_cseq: 1,
+        decision: crate::bridge::api::WatchDecision::Allow,
+        presentity: None,
+        unavailable: None,
+        winfo: None,
     }
 }
 

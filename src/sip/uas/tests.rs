@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::bridge::api::{
-    Accepted, BoxFuture, ImToSms, MessageId, Recipient, SipCredentials, SubscriberPresence,
+    Accepted, BoxFuture, ImToSms, ImUserPresence, MessageId, Recipient, SipCredentials,
+    SubscriberPresence, WatcherInfo,
 };
 use crate::sip::digest::{md5_hex, request_digest};
 
@@ -15,6 +16,16 @@ struct Fake {
     online: Mutex<Vec<String>>,
     refuse: Mutex<Option<Refusal>>,
     refuse_presence: Mutex<Option<Refusal>>,
+    /// The user of the bridge an alias names (else a subscriber).
+    user: Mutex<Option<ImUserPresence>>,
+    /// What `authorise_watch` decides (`None`: allow).
+    decision: Mutex<Option<WatchDecision>>,
+    /// (presentity, watcher) of every `authorise_watch`.
+    authorised: Mutex<Vec<(String, String)>>,
+    /// What `watchers` answers.
+    watchers: Mutex<Vec<WatcherInfo>>,
+    /// Why subscribers cannot be reached (opted out), if they cannot.
+    unavailable: Mutex<Option<String>>,
 }
 
 impl BridgeApi for Fake {
@@ -39,17 +50,42 @@ impl BridgeApi for Fake {
             })
         })
     }
-    fn presence(&self, _w: String, t: Recipient) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
+    fn presence(&self, w: String, t: Recipient) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
         let r = self.refuse_presence.lock().unwrap().clone();
+        let user = self.user.lock().unwrap().clone();
+        // A user of the bridge: their policy decides, as the bridge's
+        // presence() does (a blocked watcher is refused).
+        let decision = match &user {
+            Some(u) => {
+                let presentity = format!("wv:{}@sms.example", u.user_part);
+                self.authorised.lock().unwrap().push((presentity, w));
+                self.decision
+                    .lock()
+                    .unwrap()
+                    .unwrap_or(WatchDecision::Allow)
+            }
+            None => WatchDecision::Allow,
+        };
+        let unavailable = self.unavailable.lock().unwrap().clone();
         Box::pin(async move {
             match (r, t) {
                 (Some(r), _) => Err(r),
+                (None, Recipient::Alias(a)) if user.is_some() => match decision {
+                    WatchDecision::Block => Err(Refusal::BlockedByRecipient(a)),
+                    decision => Ok(SubscriberPresence {
+                        msisdn: String::new(),
+                        name: None,
+                        im_user: user,
+                        decision,
+                        unavailable: None,
+                    }),
+                },
                 (None, Recipient::Number(n)) => Ok(SubscriberPresence {
                     msisdn: n,
                     name: None,
                     im_user: None,
                     decision: crate::bridge::api::WatchDecision::Allow,
-                    unavailable: None,
+                    unavailable,
                 }),
                 (None, Recipient::Alias(_) | Recipient::Foreign(_)) => Ok(SubscriberPresence {
                     msisdn: "+491715550001".into(),
@@ -63,6 +99,29 @@ impl BridgeApi for Fake {
     }
     fn user_online(&self, address: String) {
         self.online.lock().unwrap().push(address);
+    }
+    fn authorise_watch(
+        &self,
+        presentity: String,
+        watcher: String,
+    ) -> BoxFuture<Result<WatchDecision, Refusal>> {
+        self.authorised.lock().unwrap().push((presentity, watcher));
+        let d = self
+            .decision
+            .lock()
+            .unwrap()
+            .unwrap_or(WatchDecision::Allow);
+        Box::pin(async move { Ok(d) })
+    }
+    fn watchers(&self, presentity: String) -> BoxFuture<Result<Vec<WatcherInfo>, Refusal>> {
+        let w = self.watchers.lock().unwrap().clone();
+        Box::pin(async move {
+            if presentity == "sip:alice@sms.example" {
+                Ok(w)
+            } else {
+                Err(Refusal::UnknownUser(presentity))
+            }
+        })
     }
 }
 
@@ -596,7 +655,10 @@ async fn subscribe_refresh_and_unsubscribe() {
         )
         .await
         .reply;
-    assert_eq!((r.code, r.header("Allow-Events")), (489, Some("presence")));
+    assert_eq!(
+        (r.code, r.header("Allow-Events")),
+        (489, Some("presence, presence.winfo"))
+    );
     *fake.refuse_presence.lock().unwrap() = Some(Refusal::NotInContacts("+4917".into()));
     let req = request(
         "SUBSCRIBE",
@@ -864,3 +926,5 @@ async fn a_subscribe_to_another_domain_without_a_route_is_404() {
     );
     assert!(h.followups.is_empty());
 }
+
+mod authorisation;
