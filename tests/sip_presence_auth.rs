@@ -69,22 +69,7 @@ fn assert_valid_watcherinfo(dir: &TempDir, doc: &str) {
     if !common::peer_available("xmllint", "apt-get install libxml2-utils", found) {
         return;
     }
-    let path = dir.path().join("winfo.xml");
-    std::fs::write(&path, doc).unwrap();
-    let schema = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/xsd/watcherinfo.xsd"
-    );
-    let out = std::process::Command::new("xmllint")
-        .args(["--noout", "--nonet", "--schema", schema])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{doc}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_schema_valid("watcherinfo.xsd", doc, &dir.path().join("winfo.xml"));
 }
 
 #[test]
@@ -228,4 +213,170 @@ fn a_sip_presentity_sees_its_watchers_and_its_rules_decide() {
         "",
     );
     assert_eq!(r.status(), 403);
+}
+
+/// What `session` is pushed next of primitive `name`, polling as a client
+/// does (the CSP's polling mode) for at most 10 s.
+fn imps_poll_for(addr: SocketAddr, session: &str, name: &str) -> Option<Answer> {
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        let a = post(addr, &request(Some(session), "<Polling-Request/>"));
+        if a.empty {
+            std::thread::sleep(Duration::from_millis(200));
+        } else if a.primitive.name == name {
+            return Some(a);
+        }
+    }
+    None
+}
+
+/// Both flows of the reactive authorisation across front ends, against the
+/// daemon: a SIP watcher of an IMPS presentity waits until the presentity
+/// accepts with the CSP's answer, then gets the full PIDF; an IMPS watcher
+/// of a SIP presentity waits until the presentity allows them in its
+/// pres-rules over XCAP (curl), then gets a PresenceNotification.
+#[test]
+fn pending_watchers_become_active_when_the_presentity_on_the_other_front_end_allows() {
+    let peers = common::peer_available(
+        "curl",
+        "apt-get install curl",
+        common::command_succeeds("curl", &["--version"]),
+    );
+    if !peers {
+        return;
+    }
+    let dir = TempDir::new("sip-auth-both-flows");
+    let sim = SimProcess::start(dir.path(), &[]);
+    let imps: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (config, db, sip, status) = write_config(
+        dir.path(),
+        &[&sim.port],
+        &format!("[imps]\nlisten = \"{imps}\"\n"),
+    );
+    add_user(&config, "wv:harry@sms.test", "pw-h", &[]);
+    add_user(&config, ALICE, "secret", &[]);
+    add_user(&config, ERIN, "pw-e", &[]);
+    let daemon = Daemon::start(dir.path(), config, db, sip, status);
+    let sid = imps_login(imps, "wv:harry@sms.test", "pw-h");
+
+    // SIP alice → IMPS harry: pending, harry is asked, accepts, alice sees him.
+    let mut alice = Ua::new(ALICE, "secret", sip);
+    let r = subscribe(&mut alice, "sip:harry@sms.test");
+    assert_eq!(r.status(), 202, "{r:?}\n{}", daemon.log());
+    let n = notified(&alice, "pending NOTIFY");
+    assert!(
+        n.header("Subscription-State")
+            .is_some_and(|s| s.starts_with("pending;")),
+        "{n:?}"
+    );
+    assert_eq!(n.body, "");
+    let asked = imps_poll_for(imps, &sid, "Notification-Request")
+        .or_else(|| imps_poll_for(imps, &sid, "PresenceAuth-Request"))
+        .expect("harry is asked about alice");
+    assert!(asked.raw.contains("alice@sms.test"), "{}", asked.raw);
+    let a = post(
+        imps,
+        &request(
+            Some(&sid),
+            &format!(
+                "<PresenceAuth-User><UserID>{ALICE}</UserID><Acceptance>T</Acceptance>\
+                 </PresenceAuth-User>"
+            ),
+        ),
+    );
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let n = notified(&alice, "active NOTIFY");
+    assert!(
+        n.header("Subscription-State")
+            .is_some_and(|s| s.starts_with("active")),
+        "{n:?}\n{}",
+        daemon.log()
+    );
+    assert!(n.body.contains("<basic>open</basic>"), "{}", n.body);
+    assert!(
+        n.body.contains("entity=\"sip:harry@sms.test\""),
+        "{}",
+        n.body
+    );
+
+    // IMPS harry → SIP erin (registered): pending, nothing shown; erin
+    // allows him in her pres-rules over XCAP; harry is notified.
+    let mut erin = Ua::new(ERIN, "pw-e", sip);
+    let r = erin.request("REGISTER", "sip:sms.test", &[("Expires", "600")], "");
+    assert_eq!(r.status(), 200, "{r:?}");
+    let a = post(
+        imps,
+        &request(
+            Some(&sid),
+            &format!(
+                "<SubscribePresence-Request>{}</SubscribePresence-Request>",
+                imps_support::user(ERIN)
+            ),
+        ),
+    );
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let a = post(
+        imps,
+        &request(
+            Some(&sid),
+            &format!(
+                "<GetPresence-Request>{}</GetPresence-Request>",
+                imps_support::user(ERIN)
+            ),
+        ),
+    );
+    assert!(
+        !a.raw.contains("<Presence>"),
+        "pending shows nothing: {}",
+        a.raw
+    );
+    let rules = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+        <cp:ruleset xmlns:cp=\"urn:ietf:params:xml:ns:common-policy\" \
+        xmlns=\"urn:ietf:params:xml:ns:pres-rules\">\
+        <cp:rule id=\"harry\"><cp:conditions><cp:identity><cp:one id=\"wv:harry@sms.test\"/>\
+        </cp:identity></cp:conditions><cp:actions><sub-handling>allow</sub-handling>\
+        </cp:actions></cp:rule></cp:ruleset>";
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-g",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["--digest", "-u", "erin:pw-e", "-X", "PUT"])
+        .args(["-H", "Content-Type: application/auth-policy+xml"])
+        .args(["--data-binary", rules])
+        .arg(format!(
+            "http://{imps}/xcap-root/pres-rules/users/{ERIN}/index"
+        ))
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        code == "201" || code == "200",
+        "XCAP PUT: {code}\n{}",
+        daemon.log()
+    );
+    let n = imps_poll_for(imps, &sid, "PresenceNotification-Request")
+        .expect("harry is told erin's presence");
+    assert!(
+        n.raw.contains(ERIN) || n.raw.contains("erin@sms.test"),
+        "{}",
+        n.raw
+    );
+    assert_eq!(
+        n.text(&[
+            "Presence",
+            "PresenceSubList",
+            "OnlineStatus",
+            "PresenceValue"
+        ]),
+        Some("T"),
+        "{}",
+        n.raw
+    );
 }

@@ -384,23 +384,7 @@ const PR: &str = "/xcap-root/pres-rules/users/sip:alice@sms.test/index";
 
 /// Checks `doc` against tests/fixtures/xsd/`xsd` with xmllint.
 fn valid(doc: &str, xsd: &str) {
-    let file = scratch("doc.xml");
-    std::fs::write(&file, doc).unwrap();
-    let schema =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/xsd/{xsd}"));
-    let out = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&schema)
-        .arg(&file)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "{xsd}: {}\n{doc}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_schema_valid(xsd, doc, &scratch("doc.xml"));
 }
 
 /// Alice PUTs `body` as `content_type` (a `Content-Type:` header line).

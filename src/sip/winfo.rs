@@ -181,22 +181,11 @@ mod tests {
         ];
         let dir = std::env::temp_dir().join(format!("smsbridge-winfo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let schema = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/xsd/watcherinfo.xsd"
-        );
         for (name, doc) in docs {
-            let path = dir.join(format!("{name}.xml"));
-            std::fs::write(&path, &doc).unwrap();
-            let out = std::process::Command::new("xmllint")
-                .args(["--noout", "--nonet", "--schema", schema])
-                .arg(&path)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{name}: {doc}\n{}",
-                String::from_utf8_lossy(&out.stderr)
+            super::peers::assert_schema_valid(
+                "watcherinfo.xsd",
+                &doc,
+                &dir.join(format!("{name}.xml")),
             );
         }
         std::fs::remove_dir_all(&dir).unwrap();

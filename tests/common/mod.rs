@@ -106,3 +106,27 @@ pub fn sipp_auth_uri(scenario: &str) -> Option<String> {
         .and_then(|l| l.split_whitespace().nth(1))
         .map(|u| u.strip_prefix("sip:").unwrap_or(u).to_owned())
 }
+
+/// Checks `doc` against the RFC schema `tests/fixtures/xsd/<xsd>` with
+/// xmllint (Debian `libxml2-utils`), writing it to `scratch` first; panics
+/// with xmllint's complaint when it is not valid. xmllint itself is checked
+/// by the caller with [`peer_available`].
+#[allow(dead_code)]
+pub fn assert_schema_valid(xsd: &str, doc: &str, scratch: &std::path::Path) {
+    std::fs::write(scratch, doc).unwrap();
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/xsd")
+        .join(xsd);
+    let out = Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(&schema)
+        .arg(scratch)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(scratch);
+    assert!(
+        out.status.success(),
+        "{xsd}: {}\n{doc}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
