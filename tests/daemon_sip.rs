@@ -446,6 +446,24 @@ fn stop_opts_out_and_anonymity_can_be_forbidden() {
     let r = ua.message(&bob, "text/plain", "sorry to hear");
     assert_eq!(r.status(), 403, "{r:?}");
     assert!(s.sim.sent().is_empty());
+    // His presence follows: closed, and the note says why.
+    let r = ua.request(
+        "SUBSCRIBE",
+        &bob,
+        &[
+            ("Event", "presence"),
+            ("Accept", "application/pidf+xml"),
+            ("Expires", "600"),
+        ],
+        "",
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    let n = ua
+        .expect_request("NOTIFY", Duration::from_secs(10))
+        .expect("NOTIFY");
+    ua.answer(&n, 200, "OK");
+    assert!(n.body.contains("<basic>closed</basic>"), "{}", n.body);
+    assert!(n.body.contains("opted out"), "{}", n.body);
 }
 
 #[test]

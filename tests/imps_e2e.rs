@@ -594,3 +594,66 @@ fn imps_user_and_baresip_exchange_messages() {
         .unwrap_or_default();
     assert!(from.contains("<sip:erin@sms.test>"), "{got}");
 }
+
+/// After STOP, an SMS-only subscriber is shown unavailable to IMPS
+/// watchers, with the reason in the status text.
+#[test]
+fn an_opted_out_subscriber_is_unavailable_to_imps_watchers() {
+    let dir = TempDir::new("imps-opt-out");
+    let sim = SimProcess::start(dir.path(), &[]);
+    let (config, db, sip, status, imps) =
+        imps_config(dir.path(), &sim, &[("wv:alice@sms.test", "secret")]);
+    let daemon = Daemon::start(dir.path(), config, db, sip, status);
+    let a = login(imps, "wv:alice@sms.test", "secret");
+    assert_eq!(a.code(), Some(200), "{}", a.raw);
+    let c = Client {
+        addr: imps,
+        sid: a.text(&["SessionID"]).unwrap().to_owned(),
+    };
+    assert_eq!(c.ask("<CreateList-Request><ContactList>wv:alice/~Friends@sms.test</ContactList></CreateList-Request>").code(), Some(200));
+    let add = format!(
+        "<ListManage-Request><ContactList>wv:alice/~Friends@sms.test</ContactList><AddNickList><NickName>\
+         <Name>Bob</Name><UserID>wv:{BOB}@sms.test</UserID></NickName></AddNickList><ReceiveList>T</ReceiveList></ListManage-Request>"
+    );
+    assert_eq!(c.ask(&add).code(), Some(200));
+    let r = sim.ask(&smsbridge::sim::ControlRequest::Inject {
+        from: BOB.into(),
+        text: "STOP".into(),
+        order: None,
+    });
+    assert!(r.ok, "{r:?}");
+    let value = |a: &Answer, attr: &str| {
+        a.text(&["Presence", "PresenceSubList", attr, "PresenceValue"])
+            .map(str::to_owned)
+    };
+    // The STOP is taken when the modem reads it: ask until the text says so.
+    let t = Instant::now();
+    let shown = loop {
+        let a = c.ask(&format!(
+            "<GetPresence-Request>{}</GetPresence-Request>",
+            user("Bob")
+        ));
+        if value(&a, "StatusText").is_some_and(|t| t.contains("opted out")) {
+            break a;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "never shown opted out: {}\n{}",
+            a.raw,
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        value(&shown, "OnlineStatus").as_deref(),
+        Some("F"),
+        "{}",
+        shown.raw
+    );
+    assert_eq!(
+        value(&shown, "UserAvailability").as_deref(),
+        Some("NOT_AVAILABLE"),
+        "{}",
+        shown.raw
+    );
+}
