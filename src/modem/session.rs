@@ -1129,4 +1129,5 @@ mod answers;
 mod tests;
 
 #[cfg(test)]
+#[path = "session/tests/pair.rs"]
 mod pair_tests;
