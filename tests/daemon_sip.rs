@@ -7,7 +7,7 @@ mod sim_support;
 
 use std::time::Duration;
 
-use daemon_support::{DOMAIN, Daemon, Ua, add_user, cli, cpim, next_imdn, write_config};
+use daemon_support::{DOMAIN, Daemon, SipMsg, Ua, add_user, cli, cpim, next_imdn, write_config};
 use sim_support::{SimProcess, TempDir, eventually};
 
 const BOB: &str = "+4915112345678";
@@ -96,6 +96,27 @@ fn message_goes_out_as_sms_and_the_reply_comes_back() {
         "{}",
         cli(&s.daemon.config, &["queue", "list"], None)
     );
+}
+
+/// SUBSCRIBEs `ua` to the presence of `uri` (accepted: 200) and returns the
+/// first NOTIFY, answered 200.
+fn subscribed(ua: &mut Ua, uri: &str) -> SipMsg {
+    let r = ua.request(
+        "SUBSCRIBE",
+        uri,
+        &[
+            ("Event", "presence"),
+            ("Accept", "application/pidf+xml"),
+            ("Expires", "600"),
+        ],
+        "",
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    let n = ua
+        .expect_request("NOTIFY", Duration::from_secs(10))
+        .expect("NOTIFY");
+    ua.answer(&n, 200, "OK");
+    n
 }
 
 fn inject(s: &Setup, from: &str, text: &str) {
@@ -187,21 +208,7 @@ fn presence_of_a_contact_is_sms_only() {
     let s = setup("daemon-presence", "");
     let mut ua = alice(&s);
     let bob = format!("sip:bob@{DOMAIN}");
-    let r = ua.request(
-        "SUBSCRIBE",
-        &bob,
-        &[
-            ("Event", "presence"),
-            ("Accept", "application/pidf+xml"),
-            ("Expires", "600"),
-        ],
-        "",
-    );
-    assert_eq!(r.status(), 200, "{r:?}");
-    let notify = ua
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY");
-    ua.answer(&notify, 200, "OK");
+    let notify = subscribed(&mut ua, &bob);
     assert!(
         notify
             .header("Subscription-State")
@@ -447,21 +454,7 @@ fn stop_opts_out_and_anonymity_can_be_forbidden() {
     assert_eq!(r.status(), 403, "{r:?}");
     assert!(s.sim.sent().is_empty());
     // His presence follows: closed, and the note says why.
-    let r = ua.request(
-        "SUBSCRIBE",
-        &bob,
-        &[
-            ("Event", "presence"),
-            ("Accept", "application/pidf+xml"),
-            ("Expires", "600"),
-        ],
-        "",
-    );
-    assert_eq!(r.status(), 200, "{r:?}");
-    let n = ua
-        .expect_request("NOTIFY", Duration::from_secs(10))
-        .expect("NOTIFY");
-    ua.answer(&n, 200, "OK");
+    let n = subscribed(&mut ua, &bob);
     assert!(n.body.contains("<basic>closed</basic>"), "{}", n.body);
     assert!(n.body.contains("opted out"), "{}", n.body);
 }
