@@ -382,6 +382,7 @@ async fn message_through_the_outbound_proxy_when_no_route_is_set() {
     // Delivery reports asked: CPIM with IMDN; a proxy challenge, then 404.
     let fe = s.fe.clone();
     let asked = NotifyOn {
+        displayed: false,
         delivered: true,
         failed: false,
     };

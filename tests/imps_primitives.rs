@@ -300,6 +300,8 @@ async fn new_message_and_delivery_report_through_polling() {
     assert_eq!(delivered.code(), Some(200));
 
     let notice = |ok: bool, reason: Option<&str>| DeliveryNotice {
+        displayed: false,
+        recipient_user: None,
         to_user: "wv:alice@sms.test".into(),
         front_end: FrontEnd::Imps,
         im_message_id: "m42".into(),

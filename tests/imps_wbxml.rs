@@ -302,9 +302,12 @@ async fn session(addr: SocketAddr, r: &Rig, encoding: &'static str) -> Vec<(Vec<
         received: UnixTime(1_700_000_000),
         incomplete: false,
         body_format: BodyFormat::Plain,
+        envelope: None,
     });
     assert_eq!(delivered.await, DeliveryResult::Delivered);
     let notified = fe.notify(DeliveryNotice {
+        displayed: false,
+        recipient_user: None,
         to_user: "wv:alice@sms.test".into(),
         front_end: FrontEnd::Imps,
         im_message_id: "m42".into(),

@@ -53,6 +53,7 @@ async fn baresip_registers_messages_subscribes_and_receives() {
         received: UnixTime(1_777_636_800),
         incomplete: false,
         body_format: BodyFormat::Plain,
+        envelope: None,
     };
     assert_eq!(fe.deliver(sms).await, DeliveryResult::Delivered);
     let log = baresip_log(child).await;

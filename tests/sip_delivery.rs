@@ -110,6 +110,8 @@ async fn imdn_goes_to_the_sender() {
     assert_eq!(fe.registrations().len(), 1);
     let fe2 = fe.clone();
     let n = DeliveryNotice {
+        displayed: false,
+        recipient_user: None,
         to_user: "sip:alice@sms.example".into(),
         front_end: FrontEnd::Sip,
         im_message_id: "orig-42".into(),

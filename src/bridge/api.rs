@@ -49,13 +49,17 @@ pub enum Recipient {
 }
 
 /// Which delivery notifications the IM asked for (IMDN `Disposition-Notification`,
-/// IMPS `DeliveryReport`). Display notifications are never given (TS 23.204 §6.10).
+/// IMPS `DeliveryReport`). For an SMS, display notifications are never given
+/// (TS 23.204 §6.10); between users of the bridge the recipient's client gives
+/// them and the bridge passes them on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NotifyOn {
     /// `positive-delivery`.
     pub delivered: bool,
     /// `negative-delivery`.
     pub failed: bool,
+    /// `display` (IM to another user only).
+    pub displayed: bool,
 }
 
 /// An IM for an SMS-only subscriber.
@@ -77,13 +81,17 @@ pub struct ImToSms {
     pub anonymous: bool,
 }
 
-/// The IM is stored durably and will be sent (SIP 202, IMPS success).
+/// The IM is stored durably and will be sent (SIP 202, IMPS success), or
+/// has already reached the recipient's device (SIP 200).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Accepted {
-    /// The outbox message.
+    /// The outbox message (0 for an IM to another user).
     pub message: MessageId,
-    /// How many SMS it takes.
+    /// How many SMS it takes (0 for an IM to another user).
     pub parts: usize,
+    /// An IM to another user that their device has taken already (SIP
+    /// answers 200 instead of 202, RFC 3428 §7).
+    pub delivered: bool,
 }
 
 /// Why a request was not accepted, one variant per cause. Each front end maps
@@ -260,13 +268,40 @@ pub struct SmsToIm {
     pub incomplete: bool,
     /// How the user wants bodies.
     pub body_format: BodyFormat,
+    /// For an IM from another user (of the bridge or another domain): what
+    /// the recipient's front end keeps of the sender's envelope, so that the
+    /// recipient's reports correlate. `None` for an SMS.
+    pub envelope: Option<ImEnvelope>,
+}
+
+/// The envelope of an IM between users, kept with it while stored (CPIM
+/// `imdn.Message-ID`, `DateTime`, `From`; IMPS MessageID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImEnvelope {
+    /// The IM's message id as its sender gave it (the bridge makes one up
+    /// when they gave none).
+    pub message_id: String,
+    /// The sender's whole address (`sip:alice@example.com`,
+    /// `wv:harry@example.com`, `sip:jane@otherdomain.test`).
+    pub from_address: String,
+    /// The sender asked for a display notification: the recipient's client
+    /// is asked to give one (`Disposition-Notification: display`). Delivery
+    /// notifications are the bridge's to give, never asked of the client.
+    pub display: bool,
+    /// When the sender sent it.
+    pub sent_at: UnixTime,
 }
 
 /// What became of a delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryResult {
-    /// Taken by the user's client or server (SIP 2xx, IMPS queued for polling).
+    /// Taken by the user's client or server (SIP 2xx, IMPS MessageDelivered).
     Delivered,
+    /// Handed to the user's client, which has not confirmed it yet (IMPS
+    /// NewMessage or MessageNotification): kept, not delivered, until
+    /// [`BridgeApi::im_received`] says so; offered again when the user
+    /// comes back.
+    Offered,
     /// Not now (no registration, 408, 480, timeout): keep it and try again.
     Retry(String),
     /// Refused for good (other 4xx–6xx): record it as failed.
@@ -282,10 +317,17 @@ pub struct DeliveryNotice {
     pub front_end: FrontEnd,
     /// The IM's message id.
     pub im_message_id: String,
-    /// The subscriber it was for, E.164 with `+`.
+    /// The subscriber it was for, E.164 with `+`; for an IM to another user,
+    /// their address as the bridge knows it.
     pub recipient: String,
-    /// Delivered to the phone (every part), or not.
+    /// For an IM to another user of the bridge: their user part (`bob`), for
+    /// the front end to name them in its own scheme. `None` for a subscriber.
+    pub recipient_user: Option<String>,
+    /// Delivered to the phone (every part) or the user's device, or not.
     pub delivered: bool,
+    /// A display notification the recipient's client gave (then `delivered`
+    /// is true as well).
+    pub displayed: bool,
     /// Not delivered as far as anyone knows, and the sender is to be told so
     /// neutrally (`[bridge] delivery_unknown_notice = "neutral"`): the front end
     /// uses its neutral value (IMDN `error`, IMPS 202) instead of a failure.
@@ -520,6 +562,28 @@ pub trait BridgeApi: Send + Sync + 'static {
     ) -> BoxFuture<Result<SubscriberPresence, Refusal>>;
     /// A user came online (SIP REGISTER, IMPS login): deliver what waits for them now.
     fn user_online(&self, address: String);
+    /// `user`'s client confirmed it has the message kept as `inbound` (IMPS
+    /// MessageDelivered, GetMessage): delivered now, and its sender told if
+    /// they asked, in one transaction. A message that is not `user`'s, or
+    /// already delivered, is an `Ok` that changes nothing. The default knows
+    /// no messages.
+    fn im_received(&self, user: String, inbound: InboundId) -> BoxFuture<Result<(), Refusal>> {
+        let _ = inbound;
+        Box::pin(async move { Err(Refusal::UnknownUser(user)) })
+    }
+    /// The client of `from` (a recipient) reports on an IM it received from
+    /// `to` (an IMDN `displayed` from a SIP client): kept and passed to the
+    /// IM's sender when they are online, only if `from` was that IM's
+    /// recipient. The default knows no messages.
+    fn disposition(
+        &self,
+        from: Sender,
+        to: Recipient,
+        report: Disposition,
+    ) -> BoxFuture<Result<(), Refusal>> {
+        let _ = (to, report);
+        Box::pin(async move { Err(Refusal::UnknownUser(from.address)) })
+    }
     /// A user's presence changed (IMPS login, logout, UpdatePresence; SIP
     /// registration, PUBLISH): the other front ends tell their watchers. The
     /// default tells nobody.
@@ -722,8 +786,36 @@ pub struct ImSend {
 pub enum Sent {
     /// Queued as SMS.
     Sms(Accepted),
-    /// Stored for another user of the bridge and delivered when they are online.
-    Im,
+    /// For another user of the bridge (or of another domain): their device
+    /// has it (`delivered`), or it is stored and delivered when they are
+    /// online.
+    Im {
+        /// Taken by the recipient's device already.
+        delivered: bool,
+    },
+}
+
+/// What a recipient's client reports about an IM it received from another
+/// user (an IMDN from a SIP client): passed on to that IM's sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disposition {
+    /// The IM's message id, as its envelope gave it.
+    pub message_id: String,
+    /// What the client says.
+    pub status: DispositionStatus,
+    /// When it says it happened.
+    pub at: UnixTime,
+}
+
+/// The dispositions a client may report (RFC 5438 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DispositionStatus {
+    /// Shown to the user.
+    Displayed,
+    /// On the device.
+    Delivered,
+    /// Could not be delivered or shown.
+    Failed,
 }
 
 /// One entry of a contact list.

@@ -271,6 +271,7 @@ impl Bridge {
             "IM accepted for SMS"
         );
         Ok(Accepted {
+            delivered: false,
             message,
             parts: out.parts,
         })

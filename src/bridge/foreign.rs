@@ -161,6 +161,7 @@ impl Bridge {
         self.shared.inbound.notify_one();
         tracing::info!(inbound = kept.0.0, %from, to = %kept.1, "IM from another domain kept for a user");
         Ok(Accepted {
+            delivered: false,
             message: MessageId(0),
             parts: 0,
         })
@@ -220,6 +221,7 @@ impl Bridge {
         sh.wake_outbox();
         tracing::info!(%from, to = %out.msisdn, parts = out.parts, message = message.0, "IM from another domain accepted for SMS");
         Ok(Accepted {
+            delivered: false,
             message,
             parts: out.parts,
         })

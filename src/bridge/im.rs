@@ -111,6 +111,7 @@ impl Bridge {
             };
             self.send_to_foreign(&sender, im).await?;
             return Ok(Accepted {
+                delivered: false,
                 message: MessageId(0),
                 parts: 0,
             });
@@ -137,6 +138,7 @@ impl Bridge {
             if let Some(to) = other {
                 self.relay(&sender, &to, &req.text).await?;
                 return Ok(Accepted {
+                    delivered: false,
                     message: MessageId(0),
                     parts: 0,
                 });
@@ -417,7 +419,10 @@ impl ImApi for Bridge {
                     };
                     Arc::clone(&this).submit_inner(im).await.map(Sent::Sms)
                 }
-                Resolved::User(to, _) => this.relay(&u, &to, &req.text).await.map(|()| Sent::Im),
+                Resolved::User(to, _) => this
+                    .relay(&u, &to, &req.text)
+                    .await
+                    .map(|()| Sent::Im { delivered: false }),
                 Resolved::Foreign(to, _) => {
                     let im = ToForeign {
                         to,
@@ -426,7 +431,9 @@ impl ImApi for Bridge {
                         im_message_id: req.im_message_id,
                         notify: req.notify,
                     };
-                    this.send_to_foreign(&u, im).await.map(|()| Sent::Im)
+                    this.send_to_foreign(&u, im)
+                        .await
+                        .map(|()| Sent::Im { delivered: false })
                 }
             }
         })

@@ -201,6 +201,7 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
             .await;
     };
     let msg = SmsToIm {
+        envelope: None,
         inbound: id,
         to_user: user.address().to_owned(),
         from: sender.clone(),
@@ -221,6 +222,15 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
             Metrics::observe(&metrics.im_delivery_latency, Duration::from_secs(waited));
             shared
                 .db(move |s| s.mark_inbound_delivered(id, uid, now))
+                .await
+        }
+        // Until the client confirms, the message stays pending and is
+        // offered again later.
+        DeliveryResult::Offered => {
+            let at = policy::inbound_retry_at(m.attempts, now);
+            tracing::info!(inbound = id.0, %to, "offered to the client; kept until it confirms");
+            shared
+                .db(move |s| s.mark_inbound_retry(id, Some(uid), at, "offered, not confirmed"))
                 .await
         }
         DeliveryResult::Retry(why) => {

@@ -66,6 +66,8 @@ async fn send_one(shared: &Arc<Shared>, n: DueNotice, now: UnixTime) -> Sent {
         return Sent::Later(policy::inbound_retry_at(n.attempts, now));
     };
     let notice = DeliveryNotice {
+        displayed: false,
+        recipient_user: None,
         to_user: user.clone(),
         front_end: n.front_end,
         im_message_id,
@@ -81,7 +83,9 @@ async fn send_one(shared: &Arc<Shared>, n: DueNotice, now: UnixTime) -> Sent {
         cause: if delivered { None } else { n.cause },
     };
     match fe.notify(notice).await {
-        DeliveryResult::Delivered => {
+        // A report pushed to a client session is answered by the client's
+        // Status alone: nothing more will confirm it.
+        DeliveryResult::Delivered | DeliveryResult::Offered => {
             tracing::info!(message = n.message.0, %user, ?kind, "delivery notification sent");
             Sent::Done
         }

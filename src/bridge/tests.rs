@@ -39,6 +39,7 @@ fn im(from: &str, to: &str) -> ImToSms {
         text: "hello".into(),
         im_message_id: Some("imdn-1".into()),
         notify: NotifyOn {
+            displayed: false,
             delivered: true,
             failed: true,
         },

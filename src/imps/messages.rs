@@ -106,6 +106,7 @@ impl Server {
                 text: text.clone(),
                 im_message_id: Some(message_id.clone()),
                 notify: NotifyOn {
+                    displayed: false,
                     delivered: report,
                     failed: report,
                 },
@@ -114,7 +115,9 @@ impl Server {
                 Ok(Sent::Sms(a)) => {
                     tracing::info!(user = %ctx.user, to = %name, parts = a.parts, "SendMessage queued as SMS")
                 }
-                Ok(Sent::Im) => tracing::info!(user = %ctx.user, to = %name, "SendMessage relayed"),
+                Ok(Sent::Im { .. }) => {
+                    tracing::info!(user = %ctx.user, to = %name, "SendMessage relayed")
+                }
                 Err(r) => failures.push((name.clone(), r)),
             }
         }
@@ -297,6 +300,8 @@ mod tests {
     #[test]
     fn delivery_report_results() {
         let n = |delivered, neutral, cause| DeliveryNotice {
+            displayed: false,
+            recipient_user: None,
             to_user: "wv:alice@sms.test".into(),
             front_end: FrontEnd::Imps,
             im_message_id: "m1".into(),

@@ -331,6 +331,7 @@ mod tests {
                 text: "Hallo".into(),
                 im_message_id: Some("a1".into()),
                 notify: NotifyOn {
+                    displayed: false,
                     delivered: true,
                     failed: true
                 },

@@ -208,6 +208,7 @@ mod tests {
         assert_eq!(
             notify,
             NotifyOn {
+                displayed: false,
                 delivered: true,
                 failed: false
             }

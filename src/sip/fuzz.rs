@@ -27,6 +27,7 @@ impl BridgeApi for Bridge {
     fn submit(&self, _req: ImToSms) -> BoxFuture<Result<Accepted, Refusal>> {
         Box::pin(async {
             Ok(Accepted {
+                delivered: false,
                 message: MessageId(1),
                 parts: 1,
             })

@@ -173,6 +173,8 @@ mod tests {
 
     fn notice(delivered: bool, neutral: bool) -> DeliveryNotice {
         DeliveryNotice {
+            displayed: false,
+            recipient_user: None,
             to_user: "sip:alice@example.com".into(),
             front_end: crate::bridge::api::FrontEnd::Sip,
             im_message_id: "m-1".into(),

@@ -339,6 +339,7 @@ mod tests {
 
     fn sms(format: BodyFormat) -> SmsToIm {
         SmsToIm {
+            envelope: None,
             inbound: InboundId(1),
             to_user: "sip:alice@sms.example".into(),
             from: "+491715550001".into(),
@@ -386,6 +387,8 @@ mod tests {
     #[test]
     fn imdn_request() {
         let n = DeliveryNotice {
+            displayed: false,
+            recipient_user: None,
             to_user: "sip:alice@sms.example".into(),
             front_end: FrontEnd::Sip,
             im_message_id: "m-7".into(),
@@ -472,6 +475,7 @@ mod tests {
         assert_eq!(r.content_type.as_deref(), Some("text/plain;charset=UTF-8"));
         assert_eq!(r.body, "Hi Jane ✓".as_bytes());
         let asked = NotifyOn {
+            displayed: false,
             delivered: true,
             failed: true,
         };

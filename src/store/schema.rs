@@ -8,7 +8,7 @@ use super::error::StoreError;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only: a
 /// released migration is never edited.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -412,6 +412,40 @@ CREATE TABLE watchers (
     since           INTEGER NOT NULL,
     PRIMARY KEY (user_id, watcher)
 );
+"#;
+
+/// Delivery notifications between users, store and forward that waits for
+/// the client, and the recipient's interworking preference (issue 15).
+/// `inbound` rows that are IMs keep their sender's envelope (message id,
+/// address, the notifications asked for); a `notice` row is a delivery or
+/// display notification owed to a user, delivered like a message (now, or
+/// when they come back). `offered_at` marks a message handed to a client
+/// that has not confirmed it (IMPS push): still pending. A user may name
+/// their own phone and have IMs sent there as SMS while offline; such an
+/// SMS remembers whom it was for (`messages.for_user_id`), so the reply
+/// from that phone comes back as an IM from the user.
+const V8: &str = r#"
+ALTER TABLE inbound ADD COLUMN kind TEXT NOT NULL DEFAULT 'message'
+    CHECK (kind IN ('message', 'notice'));
+ALTER TABLE inbound ADD COLUMN im_message_id TEXT;
+ALTER TABLE inbound ADD COLUMN origin TEXT;           -- the sending user's whole address
+ALTER TABLE inbound ADD COLUMN origin_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE inbound ADD COLUMN notify_delivered INTEGER NOT NULL DEFAULT 0
+    CHECK (notify_delivered IN (0, 1));
+ALTER TABLE inbound ADD COLUMN notify_failed INTEGER NOT NULL DEFAULT 0
+    CHECK (notify_failed IN (0, 1));
+ALTER TABLE inbound ADD COLUMN notify_displayed INTEGER NOT NULL DEFAULT 0
+    CHECK (notify_displayed IN (0, 1));
+ALTER TABLE inbound ADD COLUMN disposition TEXT       -- of a notice row
+    CHECK (disposition IN ('delivered', 'failed', 'displayed'));
+ALTER TABLE inbound ADD COLUMN offered_at INTEGER;
+CREATE INDEX inbound_by_im_message_id ON inbound(user_id, im_message_id)
+    WHERE im_message_id IS NOT NULL;
+
+ALTER TABLE users ADD COLUMN phone TEXT;              -- E.164 with +, the user's own
+ALTER TABLE users ADD COLUMN offline_delivery TEXT NOT NULL DEFAULT 'store'
+    CHECK (offline_delivery IN ('store', 'sms'));
+ALTER TABLE messages ADD COLUMN for_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
 "#;
 
 /// Applies the missing migrations in one IMMEDIATE transaction, so that two

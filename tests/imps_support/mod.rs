@@ -378,5 +378,6 @@ pub fn sms_from_bob(to: &str, text: &str) -> SmsToIm {
         received: UnixTime(1_700_000_000),
         incomplete: false,
         body_format: BodyFormat::Plain,
+        envelope: None,
     }
 }

@@ -48,6 +48,7 @@ impl BridgeApi for FakeBridge {
                 retry_after: Duration::from_secs(30),
             }),
             _ => Ok(Accepted {
+                delivered: false,
                 message: MessageId(1),
                 parts: 1,
             }),
@@ -307,5 +308,6 @@ pub fn sms(text: &str, format: BodyFormat) -> SmsToIm {
         received: UnixTime(1_777_636_800),
         incomplete: false,
         body_format: format,
+        envelope: None,
     }
 }

@@ -36,6 +36,7 @@ impl BridgeApi for Fake {
             match r {
                 Some(r) => Err(r),
                 None => Ok(Accepted {
+                    delivered: false,
                     message: MessageId(1),
                     parts: 1,
                 }),
