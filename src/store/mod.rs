@@ -107,7 +107,9 @@ pub use outbox::{
 };
 pub use reports::{REPORT_WINDOW_SECS, ReportOutcome};
 pub use time::UnixTime;
-pub use users::{BodyFormat, User, UserAddress, UserId, UserSettings, sip_ha1, verify_password};
+pub use users::{
+    BodyFormat, OfflineDelivery, User, UserAddress, UserId, UserSettings, sip_ha1, verify_password,
+};
 
 /// How long a call waits for another connection's write lock before it reports
 /// the database as unavailable.

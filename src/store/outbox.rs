@@ -533,3 +533,50 @@ impl Store {
             .query_row(params![user.0, since.0], |r| r.get(0))?)
     }
 }
+
+/// IMs for a user sent to their own phone as SMS while they were offline
+/// (3GPP TS 23.204's IP-SM-GW): the SMS remembers whom it was for, so a reply
+/// from that phone goes back to the IM's sender as an IM from the user.
+impl Store {
+    /// Marks message `id` as an IM for `user` sent to their phone; in the
+    /// transaction that queued it.
+    pub fn set_message_for_user(&mut self, id: MessageId, user: UserId) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let n = tx
+                .prepare_cached("UPDATE messages SET for_user_id = ?2 WHERE id = ?1")?
+                .execute(params![id.0, user.0])?;
+            if n == 0 {
+                return Err(StoreError::InvalidInput(format!("no message {}", id.0)));
+            }
+            Ok(())
+        })
+    }
+
+    /// The sender of the latest IM for `owner` that went to `phone` as SMS.
+    pub fn latest_sender_via_phone(
+        &self,
+        owner: UserId,
+        phone: &Msisdn,
+    ) -> Result<Option<UserId>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT m.user_id FROM messages m JOIN subscribers s ON s.id = m.subscriber_id \
+                 WHERE s.msisdn = ?1 AND m.for_user_id = ?2 ORDER BY m.id DESC LIMIT 1",
+            )?
+            .query_row(params![phone.as_str(), owner.0], |r| r.get(0))
+            .optional()?
+            .map(UserId))
+    }
+
+    /// Whom message `id` was for when it was an IM sent to a user's phone.
+    pub fn message_for_user(&self, id: MessageId) -> Result<Option<UserId>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT for_user_id FROM messages WHERE id = ?1")?
+            .query_row([id.0], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten()
+            .map(UserId))
+    }
+}

@@ -9,6 +9,7 @@ use md5::{Digest, Md5};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::{StoreError, is_unique_violation};
+use super::numbers::Msisdn;
 use super::{Store, UnixTime};
 
 /// A user's row id.
@@ -44,6 +45,35 @@ impl BodyFormat {
     }
 }
 
+/// What happens to an IM for a user while they are offline (the recipient's
+/// interworking preference of 3GPP TS 23.204's IP-SM-GW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfflineDelivery {
+    /// Kept until they are online again.
+    #[default]
+    Store,
+    /// Sent as SMS to their own phone ([`UserSettings::phone`]).
+    Sms,
+}
+
+impl OfflineDelivery {
+    /// `store` or `sms`, as stored and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Store => "store",
+            Self::Sms => "sms",
+        }
+    }
+
+    /// The preference named `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Store, Self::Sms]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+    }
+}
+
 /// What the bridge may do for a user; [`UserSettings::default`] is what a new user gets.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UserSettings {
@@ -59,6 +89,11 @@ pub struct UserSettings {
     pub anonymous: bool,
     /// How SMS bodies are delivered to the user.
     pub body_format: BodyFormat,
+    /// The user's own phone; no two users share one.
+    pub phone: Option<Msisdn>,
+    /// What happens to IMs for the user while they are offline; `Sms` needs
+    /// a [`phone`](Self::phone).
+    pub offline_delivery: OfflineDelivery,
 }
 
 impl Default for UserSettings {
@@ -70,6 +105,8 @@ impl Default for UserSettings {
             daily_cap: 200,
             anonymous: false,
             body_format: BodyFormat::Plain,
+            phone: None,
+            offline_delivery: OfflineDelivery::Store,
         }
     }
 }
@@ -234,12 +271,14 @@ fn unknown_user_hash() -> &'static str {
 }
 
 const USER_COLUMNS: &str = "id, sip_aor, imps_id, display_name, password_hash, sip_realm, sip_ha1, \
-     may_send_sms, rate_per_minute, daily_cap, anonymous, body_format, created_at";
+     may_send_sms, rate_per_minute, daily_cap, anonymous, body_format, created_at, phone, \
+     offline_delivery";
 
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     let realm: Option<String> = r.get(5)?;
     let ha1: Option<String> = r.get(6)?;
     let body_format: String = r.get(11)?;
+    let offline: String = r.get(14)?;
     Ok(User {
         id: UserId(r.get(0)?),
         sip_aor: r.get(1)?,
@@ -257,6 +296,8 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
             } else {
                 BodyFormat::Plain
             },
+            phone: r.get::<_, Option<String>>(13)?.map(Msisdn::from_db),
+            offline_delivery: OfflineDelivery::parse(&offline).unwrap_or_default(),
         },
         created_at: UnixTime(r.get(12)?),
     })
@@ -272,6 +313,33 @@ fn set_imps_secret(
     tx.prepare_cached("UPDATE users SET imps_secret = ?2 WHERE id = ?1")?
         .execute(params![user.0, password])?;
     Ok(())
+}
+
+/// Refuses settings that cannot hold: IMs as SMS with no phone to send them
+/// to, or a phone another user (not `user`) has already.
+fn check_settings(
+    tx: &Connection,
+    user: Option<UserId>,
+    settings: &UserSettings,
+) -> Result<(), StoreError> {
+    let Some(phone) = &settings.phone else {
+        if settings.offline_delivery == OfflineDelivery::Sms {
+            return Err(StoreError::InvalidInput(
+                "IMs as SMS while offline need the user's phone number".into(),
+            ));
+        }
+        return Ok(());
+    };
+    let other: Option<i64> = tx
+        .prepare_cached("SELECT id FROM users WHERE phone = ?1 AND id IS NOT ?2")?
+        .query_row(params![phone.as_str(), user.map(|u| u.0)], |r| r.get(0))
+        .optional()?;
+    match other {
+        Some(_) => Err(StoreError::Duplicate(format!(
+            "phone {phone} (another user has it)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The id of the user with this (normalised) address, inside a transaction.
@@ -320,10 +388,12 @@ impl Store {
                     return Err(StoreError::Duplicate(format!("user {a}")));
                 }
             }
+            check_settings(tx, None, settings)?;
             let res = tx.execute(
                 "INSERT INTO users (sip_aor, imps_id, display_name, password_hash, sip_realm, sip_ha1, \
-                 may_send_sms, rate_per_minute, daily_cap, anonymous, body_format, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 may_send_sms, rate_per_minute, daily_cap, anonymous, body_format, created_at, \
+                 phone, offline_delivery) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     sip,
                     imps,
@@ -336,7 +406,9 @@ impl Store {
                     settings.daily_cap,
                     settings.anonymous,
                     settings.body_format.as_str(),
-                    now.0
+                    now.0,
+                    settings.phone.as_ref().map(Msisdn::as_str),
+                    settings.offline_delivery.as_str()
                 ],
             );
             match res {
@@ -370,6 +442,16 @@ impl Store {
             .optional()?)
     }
 
+    /// The user whose own phone is `phone`, if any.
+    pub fn user_by_phone(&self, phone: &Msisdn) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE phone = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([phone.as_str()], user_from_row)
+            .optional()?)
+    }
+
     /// Every user, by address.
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY coalesce(sip_aor, imps_id)");
@@ -386,9 +468,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             let id = resolve(tx, address)?;
+            check_settings(tx, Some(id), settings)?;
             tx.execute(
                 "UPDATE users SET display_name = ?2, may_send_sms = ?3, rate_per_minute = ?4, \
-                 daily_cap = ?5, anonymous = ?6, body_format = ?7 WHERE id = ?1",
+                 daily_cap = ?5, anonymous = ?6, body_format = ?7, phone = ?8, \
+                 offline_delivery = ?9 WHERE id = ?1",
                 params![
                     id.0,
                     settings.display_name,
@@ -396,7 +480,9 @@ impl Store {
                     settings.rate_per_minute,
                     settings.daily_cap,
                     settings.anonymous,
-                    settings.body_format.as_str()
+                    settings.body_format.as_str(),
+                    settings.phone.as_ref().map(Msisdn::as_str),
+                    settings.offline_delivery.as_str()
                 ],
             )?;
             Ok(())

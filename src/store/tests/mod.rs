@@ -9,6 +9,7 @@ mod foreign;
 mod inbox;
 mod outbox;
 mod people;
+mod prefs;
 mod report_window;
 
 use super::*;
