@@ -176,8 +176,8 @@ fn a_read_only_file_is_a_permanent_error_for_writes_and_still_read() {
     };
     assert_eq!(
         stdout(&run(cmd, "")),
-        "SIP                    IMPS  NAME  SMS  PER MINUTE  PER DAY  PASSWORD\n\
-         sip:alice@example.com  -     -     yes  10          200      no\n"
+        "SIP                    IMPS  NAME  SMS  PER MINUTE  PER DAY  PHONE  OFFLINE  PASSWORD\n\
+         sip:alice@example.com  -     -     yes  10          200      -      store    no\n"
     );
 }
 

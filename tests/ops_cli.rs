@@ -52,7 +52,9 @@ fn users_limits_are_shown_and_set() {
     let shown = "user:        sip:alice@example.com\n\
                  per minute:  10\n\
                  per day:     200\n\
-                 body format: plain\n";
+                 body format: plain\n\
+                 phone:       -\n\
+                 offline IMs: store\n";
     assert_eq!(db.ok(&["users", "limits", "sip:alice@example.com"]), shown);
     assert_eq!(
         db.ok(&[
@@ -67,7 +69,9 @@ fn users_limits_are_shown_and_set() {
         "user:        sip:alice@example.com\n\
          per minute:  no limit\n\
          per day:     200\n\
-         body format: cpim\n"
+         body format: cpim\n\
+         phone:       -\n\
+         offline IMs: store\n"
     );
     db.ok(&["users", "limits", "sip:alice@example.com", "--daily", "5"]);
     let u = db
@@ -113,6 +117,73 @@ fn users_limits_are_shown_and_set() {
         "",
     ));
     assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn users_phone_and_offline_preference_are_set_and_refused_with_reasons() {
+    let db = Db::new();
+    alice(&db);
+    db.ok(&["users", "add", "wv:bob@example.com"]);
+    let config = db.dir().join("smsbridge.toml");
+    std::fs::write(&config, "[numbers]\ndefault_country_code = \"49\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let limits = |args: &[&str]| {
+        let mut all = vec!["--config", config, "users", "limits"];
+        all.extend_from_slice(args);
+        db.run(&all, "")
+    };
+    // SMS while offline needs a phone first.
+    let (code, err) = failure(&limits(&["sip:alice@example.com", "--offline", "sms"]));
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "smsbridge: sip:alice@example.com has no phone number: give one with --phone for --offline sms\n"
+    );
+    // A national number takes the configured country code.
+    let out = stdout(&limits(&[
+        "sip:alice@example.com",
+        "--phone",
+        "0170 1234567",
+        "--offline",
+        "sms",
+    ]));
+    assert!(
+        out.ends_with("phone:       +491701234567\noffline IMs: sms\n"),
+        "{out}"
+    );
+    // Nobody else may have it.
+    let (code, err) = failure(&limits(&["wv:bob@example.com", "--phone", "+491701234567"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("phone +491701234567 (another user has it)"),
+        "{err}"
+    );
+    let (code, err) = failure(&limits(&["sip:alice@example.com", "--offline", "email"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown choice \"email\"; the choices are store, sms"),
+        "{err}"
+    );
+    let (code, _) = failure(&limits(&["sip:alice@example.com", "--phone", "12ab"]));
+    assert_eq!(code, 2);
+    let list: Value = serde_json::from_str(&db.ok(&["users", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["sip"], "sip:alice@example.com");
+    assert_eq!(list[0]["phone"], "+491701234567");
+    assert_eq!(list[0]["offline_delivery"], "sms");
+    assert_eq!(list[1]["phone"], Value::Null);
+    assert_eq!(list[1]["offline_delivery"], "store");
+    // Forgetting the phone also stops IMs going there.
+    let out = stdout(&limits(&["sip:alice@example.com", "--no-phone"]));
+    assert!(
+        out.ends_with("phone:       -\noffline IMs: store\n"),
+        "{out}"
+    );
+    let u = db
+        .store()
+        .user_by_address("sip:alice@example.com")
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.settings.phone, None);
 }
 
 /// Three SMS received: one delivered to alice, one failed, one pending.

@@ -31,16 +31,17 @@ fn users_are_added_listed_and_removed() {
     );
     assert_eq!(
         db.ok(&["users", "list"]),
-        "SIP                    IMPS                NAME      SMS  PER MINUTE  PER DAY  PASSWORD\n\
-         sip:alice@example.com  -                   Alice A.  yes  10          200      yes\n\
-         -                      wv:bob@example.com  -         no   10          200      no\n"
+        "SIP                    IMPS                NAME      SMS  PER MINUTE  PER DAY  PHONE  OFFLINE  PASSWORD\n\
+         sip:alice@example.com  -                   Alice A.  yes  10          200      -      store    yes\n\
+         -                      wv:bob@example.com  -         no   10          200      -      store    no\n"
     );
     let v: Value = serde_json::from_str(&db.ok(&["users", "list", "--json"])).unwrap();
     assert_eq!(
         v[0],
         json!({"sip": "sip:alice@example.com", "imps": null, "display_name": "Alice A.",
                "may_send_sms": true, "rate_per_minute": 10, "daily_cap": 200,
-               "anonymous": false, "body_format": "plain", "has_password": true})
+               "anonymous": false, "body_format": "plain", "phone": null,
+               "offline_delivery": "store", "has_password": true})
     );
     assert_eq!(v.as_array().unwrap().len(), 2);
     let s = db.store();

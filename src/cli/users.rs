@@ -8,7 +8,10 @@ use serde_json::json;
 use super::output::{or_dash, table, yes_no};
 use super::{Ctx, Failure};
 use crate::bridge::api::{PresenceRule, SubHandling, WatcherMatch};
-use crate::store::{BodyFormat, StoreError, UnixTime, User, UserAddress, UserSettings};
+use crate::store::{
+    BodyFormat, Msisdn, OfflineDelivery, StoreError, UnixTime, User, UserAddress, UserSettings,
+    normalise_msisdn,
+};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum UsersCommand {
@@ -38,8 +41,10 @@ pub(super) enum UsersCommand {
         #[arg(long)]
         off: bool,
     },
-    /// Show a user's limits, or set some: SMS per minute and per day (0: no
-    /// limit) and the body format of the IMs they get.
+    /// Show a user's limits and preferences, or set some: SMS per minute and
+    /// per day (0: no limit), the body format of the IMs they get, their own
+    /// phone and what happens to IMs for them while they are offline (kept
+    /// until they are back, or sent to that phone as SMS).
     Limits(LimitsArgs),
     /// Show a user's presence rules and watchers, or replace the rules:
     /// each `--rule "ID HANDLING WHO"`, HANDLING one of allow, block,
@@ -175,6 +180,50 @@ pub(super) struct LimitsArgs {
     /// Body of the IMs the user gets: `plain` (text/plain) or `cpim` (message/cpim).
     #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
     format: Option<BodyFormat>,
+    /// The user's own phone number (no other user may have it).
+    #[arg(long, value_name = "NUMBER", conflicts_with = "no_phone")]
+    phone: Option<String>,
+    /// Forget the user's phone number (IMs while offline are kept again).
+    #[arg(long)]
+    no_phone: bool,
+    /// IMs for the user while offline: `store` (kept until they are back) or
+    /// `sms` (sent to their phone as SMS).
+    #[arg(long, value_name = "WHAT", value_parser = parse_offline)]
+    offline: Option<OfflineDelivery>,
+}
+
+fn parse_offline(s: &str) -> Result<OfflineDelivery, String> {
+    OfflineDelivery::parse(s)
+        .ok_or_else(|| format!("unknown choice {s:?}; the choices are store, sms"))
+}
+
+/// The settings after `a`'s changes to the phone and the offline preference;
+/// forgetting the phone also stops IMs going there.
+fn with_phone(
+    a: &LimitsArgs,
+    mut settings: UserSettings,
+    phone: Option<Msisdn>,
+    address: &str,
+) -> Result<UserSettings, StoreError> {
+    if a.no_phone {
+        settings.phone = None;
+        settings.offline_delivery = OfflineDelivery::Store;
+    }
+    if phone.is_some() {
+        settings.phone = phone;
+    }
+    settings.offline_delivery = a.offline.unwrap_or(settings.offline_delivery);
+    if a.no_phone && a.offline == Some(OfflineDelivery::Sms) {
+        return Err(StoreError::InvalidInput(
+            "--offline sms sends IMs to the user's phone: it cannot go with --no-phone".into(),
+        ));
+    }
+    if settings.offline_delivery == OfflineDelivery::Sms && settings.phone.is_none() {
+        return Err(StoreError::InvalidInput(format!(
+            "{address} has no phone number: give one with --phone for --offline sms"
+        )));
+    }
+    Ok(settings)
 }
 
 fn parse_format(s: &str) -> Result<BodyFormat, String> {
@@ -195,11 +244,22 @@ fn limits(ctx: &Ctx, a: LimitsArgs) -> Result<(), Failure> {
     let address = UserAddress::parse(&a.address)?;
     let address = address.as_str();
     let unknown = || StoreError::UnknownUser(address.to_owned());
-    let changes = a.rate.is_some() || a.daily.is_some() || a.format.is_some();
+    let phone = a
+        .phone
+        .as_deref()
+        .map(|p| normalise_msisdn(p, ctx.country_code()))
+        .transpose()
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
+    let changes = a.rate.is_some()
+        || a.daily.is_some()
+        || a.format.is_some()
+        || phone.is_some()
+        || a.no_phone
+        || a.offline.is_some();
     let user: User = if changes {
         ctx.change()?.atomically(|s| {
             let u = s.user_by_address(address)?.ok_or_else(unknown)?;
-            let mut settings = u.settings.clone();
+            let mut settings = with_phone(&a, u.settings.clone(), phone, address)?;
             settings.rate_per_minute = a.rate.unwrap_or(settings.rate_per_minute);
             settings.daily_cap = a.daily.unwrap_or(settings.daily_cap);
             settings.body_format = a.format.unwrap_or(settings.body_format);
@@ -214,6 +274,8 @@ fn limits(ctx: &Ctx, a: LimitsArgs) -> Result<(), Failure> {
     println!("per minute:  {}", limit(st.rate_per_minute));
     println!("per day:     {}", limit(st.daily_cap));
     println!("body format: {}", st.body_format.as_str());
+    println!("phone:       {}", or_dash(st.phone.as_ref()));
+    println!("offline IMs: {}", st.offline_delivery.as_str());
     Ok(())
 }
 
@@ -312,6 +374,8 @@ fn list(ctx: &Ctx, as_json: bool) -> Result<(), Failure> {
                     "daily_cap": u.settings.daily_cap,
                     "anonymous": u.settings.anonymous,
                     "body_format": u.settings.body_format,
+                    "phone": u.settings.phone,
+                    "offline_delivery": u.settings.offline_delivery,
                     "has_password": u.has_password(),
                 })
             })
@@ -329,6 +393,8 @@ fn list(ctx: &Ctx, as_json: bool) -> Result<(), Failure> {
                 yes_no(u.settings.may_send_sms),
                 u.settings.rate_per_minute.to_string(),
                 u.settings.daily_cap.to_string(),
+                or_dash(u.settings.phone.as_ref()),
+                u.settings.offline_delivery.as_str().to_owned(),
                 yes_no(u.has_password()),
             ]
         })
@@ -343,6 +409,8 @@ fn list(ctx: &Ctx, as_json: bool) -> Result<(), Failure> {
                 "SMS",
                 "PER MINUTE",
                 "PER DAY",
+                "PHONE",
+                "OFFLINE",
                 "PASSWORD"
             ],
             &rows
