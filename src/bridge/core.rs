@@ -79,6 +79,9 @@ type Decided = Result<(MessageId, policy::Outgoing), Refusal>;
 /// One IM waiting for the group commit that decides and queues it.
 struct Submission {
     req: ImToSms,
+    /// The user the IM was for when it goes to their phone instead
+    /// (`messages.for_user_id`).
+    for_user: Option<crate::store::UserId>,
     modems_ready: bool,
     answer: oneshot::Sender<Decided>,
 }
@@ -246,11 +249,22 @@ impl Bridge {
     }
 
     pub(super) async fn submit_inner(self: Arc<Self>, req: ImToSms) -> Result<Accepted, Refusal> {
+        self.submit_for(req, None).await
+    }
+
+    /// IM → SMS; `for_user`: the IM was for that user, and goes to their
+    /// phone (recorded with the outbox row, in the transaction that queues it).
+    pub(super) async fn submit_for(
+        self: Arc<Self>,
+        req: ImToSms,
+        for_user: Option<crate::store::UserId>,
+    ) -> Result<Accepted, Refusal> {
         let sh = Arc::clone(&self.shared);
         policy::screen_submit(&req, &sh.policy)?;
         let (answer, answered) = oneshot::channel();
         let submission = Submission {
             req: req.clone(),
+            for_user,
             modems_ready: (sh.modems_ready)(),
             answer,
         };
@@ -322,7 +336,7 @@ async fn commit_loop(
 async fn commit_batch(sh: &Arc<Shared>, batch: Vec<Submission>) {
     let (jobs, answers): (Vec<_>, Vec<_>) = batch
         .into_iter()
-        .map(|s| ((s.req, s.modems_ready), s.answer))
+        .map(|s| ((s.req, s.for_user, s.modems_ready), s.answer))
         .unzip();
     // One time for the batch: its limit windows and its rows' created_at.
     let now = sh.now();
@@ -334,7 +348,7 @@ async fn commit_batch(sh: &Arc<Shared>, batch: Vec<Submission>) {
             s.atomically(|s| {
                 let mut decided = Vec::with_capacity(jobs.len());
                 let mut counts = BatchCounts::default();
-                for (req, modems_ready) in &jobs {
+                for (req, for_user, modems_ready) in &jobs {
                     let one = s.atomically(|s| {
                         let snap = submit_snapshot(
                             s,
@@ -349,6 +363,9 @@ async fn commit_batch(sh: &Arc<Shared>, batch: Vec<Submission>) {
                             Err(refusal) => return Ok(Err(refusal)),
                         };
                         let id = queue(s, &out, req, validity, now)?;
+                        if let Some(u) = for_user {
+                            s.set_message_for_user(id, *u)?;
+                        }
                         Ok(Ok((id, out)))
                     });
                     let one = one.unwrap_or_else(|e| Err(store_refusal(e)));

@@ -136,6 +136,10 @@ impl Bridge {
                 .await
                 .map_err(store_refusal)?;
             if let Some(to) = other {
+                let to_phone = Arc::clone(&self).to_phone_if_offline(&sender, &to, req.clone());
+                if let Some(accepted) = to_phone.await? {
+                    return Ok(accepted);
+                }
                 self.relay(&sender, &to, &req.text).await?;
                 return Ok(Accepted {
                     delivered: false,
@@ -145,6 +149,49 @@ impl Bridge {
             }
         }
         self.submit_inner(req).await
+    }
+
+    /// An IM for a user who is offline now and asked for IMs as SMS while
+    /// offline (3GPP TS 23.204, the IP-SM-GW's interworking preference) goes
+    /// to their own phone through the same decision and queue as any IM →
+    /// SMS (the sender's limits, name and privacy), its outbox row naming
+    /// whom it was for. `None`: keep it for them as usual (online, no such
+    /// preference, they blocked the sender, or the SMS path refused: kept
+    /// rather than refused).
+    async fn to_phone_if_offline(
+        self: Arc<Self>,
+        from: &User,
+        to: &User,
+        mut im: ImToSms,
+    ) -> Result<Option<Accepted>, Refusal> {
+        let online = self
+            .shared
+            .front_end(front_end_of(to))
+            .and_then(|fe| fe.online(to.address()));
+        let Some(phone) = policy::offline_phone(to, online).cloned() else {
+            return Ok(None);
+        };
+        let (tid, from_address) = (to.id, from.address().to_owned());
+        let blocked = self
+            .shared
+            .db(move |s| Bridge::blocks_messages(s, tid, &from_address))
+            .await
+            .map_err(store_refusal)?;
+        if blocked {
+            return Ok(None);
+        }
+        im.recipient = Recipient::Number(phone.to_string());
+        match self.submit_for(im, Some(to.id)).await {
+            Ok(accepted) => {
+                tracing::info!(from = %from.address(), to = %to.address(), %phone, message = accepted.message.0, "IM for an offline user sent to their phone");
+                Ok(Some(accepted))
+            }
+            Err(r) if policy::keep_instead_of_sms(&r) => {
+                tracing::info!(from = %from.address(), to = %to.address(), "not sent to their phone ({r}); kept for them");
+                Ok(None)
+            }
+            Err(r) => Err(r),
+        }
     }
 
     /// Keeps an IM for another user in the inbox and wakes the delivery loop:
@@ -419,10 +466,24 @@ impl ImApi for Bridge {
                     };
                     Arc::clone(&this).submit_inner(im).await.map(Sent::Sms)
                 }
-                Resolved::User(to, _) => this
-                    .relay(&u, &to, &req.text)
-                    .await
-                    .map(|()| Sent::Im { delivered: false }),
+                Resolved::User(to, _) => {
+                    let im = ImToSms {
+                        sender: req.sender,
+                        front_end: req.front_end,
+                        recipient: Recipient::Alias(req.to),
+                        text: req.text.clone(),
+                        im_message_id: req.im_message_id,
+                        notify: req.notify,
+                        anonymous: false,
+                    };
+                    let to_phone = Arc::clone(&this).to_phone_if_offline(&u, &to, im);
+                    if let Some(accepted) = to_phone.await? {
+                        return Ok(Sent::Sms(accepted));
+                    }
+                    this.relay(&u, &to, &req.text)
+                        .await
+                        .map(|()| Sent::Im { delivered: false })
+                }
                 Resolved::Foreign(to, _) => {
                     let im = ToForeign {
                         to,

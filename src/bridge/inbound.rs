@@ -125,6 +125,22 @@ pub(super) async fn end_overdue_reports(shared: &Arc<Shared>, now: UnixTime, win
     }
 }
 
+/// The user whose own phone `n` is, with the sender of the latest IM sent
+/// there for them (TS 23.204: a reply from it goes back to that sender).
+fn phone_reply(
+    s: &crate::store::Store,
+    n: &crate::store::Msisdn,
+) -> Result<Option<policy::PhoneReply>, StoreError> {
+    let Some(owner) = s.user_by_phone(n)? else {
+        return Ok(None);
+    };
+    Ok(s.latest_sender_via_phone(owner.id, n)?
+        .map(|im_sender| policy::PhoneReply {
+            owner: owner.id,
+            im_sender,
+        }))
+}
+
 /// Routes and delivers one message, and records what happened.
 async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreError> {
     let now = shared.now();
@@ -140,8 +156,10 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
     let fallback = shared.policy.fallback_user.clone();
     let (sender, chosen, text) = (m.sender.clone(), m.user, m.text.clone());
     let m_for_route = msisdn.clone();
-    // Route (policy::route_reply) and apply an opt-out in one transaction.
-    let routed: Option<(User, Option<String>, bool)> = shared
+    // Route (policy::route_reply) and apply an opt-out in one transaction;
+    // `as_user`: the user part of the user it comes from (a reply from their
+    // own phone to an IM sent there for them), shown instead of the number.
+    let routed: Option<(User, Option<String>, bool, Option<String>)> = shared
         .db(move |s| {
             s.atomically(|s| {
                 if let Some(n) = &m_for_route
@@ -163,12 +181,29 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
                 if let Some(addr) = &fallback {
                     snap.fallback = s.user_by_address(addr)?.map(|u| u.id);
                 }
+                if let Some(n) = &m_for_route {
+                    snap.phone_reply = phone_reply(s, n)?;
+                }
                 let Some(uid) = policy::route_reply(&snap) else {
                     return Ok(None);
                 };
                 let Some(user) = s.user(uid)? else {
                     return Ok(None);
                 };
+                if let Some(owner) = policy::reply_as(&snap, uid)
+                    .map(|o| s.user(o))
+                    .transpose()?
+                    .flatten()
+                {
+                    let blocked = super::core::Bridge::blocks_messages(s, uid, owner.address())?;
+                    let from = super::core::user_part(owner.address()).to_owned();
+                    return Ok(Some((
+                        user,
+                        owner.settings.display_name,
+                        blocked,
+                        Some(from),
+                    )));
+                }
                 let (name, blocked) = match &m_for_route {
                     Some(n) => match s.contact(user.id, n)? {
                         Some(c) => (c.nickname, c.blocked),
@@ -176,11 +211,11 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
                     },
                     None => (None, false),
                 };
-                Ok(Some((user, name, blocked)))
+                Ok(Some((user, name, blocked, None)))
             })
         })
         .await?;
-    let Some((user, from_name, blocked)) = routed else {
+    let Some((user, from_name, blocked, as_user)) = routed else {
         tracing::warn!(inbound = id.0, from = %sender, "no user knows this number and no fallback user is configured");
         return shared
             .db(move |s| s.mark_inbound_failed(id, "no user to deliver to", now))
@@ -204,7 +239,7 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
         envelope: None,
         inbound: id,
         to_user: user.address().to_owned(),
-        from: sender.clone(),
+        from: as_user.unwrap_or_else(|| sender.clone()),
         from_name,
         text: m.text,
         received: m.received_at,

@@ -11,7 +11,7 @@ use super::api::{ImToSms, Refusal};
 use crate::config::{self, OutcomeUnknown, UnknownNotice};
 use crate::modem::CmsClass;
 use crate::pdu::{self, Alphabet, EncodeOptions, Outcome};
-use crate::store::{MessageState, Msisdn, Retry, UnixTime, User, UserId};
+use crate::store::{MessageState, Msisdn, OfflineDelivery, Retry, UnixTime, User, UserId};
 
 /// How far back the per-user rate limit looks.
 pub const RATE_WINDOW_SECS: i64 = 60;
@@ -232,20 +232,68 @@ pub struct RouteSnapshot {
     pub last_writer: Option<UserId>,
     /// The configured fallback user, if it exists.
     pub fallback: Option<UserId>,
+    /// The number is a user's own phone, and IMs for them went there as SMS
+    /// while they were offline.
+    pub phone_reply: Option<PhoneReply>,
 }
 
-/// Which user gets an SMS: the one already chosen; else the contact owner who
-/// last wrote to the number; else the first contact owner; else whoever last
-/// wrote; else the fallback; else nobody.
+/// A user's own phone that got IMs for them as SMS (TS 23.204 IP-SM-GW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhoneReply {
+    /// The user whose phone it is.
+    pub owner: UserId,
+    /// Who sent the latest IM that went there.
+    pub im_sender: UserId,
+}
+
+/// Which user gets an SMS: the one already chosen; else, from a user's own
+/// phone, the sender of the latest IM sent there for them; else the contact
+/// owner who last wrote to the number; else the first contact owner; else
+/// whoever last wrote; else the fallback; else nobody.
 pub fn route_reply(snap: &RouteSnapshot) -> Option<UserId> {
     if let Some(u) = snap.chosen {
         return Some(u);
+    }
+    if let Some(p) = snap.phone_reply {
+        return Some(p.im_sender);
     }
     let by_contact = match snap.last_writer {
         Some(l) if snap.owners.contains(&l) => Some(l),
         _ => snap.owners.first().copied(),
     };
     by_contact.or(snap.last_writer).or(snap.fallback)
+}
+
+/// Whom an SMS routed to `to` is shown as from: the user whose phone sent it
+/// when it answers an IM `to` sent there for them (an IM from that user),
+/// else nobody (an SMS from its number).
+pub fn reply_as(snap: &RouteSnapshot, to: UserId) -> Option<UserId> {
+    snap.phone_reply
+        .filter(|p| p.im_sender == to)
+        .map(|p| p.owner)
+}
+
+/// The phone an IM for `to` goes to as SMS instead of waiting: their own,
+/// when they asked for IMs as SMS while offline and their front end says
+/// they are offline now (`online`: `None` when it cannot tell, which keeps
+/// the IM).
+pub fn offline_phone(to: &User, online: Option<bool>) -> Option<&Msisdn> {
+    if to.settings.offline_delivery != OfflineDelivery::Sms || online != Some(false) {
+        return None;
+    }
+    to.settings.phone.as_ref()
+}
+
+/// Whether an IM that could not go to the recipient's phone as SMS is kept
+/// for them instead (as if they had no phone): yes, unless the store
+/// failed, whatever the SMS path refused (the sender's limits, no modem, an
+/// opted-out phone), so nothing accepted is lost and nothing is refused that
+/// would have been kept.
+pub fn keep_instead_of_sms(refusal: &Refusal) -> bool {
+    !matches!(
+        refusal,
+        Refusal::StoreBusy { .. } | Refusal::Internal { .. }
+    )
 }
 
 /// Whether a received SMS is the opt-out keyword.

@@ -547,3 +547,88 @@ fn outbound_to_foreign_users() {
         Err(Refusal::EmptyMessage)
     );
 }
+
+#[test]
+fn a_reply_from_a_users_phone_goes_to_the_im_sender_as_that_user() {
+    let (alice, bob, carol, f) = (UserId(1), UserId(2), UserId(3), UserId(9));
+    let phone = PhoneReply {
+        owner: bob,
+        im_sender: alice,
+    };
+    // It beats contact owners, the last writer and the fallback.
+    let snap = RouteSnapshot {
+        owners: vec![carol],
+        last_writer: Some(carol),
+        fallback: Some(f),
+        phone_reply: Some(phone),
+        ..Default::default()
+    };
+    assert_eq!(route_reply(&snap), Some(alice));
+    assert_eq!(reply_as(&snap, alice), Some(bob));
+    // A retry keeps the choice, and still shows bob.
+    let retry = RouteSnapshot {
+        chosen: Some(alice),
+        ..snap.clone()
+    };
+    assert_eq!(route_reply(&retry), Some(alice));
+    assert_eq!(reply_as(&retry, alice), Some(bob));
+    // Routed to someone else (chosen earlier): an SMS from the number.
+    let other = RouteSnapshot {
+        chosen: Some(carol),
+        ..snap
+    };
+    assert_eq!(route_reply(&other), Some(carol));
+    assert_eq!(reply_as(&other, carol), None);
+    // No IM went to the phone: today's routing, from the number.
+    let plain = RouteSnapshot {
+        owners: vec![carol],
+        ..Default::default()
+    };
+    assert_eq!(route_reply(&plain), Some(carol));
+    assert_eq!(reply_as(&plain, carol), None);
+}
+
+#[test]
+fn ims_go_to_the_phone_only_while_offline_with_preference_sms() {
+    let mut bob = user(2);
+    // Default: kept, whatever the presence.
+    assert_eq!(offline_phone(&bob, Some(false)), None);
+    bob.settings.phone = Some(msisdn("+491701234567"));
+    assert_eq!(offline_phone(&bob, Some(false)), None);
+    bob.settings.offline_delivery = crate::store::OfflineDelivery::Sms;
+    assert_eq!(
+        offline_phone(&bob, Some(false)).map(Msisdn::as_str),
+        Some("+491701234567")
+    );
+    // Online, or nobody can tell: an IM as usual.
+    assert_eq!(offline_phone(&bob, Some(true)), None);
+    assert_eq!(offline_phone(&bob, None), None);
+    bob.settings.phone = None;
+    assert_eq!(offline_phone(&bob, Some(false)), None);
+}
+
+#[test]
+fn an_im_the_sms_path_refuses_is_kept_unless_the_store_failed() {
+    let minute = Duration::from_secs(60);
+    for kept in [
+        Refusal::SmsNotAllowed("sip:a@x".into()),
+        Refusal::RateLimited {
+            limit: 1,
+            retry_after: minute,
+        },
+        Refusal::DailyCap(1),
+        Refusal::OptedOut("+491701234567".into()),
+        Refusal::NoModem {
+            retry_after: minute,
+        },
+        Refusal::AnonymityForbidden,
+    ] {
+        assert!(keep_instead_of_sms(&kept), "{kept:?}");
+    }
+    assert!(!keep_instead_of_sms(&Refusal::StoreBusy {
+        retry_after: minute
+    }));
+    assert!(!keep_instead_of_sms(&Refusal::Internal {
+        retry_after: minute
+    }));
+}
