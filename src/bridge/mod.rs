@@ -17,6 +17,8 @@ mod inbound;
 mod notices;
 pub mod policy;
 #[cfg(test)]
+mod prefs_tests;
+#[cfg(test)]
 mod tests;
 mod work;
 
