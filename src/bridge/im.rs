@@ -183,11 +183,21 @@ impl Bridge {
         im.recipient = Recipient::Number(phone.to_string());
         match self.submit_for(im, Some(to.id)).await {
             Ok(accepted) => {
-                tracing::info!(from = %from.address(), to = %to.address(), %phone, message = accepted.message.0, "IM for an offline user sent to their phone");
+                tracing::info!(
+                    from = %from.address(),
+                    to = %to.address(),
+                    %phone,
+                    message = accepted.message.0,
+                    "IM for an offline user sent to their phone"
+                );
                 Ok(Some(accepted))
             }
             Err(r) if policy::keep_instead_of_sms(&r) => {
-                tracing::info!(from = %from.address(), to = %to.address(), "not sent to their phone ({r}); kept for them");
+                tracing::info!(
+                    from = %from.address(),
+                    to = %to.address(),
+                    "not sent to their phone ({r}); kept for them"
+                );
                 Ok(None)
             }
             Err(r) => Err(r),
