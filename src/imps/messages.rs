@@ -306,7 +306,12 @@ impl Server {
 
     fn delivery_report(&self, n: &DeliveryNotice) -> Element {
         let (c, why) = delivery_result(n);
-        let recipient = format!("wv:{}@{}", n.recipient, self.cfg.domain);
+        // Another user of the bridge by their user part; a subscriber by
+        // number; a user of another domain keeps their domain.
+        let recipient = match &n.recipient_user {
+            Some(part) => format!("wv:{part}@{}", self.cfg.domain),
+            None => self.wv_of(&n.recipient),
+        };
         Element::new("DeliveryReport-Request")
             .with(csp::result(c, &why))
             .with(
@@ -355,6 +360,12 @@ impl ImFrontEnd for ImpsFrontEnd {
     fn notify(&self, notice: DeliveryNotice) -> BoxFuture<DeliveryResult> {
         let server = Arc::clone(&self.0);
         Box::pin(async move {
+            // CSP has delivery reports only: a display notification is
+            // not something an IMPS client can be told.
+            if notice.displayed {
+                tracing::debug!(user = %notice.to_user, id = %notice.im_message_id, "display notification: IMPS has no way to say it");
+                return DeliveryResult::Delivered;
+            }
             let report = server.delivery_report(&notice);
             if server.push_to_user(&notice.to_user, report) {
                 DeliveryResult::Delivered

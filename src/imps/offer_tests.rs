@@ -14,8 +14,8 @@ use super::server::{Server, ServerConfig};
 use super::session::Limits;
 use super::wbxml::{self, Version};
 use crate::bridge::api::{
-    Accepted, BoxFuture, BridgeApi, DeliveryResult, ImApi, ImFrontEnd, ImToSms, ImUser, LoginProof,
-    Recipient, Refusal, SipCredentials, SmsToIm, SubscriberPresence,
+    Accepted, BoxFuture, BridgeApi, DeliveryNotice, DeliveryResult, FrontEnd, ImApi, ImFrontEnd,
+    ImToSms, ImUser, LoginProof, Recipient, Refusal, SipCredentials, SmsToIm, SubscriberPresence,
 };
 use crate::store::{BodyFormat, InboundId, UnixTime};
 use crate::xml::Element;
@@ -359,4 +359,54 @@ async fn notify_get_and_push_primitives_have_wbxml_tokens_in_every_version() {
             );
         }
     }
+}
+
+fn notice(recipient: &str, recipient_user: Option<&str>, displayed: bool) -> DeliveryNotice {
+    DeliveryNotice {
+        to_user: ALICE.into(),
+        front_end: FrontEnd::Imps,
+        im_message_id: "m1".into(),
+        recipient: recipient.into(),
+        recipient_user: recipient_user.map(str::to_owned),
+        delivered: true,
+        displayed,
+        neutral: false,
+        at: UnixTime(1_700_000_100),
+        reason: None,
+        cause: None,
+    }
+}
+
+/// A delivery report names the recipient as an IMPS client knows them: a
+/// user of the bridge by their user part, a subscriber by number, a user
+/// of another domain with their domain. A display notification has no CSP
+/// form and is not queued.
+#[tokio::test]
+async fn delivery_reports_name_user_recipients_and_displays_are_not_queued() {
+    let r = rig();
+    let s = r.login(ALICE).await;
+    let fe = r.front_end();
+    for (recipient, part, shown) in [
+        ("sip:erin@sms.test", Some("erin"), "wv:erin@sms.test"),
+        ("+4915112345678", None, "wv:+4915112345678@sms.test"),
+        ("sip:jane@other.test", None, "wv:jane@other.test"),
+    ] {
+        assert_eq!(
+            fe.notify(notice(recipient, part, false)).await,
+            DeliveryResult::Delivered
+        );
+        let d = r.poll(&s).await.unwrap();
+        assert_eq!(d.name, "DeliveryReport-Request");
+        assert_eq!(code(&d), Some(200));
+        assert_eq!(
+            d.text_at(&["MessageInfo", "Recipient", "User", "UserID"]),
+            Some(shown)
+        );
+    }
+    assert_eq!(
+        fe.notify(notice("sip:erin@sms.test", Some("erin"), true))
+            .await,
+        DeliveryResult::Delivered
+    );
+    assert_eq!(r.poll(&s).await, None);
 }
