@@ -209,3 +209,55 @@ fn a_message_confirmed_in_the_first_session_is_not_offered_again() {
     assert_eq!(nm.text(&["ContentData"]), Some("second"), "{}", nm.raw);
     assert_eq!(row(&daemon.db, "first").unwrap().1, "delivered");
 }
+
+/// The bridge's side over an in-memory store: only the user a pending
+/// message is routed to can confirm it; anyone else's confirmation changes
+/// nothing, and an unknown user is refused.
+#[tokio::test]
+async fn im_received_delivers_only_the_recipients_pending_message() {
+    use smsbridge::bridge::api::{BridgeApi, Refusal};
+    use smsbridge::store::{InboundState, Received, UnixTime};
+
+    let r = imps_support::rig();
+    let bridge = smsbridge::bridge::Bridge::new(std::sync::Arc::clone(&r.shared));
+    // "How are you?" from +31641600986, as a modem reads it.
+    const HEX: &str =
+        "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07";
+    let pdu: Vec<u8> = (0..HEX.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&HEX[i..i + 2], 16).unwrap())
+        .collect();
+    let now = UnixTime::now();
+    let id = r
+        .shared
+        .db(move |s| {
+            let received = s.receive_pdu("262011234567890", &pdu, now)?;
+            let Received::Message(id) = received else {
+                panic!("a single SMS-DELIVER, not {received:?}")
+            };
+            let alice = s.user_by_address(ALICE)?.unwrap().id;
+            s.mark_inbound_offered(id, alice, now, now.plus(600))?;
+            Ok(id)
+        })
+        .await
+        .unwrap();
+    let state = || async {
+        let s = r.shared.db(move |s| s.inbound(id)).await.unwrap().unwrap();
+        s.state
+    };
+
+    assert_eq!(
+        bridge.im_received("wv:dave@sms.test".into(), id).await,
+        Ok(())
+    );
+    assert_eq!(state().await, InboundState::Pending, "not dave's");
+    assert_eq!(
+        bridge.im_received("wv:nobody@sms.test".into(), id).await,
+        Err(Refusal::UnknownUser("wv:nobody@sms.test".into()))
+    );
+    assert_eq!(bridge.im_received(ALICE.into(), id).await, Ok(()));
+    assert_eq!(state().await, InboundState::Delivered);
+    // Again (a client repeating itself): nothing more happens.
+    assert_eq!(bridge.im_received(ALICE.into(), id).await, Ok(()));
+    assert_eq!(state().await, InboundState::Delivered);
+}

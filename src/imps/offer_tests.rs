@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::csp::{self, Message, Mode, Outgoing};
+use super::fuzz::Nobody;
 use super::messages::ImpsFrontEnd;
 use super::server::{Server, ServerConfig};
 use super::session::Limits;
@@ -33,19 +34,16 @@ impl Recorder {
     }
 }
 
+/// What it does not record, it answers as [`Nobody`] does.
 impl BridgeApi for Recorder {
     fn submit(&self, req: ImToSms) -> BoxFuture<Result<Accepted, Refusal>> {
-        Box::pin(async move { Err(Refusal::UnknownUser(req.sender.address)) })
+        Nobody.submit(req)
     }
-    fn sip_credentials(&self, _address: String) -> BoxFuture<Option<SipCredentials>> {
-        Box::pin(async { None })
+    fn sip_credentials(&self, address: String) -> BoxFuture<Option<SipCredentials>> {
+        Nobody.sip_credentials(address)
     }
-    fn presence(
-        &self,
-        watcher: String,
-        _target: Recipient,
-    ) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
-        Box::pin(async move { Err(Refusal::UnknownUser(watcher)) })
+    fn presence(&self, w: String, t: Recipient) -> BoxFuture<Result<SubscriberPresence, Refusal>> {
+        Nobody.presence(w, t)
     }
     fn user_online(&self, address: String) {
         self.online.lock().unwrap().push(address);
