@@ -200,6 +200,7 @@ impl Server {
             info: info.clone(),
             content: msg.text.clone(),
             confirmed: false,
+            transaction: None,
         };
         if !s.remember_offer(&id, offer, max) {
             return DeliveryResult::Retry("too many messages unconfirmed".into());
@@ -207,16 +208,43 @@ impl Server {
         if s.queued_message(&id) {
             return DeliveryResult::Offered;
         }
-        let primitive = match s.delivery {
-            DeliveryMethod::Push => Element::new("NewMessage")
+        let push = s.delivery == DeliveryMethod::Push;
+        let primitive = if push {
+            Element::new("NewMessage")
                 .with(info)
-                .with(Element::text("ContentData", &msg.text)),
-            DeliveryMethod::Notify => Element::new("MessageNotification").with(info),
-        };
-        if s.push(primitive, max) {
-            DeliveryResult::Offered
+                .with(Element::text("ContentData", &msg.text))
         } else {
-            DeliveryResult::Retry("queue full".into())
+            Element::new("MessageNotification").with(info)
+        };
+        let Some(tid) = s.push_tracked(primitive, max) else {
+            return DeliveryResult::Retry("queue full".into());
+        };
+        // A notification is not the message: only its fetch confirms it.
+        if push && let Some(o) = s.offered.get_mut(&id) {
+            o.transaction = Some(tid);
+        }
+        DeliveryResult::Offered
+    }
+
+    /// The client answered our transaction `tid` with a Status: if it
+    /// carried a NewMessage and says 200, the client has that message.
+    pub(super) async fn status_answered(&self, ctx: &Ctx, tid: Option<&str>, status: &Element) {
+        if status.text_at(&["Result", "Code"]) != Some("200") {
+            return;
+        }
+        let Some(tid) = tid else {
+            return;
+        };
+        let message_id = self.sessions().of_user(&ctx.user).find_map(|s| {
+            s.offered
+                .iter()
+                .find(|(_, o)| o.transaction.as_deref() == Some(tid))
+                .map(|(id, _)| id.clone())
+        });
+        if let Some(id) = message_id
+            && let Err((_, why)) = self.confirm(ctx, &id).await
+        {
+            tracing::info!(user = %ctx.user, "Status for NewMessage {id} not taken: {why}");
         }
     }
 

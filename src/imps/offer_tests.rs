@@ -213,6 +213,44 @@ async fn message_delivered_as_the_answer_to_new_message_confirms_it() {
 }
 
 #[tokio::test]
+async fn a_status_200_answering_the_new_message_confirms_it_and_an_error_does_not() {
+    let r = rig();
+    let s = r.login(ALICE).await;
+    let fe = r.front_end();
+    fe.deliver(sms(ALICE, 11, "one")).await;
+    fe.deliver(sms(ALICE, 12, "two")).await;
+    let answer = |tid: String, code: u16| {
+        let mut m = message(
+            Some(&s),
+            Mode::Response,
+            csp::status(code, if code == 200 { "" } else { "cannot show it" }),
+        );
+        m.transaction_id = Some(tid);
+        m
+    };
+    let mut tids = Vec::new();
+    while let Some(o) = r.send(Some(&s), Mode::Request, "<Polling-Request/>").await {
+        tids.push(o.transaction_id.unwrap());
+    }
+    assert_eq!(tids.len(), 2);
+    let out = r
+        .server
+        .respond(Ok(answer(tids[0].clone(), 500)), r.t0, HERE)
+        .await;
+    assert_eq!(out, None);
+    assert!(r.bridge.received().is_empty(), "an error is no receipt");
+    r.server
+        .respond(Ok(answer(tids[1].clone(), 200)), r.t0, HERE)
+        .await;
+    assert_eq!(r.bridge.received(), [(ALICE.to_owned(), InboundId(12))]);
+    // A Status for a transaction that carried no message changes nothing.
+    r.server
+        .respond(Ok(answer("s99".into(), 200)), r.t0, HERE)
+        .await;
+    assert_eq!(r.bridge.received().len(), 1);
+}
+
+#[tokio::test]
 async fn ids_never_offered_to_this_user_are_refused_426() {
     let r = rig();
     let alice = r.login(ALICE).await;

@@ -211,6 +211,11 @@ impl Server {
                 "MessageDelivered" => {
                     let _ = self.message_delivered(&ctx, &msg.primitive).await;
                 }
+                // So does one that answers it Status 200 (the CSP 1.1 way).
+                "Status" => {
+                    self.status_answered(&ctx, tid.as_deref(), &msg.primitive)
+                        .await;
+                }
                 _ => {}
             }
             return None;

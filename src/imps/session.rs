@@ -108,6 +108,9 @@ pub struct Offer {
     /// The client confirmed it (kept so a repeated GetMessage or
     /// MessageDelivered is answered the same).
     pub confirmed: bool,
+    /// Our TransactionID of the latest NewMessage that carried it: a Status
+    /// 200 answering that transaction says the client has it.
+    pub transaction: Option<String>,
 }
 
 /// One logged-in client.
@@ -151,18 +154,25 @@ pub struct Session {
 impl Session {
     /// Queues a server-initiated primitive; `false` if the queue is full.
     pub fn push(&mut self, primitive: Element, limit: usize) -> bool {
+        self.push_tracked(primitive, limit).is_some()
+    }
+
+    /// Queues a server-initiated primitive: the TransactionID it goes out
+    /// with, `None` if the queue is full.
+    pub fn push_tracked(&mut self, primitive: Element, limit: usize) -> Option<String> {
         if self.queue.len() >= limit {
-            return false;
+            return None;
         }
         self.next_tid += 1;
+        let transaction_id = format!("s{}", self.next_tid);
         self.queue.push_back(Pending {
-            transaction_id: format!("s{}", self.next_tid),
+            transaction_id: transaction_id.clone(),
             primitive,
         });
         if let Some(cir) = &self.cir {
             cir.send_modify(|n| *n = n.wrapping_add(1));
         }
-        true
+        Some(transaction_id)
     }
 
     /// Remembers `offer` as `message_id`, making room by forgetting
