@@ -1,7 +1,9 @@
-//! SendMessage-Request in; NewMessage and DeliveryReport-Request out through
-//! the session's poll queue. The server is the IMPS [`ImFrontEnd`]: SMS
-//! replies and IMs from SIP users become NewMessage for a logged-in user, and
-//! stay in the bridge's inbox (store and forward) while the user is logged out.
+//! SendMessage-Request in; NewMessage (or MessageNotification) and
+//! DeliveryReport-Request out through the session's poll queue. The server is
+//! the IMPS [`ImFrontEnd`]: SMS replies and IMs from SIP users are offered to a
+//! logged-in user, and stay in the bridge's inbox (store and forward) until
+//! the client confirms it has them: MessageDelivered, a Status 200 answering
+//! the NewMessage, or GetMessage.
 
 use std::sync::Arc;
 

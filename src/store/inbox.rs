@@ -717,16 +717,6 @@ impl Store {
             .optional()?)
     }
 
-    /// When the message `id` was last handed to a client unconfirmed, if ever.
-    pub fn inbound_offered_at(&self, id: InboundId) -> Result<Option<UnixTime>, StoreError> {
-        let at: Option<Option<i64>> = self
-            .conn
-            .prepare_cached("SELECT offered_at FROM inbound WHERE id = ?1")?
-            .query_row([id.0], |r| r.get(0))
-            .optional()?;
-        Ok(at.flatten().map(UnixTime))
-    }
-
     /// Delivery failed for good (no user to route to, policy).
     pub fn mark_inbound_failed(
         &mut self,
