@@ -153,7 +153,7 @@ async fn helo_ping_and_a_wvci_line_when_a_message_arrives_then_polling_finds_it(
     let fe = ImpsFrontEnd(Arc::clone(&r.server));
     assert_eq!(
         fe.deliver(sms("are you there?")).await,
-        DeliveryResult::Delivered
+        DeliveryResult::Offered
     );
     assert_eq!(ch.line().await.as_deref(), Some("WVCI 1.3 wv:c00k1e\r\n"));
 
@@ -172,7 +172,7 @@ async fn something_already_waiting_is_announced_right_after_ok() {
     let (r, addr, _stop) = cir_rig(4).await;
     let s = login_with_cookie(&r).await;
     let fe = ImpsFrontEnd(Arc::clone(&r.server));
-    assert_eq!(fe.deliver(sms("early")).await, DeliveryResult::Delivered);
+    assert_eq!(fe.deliver(sms("early")).await, DeliveryResult::Offered);
     let mut ch = Channel::helo(addr, &s).await;
     assert_eq!(ch.line().await.as_deref(), Some("WVCI 1.3 wv:c00k1e\r\n"));
 }
@@ -187,7 +187,7 @@ async fn a_second_helo_replaces_the_first_channel() {
     let fe = ImpsFrontEnd(Arc::clone(&r.server));
     assert_eq!(
         fe.deliver(sms("to the newer one")).await,
-        DeliveryResult::Delivered
+        DeliveryResult::Offered
     );
     assert_eq!(
         second.line().await.as_deref(),
@@ -265,7 +265,7 @@ async fn the_http_cir_url_answers_whether_something_waits() {
     let fe = ImpsFrontEnd(Arc::clone(&r.server));
     assert_eq!(
         fe.deliver(sms("knock knock")).await,
-        DeliveryResult::Delivered
+        DeliveryResult::Offered
     );
     assert_eq!(get(path.clone()).await.unwrap().0, 200);
     let polled = r.ask(Some(&s), "<Polling-Request/>").await;

@@ -261,7 +261,7 @@ async fn new_message_and_delivery_report_through_polling() {
     assert_eq!(
         fe.deliver(sms("wv:alice@sms.test", "Yes, 12:30 <ok>"))
             .await,
-        DeliveryResult::Delivered
+        DeliveryResult::Offered
     );
     let k = r.ask(s, "<KeepAlive-Request/>").await;
     assert!(k.poll, "Poll T tells the client to poll");

@@ -304,7 +304,7 @@ async fn session(addr: SocketAddr, r: &Rig, encoding: &'static str) -> Vec<(Vec<
         body_format: BodyFormat::Plain,
         envelope: None,
     });
-    assert_eq!(delivered.await, DeliveryResult::Delivered);
+    assert_eq!(delivered.await, DeliveryResult::Offered);
     let notified = fe.notify(DeliveryNotice {
         displayed: false,
         recipient_user: None,

@@ -18,8 +18,8 @@ use crate::pdu::{
     self, Address, Body, DataCoding, EncodeOptions, Submit, Tpdu, UserData, Validity,
 };
 use crate::store::{
-    FrontEnd, MessageId, MessageState, Msisdn, NewMessage, Store, StoreError, UnixTime, User,
-    normalise_msisdn,
+    FrontEnd, InboundId, MessageId, MessageState, Msisdn, NewMessage, Store, StoreError, UnixTime,
+    User, normalise_msisdn,
 };
 
 /// Whether any modem can send now; the daemon passes the pool's view.
@@ -710,6 +710,48 @@ impl BridgeApi for Bridge {
         rules: Vec<PresenceRule>,
     ) -> BoxFuture<Result<(), Refusal>> {
         self.set_presence_rules_api(presentity, rules)
+    }
+
+    /// The recipient's client has the message: delivered, by the same store
+    /// call as a delivery by the loop (which also owes its sender the notice
+    /// they asked for), and counted like one. Another user's message, a
+    /// notice, or one no longer pending changes nothing.
+    fn im_received(&self, user: String, inbound: InboundId) -> BoxFuture<Result<(), Refusal>> {
+        let sh = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let now = sh.now();
+            let who = user.clone();
+            let confirmed = sh
+                .db(move |s| {
+                    s.atomically(|s| {
+                        let Some(u) = s.user_by_address(&who)? else {
+                            return Ok(None);
+                        };
+                        let Some(m) = s.pending_inbound_of(inbound, u.id)? else {
+                            return Ok(Some(None));
+                        };
+                        s.mark_inbound_delivered(inbound, u.id, now)?;
+                        Ok(Some(Some((front_end_of(&u), m.received_at))))
+                    })
+                })
+                .await
+                .map_err(store_refusal)?;
+            match confirmed {
+                None => Err(Refusal::UnknownUser(user)),
+                Some(None) => {
+                    tracing::info!(inbound = inbound.0, %user, "confirmation of a message not pending for this user: nothing to do");
+                    Ok(())
+                }
+                Some(Some((kind, received))) => {
+                    tracing::info!(inbound = inbound.0, %user, "confirmed by the client: delivered");
+                    let metrics = &sh.metrics;
+                    Metrics::front_end_counter(&metrics.im_delivered, kind.as_str());
+                    let waited = u64::try_from(now.0 - received.0).unwrap_or(0);
+                    Metrics::observe(&metrics.im_delivery_latency, Duration::from_secs(waited));
+                    Ok(())
+                }
+            }
+        })
     }
 
     fn user_online(&self, address: String) {

@@ -21,6 +21,12 @@ use crate::store::{InboundMessage, StoreError, UnixTime, User, normalise_msisdn}
 const POLL: Duration = Duration::from_secs(5);
 /// Senders whose messages are delivered side by side.
 const PARALLEL: usize = 8;
+/// How long a client that was handed a message (IMPS NewMessage or
+/// MessageNotification) has to confirm it before it is offered again in the
+/// same session: longer than a client takes to poll and fetch, and not so long
+/// that a lost confirmation holds a message up for long. A new login makes it
+/// due at once, whatever is left of this.
+const OFFER_WINDOW: Duration = Duration::from_secs(600);
 
 /// Delivers received SMS until `shutdown`.
 pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -259,14 +265,22 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
                 .db(move |s| s.mark_inbound_delivered(id, uid, now))
                 .await
         }
-        // Until the client confirms, the message stays pending and is
-        // offered again later.
+        // Until the client confirms (BridgeApi::im_received), the message
+        // stays pending: not offered again while the client may still be
+        // fetching it, and due at once when the user logs in again.
         DeliveryResult::Offered => {
-            let at = policy::inbound_retry_at(m.attempts, now);
+            let until = now.plus(OFFER_WINDOW.as_secs() as i64);
             tracing::info!(inbound = id.0, %to, "offered to the client; kept until it confirms");
-            shared
-                .db(move |s| s.mark_inbound_retry(id, Some(uid), at, "offered, not confirmed"))
-                .await
+            let still_pending = shared
+                .db(move |s| s.mark_inbound_offered(id, uid, now, until))
+                .await?;
+            if !still_pending {
+                tracing::debug!(
+                    inbound = id.0,
+                    "confirmed before the offer was written down"
+                );
+            }
+            Ok(())
         }
         DeliveryResult::Retry(why) => {
             let at = policy::inbound_retry_at(m.attempts, now);

@@ -1,19 +1,30 @@
-//! SendMessage-Request in; NewMessage and DeliveryReport-Request out through
-//! the session's poll queue. The server is the IMPS [`ImFrontEnd`]: SMS
-//! replies and IMs from SIP users become NewMessage for a logged-in user, and
-//! stay in the bridge's inbox (store and forward) while the user is logged out.
+//! SendMessage-Request in; NewMessage (or MessageNotification) and
+//! DeliveryReport-Request out through the session's poll queue. The server is
+//! the IMPS [`ImFrontEnd`]: SMS replies and IMs from SIP users are offered to a
+//! logged-in user, and stay in the bridge's inbox (store and forward) until
+//! the client confirms it has them: MessageDelivered, a Status 200 answering
+//! the NewMessage, or GetMessage.
 
 use std::sync::Arc;
 
 use super::csp::{self, code};
 use super::server::{Ctx, Server, refusal_code};
+use super::session::{DeliveryMethod, Offer, Session};
 use crate::bridge::api::{
     BoxFuture, DeliveryNotice, DeliveryResult, FailureCause, ForeignPresence, FrontEnd, ImFrontEnd,
     ImSend, NotifyOn, Sender, Sent, SmsToIm, Verified, WatchChanged,
 };
 use crate::bridge::user_part;
 use crate::presence::Presence;
+use crate::store::InboundId;
 use crate::xml::Element;
+
+/// The MessageID a message for an IMPS user has: its inbound row's, the
+/// same each time it is offered (also after a restart), so a client that got
+/// it twice can tell.
+fn offer_id(inbound: InboundId) -> String {
+    format!("in{}", inbound.0)
+}
 
 fn user_el(id: &str) -> Element {
     Element::new("User").with(Element::text("UserID", id))
@@ -157,29 +168,180 @@ impl Server {
         newest.is_some_and(|s| s.push(primitive, max))
     }
 
-    fn new_message(&self, msg: &SmsToIm, recipient: &str) -> Element {
+    /// The `MessageInfo` of a message for `recipient` (their UserID).
+    fn message_info(&self, msg: &SmsToIm, recipient: &str) -> Element {
         let sender = self.wv_of(&msg.from);
         let mut sender_user = Element::new("User").with(Element::text("UserID", &sender));
         if let Some(name) = &msg.from_name {
             sender_user = sender_user.with(Element::text("ScreenName", name));
         }
-        Element::new("NewMessage")
-            .with(
-                Element::new("MessageInfo")
-                    .with(Element::text("MessageID", &self.message_id()))
-                    .with(Element::text("ContentType", "text/plain"))
-                    .with(Element::text("ContentEncoding", "None"))
-                    .with(Element::text("ContentSize", &msg.text.len().to_string()))
-                    .with(Element::new("Recipient").with(user_el(recipient)))
-                    .with(Element::new("Sender").with(sender_user))
-                    .with(Element::text("DateTime", &msg.received.to_string())),
-            )
-            .with(Element::text("ContentData", &msg.text))
+        Element::new("MessageInfo")
+            .with(Element::text("MessageID", &offer_id(msg.inbound)))
+            .with(Element::text("ContentType", "text/plain"))
+            .with(Element::text("ContentEncoding", "None"))
+            .with(Element::text("ContentSize", &msg.text.len().to_string()))
+            .with(Element::new("Recipient").with(user_el(recipient)))
+            .with(Element::new("Sender").with(sender_user))
+            .with(Element::text("DateTime", &msg.received.to_string()))
+    }
+
+    /// Hands `msg` to the newest session of its user as the client asked
+    /// (NewMessage, or MessageNotification for Notify/Get) and remembers it
+    /// until the client confirms it. Offered again with the same MessageID,
+    /// it is not queued twice.
+    fn offer(&self, msg: &SmsToIm) -> DeliveryResult {
+        let max = self.cfg.limits.max_queue;
+        let mut sessions = self.sessions();
+        let Some(s) = sessions.of_user(&msg.to_user).max_by_key(|s| s.last_seen) else {
+            return DeliveryResult::Retry("not logged in".into());
+        };
+        let id = offer_id(msg.inbound);
+        let info = self.message_info(msg, &s.user_id);
+        let offer = Offer {
+            inbound: msg.inbound,
+            info: info.clone(),
+            content: msg.text.clone(),
+            confirmed: false,
+            transaction: None,
+        };
+        if !s.remember_offer(&id, offer, max) {
+            return DeliveryResult::Retry("too many messages unconfirmed".into());
+        }
+        if s.queued_message(&id) {
+            return DeliveryResult::Offered;
+        }
+        let push = s.delivery == DeliveryMethod::Push;
+        let primitive = if push {
+            Element::new("NewMessage")
+                .with(info)
+                .with(Element::text("ContentData", &msg.text))
+        } else {
+            Element::new("MessageNotification").with(info)
+        };
+        let Some(tid) = s.push_tracked(primitive, max) else {
+            return DeliveryResult::Retry("queue full".into());
+        };
+        // A notification is not the message: only its fetch confirms it.
+        if push && let Some(o) = s.offered.get_mut(&id) {
+            o.transaction = Some(tid);
+        }
+        DeliveryResult::Offered
+    }
+
+    /// The client answered our transaction `tid` with a Status: if it
+    /// carried a NewMessage and says 200, the client has that message.
+    pub(super) async fn status_answered(&self, ctx: &Ctx, tid: Option<&str>, status: &Element) {
+        if status.text_at(&["Result", "Code"]) != Some("200") {
+            return;
+        }
+        let Some(tid) = tid else {
+            return;
+        };
+        let message_id = self.sessions().of_user(&ctx.user).find_map(|s| {
+            s.offered
+                .iter()
+                .find(|(_, o)| o.transaction.as_deref() == Some(tid))
+                .map(|(id, _)| id.clone())
+        });
+        if let Some(id) = message_id
+            && let Err((_, why)) = self.confirm(ctx, &id).await
+        {
+            tracing::info!(user = %ctx.user, "Status for NewMessage {id} not taken: {why}");
+        }
+    }
+
+    /// The offer `message_id` made to any session of `user`, if any.
+    fn offer_of(&self, user: &str, message_id: &str) -> Option<Offer> {
+        self.sessions()
+            .of_user(user)
+            .find_map(|s| s.offered.get(message_id).cloned())
+    }
+
+    /// The client has the message `message_id` (MessageDelivered, or
+    /// GetMessage): the bridge is told, and the offer kept as confirmed.
+    /// The offer on success; a CSP code and why on failure (426 for an id
+    /// never offered to this user).
+    async fn confirm(&self, ctx: &Ctx, message_id: &str) -> Result<Offer, (u16, String)> {
+        let Some(offer) = self.offer_of(&ctx.user, message_id) else {
+            return Err((
+                code::INVALID_MESSAGE_ID,
+                format!("no message {message_id} was offered to this user"),
+            ));
+        };
+        if !offer.confirmed {
+            self.bridge
+                .im_received(ctx.user.clone(), offer.inbound)
+                .await
+                .map_err(|r| (refusal_code(&r), r.to_string()))?;
+            for s in self.sessions().of_user(&ctx.user) {
+                if let Some(o) = s.offered.get_mut(message_id) {
+                    o.confirmed = true;
+                }
+            }
+            tracing::info!(user = %ctx.user, inbound = offer.inbound.0, "IMPS client confirmed a message");
+        }
+        Ok(offer)
+    }
+
+    /// `MessageDelivered` (as a request, or as the answer to a NewMessage).
+    pub(super) async fn message_delivered(&self, ctx: &Ctx, p: &Element) -> Element {
+        let Some(id) = p.text_at(&["MessageID"]).filter(|i| !i.is_empty()) else {
+            return csp::status(code::BAD_REQUEST, "no MessageID");
+        };
+        match self.confirm(ctx, id).await {
+            Ok(_) => csp::status(code::OK, ""),
+            Err((c, why)) => {
+                tracing::info!(user = %ctx.user, "MessageDelivered refused: {why}");
+                csp::status(c, &why)
+            }
+        }
+    }
+
+    /// `GetMessage-Request` (Notify/Get): the message, confirmed as
+    /// delivered as it is handed over.
+    pub(super) async fn get_message(&self, ctx: &Ctx, p: &Element) -> Element {
+        let Some(id) = p.text_at(&["MessageID"]).filter(|i| !i.is_empty()) else {
+            return csp::status(code::BAD_REQUEST, "no MessageID");
+        };
+        match self.confirm(ctx, id).await {
+            Ok(offer) => Element::new("GetMessage-Response")
+                .with(offer.info)
+                .with(Element::text("ContentData", &offer.content)),
+            Err((c, why)) => {
+                tracing::info!(user = %ctx.user, "GetMessage refused: {why}");
+                csp::status(c, &why)
+            }
+        }
+    }
+
+    /// `SetDeliveryMethod-Request`: push or Notify/Get from now on.
+    pub(super) fn set_delivery_method(&self, ctx: &Ctx, p: &Element) -> Element {
+        let Some(method) = p.text_at(&["DeliveryMethod"]) else {
+            return csp::status(code::BAD_REQUEST, "no DeliveryMethod");
+        };
+        if let Ok(s) = self.sessions().touch(ctx.now, &ctx.session_id) {
+            s.delivery = DeliveryMethod::parse(method);
+        }
+        csp::status(code::OK, "")
+    }
+
+    /// A session of `ended`'s user ended with messages unconfirmed: if the
+    /// user has another session, they are offered there now; if not, the
+    /// next login offers them.
+    pub(super) fn session_ended(&self, ended: &Session) {
+        if ended.unconfirmed() && self.sessions().is_online(&ended.user) {
+            self.bridge.user_online(ended.user.clone());
+        }
     }
 
     fn delivery_report(&self, n: &DeliveryNotice) -> Element {
         let (c, why) = delivery_result(n);
-        let recipient = format!("wv:{}@{}", n.recipient, self.cfg.domain);
+        // Another user of the bridge by their user part; a subscriber by
+        // number; a user of another domain keeps their domain.
+        let recipient = match &n.recipient_user {
+            Some(part) => format!("wv:{part}@{}", self.cfg.domain),
+            None => self.wv_of(&n.recipient),
+        };
         Element::new("DeliveryReport-Request")
             .with(csp::result(c, &why))
             .with(
@@ -222,27 +384,18 @@ pub struct ImpsFrontEnd(pub Arc<Server>);
 impl ImFrontEnd for ImpsFrontEnd {
     fn deliver(&self, msg: SmsToIm) -> BoxFuture<DeliveryResult> {
         let server = Arc::clone(&self.0);
-        Box::pin(async move {
-            let recipient = server
-                .sessions()
-                .of_user(&msg.to_user)
-                .next()
-                .map(|s| s.user_id.clone());
-            let Some(recipient) = recipient else {
-                return DeliveryResult::Retry("not logged in".into());
-            };
-            let nm = server.new_message(&msg, &recipient);
-            if server.push_to_user(&msg.to_user, nm) {
-                DeliveryResult::Delivered
-            } else {
-                DeliveryResult::Retry("not logged in or queue full".into())
-            }
-        })
+        Box::pin(async move { server.offer(&msg) })
     }
 
     fn notify(&self, notice: DeliveryNotice) -> BoxFuture<DeliveryResult> {
         let server = Arc::clone(&self.0);
         Box::pin(async move {
+            // CSP has delivery reports only: a display notification is
+            // not something an IMPS client can be told.
+            if notice.displayed {
+                tracing::debug!(user = %notice.to_user, id = %notice.im_message_id, "display notification: IMPS has no way to say it");
+                return DeliveryResult::Delivered;
+            }
             let report = server.delivery_report(&notice);
             if server.push_to_user(&notice.to_user, report) {
                 DeliveryResult::Delivered

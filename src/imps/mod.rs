@@ -1,7 +1,8 @@
 //! The OMA IMPS front end: CSP 1.3 over HTTP in the XML and WBXML encodings. Login (with
 //! the password, or the 4-way nonce/MD5 digest), ClientCapability, Service,
 //! KeepAlive, Logout, polling for server-initiated primitives, SendMessage,
-//! NewMessage, DeliveryReport, contact lists, presence, reactive presence
+//! NewMessage or MessageNotification/GetMessage (offered until the client
+//! confirms it has the message), DeliveryReport, contact lists, presence, reactive presence
 //! authorisation and blocking. It knows
 //! no SQLite and no AT: it talks to the bridge through
 //! [`crate::bridge::api::ImApi`].
@@ -22,6 +23,8 @@ pub mod guard;
 pub(crate) mod http;
 mod lists;
 mod messages;
+#[cfg(test)]
+mod offer_tests;
 mod presence;
 mod server;
 pub mod session;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::csp::{self, Message, Mode, Outgoing, code};
 use super::guard::LoginGuard;
-use super::session::{CirAttached, Limits, OpenError, SessionError, Sessions};
+use super::session::{CirAttached, DeliveryMethod, Limits, OpenError, SessionError, Sessions};
 use crate::bridge::api::{ImApi, LoginProof, Refusal, SubHandling, Target};
 use crate::bridge::user_part;
 use crate::xml::Element;
@@ -202,8 +202,21 @@ impl Server {
             // PresenceNotification-Request or PresenceAuth-Request: nothing
             // more to say (empty body). A client that answers the
             // PresenceAuth-Request with its PresenceAuth-User has decided.
-            if msg.primitive.name == "PresenceAuth-User" {
-                let _ = self.presence_auth_user(&ctx, &msg.primitive).await;
+            // A client that answers a NewMessage with MessageDelivered has
+            // the message.
+            match msg.primitive.name.as_str() {
+                "PresenceAuth-User" => {
+                    let _ = self.presence_auth_user(&ctx, &msg.primitive).await;
+                }
+                "MessageDelivered" => {
+                    let _ = self.message_delivered(&ctx, &msg.primitive).await;
+                }
+                // So does one that answers it Status 200 (the CSP 1.1 way).
+                "Status" => {
+                    self.status_answered(&ctx, tid.as_deref(), &msg.primitive)
+                        .await;
+                }
+                _ => {}
             }
             return None;
         }
@@ -214,7 +227,9 @@ impl Server {
             "Logout-Request" => self.logout(&ctx),
             "ClientCapability-Request" => self.capability(&ctx, p),
             "Service-Request" => service(p),
-            "MessageDelivered" => csp::status(code::OK, ""),
+            "MessageDelivered" => self.message_delivered(&ctx, p).await,
+            "GetMessage-Request" => self.get_message(&ctx, p).await,
+            "SetDeliveryMethod-Request" => self.set_delivery_method(&ctx, p),
             "SendMessage-Request" => self.send_message(&ctx, p).await,
             "GetList-Request" => self.get_list(&ctx).await,
             "CreateList-Request" => self.create_list(&ctx, p).await,
@@ -482,8 +497,11 @@ impl Server {
     }
 
     fn logout(&self, ctx: &Ctx) -> Element {
-        self.sessions().close(&ctx.session_id);
+        let closed = self.sessions().close(&ctx.session_id);
         tracing::info!(user = %ctx.user, "IMPS Logout");
+        if let Some(s) = &closed {
+            self.session_ended(s);
+        }
         self.user_gone(&ctx.user, &ctx.user_id);
         self.presence_changed(&ctx.user);
         csp::status(code::OK, "")
@@ -494,6 +512,7 @@ impl Server {
         let ended = self.sessions().expire(now);
         for s in ended {
             tracing::info!(user = %s.user, "IMPS session expired");
+            self.session_ended(&s);
             self.user_gone(&s.user, &s.user_id);
             self.presence_changed(&s.user);
         }
@@ -504,12 +523,19 @@ impl Server {
         let client_type = asked
             .and_then(|c| c.text_at(&["ClientType"]))
             .unwrap_or("MOBILE_PHONE");
+        // Push unless the client asks for Notify/Get.
+        let delivery = asked
+            .and_then(|c| c.text_at(&["InitialDeliveryMethod"]))
+            .map_or(DeliveryMethod::Push, DeliveryMethod::parse);
+        if let Ok(s) = self.sessions().touch(ctx.now, &ctx.session_id) {
+            s.delivery = delivery;
+        }
         Element::new("ClientCapability-Response")
             .with_all(p.child("ClientID").cloned())
             .with(
                 Element::new("AgreedCapabilityList")
                     .with(Element::text("ClientType", client_type))
-                    .with(Element::text("InitialDeliveryMethod", "P"))
+                    .with(Element::text("InitialDeliveryMethod", delivery.as_str()))
                     .with(Element::text("AcceptedContentType", "text/plain"))
                     .with(Element::text("AcceptedTransferEncoding", "None"))
                     .with(Element::text(

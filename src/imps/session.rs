@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::wbxml::Version;
+use crate::store::InboundId;
 use crate::xml::Element;
 
 /// Session limits, from `[imps]`.
@@ -64,6 +65,54 @@ pub struct Pending {
     pub primitive: Element,
 }
 
+/// How the client takes new messages (ClientCapability's
+/// `InitialDeliveryMethod`, `SetDeliveryMethod-Request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryMethod {
+    /// `P`: the message itself in a NewMessage (the default).
+    #[default]
+    Push,
+    /// `N`: a MessageNotification; the client fetches it with GetMessage.
+    Notify,
+}
+
+impl DeliveryMethod {
+    /// The method a CSP `DeliveryMethod` value names (`N`; anything else is push).
+    pub fn parse(value: &str) -> Self {
+        if value.trim().eq_ignore_ascii_case("N") {
+            Self::Notify
+        } else {
+            Self::Push
+        }
+    }
+
+    /// The CSP value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Push => "P",
+            Self::Notify => "N",
+        }
+    }
+}
+
+/// A message handed to the client, by its MessageID: which inbound message
+/// it is, and what a GetMessage answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// The bridge's inbound message.
+    pub inbound: InboundId,
+    /// Its `MessageInfo`.
+    pub info: Element,
+    /// Its `ContentData`.
+    pub content: String,
+    /// The client confirmed it (kept so a repeated GetMessage or
+    /// MessageDelivered is answered the same).
+    pub confirmed: bool,
+    /// Our TransactionID of the latest NewMessage that carried it: a Status
+    /// 200 answering that transaction says the client has it.
+    pub transaction: Option<String>,
+}
+
 /// One logged-in client.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -95,23 +144,61 @@ pub struct Session {
     /// channel), which ends the channel's connection.
     cir: Option<watch::Sender<u64>>,
     next_tid: u64,
+    /// How the client takes new messages.
+    pub delivery: DeliveryMethod,
+    /// Messages handed to the client, by MessageID: confirmed with
+    /// MessageDelivered or fetched with GetMessage.
+    pub offered: HashMap<String, Offer>,
 }
 
 impl Session {
     /// Queues a server-initiated primitive; `false` if the queue is full.
     pub fn push(&mut self, primitive: Element, limit: usize) -> bool {
+        self.push_tracked(primitive, limit).is_some()
+    }
+
+    /// Queues a server-initiated primitive: the TransactionID it goes out
+    /// with, `None` if the queue is full.
+    pub fn push_tracked(&mut self, primitive: Element, limit: usize) -> Option<String> {
         if self.queue.len() >= limit {
-            return false;
+            return None;
         }
         self.next_tid += 1;
+        let transaction_id = format!("s{}", self.next_tid);
         self.queue.push_back(Pending {
-            transaction_id: format!("s{}", self.next_tid),
+            transaction_id: transaction_id.clone(),
             primitive,
         });
         if let Some(cir) = &self.cir {
             cir.send_modify(|n| *n = n.wrapping_add(1));
         }
+        Some(transaction_id)
+    }
+
+    /// Remembers `offer` as `message_id`, making room by forgetting
+    /// confirmed ones; `false` if `limit` unconfirmed offers are held already.
+    pub fn remember_offer(&mut self, message_id: &str, offer: Offer, limit: usize) -> bool {
+        if !self.offered.contains_key(message_id) && self.offered.len() >= limit {
+            self.offered.retain(|_, o| !o.confirmed);
+            if self.offered.len() >= limit {
+                return false;
+            }
+        }
+        self.offered.insert(message_id.to_owned(), offer);
         true
+    }
+
+    /// Whether a primitive about `message_id` (NewMessage or
+    /// MessageNotification) still waits in the queue, unpolled.
+    pub fn queued_message(&self, message_id: &str) -> bool {
+        self.queue
+            .iter()
+            .any(|p| p.primitive.text_at(&["MessageInfo", "MessageID"]) == Some(message_id))
+    }
+
+    /// Whether the client has messages it has not confirmed.
+    pub fn unconfirmed(&self) -> bool {
+        self.offered.values().any(|o| !o.confirmed)
     }
 }
 
@@ -252,6 +339,8 @@ impl Sessions {
             cir_token: String::new(),
             cir: None,
             next_tid: 0,
+            delivery: DeliveryMethod::Push,
+            offered: HashMap::new(),
         };
         Ok(self.live.entry(id).or_insert(s))
     }

@@ -675,6 +675,48 @@ impl Store {
         )
     }
 
+    /// The message was handed to `user`'s client, which has not confirmed it
+    /// (IMPS NewMessage or MessageNotification): it stays pending, with
+    /// `offered_at` now, and is not offered again before `until` (the window
+    /// the client has to confirm) unless the user comes back
+    /// ([`Store::inbound_due_for`] at their next login makes it due at once).
+    /// `false` when it is no longer pending (the client confirmed it before
+    /// this was written).
+    pub fn mark_inbound_offered(
+        &mut self,
+        id: InboundId,
+        user: UserId,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE inbound SET user_id = ?2, offered_at = ?3, next_attempt_at = ?4, \
+                 last_error = 'offered, not confirmed', attempts = attempts + 1 \
+                 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![id.0, user.0, now.0, until.0])?;
+        Ok(n == 1)
+    }
+
+    /// The message `id` if it is pending, a message (not a notice) and
+    /// routed to `user`: what `user`'s client may confirm it has.
+    pub fn pending_inbound_of(
+        &self,
+        id: InboundId,
+        user: UserId,
+    ) -> Result<Option<InboundMessage>, StoreError> {
+        let sql = format!(
+            "{INBOUND_SELECT} WHERE id = ?1 AND user_id = ?2 AND state = 'pending' AND kind = 'message'"
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![id.0, user.0], inbound_from_row)
+            .optional()?)
+    }
+
     /// Delivery failed for good (no user to route to, policy).
     pub fn mark_inbound_failed(
         &mut self,

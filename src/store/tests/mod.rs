@@ -7,6 +7,7 @@ mod authz;
 mod durability;
 mod foreign;
 mod inbox;
+mod offered;
 mod outbox;
 mod people;
 mod prefs;
