@@ -29,7 +29,9 @@ mod endpoint;
 #[doc(hidden)]
 pub mod fuzz;
 mod imdn;
+mod invite;
 mod message;
+mod msrp_conn;
 mod outbound;
 pub(crate) mod pidf;
 mod presence;
@@ -38,6 +40,7 @@ mod registrar;
 mod relay;
 mod route;
 mod screen;
+mod sdp;
 mod transport;
 mod uas;
 mod watch;
