@@ -11,7 +11,7 @@
 //! - [`uri`]: MSRP URIs and their comparison (§6.1).
 //!
 //! The TCP listener and the SIP INVITE that sets a session up live in
-//! `sip::invite` and `sip::msrp_session`.
+//! `sip::invite` and `sip::msrp_conn`.
 
 pub mod chunking;
 pub mod codec;

@@ -10,6 +10,10 @@
 //! reads their NOTIFYs, `relay` carries a local SIP user's subscription to a
 //! user of a peer domain.
 //!
+//! Chat sessions (`[msrp]`): `invite` answers an INVITE with an MSRP offer
+//! (`sdp`) and keeps the session table; `msrp_conn` is the MSRP listener on
+//! [`crate::msrp`].
+//!
 //! Layout: the protocol logic is sans-IO (`wire`, `body`, `cpim`, `imdn` and
 //! `pidf` on [`crate::xml`], `digest`, `message`, `registrar`, `presence`,
 //! `outbound`, `screen`, `route`, `watch`, `relay`, and the request handler
