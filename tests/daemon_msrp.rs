@@ -252,6 +252,40 @@ fn a_session_to_a_subscriber_carries_sms_both_ways() {
     tshark_decodes(&c.wire, s.msrp_port);
 }
 
+/// TCP loss ends the session: the bridge sends BYE, and the phone's reply,
+/// which has no session to go to any more, comes as MESSAGE.
+#[test]
+fn tcp_loss_ends_the_session_and_the_reply_comes_as_message() {
+    let s = setup("msrp-tcp-loss");
+    let mut ua = Ua::new("sip:alice@sms.test", "secret", s.daemon.sip);
+    assert_eq!(ua.register(600).status(), 200);
+    let ours = MsrpUri::parse("msrp://127.0.0.1:40001/l0st5ess10n;tcp").unwrap();
+    let r = ua.request(
+        "INVITE",
+        &format!("sip:{BOB}@{DOMAIN}"),
+        &[("Content-Type", "application/sdp")],
+        &offer(&ours),
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    let mut c = Client::connect(answer_path(&r.body), ours);
+    assert_eq!(
+        code(&c.send_chunks("lost0001", "are you there", 100)[0]),
+        200
+    );
+    drop(c);
+    let bye = ua
+        .expect_request("BYE", Duration::from_secs(20))
+        .expect("a BYE after the TCP loss");
+    assert_eq!(bye.header("Call-ID"), r.header("Call-ID"));
+    ua.answer(&bye, 200, "OK");
+    let m = ua
+        .expect_request("MESSAGE", Duration::from_secs(20))
+        .expect("the reply as MESSAGE");
+    assert_eq!(m.body, "alice: are you there");
+    ua.answer(&m, 200, "OK");
+    assert!(wait_sent(&s.sim, 1, Duration::from_secs(5)));
+}
+
 /// The RCS-e store-and-forward flow, step by step: alice INVITEs carol,
 /// who is not registered, with the first message in the INVITE; the bridge
 /// answers for carol and stores it; a second message comes as MSRP SEND;
