@@ -429,62 +429,35 @@ fn tshark_decodes(wire: &[(bool, Vec<u8>)], port: u16) {
     }
 }
 
-/// A pcap (raw IPv4) of the frames: alice on port 40001, the bridge on
-/// `port`, sequence numbers running on in each direction.
+/// A pcap of the frames: alice on port 40001, the bridge on `port`,
+/// sequence numbers running on in each direction.
 fn pcap(wire: &[(bool, Vec<u8>)], port: u16) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(0xA1B2_C3D4u32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend([0u8; 8]);
-    out.extend(65_535u32.to_le_bytes());
-    out.extend(228u32.to_le_bytes()); // LINKTYPE_IPV4
     let (mut seq_up, mut seq_down) = (1u32, 1u32);
-    for (i, (up, data)) in wire.iter().enumerate() {
-        let total = 40 + data.len();
-        let mut ip = vec![
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ];
-        ip.extend([127, 0, 0, 1, 127, 0, 0, 1]);
-        let sum = ip
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum::<u32>();
-        let sum = !(((sum & 0xFFFF) + (sum >> 16)) as u16);
-        ip[10..12].copy_from_slice(&sum.to_be_bytes());
-        let (src, dst, seq, ack) = if *up {
-            (40_001u16, port, &mut seq_up, seq_down)
+    let mut segments = Vec::new();
+    for (up, data) in wire {
+        let len = data.len() as u32;
+        let s = if *up {
+            let s = common::Segment {
+                src: 40_001,
+                dst: port,
+                seq: seq_up,
+                ack: seq_down,
+                payload: data,
+            };
+            seq_up = seq_up.wrapping_add(len);
+            s
         } else {
-            (port, 40_001u16, &mut seq_down, seq_up)
+            let s = common::Segment {
+                src: port,
+                dst: 40_001,
+                seq: seq_down,
+                ack: seq_up,
+                payload: data,
+            };
+            seq_down = seq_down.wrapping_add(len);
+            s
         };
-        let mut tcp = Vec::new();
-        tcp.extend(src.to_be_bytes());
-        tcp.extend(dst.to_be_bytes());
-        tcp.extend(seq.to_be_bytes());
-        tcp.extend(ack.to_be_bytes());
-        tcp.extend([0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]);
-        *seq = seq.wrapping_add(data.len() as u32);
-        let frame: Vec<u8> = ip
-            .into_iter()
-            .chain(tcp)
-            .chain(data.iter().copied())
-            .collect();
-        out.extend((i as u32).to_le_bytes());
-        out.extend(0u32.to_le_bytes());
-        out.extend((frame.len() as u32).to_le_bytes());
-        out.extend((frame.len() as u32).to_le_bytes());
-        out.extend(frame);
+        segments.push(s);
     }
-    out
+    common::pcap_tcp(&segments)
 }

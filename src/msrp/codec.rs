@@ -595,12 +595,12 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// RFC 4975 §7.1's first SEND, with the Byte-Range the errata give
     /// (the body is 23 bytes; the RFC's 1-25/25 counted the CRLF).
-    const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\n\
+    pub(crate) const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\n\
 To-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
 From-Path: msrp://atlanta.example.com:7654/jshA7weztas;tcp\r\n\
 Message-ID: 87652491\r\n\
@@ -610,7 +610,7 @@ Content-Type: text/plain\r\n\
 Hey Bob, are you there?\r\n\
 -------a786hjs2$\r\n";
 
-    const OK: &[u8] = b"MSRP a786hjs2 200 OK\r\n\
+    pub(crate) const OK: &[u8] = b"MSRP a786hjs2 200 OK\r\n\
 To-Path: msrp://atlanta.example.com:7654/jshA7weztas;tcp\r\n\
 From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
 -------a786hjs2$\r\n";

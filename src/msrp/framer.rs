@@ -194,21 +194,7 @@ fn is_end_line(line: &[u8], tid: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\n\
-To-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
-From-Path: msrp://atlanta.example.com:7654/jshA7weztas;tcp\r\n\
-Message-ID: 87652491\r\n\
-Byte-Range: 1-23/23\r\n\
-Content-Type: text/plain\r\n\
-\r\n\
-Hey Bob, are you there?\r\n\
--------a786hjs2$\r\n";
-
-    const OK: &[u8] = b"MSRP a786hjs2 200 OK\r\n\
-To-Path: msrp://atlanta.example.com:7654/jshA7weztas;tcp\r\n\
-From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
--------a786hjs2$\r\n";
+    use crate::msrp::codec::tests::{OK, SEND};
 
     fn frames(f: &mut Framer) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
