@@ -165,11 +165,17 @@ fn code(c: &Chunk) -> u16 {
     }
 }
 
+/// Alice, registered.
+fn alice(s: &Setup) -> Ua {
+    let mut ua = Ua::new("sip:alice@sms.test", "secret", s.daemon.sip);
+    assert_eq!(ua.register(600).status(), 200);
+    ua
+}
+
 #[test]
 fn a_session_to_a_subscriber_carries_sms_both_ways() {
     let s = setup("msrp-subscriber");
-    let mut ua = Ua::new("sip:alice@sms.test", "secret", s.daemon.sip);
-    assert_eq!(ua.register(600).status(), 200);
+    let mut ua = alice(&s);
     let ours = MsrpUri::parse("msrp://127.0.0.1:40001/alic3s3ss;tcp").unwrap();
     let r = ua.request(
         "INVITE",
@@ -257,8 +263,7 @@ fn a_session_to_a_subscriber_carries_sms_both_ways() {
 #[test]
 fn tcp_loss_ends_the_session_and_the_reply_comes_as_message() {
     let s = setup("msrp-tcp-loss");
-    let mut ua = Ua::new("sip:alice@sms.test", "secret", s.daemon.sip);
-    assert_eq!(ua.register(600).status(), 200);
+    let mut ua = alice(&s);
     let ours = MsrpUri::parse("msrp://127.0.0.1:40001/l0st5ess10n;tcp").unwrap();
     let r = ua.request(
         "INVITE",
