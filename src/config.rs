@@ -31,6 +31,65 @@ pub struct Config {
     pub presence: Presence,
     /// `[xcap]`: SIP users' lists and rules over XCAP.
     pub xcap: Xcap,
+    /// `[msrp]`: chat sessions (INVITE + MSRP) on the SIP front end.
+    pub msrp: Msrp,
+}
+
+/// `[msrp]`: session-mode IM (RFC 4975 MSRP over TCP) for SIP users. Off
+/// by default: with it on, an INVITE with an MSRP offer to a subscriber or a
+/// user is answered, and messages in the session go where MESSAGEs go.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Msrp {
+    /// Answer INVITEs for chat sessions (default false: INVITE gets 405).
+    pub enabled: bool,
+    /// The MSRP TCP listener (default `127.0.0.1:2855`; port 0 picks one).
+    pub listen: String,
+    /// The host written into our `a=path` (default: the listen address; set
+    /// it when that is a wildcard or behind NAT).
+    pub host: String,
+    /// Sessions open at once (default 256), and from one SIP source address
+    /// (default 16).
+    pub max_sessions: usize,
+    /// See `max_sessions`.
+    pub max_sessions_per_address: usize,
+    /// A session without a session timer ends after this long without
+    /// traffic (default 30 min).
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// A connection must name its session within this (default 10 s).
+    #[serde(deserialize_with = "duration")]
+    pub handshake_timeout: Duration,
+    /// Start line and headers of one chunk, in bytes (default 4096).
+    pub max_header_bytes: usize,
+    /// Content of one chunk, in bytes (default 16384); also the size of the
+    /// chunks we send.
+    pub max_chunk: usize,
+    /// A reassembled message, in bytes (default 65536).
+    pub max_message: usize,
+    /// Chunks of one message (default 64).
+    pub max_chunks_per_message: usize,
+    /// Messages being reassembled at once in one session (default 4).
+    pub max_messages_in_progress: usize,
+}
+
+impl Default for Msrp {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:2855".into(),
+            host: String::new(),
+            max_sessions: 256,
+            max_sessions_per_address: 16,
+            idle_timeout: Duration::from_secs(1800),
+            handshake_timeout: Duration::from_secs(10),
+            max_header_bytes: 4096,
+            max_chunk: 16 * 1024,
+            max_message: 64 * 1024,
+            max_chunks_per_message: 64,
+            max_messages_in_progress: 4,
+        }
+    }
 }
 
 /// `[presence]`: who may see a presentity when none of their rules says.
@@ -801,6 +860,22 @@ mod tests {
             .unwrap();
         assert_eq!(c.database.path, PathBuf::from("/var/lib/smsbridge/db"));
         assert_eq!(c.sip.realm, "lab");
+    }
+
+    #[test]
+    fn msrp_section_is_off_by_default_and_takes_its_keys() {
+        let c = parse("").unwrap();
+        assert!(!c.msrp.enabled);
+        assert_eq!(c.msrp.listen, "127.0.0.1:2855");
+        assert_eq!(c.msrp.idle_timeout, Duration::from_secs(1800));
+        let c = parse("[msrp]\nenabled = true\nlisten = \"127.0.0.1:0\"\nidle_timeout = \"2m\"\nmax_chunk = 100\n")
+            .unwrap();
+        assert!(c.msrp.enabled);
+        assert_eq!(
+            (c.msrp.max_chunk, c.msrp.idle_timeout),
+            (100, Duration::from_secs(120))
+        );
+        assert!(parse("[msrp]\nbogus = 1\n").is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod domains;
 pub mod imps;
 pub mod metrics;
 pub mod modem;
+pub mod msrp;
 pub mod pdu;
 pub mod presence;
 pub mod sim;

@@ -425,57 +425,30 @@ mod tshark_oracle {
     /// A pcap (raw IPv4) with each document as the body of one HTTP response
     /// from port 80, each on its own connection.
     pub fn pcap(docs: &[Vec<u8>]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend(0xA1B2_C3D4u32.to_le_bytes());
-        out.extend(2u16.to_le_bytes());
-        out.extend(4u16.to_le_bytes());
-        out.extend([0u8; 8]);
-        out.extend(65_535u32.to_le_bytes());
-        out.extend(228u32.to_le_bytes()); // LINKTYPE_IPV4
-        for (i, doc) in docs.iter().enumerate() {
-            let mut http = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.wv.csp.wbxml\r\nContent-Length: {}\r\n\r\n",
-                doc.len()
-            )
-            .into_bytes();
-            http.extend(doc);
-            let total = 40 + http.len();
-            let mut ip = vec![
-                0x45,
-                0,
-                (total >> 8) as u8,
-                total as u8,
-                0,
-                0,
-                0x40,
-                0,
-                64,
-                6,
-                0,
-                0,
-            ];
-            ip.extend([127, 0, 0, 1, 127, 0, 0, 1]);
-            let sum = ip
-                .chunks(2)
-                .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-                .sum::<u32>();
-            let sum = !(((sum & 0xFFFF) + (sum >> 16)) as u16);
-            ip[10..12].copy_from_slice(&sum.to_be_bytes());
-            let port = 40_000 + i as u16;
-            let mut tcp = Vec::new();
-            tcp.extend(80u16.to_be_bytes());
-            tcp.extend(port.to_be_bytes());
-            tcp.extend(1u32.to_be_bytes());
-            tcp.extend(1u32.to_be_bytes());
-            tcp.extend([0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]);
-            let frame: Vec<u8> = ip.into_iter().chain(tcp).chain(http).collect();
-            out.extend((i as u32).to_le_bytes());
-            out.extend(0u32.to_le_bytes());
-            out.extend((frame.len() as u32).to_le_bytes());
-            out.extend((frame.len() as u32).to_le_bytes());
-            out.extend(frame);
-        }
-        out
+        let bodies: Vec<Vec<u8>> = docs
+            .iter()
+            .map(|doc| {
+                let mut http = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.wv.csp.wbxml\r\nContent-Length: {}\r\n\r\n",
+                    doc.len()
+                )
+                .into_bytes();
+                http.extend(doc);
+                http
+            })
+            .collect();
+        let segments: Vec<crate::common::Segment<'_>> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, http)| crate::common::Segment {
+                src: 80,
+                dst: 40_000 + i as u16,
+                seq: 1,
+                ack: 1,
+                payload: http,
+            })
+            .collect();
+        crate::common::pcap_tcp(&segments)
     }
 
     /// Our tree as tshark shows it: names, namespaces from the `xmlns`

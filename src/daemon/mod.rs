@@ -330,6 +330,10 @@ fn preflight_listeners(config: &Config) -> Result<(), DaemonError> {
     for a in parsed(&config.sip.tcp) {
         std::net::TcpListener::bind(a).map_err(taken(format!("SIP TCP on {a}")))?;
     }
+    if config.msrp.enabled {
+        let a = &config.msrp.listen;
+        std::net::TcpListener::bind(a).map_err(taken(format!("MSRP on {a}")))?;
+    }
     Ok(())
 }
 
@@ -355,6 +359,16 @@ async fn start_front_ends(
             },
             other => DaemonError::Sip(other.to_string()),
         })?;
+    if config.msrp.enabled {
+        let a = &config.msrp.listen;
+        let taken = |source| DaemonError::Listen {
+            listener: format!("MSRP on {a}"),
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(a).await.map_err(taken)?;
+        sip.start_msrp(&config.msrp, listener, stop.child_token())
+            .map_err(taken)?;
+    }
     sip.set_federation(&config.federation);
     shared.set_front_end(FrontEnd::Sip, Arc::new(sip.clone()));
     Ok((imps, sip))

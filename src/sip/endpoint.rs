@@ -22,6 +22,8 @@ use tracing::{debug, info, warn};
 
 use super::answered::{Answer, KeyDigest};
 use super::client::{self, Client};
+use super::invite::{OutgoingIm, SessionConfig, Sessions};
+use super::msrp_conn;
 use super::outbound::{self, Ids, OutRequest, Target};
 use super::route::Routes;
 use super::transport::{self, Admission, BUSY_RETRY_AFTER, ScreenedUdp, TakenFromQueue};
@@ -438,6 +440,12 @@ impl SipFrontEnd {
     /// Drops expired registrations and ends expired subscriptions.
     async fn expire(&self, now: u64) {
         self.watches_due(now);
+        if let Some(sessions) = self.inner.uas.msrp() {
+            let byes = lock(sessions).expire(now);
+            for bye in byes {
+                self.send_logged(bye).await;
+            }
+        }
         let (notifies, unwatched) = lock(&self.inner.uas.relays).expire(now);
         self.send_all(notifies);
         for (watcher, presentity) in unwatched {
@@ -459,6 +467,97 @@ impl SipFrontEnd {
             let out = outbound::presence_notify(&s, &s.state(now), &self.inner.domain, &contact);
             let fe = self.clone();
             tokio::spawn(async move { fe.send_logged(out).await });
+        }
+    }
+
+    /// Turns chat sessions on: MSRP connections are taken on `listener`,
+    /// and INVITEs with an MSRP offer are answered with a path on it
+    /// (`[msrp] host`, else the listener's address).
+    pub fn start_msrp(
+        &self,
+        cfg: &crate::config::Msrp,
+        listener: tokio::net::TcpListener,
+        stop: CancellationToken,
+    ) -> std::io::Result<SocketAddr> {
+        let local = listener.local_addr()?;
+        let host = if cfg.host.is_empty() {
+            local.ip().to_string()
+        } else {
+            cfg.host.clone()
+        };
+        let sessions = Arc::new(std::sync::Mutex::new(Sessions::new(SessionConfig {
+            host,
+            port: local.port(),
+            max_sessions: cfg.max_sessions,
+            max_sessions_per_address: cfg.max_sessions_per_address,
+            idle_timeout: cfg.idle_timeout.as_secs().max(1),
+            limits: crate::msrp::Limits {
+                max_header_bytes: cfg.max_header_bytes,
+                max_chunk_body: cfg.max_chunk,
+                max_message: cfg.max_message,
+                max_chunks: cfg.max_chunks_per_message,
+                max_messages: cfg.max_messages_in_progress,
+            },
+        })));
+        let (byes, mut bye_rx) = tokio::sync::mpsc::unbounded_channel();
+        msrp_conn::serve(
+            listener,
+            msrp_conn::Listener {
+                sessions: Arc::clone(&sessions),
+                bridge: Arc::clone(self.inner.uas.bridge()),
+                handshake_timeout: cfg.handshake_timeout,
+                response_timeout: self.inner.foreign_timeout,
+                max_connections: cfg.max_sessions,
+                max_per_address: cfg.max_sessions_per_address,
+                byes,
+                random,
+            },
+            stop.clone(),
+        );
+        let fe = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let bye = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    b = bye_rx.recv() => match b { Some(b) => b, None => break },
+                };
+                fe.send_logged(bye).await;
+            }
+        });
+        self.inner.uas.enable_msrp(sessions);
+        info!(%local, "MSRP listening");
+        Ok(local)
+    }
+
+    /// Sends `msg` as MSRP SEND in an open session of its recipient with
+    /// its sender: true once the peer answered 200.
+    async fn deliver_in_session(&self, msg: &SmsToIm) -> bool {
+        let Some(sessions) = self.inner.uas.msrp() else {
+            return false;
+        };
+        let other = msg
+            .envelope
+            .as_ref()
+            .map_or(msg.from.as_str(), |e| e.from_address.as_str());
+        let Some(tx) = lock(sessions).for_reply(&msg.to_user, other) else {
+            return false;
+        };
+        let (done, result) = tokio::sync::oneshot::channel();
+        let im = OutgoingIm {
+            content_type: "text/plain;charset=UTF-8".into(),
+            body: msg.text.as_bytes().to_vec(),
+            done,
+        };
+        if tx.send(im).await.is_err() {
+            return false;
+        }
+        match result.await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                info!(user = %msg.to_user, error = %e, "not taken in the chat session: as MESSAGE");
+                false
+            }
+            Err(_) => false,
         }
     }
 
@@ -533,6 +632,10 @@ impl ImFrontEnd for SipFrontEnd {
     fn deliver(&self, msg: SmsToIm) -> BoxFuture<DeliveryResult> {
         let fe = self.clone();
         Box::pin(async move {
+            // A chat session of this user with this sender takes it first.
+            if fe.deliver_in_session(&msg).await {
+                return DeliveryResult::Delivered;
+            }
             let domain = fe.inner.domain.clone();
             let aor = msg.to_user.clone();
             fe.fan_out(&aor, |t, ids| outbound::sms_message(&msg, &domain, t, ids))

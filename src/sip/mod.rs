@@ -10,6 +10,10 @@
 //! reads their NOTIFYs, `relay` carries a local SIP user's subscription to a
 //! user of a peer domain.
 //!
+//! Chat sessions (`[msrp]`): `invite` answers an INVITE with an MSRP offer
+//! (`sdp`) and keeps the session table; `msrp_conn` is the MSRP listener on
+//! [`crate::msrp`].
+//!
 //! Layout: the protocol logic is sans-IO (`wire`, `body`, `cpim`, `imdn` and
 //! `pidf` on [`crate::xml`], `digest`, `message`, `registrar`, `presence`,
 //! `outbound`, `screen`, `route`, `watch`, `relay`, and the request handler
@@ -29,7 +33,9 @@ mod endpoint;
 #[doc(hidden)]
 pub mod fuzz;
 mod imdn;
+mod invite;
 mod message;
+mod msrp_conn;
 mod outbound;
 pub(crate) mod pidf;
 mod presence;
@@ -38,6 +44,7 @@ mod registrar;
 mod relay;
 mod route;
 mod screen;
+mod sdp;
 mod transport;
 mod uas;
 mod watch;

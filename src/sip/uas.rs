@@ -27,6 +27,9 @@ use rsipstack::sip::Method;
 
 /// Methods we serve, for `Allow`.
 pub(crate) const ALLOW: &str = "MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL, PUBLISH";
+/// The same with chat sessions (`[msrp]`) on.
+pub(crate) const ALLOW_WITH_SESSIONS: &str =
+    "MESSAGE, OPTIONS, REGISTER, SUBSCRIBE, CANCEL, PUBLISH, INVITE, ACK, BYE, UPDATE";
 /// Event packages we notify, for `Allow-Events`.
 pub(crate) const ALLOW_EVENTS: &str = "presence, presence.winfo";
 /// Seconds a draining front end asks clients to wait.
@@ -106,6 +109,8 @@ pub(crate) struct Uas {
     pub(crate) relays: Mutex<Relays>,
     draining: AtomicBool,
     random: fn() -> String,
+    /// Chat sessions (`invite.rs`), once `[msrp]` is on.
+    msrp: std::sync::OnceLock<Arc<Mutex<super::invite::Sessions>>>,
 }
 
 /// Locks a mutex; a panic elsewhere must not take the front end down with it.
@@ -149,6 +154,29 @@ impl Uas {
             relays: Mutex::new(Relays::new(watch::DEFAULT_CAP)),
             draining: AtomicBool::new(false),
             random,
+            msrp: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Turns chat sessions on (once).
+    pub(crate) fn enable_msrp(&self, sessions: Arc<Mutex<super::invite::Sessions>>) {
+        let _ = self.msrp.set(sessions);
+    }
+
+    /// The chat sessions, if `[msrp]` is on.
+    pub(crate) fn msrp(&self) -> Option<&Arc<Mutex<super::invite::Sessions>>> {
+        self.msrp.get()
+    }
+
+    pub(crate) fn random_fn(&self) -> fn() -> String {
+        self.random
+    }
+
+    fn allow(&self) -> &'static str {
+        if self.msrp.get().is_some() {
+            ALLOW_WITH_SESSIONS
+        } else {
+            ALLOW
         }
     }
 
@@ -179,12 +207,22 @@ impl Uas {
             | Method::Subscribe
             | Method::Publish
             | Method::Notify => req.method(),
+            // Chat sessions (`invite.rs`), when `[msrp]` is on.
+            Method::Invite | Method::Bye | Method::Update if self.msrp.get().is_some() => {
+                req.method()
+            }
             // ACK and CANCEL never reach here: rsipstack's transactions take
             // them. Methods it does not know were answered 501 by the screen.
-            Method::Ack | Method::Cancel => return Reply::new(501).with("Allow", ALLOW).into(),
-            _ => return Reply::new(405).with("Allow", ALLOW).into(),
+            Method::Ack | Method::Cancel => {
+                return Reply::new(501).with("Allow", self.allow()).into();
+            }
+            _ => return Reply::new(405).with("Allow", self.allow()).into(),
         };
-        let require = req.header_list("Require");
+        let mut require = req.header_list("Require");
+        // Session timers (RFC 4028) are ours with chat sessions.
+        if matches!(serve, Method::Invite | Method::Update) {
+            require.retain(|o| !o.eq_ignore_ascii_case("timer"));
+        }
         if !require.is_empty() {
             return Reply::new(420)
                 .with("Unsupported", require.join(", "))
@@ -196,8 +234,10 @@ impl Uas {
             Method::Subscribe => self.subscribe(req, now).await,
             Method::Publish => self.publish(req, now).await,
             Method::Notify => self.notify(req, now),
+            Method::Invite => self.invite(req, now).await,
+            Method::Bye | Method::Update => self.in_dialog(req, now),
             _ => Reply::new(200)
-                .with("Allow", ALLOW)
+                .with("Allow", self.allow())
                 .with("Accept", ACCEPT)
                 .with("Allow-Events", ALLOW_EVENTS)
                 .into(),
@@ -231,7 +271,12 @@ impl Uas {
     /// An identity of another domain is accepted only from that domain's
     /// configured addresses (`[[federation.domain]]`) or a trusted peer, and
     /// is never challenged: it cannot be a user of ours.
-    async fn identify(&self, req: &Request, header: &str, now: u64) -> Result<Sender, Reply> {
+    pub(super) async fn identify(
+        &self,
+        req: &Request,
+        header: &str,
+        now: u64,
+    ) -> Result<Sender, Reply> {
         let na = req
             .header(header)
             .and_then(parse_name_addr)

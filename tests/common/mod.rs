@@ -130,3 +130,68 @@ pub fn assert_schema_valid(xsd: &str, doc: &str, scratch: &std::path::Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// One TCP segment for [`pcap_tcp`]: ports, sequence and acknowledgement
+/// numbers, and the payload.
+#[allow(dead_code)]
+pub struct Segment<'a> {
+    pub src: u16,
+    pub dst: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub payload: &'a [u8],
+}
+
+/// A pcap (raw IPv4, 127.0.0.1 both ways) with one TCP segment per frame,
+/// for tshark as an independent decoder of what a test sent and received.
+#[allow(dead_code)]
+pub fn pcap_tcp(segments: &[Segment<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(0xA1B2_C3D4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend([0u8; 8]);
+    out.extend(65_535u32.to_le_bytes());
+    out.extend(228u32.to_le_bytes()); // LINKTYPE_IPV4
+    for (i, s) in segments.iter().enumerate() {
+        let total = 40 + s.payload.len();
+        let mut ip = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ];
+        ip.extend([127, 0, 0, 1, 127, 0, 0, 1]);
+        let sum = ip
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum::<u32>();
+        let sum = !(((sum & 0xFFFF) + (sum >> 16)) as u16);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        let mut tcp = Vec::new();
+        tcp.extend(s.src.to_be_bytes());
+        tcp.extend(s.dst.to_be_bytes());
+        tcp.extend(s.seq.to_be_bytes());
+        tcp.extend(s.ack.to_be_bytes());
+        tcp.extend([0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]);
+        let frame: Vec<u8> = ip
+            .into_iter()
+            .chain(tcp)
+            .chain(s.payload.iter().copied())
+            .collect();
+        out.extend((i as u32).to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend((frame.len() as u32).to_le_bytes());
+        out.extend((frame.len() as u32).to_le_bytes());
+        out.extend(frame);
+    }
+    out
+}

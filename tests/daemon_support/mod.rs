@@ -497,6 +497,11 @@ impl Ua {
         self.request("MESSAGE", to, &[("Content-Type", content_type)], body)
     }
 
+    /// Sends raw bytes to the daemon.
+    pub fn send_raw(&self, bytes: &[u8]) {
+        self.sock.send_to(bytes, self.server).expect("send");
+    }
+
     /// Answers a received request with `code`.
     pub fn answer(&self, req: &SipMsg, code: u16, reason: &str) {
         let mut msg = format!("SIP/2.0 {code} {reason}\r\n");

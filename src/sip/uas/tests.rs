@@ -929,3 +929,4 @@ async fn a_subscribe_to_another_domain_without_a_route_is_404() {
 }
 
 mod authorisation;
+mod sessions;
