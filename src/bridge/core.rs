@@ -769,6 +769,16 @@ impl BridgeApi for Bridge {
             }
         });
     }
+
+    fn disposition(
+        &self,
+        from: super::api::Sender,
+        to: Recipient,
+        report: super::api::Disposition,
+    ) -> BoxFuture<Result<(), Refusal>> {
+        let this = super::im::arc(self);
+        Box::pin(async move { this.relay_disposition(from, to, report).await })
+    }
 }
 
 impl Bridge {

@@ -76,6 +76,7 @@ mod lists;
 mod notices;
 mod numbers;
 mod outbox;
+mod relay;
 mod reports;
 mod schema;
 mod sending;
@@ -105,6 +106,7 @@ pub use numbers::{Msisdn, NumberError, NumberProblem, normalise_msisdn};
 pub use outbox::{
     ClaimedPart, FrontEnd, MessageId, MessageState, MessageSummary, NewMessage, PartId, Retry,
 };
+pub use relay::{DispositionOutcome, InboundKind, NoticeDisposition, NotifyFlags, RelayEnvelope};
 pub use reports::{REPORT_WINDOW_SECS, ReportOutcome};
 pub use time::UnixTime;
 pub use users::{
