@@ -6,11 +6,16 @@
 //! 200; a forged report changes nothing.
 
 mod daemon_support;
+mod imps_support;
 mod sim_support;
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use daemon_support::{DOMAIN, Daemon, SipMsg, Ua, add_user, cpim, next_imdn, write_config};
+use daemon_support::{
+    DOMAIN, Daemon, SipMsg, Ua, add_user, cpim, free_port, next_imdn, write_config,
+};
+use imps_support::{Answer, http_post, read, request, send};
 use sim_support::{SimProcess, TempDir};
 
 struct Setup {
@@ -20,17 +25,82 @@ struct Setup {
 }
 
 fn setup(name: &str) -> Setup {
+    setup_with(name, "").0
+}
+
+/// SIP users alice, bob and carol, and with `imps_listen` an IMPS listener
+/// and the IMPS user harry (password `pw-harry`).
+fn setup_with(name: &str, imps_listen: &str) -> (Setup, Option<SocketAddr>) {
     let dir = TempDir::new(name);
     let sim = SimProcess::start(dir.path(), &[]);
-    let (config, db, sip, status) = write_config(dir.path(), &[&sim.port], "");
+    let imps = (!imps_listen.is_empty()).then(|| {
+        format!("{imps_listen}:{}", free_port())
+            .parse::<SocketAddr>()
+            .expect("address")
+    });
+    let extra = imps.map_or(String::new(), |a| format!("[imps]\nlisten = \"{a}\"\n"));
+    let (config, db, sip, status) = write_config(dir.path(), &[&sim.port], &extra);
     for user in ["alice", "bob", "carol"] {
         add_user(&config, &format!("sip:{user}@{DOMAIN}"), "secret", &[]);
     }
+    if imps.is_some() {
+        add_user(&config, &format!("wv:harry@{DOMAIN}"), "pw-harry", &[]);
+    }
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
-    Setup {
+    let s = Setup {
         _dir: dir,
         _sim: sim,
         daemon,
+    };
+    (s, imps)
+}
+
+/// An IMPS client session over HTTP.
+struct Client {
+    addr: SocketAddr,
+    sid: String,
+}
+
+impl Client {
+    fn login(addr: SocketAddr, user: &str, password: &str) -> Self {
+        let a = Self::post(
+            addr,
+            None,
+            &format!(
+                "<Login-Request><UserID>{user}</UserID><ClientID><URL>imdn</URL></ClientID>\
+                 <Password>{password}</Password></Login-Request>"
+            ),
+        );
+        assert_eq!(a.code(), Some(200), "{}", a.raw);
+        let sid = a.text(&["SessionID"]).expect("SessionID").to_owned();
+        Self { addr, sid }
+    }
+
+    fn post(addr: SocketAddr, sid: Option<&str>, primitive: &str) -> Answer {
+        let (status, _, body) =
+            http_post(addr, "application/vnd.wv.csp+xml", &request(sid, primitive));
+        read(status, &body)
+    }
+
+    fn ask(&self, primitive: &str) -> Answer {
+        Self::post(self.addr, Some(&self.sid), primitive)
+    }
+
+    /// Polls until a server-initiated primitive named `name` comes; others
+    /// are skipped.
+    fn poll_for(&self, name: &str, limit: Duration) -> Option<Answer> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            let a = self.ask("<Polling-Request/>");
+            if a.empty {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            if a.primitive.name == name {
+                return Some(a);
+            }
+        }
+        None
     }
 }
 
@@ -219,4 +289,112 @@ fn online_recipient_gets_it_inline_and_the_sender_gets_200_and_the_imdn() {
     let xml = xml_of(&n);
     assert!(xml.contains("<message-id>im-7</message-id>"), "{xml}");
     assert!(xml.contains("<status><delivered/></status>"), "{xml}");
+}
+
+#[test]
+fn imps_sender_with_delivery_report_gets_it_from_a_sip_recipient() {
+    let (s, imps) = setup_with("imdn-imps-to-sip", "127.0.0.1");
+    let harry = Client::login(
+        imps.expect("IMPS"),
+        &format!("wv:harry@{DOMAIN}"),
+        "pw-harry",
+    );
+    let mut bob = ua(&s, "bob");
+    assert_eq!(bob.register(600).status(), 200);
+    let answering = std::thread::spawn(move || {
+        let m = bob
+            .expect_request("MESSAGE", Duration::from_secs(20))
+            .expect("the IM");
+        bob.answer(&m, 200, "OK");
+        m
+    });
+    let a = harry.ask(&send(&format!("wv:bob@{DOMAIN}"), "Hi from IMPS", true));
+    assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, s.daemon.log());
+    let id = a.text(&["MessageID"]).expect("MessageID").to_owned();
+    let m = answering.join().expect("bob");
+    assert_eq!(m.header("Content-Type"), Some("message/cpim"), "{m:?}");
+    assert!(
+        m.header("From")
+            .unwrap()
+            .contains(&format!("<sip:harry@{DOMAIN}>"))
+    );
+    assert!(
+        m.body.contains(&format!("imdn.Message-ID: {id}\r\n")),
+        "{}",
+        m.body
+    );
+    let r = harry
+        .poll_for("DeliveryReport-Request", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no DeliveryReport\n{}", s.daemon.log()));
+    assert_eq!(r.code(), Some(200), "{}", r.raw);
+    assert_eq!(
+        r.text(&["MessageInfo", "MessageID"]),
+        Some(id.as_str()),
+        "{}",
+        r.raw
+    );
+    assert_eq!(
+        r.text(&["MessageInfo", "Recipient", "User", "UserID"]),
+        Some(format!("wv:bob@{DOMAIN}").as_str()),
+        "{}",
+        r.raw
+    );
+}
+
+#[test]
+fn sip_sender_gets_the_imdn_once_the_imps_client_has_the_message() {
+    let (s, imps) = setup_with("imdn-sip-to-imps", "127.0.0.1");
+    let harry = Client::login(
+        imps.expect("IMPS"),
+        &format!("wv:harry@{DOMAIN}"),
+        "pw-harry",
+    );
+    let mut alice = ua(&s, "alice");
+    assert_eq!(alice.register(600).status(), 200);
+    let to_harry = format!("sip:harry@{DOMAIN}");
+    let r = alice.message(
+        &to_harry,
+        "message/cpim",
+        &cpim(&to_harry, "im-h1", "Hi Harry"),
+    );
+    // Taken by the session at once (200), or kept until the client
+    // confirms (202): either way it is durable.
+    assert!(
+        [200, 202].contains(&r.status()),
+        "{r:?}\n{}",
+        s.daemon.log()
+    );
+    let nm = harry
+        .poll_for("NewMessage", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no NewMessage\n{}", s.daemon.log()));
+    assert_eq!(nm.text(&["ContentData"]), Some("Hi Harry"), "{}", nm.raw);
+    let mid = nm
+        .text(&["MessageInfo", "MessageID"])
+        .expect("MessageID")
+        .to_owned();
+    let ack = harry.ask(&format!(
+        "<MessageDelivered><MessageID>{mid}</MessageID></MessageDelivered>"
+    ));
+    assert_eq!(ack.code(), Some(200), "{}", ack.raw);
+    let n = next_imdn(&alice);
+    assert!(
+        n.header("From")
+            .unwrap()
+            .contains(&format!("<sip:harry@{DOMAIN}>")),
+        "{n:?}"
+    );
+    let xml = xml_of(&n);
+    assert!(xml.contains("<message-id>im-h1</message-id>"), "{xml}");
+    assert!(
+        xml.contains(&format!(
+            "<recipient-uri>sip:harry@{DOMAIN}</recipient-uri>"
+        )),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<delivery-notification><status><delivered/></status></delivery-notification>"
+        ),
+        "{xml}"
+    );
 }
