@@ -455,13 +455,18 @@ fn charging_records_cover_every_direction_with_the_outcome() {
         origin,
         notify: smsbridge::store::NotifyFlags::default(),
     };
+    let im = |to, from, sender, text, envelope: &smsbridge::store::RelayEnvelope<'static>| {
+        smsbridge::store::RelayedIm {
+            to,
+            from,
+            sender,
+            text,
+            envelope: *envelope,
+        }
+    };
     let relayed = s
         .enqueue_im(
-            bob,
-            alice,
-            "alice",
-            "hi Bob",
-            &env("sip:alice@example.com"),
+            &im(bob, alice, "alice", "hi Bob", &env("sip:alice@example.com")),
             t0().plus(5),
             t0().plus(5),
         )
@@ -470,11 +475,7 @@ fn charging_records_cover_every_direction_with_the_outcome() {
         .unwrap();
     let back = s
         .enqueue_im(
-            alice,
-            bob,
-            "bob",
-            "hi",
-            &env("wv:bob@example.com"),
+            &im(alice, bob, "bob", "hi", &env("wv:bob@example.com")),
             t0().plus(6),
             t0().plus(6),
         )

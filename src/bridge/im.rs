@@ -19,7 +19,8 @@ use super::foreign::ToForeign;
 use super::policy;
 use crate::domains::Classified;
 use crate::store::{
-    FrontEnd, ListEntryRef, MessageId, Msisdn, NotifyFlags, RelayEnvelope, User, normalise_msisdn,
+    FrontEnd, ListEntryRef, MessageId, Msisdn, NotifyFlags, RelayEnvelope, RelayedIm, User,
+    normalise_msisdn,
 };
 
 /// How long an IM to another user waits for their device before the
@@ -256,7 +257,14 @@ impl Bridge {
                             displayed: im.notify.displayed,
                         },
                     };
-                    let id = s.enqueue_im(tid, fid, &sender, &im.text, &envelope, now, due)?;
+                    let relayed = RelayedIm {
+                        to: tid,
+                        from: fid,
+                        sender: &sender,
+                        text: &im.text,
+                        envelope,
+                    };
+                    let id = s.enqueue_im(&relayed, now, due)?;
                     s.inbound(id).map(Ok)
                 })
             })

@@ -106,7 +106,9 @@ pub use numbers::{Msisdn, NumberError, NumberProblem, normalise_msisdn};
 pub use outbox::{
     ClaimedPart, FrontEnd, MessageId, MessageState, MessageSummary, NewMessage, PartId, Retry,
 };
-pub use relay::{DispositionOutcome, InboundKind, NoticeDisposition, NotifyFlags, RelayEnvelope};
+pub use relay::{
+    DispositionOutcome, InboundKind, NoticeDisposition, NotifyFlags, RelayEnvelope, RelayedIm,
+};
 pub use reports::{REPORT_WINDOW_SECS, ReportOutcome};
 pub use time::UnixTime;
 pub use users::{

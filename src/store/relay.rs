@@ -81,6 +81,21 @@ pub struct RelayEnvelope<'a> {
     pub notify: NotifyFlags,
 }
 
+/// An IM from one user of the bridge for another ([`Store::enqueue_im`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayedIm<'a> {
+    /// The recipient.
+    pub to: UserId,
+    /// The sending user, for the charging record kept with it.
+    pub from: UserId,
+    /// The sending user's user part, shown to the recipient.
+    pub sender: &'a str,
+    /// The text.
+    pub text: &'a str,
+    /// The sender's envelope.
+    pub envelope: RelayEnvelope<'a>,
+}
+
 /// What became of a disposition a recipient reported
 /// ([`Store::relay_disposition`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,8 +24,14 @@ fn relay(s: &mut Store, from: UserId, to: UserId, id: Option<&str>, n: NotifyFla
         origin: ALICE,
         notify: n,
     };
-    s.enqueue_im(to, from, "alice", "hi Bob", &env, T0, T0.plus(40))
-        .unwrap()
+    let im = RelayedIm {
+        to,
+        from,
+        sender: "alice",
+        text: "hi Bob",
+        envelope: env,
+    };
+    s.enqueue_im(&im, T0, T0.plus(40)).unwrap()
 }
 
 /// (kind, state, user_id, sender, text, im_message_id, origin, origin_user_id,
@@ -159,7 +165,8 @@ fn expired_or_failed_owes_a_negative_notice_only_when_asked() {
         .unwrap();
     s.mark_inbound_failed(silent, "SIP 403", T0.plus(9))
         .unwrap();
-    let notices: Vec<(Option<i64>, String, Option<String>, Option<String>)> = inbound_rows(&s)
+    type Notice = (Option<i64>, String, Option<String>, Option<String>);
+    let notices: Vec<Notice> = inbound_rows(&s)
         .into_iter()
         .filter(|r| r.0 == "notice")
         .map(|r| (r.2, r.4, r.5, r.9))
