@@ -55,6 +55,25 @@ fn setup_with(name: &str, imps_listen: &str) -> (Setup, Option<SocketAddr>) {
     (s, imps)
 }
 
+/// [`setup_with`] IMPS, and harry logged in.
+fn with_harry(name: &str) -> (Setup, Client) {
+    let (s, imps) = setup_with(name, "127.0.0.1");
+    let addr = imps.expect("IMPS");
+    let harry = Client::login(addr, &format!("wv:harry@{DOMAIN}"), "pw-harry");
+    (s, harry)
+}
+
+/// `ua` answers the next MESSAGE 200 on another thread, and hands it back.
+fn answer_one(ua: Ua) -> std::thread::JoinHandle<SipMsg> {
+    std::thread::spawn(move || {
+        let m = ua
+            .expect_request("MESSAGE", Duration::from_secs(20))
+            .expect("the IM");
+        ua.answer(&m, 200, "OK");
+        m
+    })
+}
+
 /// An IMPS client session over HTTP.
 struct Client {
     addr: SocketAddr,
@@ -138,6 +157,30 @@ fn xml_of(m: &SipMsg) -> &str {
     &m.body[start..]
 }
 
+/// The next IMDN `ua` gets says IM `id` was delivered to `user`, from them.
+fn assert_delivered_imdn(ua: &Ua, user: &str, id: &str) {
+    let n = next_imdn(ua);
+    let from = n.header("From").unwrap_or_default();
+    assert!(from.contains(&format!("<sip:{user}@{DOMAIN}>")), "{n:?}");
+    let xml = xml_of(&n);
+    assert!(
+        xml.contains(&format!("<message-id>{id}</message-id>")),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(&format!(
+            "<recipient-uri>sip:{user}@{DOMAIN}</recipient-uri>"
+        )),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<delivery-notification><status><delivered/></status></delivery-notification>"
+        ),
+        "{xml}"
+    );
+}
+
 /// The notice rows (disposition, owed to, about) in the daemon's database.
 fn notice_rows(s: &Setup) -> Vec<(String, String, String)> {
     let conn = rusqlite::Connection::open(&s.daemon.db).expect("open db");
@@ -191,25 +234,7 @@ fn offline_at_send_time_stored_then_delivered_on_register_with_one_imdn_each() {
     assert!(m.body.ends_with("\r\n\r\nHi Bob"), "{}", m.body);
 
     // Alice hears it was delivered, from bob.
-    let n = next_imdn(&alice);
-    assert!(
-        n.header("From")
-            .unwrap()
-            .contains(&format!("<sip:bob@{DOMAIN}>")),
-        "{n:?}"
-    );
-    let xml = xml_of(&n);
-    assert!(xml.contains("<message-id>im-42</message-id>"), "{xml}");
-    assert!(
-        xml.contains(&format!("<recipient-uri>sip:bob@{DOMAIN}</recipient-uri>")),
-        "{xml}"
-    );
-    assert!(
-        xml.contains(
-            "<delivery-notification><status><delivered/></status></delivery-notification>"
-        ),
-        "{xml}"
-    );
+    assert_delivered_imdn(&alice, "bob", "im-42");
 
     // A forged report (carol never got im-42) is refused; bob's display
     // goes to alice, once however often bob sends it.
@@ -268,13 +293,7 @@ fn online_recipient_gets_it_inline_and_the_sender_gets_200_and_the_imdn() {
     let (mut alice, mut bob) = (ua(&s, "alice"), ua(&s, "bob"));
     assert_eq!(alice.register(600).status(), 200);
     assert_eq!(bob.register(600).status(), 200);
-    let answering = std::thread::spawn(move || {
-        let m = bob
-            .expect_request("MESSAGE", Duration::from_secs(20))
-            .expect("the IM");
-        bob.answer(&m, 200, "OK");
-        m
-    });
+    let answering = answer_one(bob);
     let to_bob = format!("sip:bob@{DOMAIN}");
     let r = alice.message(&to_bob, "message/cpim", &cpim(&to_bob, "im-7", "Now?"));
     assert_eq!(
@@ -285,29 +304,15 @@ fn online_recipient_gets_it_inline_and_the_sender_gets_200_and_the_imdn() {
     );
     let m = answering.join().expect("bob");
     assert!(m.body.contains("imdn.Message-ID: im-7\r\n"), "{}", m.body);
-    let n = next_imdn(&alice);
-    let xml = xml_of(&n);
-    assert!(xml.contains("<message-id>im-7</message-id>"), "{xml}");
-    assert!(xml.contains("<status><delivered/></status>"), "{xml}");
+    assert_delivered_imdn(&alice, "bob", "im-7");
 }
 
 #[test]
 fn imps_sender_with_delivery_report_gets_it_from_a_sip_recipient() {
-    let (s, imps) = setup_with("imdn-imps-to-sip", "127.0.0.1");
-    let harry = Client::login(
-        imps.expect("IMPS"),
-        &format!("wv:harry@{DOMAIN}"),
-        "pw-harry",
-    );
+    let (s, harry) = with_harry("imdn-imps-to-sip");
     let mut bob = ua(&s, "bob");
     assert_eq!(bob.register(600).status(), 200);
-    let answering = std::thread::spawn(move || {
-        let m = bob
-            .expect_request("MESSAGE", Duration::from_secs(20))
-            .expect("the IM");
-        bob.answer(&m, 200, "OK");
-        m
-    });
+    let answering = answer_one(bob);
     let a = harry.ask(&send(&format!("wv:bob@{DOMAIN}"), "Hi from IMPS", true));
     assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, s.daemon.log());
     let id = a.text(&["MessageID"]).expect("MessageID").to_owned();
@@ -343,12 +348,7 @@ fn imps_sender_with_delivery_report_gets_it_from_a_sip_recipient() {
 
 #[test]
 fn sip_sender_gets_the_imdn_once_the_imps_client_has_the_message() {
-    let (s, imps) = setup_with("imdn-sip-to-imps", "127.0.0.1");
-    let harry = Client::login(
-        imps.expect("IMPS"),
-        &format!("wv:harry@{DOMAIN}"),
-        "pw-harry",
-    );
+    let (s, harry) = with_harry("imdn-sip-to-imps");
     let mut alice = ua(&s, "alice");
     assert_eq!(alice.register(600).status(), 200);
     let to_harry = format!("sip:harry@{DOMAIN}");
@@ -376,25 +376,5 @@ fn sip_sender_gets_the_imdn_once_the_imps_client_has_the_message() {
         "<MessageDelivered><MessageID>{mid}</MessageID></MessageDelivered>"
     ));
     assert_eq!(ack.code(), Some(200), "{}", ack.raw);
-    let n = next_imdn(&alice);
-    assert!(
-        n.header("From")
-            .unwrap()
-            .contains(&format!("<sip:harry@{DOMAIN}>")),
-        "{n:?}"
-    );
-    let xml = xml_of(&n);
-    assert!(xml.contains("<message-id>im-h1</message-id>"), "{xml}");
-    assert!(
-        xml.contains(&format!(
-            "<recipient-uri>sip:harry@{DOMAIN}</recipient-uri>"
-        )),
-        "{xml}"
-    );
-    assert!(
-        xml.contains(
-            "<delivery-notification><status><delivered/></status></delivery-notification>"
-        ),
-        "{xml}"
-    );
+    assert_delivered_imdn(&alice, "harry", "im-h1");
 }

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::api::{DeliveryNotice, DeliveryResult, ImEnvelope, SmsToIm};
+use super::api::{DeliveryNotice, DeliveryResult, ImEnvelope, ImFrontEnd, SmsToIm};
 use super::core::{Shared, front_end_of, user_part};
 use super::policy;
 use crate::metrics::Metrics;
 use crate::store::{
-    InboundKind, InboundMessage, NoticeDisposition, StoreError, UnixTime, User, normalise_msisdn,
+    FrontEnd, InboundId, InboundKind, InboundMessage, NoticeDisposition, StoreError, UnixTime,
+    User, UserId, normalise_msisdn,
 };
 
 /// How often due deliveries are looked for even without a wake-up.
@@ -230,26 +231,16 @@ pub(super) async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<b
         .await?;
     let Some((user, from_name, blocked, as_user)) = routed else {
         tracing::warn!(inbound = id.0, from = %sender, "no user knows this number and no fallback user is configured");
-        return shared
-            .db(move |s| s.mark_inbound_failed(id, "no user to deliver to", now))
-            .await
-            .map(|()| false);
+        return failed(shared, id, "no user to deliver to", now).await;
     };
     if blocked {
         tracing::info!(inbound = id.0, from = %sender, user = %user.address(), "sender is blocked; not delivered");
-        return shared
-            .db(move |s| s.mark_inbound_failed(id, "sender blocked by the user", now))
-            .await
-            .map(|()| false);
+        return failed(shared, id, "sender blocked by the user", now).await;
     }
     let uid = user.id;
     let kind = front_end_of(&user);
-    let Some(fe) = shared.front_end(kind) else {
-        let at = policy::inbound_retry_at(m.attempts, now);
-        return shared
-            .db(move |s| s.mark_inbound_retry(id, Some(uid), at, "front end not running"))
-            .await
-            .map(|()| false);
+    let Some(fe) = front_end_or_keep(shared, kind, &m, uid, now).await? else {
+        return Ok(false);
     };
     let msg = SmsToIm {
         envelope: envelope_of(&m),
@@ -315,6 +306,39 @@ pub(super) async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<b
     }
 }
 
+/// Records that `id` failed for good because of `why`: not delivered.
+async fn failed(
+    shared: &Arc<Shared>,
+    id: InboundId,
+    why: &str,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let why = why.to_owned();
+    shared
+        .db(move |s| s.mark_inbound_failed(id, &why, now))
+        .await
+        .map(|()| false)
+}
+
+/// The front end of `kind`; when it is not running, `m` is kept for `user`
+/// and tried again later.
+async fn front_end_or_keep(
+    shared: &Arc<Shared>,
+    kind: FrontEnd,
+    m: &InboundMessage,
+    user: UserId,
+    now: UnixTime,
+) -> Result<Option<Arc<dyn ImFrontEnd>>, StoreError> {
+    if let Some(fe) = shared.front_end(kind) {
+        return Ok(Some(fe));
+    }
+    let (id, at) = (m.id, policy::inbound_retry_at(m.attempts, now));
+    shared
+        .db(move |s| s.mark_inbound_retry(id, Some(user), at, "front end not running"))
+        .await?;
+    Ok(None)
+}
+
 /// What the recipient's front end keeps of an IM's envelope: for a message
 /// from another user only.
 fn envelope_of(m: &InboundMessage) -> Option<ImEnvelope> {
@@ -347,19 +371,12 @@ async fn notice(
         (owed, m.im_message_id.clone(), m.origin.clone())
     else {
         tracing::info!(inbound = id.0, "a notification for nobody; dropped");
-        return shared
-            .db(move |s| s.mark_inbound_failed(id, "no user to notify", now))
-            .await
-            .map(|()| false);
+        return failed(shared, id, "no user to notify", now).await;
     };
     let uid = user.id;
     let kind = front_end_of(&user);
-    let Some(fe) = shared.front_end(kind) else {
-        let at = policy::inbound_retry_at(m.attempts, now);
-        return shared
-            .db(move |s| s.mark_inbound_retry(id, Some(uid), at, "front end not running"))
-            .await
-            .map(|()| false);
+    let Some(fe) = front_end_or_keep(shared, kind, &m, uid, now).await? else {
+        return Ok(false);
     };
     let disposition = m.disposition.unwrap_or(NoticeDisposition::Failed);
     let delivered = disposition != NoticeDisposition::Failed;

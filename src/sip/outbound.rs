@@ -419,9 +419,9 @@ mod tests {
         assert_eq!(c.body, "Hallo 👋".as_bytes());
     }
 
-    #[test]
-    fn imdn_request() {
-        let n = DeliveryNotice {
+    /// A delivered notice about an SMS to +491715550001.
+    fn sms_notice() -> DeliveryNotice {
+        DeliveryNotice {
             displayed: false,
             recipient_user: None,
             to_user: "sip:alice@sms.example".into(),
@@ -433,7 +433,12 @@ mod tests {
             at: UnixTime(1_777_636_800),
             reason: None,
             cause: None,
-        };
+        }
+    }
+
+    #[test]
+    fn imdn_request() {
+        let n = sms_notice();
         let r = imdn_message(&n, "sms.example", &target(), ids(), "n-1");
         assert_eq!(r.content_type.as_deref(), Some("message/cpim"));
         let c = cpim::parse(&r.body).unwrap();
@@ -463,14 +468,14 @@ mod tests {
         }
     }
 
+    fn enveloped(display: bool, cpim: bool, format: BodyFormat) -> OutRequest {
+        let msg = from_alice(display, cpim, format);
+        sms_message(&msg, "sms.example", &target(), ids())
+    }
+
     #[test]
     fn an_im_from_another_user_keeps_its_envelope() {
-        let r = sms_message(
-            &from_alice(true, true, BodyFormat::Plain),
-            "sms.example",
-            &target(),
-            ids(),
-        );
+        let r = enveloped(true, true, BodyFormat::Plain);
         assert_eq!(r.from, "<sip:alice@sms.example>");
         assert_eq!(r.content_type.as_deref(), Some("message/cpim"));
         assert_eq!(
@@ -482,29 +487,14 @@ mod tests {
         );
         // No display asked: the id is kept, no notification is asked of the
         // client (delivery is the bridge's to report).
-        let r = sms_message(
-            &from_alice(false, true, BodyFormat::Plain),
-            "sms.example",
-            &target(),
-            ids(),
-        );
+        let r = enveloped(false, true, BodyFormat::Plain);
         let c = cpim::parse(&r.body).unwrap();
         assert_eq!(c.ns_header(cpim::IMDN_NS, "Message-ID"), Some("34jk324j"));
         assert_eq!(c.ns_header(cpim::IMDN_NS, "Disposition-Notification"), None);
         // Nothing asked and a plain-text user: plain text.
-        let r = sms_message(
-            &from_alice(false, false, BodyFormat::Plain),
-            "sms.example",
-            &target(),
-            ids(),
-        );
+        let r = enveloped(false, false, BodyFormat::Plain);
         assert_eq!(r.content_type.as_deref(), Some("text/plain;charset=UTF-8"));
-        let r = sms_message(
-            &from_alice(false, false, BodyFormat::Cpim),
-            "sms.example",
-            &target(),
-            ids(),
-        );
+        let r = enveloped(false, false, BodyFormat::Cpim);
         let c = cpim::parse(&r.body).unwrap();
         assert_eq!(c.ns_header(cpim::IMDN_NS, "Message-ID"), Some("34jk324j"));
     }
@@ -514,15 +504,9 @@ mod tests {
         let n = DeliveryNotice {
             displayed: true,
             recipient_user: Some("bob".into()),
-            to_user: "sip:alice@sms.example".into(),
-            front_end: FrontEnd::Sip,
             im_message_id: "34jk324j".into(),
             recipient: "sip:bob@sms.example".into(),
-            delivered: true,
-            neutral: false,
-            at: UnixTime(1_777_636_800),
-            reason: None,
-            cause: None,
+            ..sms_notice()
         };
         let r = imdn_message(&n, "sms.example", &target(), ids(), "n-1");
         assert_eq!(r.from, "<sip:bob@sms.example>");

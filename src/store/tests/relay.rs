@@ -74,6 +74,23 @@ fn inbound_rows(s: &Store) -> Vec<Row> {
     )
 }
 
+/// A pending notice row owed to `owed` about bob's IM `id`, due at `at`.
+fn notice_row(owed: UserId, id: &str, disposition: &str, at: UnixTime) -> Row {
+    (
+        "notice".into(),
+        "pending".into(),
+        Some(owed.0),
+        BOB.into(),
+        String::new(),
+        Some(id.into()),
+        Some(BOB.into()),
+        None,
+        (false, false, false),
+        Some(disposition.into()),
+        at.0,
+    )
+}
+
 #[test]
 fn the_relay_keeps_the_envelope_and_holds_the_first_attempt() {
     let mut s = mem();
@@ -119,22 +136,7 @@ fn delivered_owes_a_notice_to_the_sender_in_the_same_transaction() {
     s.mark_inbound_delivered(quiet, bob, T0.plus(5)).unwrap();
     let r = inbound_rows(&s);
     assert_eq!(r.len(), 3, "one notice, for the IM that asked: {r:?}");
-    assert_eq!(
-        r[2],
-        (
-            "notice".into(),
-            "pending".into(),
-            Some(alice.0),
-            BOB.into(),
-            String::new(),
-            Some("m-1".into()),
-            Some(BOB.into()),
-            None,
-            (false, false, false),
-            Some("delivered".into()),
-            T0.plus(5).0,
-        )
-    );
+    assert_eq!(r[2], notice_row(alice, "m-1", "delivered", T0.plus(5)));
     assert_eq!(s.count_pending_inbound().unwrap(), 1);
     let notice = s.pending_inbound(T0.plus(5)).unwrap().remove(0);
     assert_eq!(
@@ -219,27 +221,18 @@ fn a_display_is_relayed_once_and_only_from_the_recipient() {
     let before = inbound_rows(&s);
     // Forged: carol never got m-1; bob never got m-9; alice's is not bob's.
     let d = NoticeDisposition::Displayed;
+    let ask = |s: &mut Store, reporter, id, origin| {
+        s.relay_disposition(reporter, id, origin, d, T0.plus(2))
+            .unwrap()
+    };
     assert_eq!(
-        s.relay_disposition(carol, "m-1", alice, d, T0.plus(2))
-            .unwrap(),
+        ask(&mut s, carol, "m-1", alice),
         DispositionOutcome::Unknown
     );
-    assert_eq!(
-        s.relay_disposition(bob, "m-9", alice, d, T0.plus(2))
-            .unwrap(),
-        DispositionOutcome::Unknown
-    );
-    assert_eq!(
-        s.relay_disposition(bob, "m-1", carol, d, T0.plus(2))
-            .unwrap(),
-        DispositionOutcome::Unknown
-    );
+    assert_eq!(ask(&mut s, bob, "m-9", alice), DispositionOutcome::Unknown);
+    assert_eq!(ask(&mut s, bob, "m-1", carol), DispositionOutcome::Unknown);
     // Not asked, or a delivery status: correlated, nothing passed on.
-    assert_eq!(
-        s.relay_disposition(bob, "m-2", alice, d, T0.plus(2))
-            .unwrap(),
-        DispositionOutcome::NotOwed
-    );
+    assert_eq!(ask(&mut s, bob, "m-2", alice), DispositionOutcome::NotOwed);
     assert_eq!(
         s.relay_disposition(bob, "m-1", alice, NoticeDisposition::Delivered, T0.plus(2))
             .unwrap(),
@@ -262,19 +255,7 @@ fn a_display_is_relayed_once_and_only_from_the_recipient() {
     assert_eq!(after.len(), before.len() + 1);
     assert_eq!(
         after.last().unwrap(),
-        &(
-            "notice".into(),
-            "pending".into(),
-            Some(alice.0),
-            BOB.into(),
-            String::new(),
-            Some("m-1".into()),
-            Some(BOB.into()),
-            None,
-            (false, false, false),
-            Some("displayed".into()),
-            T0.plus(3).0,
-        )
+        &notice_row(alice, "m-1", "displayed", T0.plus(3))
     );
     assert_eq!(s.inbound(notice).unwrap().unwrap().user, Some(alice));
 }
