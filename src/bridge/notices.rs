@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::api::{
     DeliveryNotice, DeliveryResult, Disposition, DispositionStatus, Recipient, Refusal, Sender,
+    Verified,
 };
 use super::core::{Bridge, Shared, store_refusal};
 use super::policy;
@@ -107,14 +108,22 @@ impl Bridge {
     /// of the bridge: correlated by the reporter (the IM's recipient), the
     /// message id and the IM's sender (the report's target). A display the
     /// sender asked for is kept for them as a notice (delivered now or when
-    /// they come back); a report on an IM the reporter never received is
-    /// refused and changes nothing.
+    /// they come back); a report on an IM the reporter never received from
+    /// that user is refused and changes nothing. Reports about SMS or from
+    /// other domains have nobody to go to and are dropped.
     pub(super) async fn relay_disposition(
         &self,
         from: Sender,
         to: Recipient,
         report: Disposition,
     ) -> Result<(), Refusal> {
+        // A report from another domain, or about an IM that did not come
+        // from a user of the bridge (an SMS, a user of another domain), has
+        // nobody here to go to: taken and dropped, as before.
+        if from.verified == Verified::FederatedPeer {
+            tracing::debug!(from = %from.address, "an IMDN from another domain; dropped");
+            return Ok(());
+        }
         let reporter = self.user_named(&from.address).await?;
         let origin = match &to {
             Recipient::Alias(part) => {
@@ -129,7 +138,8 @@ impl Bridge {
         let unknown =
             || Refusal::UnknownRecipient(format!("no IM {} to report on", report.message_id));
         let Some(origin) = origin else {
-            return Err(unknown());
+            tracing::debug!(from = %from.address, ?to, "an IMDN about an IM from no user of ours; dropped");
+            return Ok(());
         };
         let disposition = match report.status {
             DispositionStatus::Displayed => NoticeDisposition::Displayed,

@@ -157,6 +157,15 @@ async fn stored_then_delivered_with_its_envelope_then_one_notice_each() {
             .await,
         Err(Refusal::UnknownRecipient(_))
     ));
+    // About an SMS (a number): nobody to pass it to, taken and dropped.
+    bridge
+        .disposition(
+            sender("bob"),
+            Recipient::Number("+4917".into()),
+            report("m-1"),
+        )
+        .await
+        .unwrap();
     bridge
         .disposition(sender("bob"), alice(), report("m-1"))
         .await
