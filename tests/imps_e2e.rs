@@ -257,7 +257,9 @@ fn imps_client_talks_to_an_sms_only_contact_and_to_a_sip_user() {
     erin.answer(&m, 200, "OK");
     // And back: a MESSAGE to sip:alice@… reaches the IMPS user.
     let r = erin.message("sip:alice@sms.test", "text/plain;charset=UTF-8", "hi alice");
-    assert_eq!(r.status(), 202, "{r:?}\n{}", daemon.log());
+    // 200 when the session took it at once, 202 while it waits for the
+    // client to confirm (RFC 3428 §7): durable either way.
+    assert!([200, 202].contains(&r.status()), "{r:?}\n{}", daemon.log());
     let nm = c
         .poll_for("NewMessage", &mut seen, Duration::from_secs(20))
         .unwrap_or_else(|| panic!("no NewMessage from erin\n{}", daemon.log()));

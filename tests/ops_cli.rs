@@ -450,12 +450,36 @@ fn charging_records_cover_every_direction_with_the_outcome() {
     s.mark_inbound_expired(received[1], "not delivered in time", t0().plus(40))
         .unwrap();
     // IM → IM across front ends (SIP alice to IMPS bob), and back, refused.
+    let env = |origin| smsbridge::store::RelayEnvelope {
+        message_id: None,
+        origin,
+        notify: smsbridge::store::NotifyFlags::default(),
+    };
+    let im = |to, from, sender, text, envelope: &smsbridge::store::RelayEnvelope<'static>| {
+        smsbridge::store::RelayedIm {
+            to,
+            from,
+            sender,
+            text,
+            envelope: *envelope,
+        }
+    };
     let relayed = s
-        .enqueue_im(bob, alice, "alice", "hi Bob", t0().plus(5))
+        .enqueue_im(
+            &im(bob, alice, "alice", "hi Bob", &env("sip:alice@example.com")),
+            t0().plus(5),
+            t0().plus(5),
+        )
         .unwrap();
     s.mark_inbound_delivered(relayed, bob, t0().plus(50))
         .unwrap();
-    let back = s.enqueue_im(alice, bob, "bob", "hi", t0().plus(6)).unwrap();
+    let back = s
+        .enqueue_im(
+            &im(alice, bob, "bob", "hi", &env("wv:bob@example.com")),
+            t0().plus(6),
+            t0().plus(6),
+        )
+        .unwrap();
     s.mark_inbound_failed(back, "sender blocked by the user", t0().plus(60))
         .unwrap();
     drop(s);

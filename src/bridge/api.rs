@@ -288,6 +288,10 @@ pub struct ImEnvelope {
     /// is asked to give one (`Disposition-Notification: display`). Delivery
     /// notifications are the bridge's to give, never asked of the client.
     pub display: bool,
+    /// The sender asked for notifications: the recipient's front end passes
+    /// the envelope on (SIP: as `message/cpim` with `imdn.Message-ID`) even
+    /// when the user takes plain text otherwise.
+    pub cpim: bool,
     /// When the sender sent it.
     pub sent_at: UnixTime,
 }

@@ -744,6 +744,8 @@ impl BridgeApi for Bridge {
                 }
                 Some(Some((kind, received))) => {
                     tracing::info!(inbound = inbound.0, %user, "confirmed by the client: delivered");
+                    // A notification it owes its sender goes out now.
+                    sh.inbound.notify_one();
                     let metrics = &sh.metrics;
                     Metrics::front_end_counter(&metrics.im_delivered, kind.as_str());
                     let waited = u64::try_from(now.0 - received.0).unwrap_or(0);
@@ -768,6 +770,16 @@ impl BridgeApi for Bridge {
                 sh.inbound.notify_one();
             }
         });
+    }
+
+    fn disposition(
+        &self,
+        from: super::api::Sender,
+        to: Recipient,
+        report: super::api::Disposition,
+    ) -> BoxFuture<Result<(), Refusal>> {
+        let this = super::im::arc(self);
+        Box::pin(async move { this.relay_disposition(from, to, report).await })
     }
 }
 

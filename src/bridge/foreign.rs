@@ -13,7 +13,7 @@ use super::api::{
 use super::core::{Bridge, encode_parts, front_end_of, store_refusal, user_part};
 use super::policy::{self, ForeignReach};
 use crate::domains::Classified;
-use crate::store::{FrontEnd, MessageId, User, normalise_msisdn};
+use crate::store::{FrontEnd, MessageId, NotifyFlags, RelayEnvelope, User, normalise_msisdn};
 
 /// An IM from a user of the bridge for a user of another domain.
 pub(super) struct ToForeign {
@@ -127,6 +127,9 @@ impl Bridge {
             Recipient::Alias(part) => part.clone(),
         };
         let (text, fed) = (req.text.clone(), self.shared.federation.clone());
+        // No notification can be owed to a user of another domain here:
+        // their envelope is kept for the recipient, without asking for any.
+        let im_message_id = req.im_message_id.clone();
         let now = self.shared.now();
         let (sender, unknown) = (from.clone(), to_user.clone());
         let kept = self
@@ -152,7 +155,12 @@ impl Bridge {
                     {
                         return Ok(Err(r));
                     }
-                    let id = s.enqueue_foreign_im(user.id, &sender, &text, now)?;
+                    let envelope = RelayEnvelope {
+                        message_id: im_message_id.as_deref(),
+                        origin: &sender,
+                        notify: NotifyFlags::default(),
+                    };
+                    let id = s.enqueue_foreign_im(user.id, &sender, &text, &envelope, now)?;
                     Ok(Ok((id, user.address().to_owned())))
                 })
             })

@@ -5,19 +5,37 @@
 //! forward).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use md5::{Digest, Md5};
 
 use super::api::{
     Accepted, BoxFuture, ContactList, ImApi, ImSend, ImToSms, ImUser, ListEntry, LoginProof,
-    Recipient, Refusal, Sent, Target, Verified, WatchDecision, Watched,
+    NotifyOn, Recipient, Refusal, Sent, Target, Verified, WatchDecision, Watched,
 };
 use super::core::{Bridge, front_end_of, store_refusal, user_part};
 use super::foreign::ToForeign;
 use super::policy;
 use crate::domains::Classified;
-use crate::store::{FrontEnd, ListEntryRef, MessageId, Msisdn, User, normalise_msisdn};
+use crate::store::{
+    FrontEnd, ListEntryRef, MessageId, Msisdn, NotifyFlags, RelayEnvelope, RelayedIm, User,
+    normalise_msisdn,
+};
+
+/// How long an IM to another user waits for their device before the
+/// sender is told it is stored (well under SIP timer F, 32 s).
+const INLINE_WAIT: Duration = Duration::from_secs(4);
+/// How long the delivery loop leaves a just relayed IM to the first
+/// attempt: longer than a SIP transaction may take.
+const INLINE_HOLD_SECS: i64 = 40;
+
+/// An IM for another user of the bridge, with what its envelope keeps.
+struct Relayed {
+    text: String,
+    im_message_id: Option<String>,
+    notify: NotifyOn,
+}
 
 /// Whom a name leads to, with the rows behind it.
 enum Resolved {
@@ -140,9 +158,14 @@ impl Bridge {
                 if let Some(accepted) = to_phone.await? {
                     return Ok(accepted);
                 }
-                self.relay(&sender, &to, &req.text).await?;
+                let im = Relayed {
+                    text: req.text,
+                    im_message_id: req.im_message_id,
+                    notify: req.notify,
+                };
+                let delivered = self.relay(&sender, &to, im).await?;
                 return Ok(Accepted {
-                    delivered: false,
+                    delivered,
                     message: MessageId(0),
                     parts: 0,
                 });
@@ -204,31 +227,70 @@ impl Bridge {
         }
     }
 
-    /// Keeps an IM for another user in the inbox and wakes the delivery loop:
-    /// the block is read and the IM kept in one transaction.
-    async fn relay(&self, from: &User, to: &User, text: &str) -> Result<(), Refusal> {
+    /// Keeps an IM for another user in the inbox with its envelope (the
+    /// block is read and the IM kept in one transaction), then offers it to
+    /// the recipient's front end at once for a bounded while. `Ok(true)`
+    /// when their device took it in that time (SIP 200); otherwise it stays
+    /// stored and the delivery loop takes it on (SIP 202).
+    async fn relay(&self, from: &User, to: &User, im: Relayed) -> Result<bool, Refusal> {
         let (fid, tid, from_address) = (from.id, to.id, from.address().to_owned());
         let sender = user_part(from.address()).to_owned();
-        let (text, to_address) = (text.to_owned(), to.address().to_owned());
+        let to_address = to.address().to_owned();
         let now = self.shared.now();
-        let id = self
+        let due = now.plus(INLINE_HOLD_SECS);
+        let m = self
             .shared
             .db(move |s| {
                 s.atomically(|s| {
                     // The recipient's block list and block rules (one
                     // decision with presence: `authz`).
                     let blocked = Bridge::blocks_messages(s, tid, &from_address)?;
-                    if let Err(r) = policy::decide_relay(&text, blocked, &to_address) {
+                    if let Err(r) = policy::decide_relay(&im.text, blocked, &to_address) {
                         return Ok(Err(r));
                     }
-                    s.enqueue_im(tid, fid, &sender, &text, now).map(Ok)
+                    let envelope = RelayEnvelope {
+                        message_id: im.im_message_id.as_deref(),
+                        origin: &from_address,
+                        notify: NotifyFlags {
+                            delivered: im.notify.delivered,
+                            failed: im.notify.failed,
+                            displayed: im.notify.displayed,
+                        },
+                    };
+                    let relayed = RelayedIm {
+                        to: tid,
+                        from: fid,
+                        sender: &sender,
+                        text: &im.text,
+                        envelope,
+                    };
+                    let id = s.enqueue_im(&relayed, now, due)?;
+                    s.inbound(id).map(Ok)
                 })
             })
             .await
             .map_err(store_refusal)??;
-        self.shared.inbound.notify_one();
+        let Some(m) = m else {
+            return Ok(false);
+        };
+        let id = m.id;
         tracing::info!(inbound = id.0, from = %from.address(), to = %to.address(), "IM relayed between users");
-        Ok(())
+        // The attempt runs to its end even when the answer cannot wait for
+        // it, so its outcome is recorded once; the loop's first try is held
+        // back until after the longest SIP transaction.
+        let shared = Arc::clone(&self.shared);
+        let attempt = tokio::spawn(async move { super::inbound::deliver(&shared, m).await });
+        match tokio::time::timeout(INLINE_WAIT, attempt).await {
+            Ok(Ok(Ok(delivered))) => Ok(delivered),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(
+                    inbound = id.0,
+                    "first delivery bookkeeping failed; kept: {e}"
+                );
+                Ok(false)
+            }
+            Ok(Err(_)) | Err(_) => Ok(false),
+        }
     }
 
     /// Whom `name` is for `user`: a bridge user's address, a user of
@@ -477,11 +539,16 @@ impl ImApi for Bridge {
                     Arc::clone(&this).submit_inner(im).await.map(Sent::Sms)
                 }
                 Resolved::User(to, _) => {
+                    let relayed = Relayed {
+                        text: req.text.clone(),
+                        im_message_id: req.im_message_id.clone(),
+                        notify: req.notify,
+                    };
                     let im = ImToSms {
                         sender: req.sender,
                         front_end: req.front_end,
                         recipient: Recipient::Alias(req.to),
-                        text: req.text.clone(),
+                        text: req.text,
                         im_message_id: req.im_message_id,
                         notify: req.notify,
                         anonymous: false,
@@ -490,9 +557,9 @@ impl ImApi for Bridge {
                     if let Some(accepted) = to_phone.await? {
                         return Ok(Sent::Sms(accepted));
                     }
-                    this.relay(&u, &to, &req.text)
+                    this.relay(&u, &to, relayed)
                         .await
-                        .map(|()| Sent::Im { delivered: false })
+                        .map(|delivered| Sent::Im { delivered })
                 }
                 Resolved::Foreign(to, _) => {
                     let im = ToForeign {

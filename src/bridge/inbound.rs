@@ -11,11 +11,14 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::api::{DeliveryResult, SmsToIm};
-use super::core::{Shared, front_end_of};
+use super::api::{DeliveryNotice, DeliveryResult, ImEnvelope, ImFrontEnd, SmsToIm};
+use super::core::{Shared, front_end_of, user_part};
 use super::policy;
 use crate::metrics::Metrics;
-use crate::store::{InboundMessage, StoreError, UnixTime, User, normalise_msisdn};
+use crate::store::{
+    FrontEnd, InboundId, InboundKind, InboundMessage, NoticeDisposition, StoreError, UnixTime,
+    User, UserId, normalise_msisdn,
+};
 
 /// How often due deliveries are looked for even without a wake-up.
 const POLL: Duration = Duration::from_secs(5);
@@ -147,15 +150,20 @@ fn phone_reply(
         }))
 }
 
-/// Routes and delivers one message, and records what happened.
-async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreError> {
+/// Routes and delivers one message (or hands a notice to its user's front
+/// end), and records what happened. `Ok(true)` when it reached the user.
+pub(super) async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<bool, StoreError> {
     let now = shared.now();
     let id = m.id;
     if policy::inbound_expired(m.received_at, now, shared.policy.inbound_expiry) {
         tracing::warn!(inbound = id.0, from = %m.sender, "undelivered for too long; expired");
         return shared
             .db(move |s| s.mark_inbound_expired(id, "not delivered in time", now))
-            .await;
+            .await
+            .map(|()| false);
+    }
+    if m.kind == InboundKind::Notice {
+        return notice(shared, m, now).await;
     }
     let msisdn = normalise_msisdn(&m.sender, None).ok();
     let stop = shared.policy.stop_keyword.clone();
@@ -223,26 +231,19 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
         .await?;
     let Some((user, from_name, blocked, as_user)) = routed else {
         tracing::warn!(inbound = id.0, from = %sender, "no user knows this number and no fallback user is configured");
-        return shared
-            .db(move |s| s.mark_inbound_failed(id, "no user to deliver to", now))
-            .await;
+        return failed(shared, id, "no user to deliver to", now).await;
     };
     if blocked {
         tracing::info!(inbound = id.0, from = %sender, user = %user.address(), "sender is blocked; not delivered");
-        return shared
-            .db(move |s| s.mark_inbound_failed(id, "sender blocked by the user", now))
-            .await;
+        return failed(shared, id, "sender blocked by the user", now).await;
     }
     let uid = user.id;
     let kind = front_end_of(&user);
-    let Some(fe) = shared.front_end(kind) else {
-        let at = policy::inbound_retry_at(m.attempts, now);
-        return shared
-            .db(move |s| s.mark_inbound_retry(id, Some(uid), at, "front end not running"))
-            .await;
+    let Some(fe) = front_end_or_keep(shared, kind, &m, uid, now).await? else {
+        return Ok(false);
     };
     let msg = SmsToIm {
-        envelope: None,
+        envelope: envelope_of(&m),
         inbound: id,
         to_user: user.address().to_owned(),
         from: as_user.unwrap_or_else(|| sender.clone()),
@@ -264,6 +265,7 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
             shared
                 .db(move |s| s.mark_inbound_delivered(id, uid, now))
                 .await
+                .map(|()| true)
         }
         // Until the client confirms (BridgeApi::im_received), the message
         // stays pending: not offered again while the client may still be
@@ -280,7 +282,7 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
                     "confirmed before the offer was written down"
                 );
             }
-            Ok(())
+            Ok(false)
         }
         DeliveryResult::Retry(why) => {
             let at = policy::inbound_retry_at(m.attempts, now);
@@ -291,6 +293,7 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
             shared
                 .db(move |s| s.mark_inbound_retry(id, Some(uid), at, &why))
                 .await
+                .map(|()| false)
         }
         DeliveryResult::Failed(why) => {
             tracing::warn!(inbound = id.0, %to, "delivery refused: {why}");
@@ -298,6 +301,121 @@ async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<(), StoreErr
             shared
                 .db(move |s| s.mark_inbound_failed(id, &why, now))
                 .await
+                .map(|()| false)
+        }
+    }
+}
+
+/// Records that `id` failed for good because of `why`: not delivered.
+async fn failed(
+    shared: &Arc<Shared>,
+    id: InboundId,
+    why: &str,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let why = why.to_owned();
+    shared
+        .db(move |s| s.mark_inbound_failed(id, &why, now))
+        .await
+        .map(|()| false)
+}
+
+/// The front end of `kind`; when it is not running, `m` is kept for `user`
+/// and tried again later.
+async fn front_end_or_keep(
+    shared: &Arc<Shared>,
+    kind: FrontEnd,
+    m: &InboundMessage,
+    user: UserId,
+    now: UnixTime,
+) -> Result<Option<Arc<dyn ImFrontEnd>>, StoreError> {
+    if let Some(fe) = shared.front_end(kind) {
+        return Ok(Some(fe));
+    }
+    let (id, at) = (m.id, policy::inbound_retry_at(m.attempts, now));
+    shared
+        .db(move |s| s.mark_inbound_retry(id, Some(user), at, "front end not running"))
+        .await?;
+    Ok(None)
+}
+
+/// What the recipient's front end keeps of an IM's envelope: for a message
+/// from another user only.
+fn envelope_of(m: &InboundMessage) -> Option<ImEnvelope> {
+    let (Some(message_id), Some(from_address)) = (&m.im_message_id, &m.origin) else {
+        return None;
+    };
+    let n = m.notify;
+    Some(ImEnvelope {
+        message_id: message_id.clone(),
+        from_address: from_address.clone(),
+        display: n.displayed,
+        cpim: n.delivered || n.failed || n.displayed,
+        sent_at: m.received_at,
+    })
+}
+
+/// Hands a notice row to the front end of the user it is owed to (the IM's
+/// sender); kept and retried like a message while they are offline.
+async fn notice(
+    shared: &Arc<Shared>,
+    m: InboundMessage,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let id = m.id;
+    let owed = match m.user {
+        Some(uid) => shared.db(move |s| s.user(uid)).await?,
+        None => None,
+    };
+    let (Some(user), Some(im_message_id), Some(about)) =
+        (owed, m.im_message_id.clone(), m.origin.clone())
+    else {
+        tracing::info!(inbound = id.0, "a notification for nobody; dropped");
+        return failed(shared, id, "no user to notify", now).await;
+    };
+    let uid = user.id;
+    let kind = front_end_of(&user);
+    let Some(fe) = front_end_or_keep(shared, kind, &m, uid, now).await? else {
+        return Ok(false);
+    };
+    let disposition = m.disposition.unwrap_or(NoticeDisposition::Failed);
+    let delivered = disposition != NoticeDisposition::Failed;
+    let notice = DeliveryNotice {
+        to_user: user.address().to_owned(),
+        front_end: kind,
+        im_message_id,
+        recipient_user: Some(user_part(&about).to_owned()),
+        recipient: about,
+        delivered,
+        displayed: disposition == NoticeDisposition::Displayed,
+        neutral: false,
+        at: m.received_at,
+        reason: (!delivered).then(|| m.text.clone()),
+        cause: None,
+    };
+    let to = notice.to_user.clone();
+    match fe.notify(notice).await {
+        DeliveryResult::Delivered | DeliveryResult::Offered => {
+            tracing::info!(inbound = id.0, %to, ?disposition, "notification delivered");
+            shared
+                .db(move |s| s.mark_inbound_delivered(id, uid, now))
+                .await
+                .map(|()| true)
+        }
+        DeliveryResult::Retry(why) => {
+            let at = policy::inbound_retry_at(m.attempts, now);
+            tracing::info!(inbound = id.0, %to, "notification kept for later: {why}");
+            shared
+                .db(move |s| s.mark_inbound_retry(id, Some(uid), at, &why))
+                .await
+                .map(|()| false)
+        }
+        DeliveryResult::Failed(why) => {
+            tracing::warn!(inbound = id.0, %to, "notification refused: {why}");
+            shared
+                .db(move |s| s.mark_inbound_failed(id, &why, now))
+                .await
+                .map(|()| false)
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod policy;
 #[cfg(test)]
 mod prefs_tests;
 #[cfg(test)]
+mod relay_tests;
+#[cfg(test)]
 mod tests;
 mod work;
 

@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
-use super::api::{DeliveryNotice, DeliveryResult};
-use super::core::Shared;
+use super::api::{
+    DeliveryNotice, DeliveryResult, Disposition, DispositionStatus, Recipient, Refusal, Sender,
+    Verified,
+};
+use super::core::{Bridge, Shared, store_refusal};
 use super::policy;
-use crate::store::{DueNotice, UnixTime};
+use crate::store::{DispositionOutcome, DueNotice, NoticeDisposition, UnixTime};
 
 /// Notifications handled per pass; the rest wait for the next one.
 const BATCH: usize = 256;
@@ -96,6 +99,70 @@ async fn send_one(shared: &Arc<Shared>, n: DueNotice, now: UnixTime) -> Sent {
         DeliveryResult::Failed(why) => {
             tracing::warn!(message = n.message.0, %user, "delivery notification refused: {why}");
             Sent::Done
+        }
+    }
+}
+
+impl Bridge {
+    /// A recipient's client reports on an IM it received from another user
+    /// of the bridge: correlated by the reporter (the IM's recipient), the
+    /// message id and the IM's sender (the report's target). A display the
+    /// sender asked for is kept for them as a notice (delivered now or when
+    /// they come back); a report on an IM the reporter never received from
+    /// that user is refused and changes nothing. Reports about SMS or from
+    /// other domains have nobody to go to and are dropped.
+    pub(super) async fn relay_disposition(
+        &self,
+        from: Sender,
+        to: Recipient,
+        report: Disposition,
+    ) -> Result<(), Refusal> {
+        // A report from another domain, or about an IM that did not come
+        // from a user of the bridge (an SMS, a user of another domain), has
+        // nobody here to go to: taken and dropped, as before.
+        if from.verified == Verified::FederatedPeer {
+            tracing::debug!(from = %from.address, "an IMDN from another domain; dropped");
+            return Ok(());
+        }
+        let reporter = self.user_named(&from.address).await?;
+        let origin = match &to {
+            Recipient::Alias(part) => {
+                let p = part.clone();
+                self.shared
+                    .db(move |s| s.user_by_user_part(&p))
+                    .await
+                    .map_err(store_refusal)?
+            }
+            Recipient::Number(_) | Recipient::Foreign(_) => None,
+        };
+        let unknown =
+            || Refusal::UnknownRecipient(format!("no IM {} to report on", report.message_id));
+        let Some(origin) = origin else {
+            tracing::debug!(from = %from.address, ?to, "an IMDN about an IM from no user of ours; dropped");
+            return Ok(());
+        };
+        let disposition = match report.status {
+            DispositionStatus::Displayed => NoticeDisposition::Displayed,
+            DispositionStatus::Delivered => NoticeDisposition::Delivered,
+            DispositionStatus::Failed => NoticeDisposition::Failed,
+        };
+        let (rid, mid, now) = (reporter.id, report.message_id.clone(), self.shared.now());
+        let outcome = self
+            .shared
+            .db(move |s| s.relay_disposition(rid, &mid, origin, disposition, now))
+            .await
+            .map_err(store_refusal)?;
+        match outcome {
+            DispositionOutcome::Unknown => {
+                tracing::info!(from = %from.address, message_id = %report.message_id, "a report on an IM the reporter never received; refused");
+                Err(unknown())
+            }
+            DispositionOutcome::Owed(id) => {
+                tracing::info!(inbound = id.0, from = %from.address, message_id = %report.message_id, "display notification kept for the sender");
+                self.shared.inbound.notify_one();
+                Ok(())
+            }
+            DispositionOutcome::NotOwed => Ok(()),
         }
     }
 }

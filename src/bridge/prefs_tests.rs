@@ -93,7 +93,7 @@ async fn outcome(shared: &Arc<Shared>) -> (Vec<(String, Option<UserId>)>, usize)
             for m in s.messages(None)? {
                 sms.push((m.text.clone(), s.message_for_user(m.id)?));
             }
-            Ok((sms, s.pending_inbound(NOW)?.len()))
+            Ok((sms, s.count_pending_inbound()?))
         })
         .await
         .unwrap()

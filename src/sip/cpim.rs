@@ -136,6 +136,10 @@ impl Cpim {
                     notify.delivered = true;
                 } else if token.eq_ignore_ascii_case("negative-delivery") {
                     notify.failed = true;
+                } else if token.eq_ignore_ascii_case("display") {
+                    // Between users only: an SMS never gives one (TS
+                    // 23.204 §6.10), and the outbox does not keep it.
+                    notify.displayed = true;
                 }
                 // `display` and `processing`: never given (TS 23.204 §6.10).
             }
@@ -208,7 +212,7 @@ mod tests {
         assert_eq!(
             notify,
             NotifyOn {
-                displayed: false,
+                displayed: true,
                 delivered: true,
                 failed: false
             }

@@ -2,7 +2,7 @@
 //! of the MESSAGE that carries a delivery notification to the sending user.
 
 use super::cpim;
-use crate::bridge::api::DeliveryNotice;
+use crate::bridge::api::{DeliveryNotice, DispositionStatus};
 use crate::xml::{self, Element, Rules, XmlError};
 
 /// The IMDN XML namespace (not the CPIM header namespace).
@@ -29,7 +29,9 @@ pub(crate) struct Imdn {
 /// neither outcome (it says the gateway could not determine the disposition),
 /// when the sender is to be told neutrally.
 pub(crate) fn delivery_status(n: &DeliveryNotice) -> &'static str {
-    if n.delivered {
+    if n.displayed {
+        "displayed"
+    } else if n.delivered {
         "delivered"
     } else if n.neutral {
         "error"
@@ -41,12 +43,27 @@ pub(crate) fn delivery_status(n: &DeliveryNotice) -> &'static str {
 impl Imdn {
     /// The delivery notification for a bridge notice ([`delivery_status`]).
     pub(crate) fn for_notice(n: &DeliveryNotice, datetime: &str, recipient_uri: &str) -> Self {
-        Self::delivery(
+        let mut imdn = Self::delivery(
             &n.im_message_id,
             datetime,
             recipient_uri,
             delivery_status(n),
-        )
+        );
+        if n.displayed {
+            imdn.kind = "display-notification".into();
+        }
+        imdn
+    }
+
+    /// What a recipient's client reports, for the bridge: displayed,
+    /// delivered, or one of the failures (`failed`, `forbidden`, `error`).
+    pub(crate) fn disposition(&self) -> Option<DispositionStatus> {
+        match self.status.as_str() {
+            "displayed" => Some(DispositionStatus::Displayed),
+            "delivered" => Some(DispositionStatus::Delivered),
+            "failed" | "forbidden" | "error" => Some(DispositionStatus::Failed),
+            _ => None,
+        }
     }
 
     /// A delivery notification with `status` (`delivered`, `failed`, ...).

@@ -2,15 +2,20 @@
 //! [`Refusal`] gets. Pure; `uas.rs` authenticates and calls the bridge.
 
 use super::body::{self, BodyError, ImContent};
+use super::imdn::Imdn;
 use super::wire::{Reply, Request, Uri};
-use crate::bridge::api::{FrontEnd, ImToSms, Recipient, Refusal, Sender};
+use crate::bridge::api::{Disposition, FrontEnd, ImToSms, Recipient, Refusal, Sender};
 use crate::domains::{Classified, Domains};
+use crate::store::UnixTime;
 
 /// What to do with a MESSAGE once its sender is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Mapped {
     /// Hand it to the bridge.
     Submit(ImToSms),
+    /// A client's IMDN about an IM its user received from another user:
+    /// pass it to the bridge (`BridgeApi::disposition`).
+    Disposition(Sender, Recipient, Disposition),
     /// Answer at once (200 for isComposing, or an error).
     Reply(Reply),
 }
@@ -63,10 +68,7 @@ pub(crate) fn map_message(req: &Request, sender: Sender, domains: &Domains) -> M
             notify,
         } => (text, im_message_id, notify),
         ImContent::Composing => return Mapped::Reply(Reply::new(200)),
-        ImContent::Notification(n) => {
-            tracing::debug!(message_id = %n.message_id, status = %n.status, "IMDN from a client");
-            return Mapped::Reply(Reply::new(200));
-        }
+        ImContent::Notification(n) => return map_disposition(req, sender, &n, domains),
     };
     let recipient = match recipient(req, domains) {
         Ok(r) => r,
@@ -81,6 +83,34 @@ pub(crate) fn map_message(req: &Request, sender: Sender, domains: &Domains) -> M
         notify,
         anonymous: body::privacy_requested(&req.header_list("Privacy")),
     })
+}
+
+/// An IMDN from a client: for the IM's sender (the Request-URI), about the
+/// IM `message-id` its user received. A status the bridge has no use for
+/// (`processed`, `stored`) is answered 200 and dropped; a time that does not
+/// read is 400.
+fn map_disposition(req: &Request, sender: Sender, n: &Imdn, domains: &Domains) -> Mapped {
+    let Some(status) = n.disposition() else {
+        tracing::debug!(message_id = %n.message_id, status = %n.status, "IMDN from a client; nothing to pass on");
+        return Mapped::Reply(Reply::new(200));
+    };
+    let at = match UnixTime::parse(&n.datetime) {
+        Ok(t) => t,
+        Err(why) => return Mapped::Reply(Reply::new(400).warning(&why)),
+    };
+    let to = match recipient(req, domains) {
+        Ok(r) => r,
+        Err(why) => return Mapped::Reply(Reply::new(404).warning(&why)),
+    };
+    Mapped::Disposition(
+        sender,
+        to,
+        Disposition {
+            message_id: n.message_id.clone(),
+            status,
+            at,
+        },
+    )
 }
 
 /// The SIP answer to each refusal: the one table. Refusals about "now" get 503
@@ -268,7 +298,7 @@ mod tests {
         );
         let reply = |m: Mapped| match m {
             Mapped::Reply(r) => r,
-            Mapped::Submit(s) => panic!("submitted {s:?}"),
+            other => panic!("not answered at once: {other:?}"),
         };
         let r = reply(map_message(
             &req("sip:bob@x", &[("Content-Type", "image/jpeg")], b"\xff\xd8"),
@@ -297,5 +327,58 @@ mod tests {
         assert_eq!(r.code, 200);
         let r = reply(map_message(&req("sip:bob@x", &[], b""), alice(), &ours()));
         assert_eq!(r.code, 400);
+    }
+
+    fn imdn_body(status: &str, datetime: &str) -> Vec<u8> {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <imdn xmlns=\"urn:ietf:params:xml:ns:imdn\"><message-id>34jk324j</message-id>\
+             <datetime>{datetime}</datetime>\
+             <display-notification><status><{status}/></status></display-notification></imdn>"
+        );
+        format!(
+            "From: <sip:alice@sms.example>\r\nTo: <sip:bob@sms.example>\r\n\
+             NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: n-1\r\n\
+             DateTime: {datetime}\r\n\r\nContent-Type: message/imdn+xml\r\n\
+             Content-Disposition: notification\r\n\r\n{xml}"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_clients_imdn_goes_to_the_bridge_for_the_ims_sender() {
+        let cpim = [("Content-Type", "message/cpim")];
+        let m = map_message(
+            &req(
+                "sip:bob@sms.example",
+                &cpim,
+                &imdn_body("displayed", "2026-05-01T12:00:00Z"),
+            ),
+            alice(),
+            &ours(),
+        );
+        assert_eq!(
+            m,
+            Mapped::Disposition(
+                alice(),
+                Recipient::Alias("bob".into()),
+                Disposition {
+                    message_id: "34jk324j".into(),
+                    status: crate::bridge::api::DispositionStatus::Displayed,
+                    at: UnixTime(1_777_636_800),
+                }
+            )
+        );
+        let code = |body: Vec<u8>| match map_message(
+            &req("sip:bob@sms.example", &cpim, &body),
+            alice(),
+            &ours(),
+        ) {
+            Mapped::Reply(r) => r.code,
+            other => panic!("{other:?}"),
+        };
+        // Nothing the bridge passes on; a time that does not read.
+        assert_eq!(code(imdn_body("processed", "2026-05-01T12:00:00Z")), 200);
+        assert_eq!(code(imdn_body("displayed", "yesterday")), 400);
     }
 }

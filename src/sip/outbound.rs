@@ -8,7 +8,9 @@ use super::pidf;
 use super::presence::Subscription;
 use super::route::Route;
 use super::winfo;
-use crate::bridge::api::{DeliveryNotice, DeliveryResult, ForeignIm, SmsToIm, WatchDecision};
+use crate::bridge::api::{
+    DeliveryNotice, DeliveryResult, ForeignIm, ImEnvelope, SmsToIm, WatchDecision,
+};
 use crate::presence::Presence;
 use crate::store::BodyFormat;
 
@@ -103,9 +105,14 @@ pub(crate) struct Ids {
 pub(crate) fn sms_message(msg: &SmsToIm, domain: &str, target: &Target, ids: Ids) -> OutRequest {
     let from_uri = subscriber_uri(&msg.from, domain);
     let from = name_addr(msg.from_name.as_deref(), &from_uri);
-    let (content_type, body) = match msg.body_format {
-        BodyFormat::Plain => ("text/plain;charset=UTF-8", msg.text.as_bytes().to_vec()),
-        BodyFormat::Cpim => {
+    let enveloped = msg
+        .envelope
+        .as_ref()
+        .filter(|e| e.cpim || msg.body_format == BodyFormat::Cpim);
+    let (content_type, body) = match (enveloped, msg.body_format) {
+        (Some(e), _) => ("message/cpim", enveloped_body(msg, e, &from)),
+        (None, BodyFormat::Plain) => ("text/plain;charset=UTF-8", msg.text.as_bytes().to_vec()),
+        (None, BodyFormat::Cpim) => {
             let to = format!("<{}>", msg.to_user);
             let when = msg.received.to_string();
             let body = cpim::build(
@@ -129,6 +136,30 @@ pub(crate) fn sms_message(msg: &SmsToIm, domain: &str, target: &Target, ids: Ids
         content_type: Some(content_type.into()),
         body,
     }
+}
+
+/// An IM from another user as CPIM that keeps its envelope: From, To, the
+/// sender's DateTime and `imdn.Message-ID`, and `Disposition-Notification:
+/// display` only when the sender asked for it (the bridge gives delivery
+/// notifications itself, so it never asks the client for them).
+fn enveloped_body(msg: &SmsToIm, e: &ImEnvelope, from: &str) -> Vec<u8> {
+    let to = format!("<{}>", msg.to_user);
+    let when = e.sent_at.to_string();
+    let mut headers = vec![
+        ("From", from),
+        ("To", to.as_str()),
+        ("DateTime", when.as_str()),
+        ("NS", "imdn <urn:ietf:params:imdn>"),
+        ("imdn.Message-ID", e.message_id.as_str()),
+    ];
+    if e.display {
+        headers.push(("imdn.Disposition-Notification", "display"));
+    }
+    cpim::build(
+        &headers,
+        &[("Content-Type", "text/plain; charset=utf-8")],
+        msg.text.as_bytes(),
+    )
 }
 
 /// A local user's IM for a user of another domain, sent on `route`:
@@ -193,7 +224,11 @@ pub(crate) fn imdn_message(
     ids: Ids,
     new_message_id: &str,
 ) -> OutRequest {
-    let from_uri = subscriber_uri(&n.recipient, domain);
+    // About an IM to a user of the bridge: from them, in our domain.
+    let from_uri = match &n.recipient_user {
+        Some(user) => subscriber_uri(user, domain),
+        None => subscriber_uri(&n.recipient, domain),
+    };
     let at = n.at.to_string();
     let doc = Imdn::for_notice(n, &at, &from_uri);
     let body = imdn::notification_body(&from_uri, &n.to_user, new_message_id, &at, &doc);
@@ -384,9 +419,9 @@ mod tests {
         assert_eq!(c.body, "Hallo 👋".as_bytes());
     }
 
-    #[test]
-    fn imdn_request() {
-        let n = DeliveryNotice {
+    /// A delivered notice about an SMS to +491715550001.
+    fn sms_notice() -> DeliveryNotice {
+        DeliveryNotice {
             displayed: false,
             recipient_user: None,
             to_user: "sip:alice@sms.example".into(),
@@ -398,7 +433,12 @@ mod tests {
             at: UnixTime(1_777_636_800),
             reason: None,
             cause: None,
-        };
+        }
+    }
+
+    #[test]
+    fn imdn_request() {
+        let n = sms_notice();
         let r = imdn_message(&n, "sms.example", &target(), ids(), "n-1");
         assert_eq!(r.content_type.as_deref(), Some("message/cpim"));
         let c = cpim::parse(&r.body).unwrap();
@@ -409,6 +449,76 @@ mod tests {
         assert_eq!(
             x.recipient_uri.as_deref(),
             Some("sip:+491715550001@sms.example")
+        );
+    }
+
+    fn from_alice(display: bool, cpim: bool, format: BodyFormat) -> SmsToIm {
+        SmsToIm {
+            envelope: Some(ImEnvelope {
+                message_id: "34jk324j".into(),
+                from_address: "sip:alice@sms.example".into(),
+                display,
+                cpim,
+                sent_at: UnixTime(1_777_636_800),
+            }),
+            to_user: "sip:bob@sms.example".into(),
+            from: "alice".into(),
+            from_name: None,
+            ..sms(format)
+        }
+    }
+
+    fn enveloped(display: bool, cpim: bool, format: BodyFormat) -> OutRequest {
+        let msg = from_alice(display, cpim, format);
+        sms_message(&msg, "sms.example", &target(), ids())
+    }
+
+    #[test]
+    fn an_im_from_another_user_keeps_its_envelope() {
+        let r = enveloped(true, true, BodyFormat::Plain);
+        assert_eq!(r.from, "<sip:alice@sms.example>");
+        assert_eq!(r.content_type.as_deref(), Some("message/cpim"));
+        assert_eq!(
+            std::str::from_utf8(&r.body).unwrap(),
+            "From: <sip:alice@sms.example>\r\nTo: <sip:bob@sms.example>\r\n\
+             DateTime: 2026-05-01T12:00:00Z\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+             imdn.Message-ID: 34jk324j\r\nimdn.Disposition-Notification: display\r\n\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nHallo 👋"
+        );
+        // No display asked: the id is kept, no notification is asked of the
+        // client (delivery is the bridge's to report).
+        let r = enveloped(false, true, BodyFormat::Plain);
+        let c = cpim::parse(&r.body).unwrap();
+        assert_eq!(c.ns_header(cpim::IMDN_NS, "Message-ID"), Some("34jk324j"));
+        assert_eq!(c.ns_header(cpim::IMDN_NS, "Disposition-Notification"), None);
+        // Nothing asked and a plain-text user: plain text.
+        let r = enveloped(false, false, BodyFormat::Plain);
+        assert_eq!(r.content_type.as_deref(), Some("text/plain;charset=UTF-8"));
+        let r = enveloped(false, false, BodyFormat::Cpim);
+        let c = cpim::parse(&r.body).unwrap();
+        assert_eq!(c.ns_header(cpim::IMDN_NS, "Message-ID"), Some("34jk324j"));
+    }
+
+    #[test]
+    fn an_imdn_about_an_im_to_a_user_comes_from_them() {
+        let n = DeliveryNotice {
+            displayed: true,
+            recipient_user: Some("bob".into()),
+            im_message_id: "34jk324j".into(),
+            recipient: "sip:bob@sms.example".into(),
+            ..sms_notice()
+        };
+        let r = imdn_message(&n, "sms.example", &target(), ids(), "n-1");
+        assert_eq!(r.from, "<sip:bob@sms.example>");
+        let c = cpim::parse(&r.body).unwrap();
+        assert_eq!(c.header("From"), Some("<sip:bob@sms.example>"));
+        assert_eq!(
+            std::str::from_utf8(&c.body).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <imdn xmlns=\"urn:ietf:params:xml:ns:imdn\"><message-id>34jk324j</message-id>\
+             <datetime>2026-05-01T12:00:00Z</datetime>\
+             <recipient-uri>sip:bob@sms.example</recipient-uri>\
+             <display-notification><status><displayed/></status></display-notification></imdn>"
         );
     }
 

@@ -377,10 +377,19 @@ impl Uas {
         };
         match message::map_message(req, sender, &self.cfg.domains) {
             Mapped::Reply(r) => r.into(),
+            // 200 when the recipient's device has it already, 202 when it
+            // is stored (RFC 3428 §7).
             Mapped::Submit(im) => match self.bridge.submit(im).await {
+                Ok(a) if a.delivered => Reply::new(200).into(),
                 Ok(_) => Reply::new(202).into(),
                 Err(refusal) => message::refusal_reply(&refusal).into(),
             },
+            Mapped::Disposition(from, to, report) => {
+                match self.bridge.disposition(from, to, report).await {
+                    Ok(()) => Reply::new(200).into(),
+                    Err(refusal) => message::refusal_reply(&refusal).into(),
+                }
+            }
         }
     }
 

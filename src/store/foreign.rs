@@ -150,12 +150,14 @@ impl Store {
     /// Keeps an IM from a user of another domain for a user of the bridge in
     /// the inbox, delivered like a relayed IM (now, or when they come back).
     /// `from` is the sender's whole address (`sip:jane@otherdomain.test`),
-    /// shown to the recipient as it is; the charging record names it.
+    /// shown to the recipient as it is; the charging record names it. The
+    /// envelope is kept (no notification is ever owed to them here).
     pub fn enqueue_foreign_im(
         &mut self,
         to: UserId,
         from: &str,
         text: &str,
+        envelope: &super::RelayEnvelope<'_>,
         now: UnixTime,
     ) -> Result<InboundId, StoreError> {
         check_address(from)?;
@@ -166,6 +168,7 @@ impl Store {
                 params![IM_FOREIGN, from, text, now.0, to.0],
             )?;
             let id = tx.last_insert_rowid();
+            super::relay::keep_envelope(tx, id, envelope, None)?;
             tx.prepare_cached(
                 "INSERT INTO charging_records (at, direction, user_address, peer_address, message_id, result) \
                  VALUES (?1, 'im_to_im', ?3, (SELECT coalesce(sip_aor, imps_id) FROM users WHERE id = ?4), \

@@ -118,6 +118,20 @@ pub struct InboundMessage {
     pub next_attempt_at: UnixTime,
     /// The latest delivery error.
     pub last_error: Option<String>,
+    /// A message, or a notification owed to the user.
+    pub kind: super::InboundKind,
+    /// For an IM from another user: its message id (as its sender gave it,
+    /// or made up); for a notice: the id of the IM it is about.
+    pub im_message_id: Option<String>,
+    /// For an IM from another user: the sender's whole address; for a
+    /// notice: the address of the IM's recipient it is about.
+    pub origin: Option<String>,
+    /// The sending user, when they are a user of the bridge.
+    pub origin_user: Option<UserId>,
+    /// The notifications the IM's sender asked for.
+    pub notify: super::NotifyFlags,
+    /// What a notice says.
+    pub disposition: Option<super::NoticeDisposition>,
 }
 
 /// Marks a gap where parts never came.
@@ -435,7 +449,8 @@ fn deliver(
 }
 
 const INBOUND_SELECT: &str = "SELECT id, modem_imsi, sender, text, sent_at, received_at, incomplete, state, \
-     user_id, attempts, next_attempt_at, last_error FROM inbound";
+     user_id, attempts, next_attempt_at, last_error, kind, im_message_id, origin, origin_user_id, \
+     notify_delivered, notify_failed, notify_displayed, disposition FROM inbound";
 
 fn inbound_from_row(r: &Row<'_>) -> rusqlite::Result<InboundMessage> {
     let state: String = r.get(7)?;
@@ -452,6 +467,19 @@ fn inbound_from_row(r: &Row<'_>) -> rusqlite::Result<InboundMessage> {
         attempts: r.get(9)?,
         next_attempt_at: UnixTime(r.get(10)?),
         last_error: r.get(11)?,
+        kind: super::InboundKind::from_db(&r.get::<_, String>(12)?),
+        im_message_id: r.get(13)?,
+        origin: r.get(14)?,
+        origin_user: r.get::<_, Option<i64>>(15)?.map(UserId),
+        notify: super::NotifyFlags {
+            delivered: r.get(16)?,
+            failed: r.get(17)?,
+            displayed: r.get(18)?,
+        },
+        disposition: r
+            .get::<_, Option<String>>(19)?
+            .as_deref()
+            .and_then(super::NoticeDisposition::from_db),
     })
 }
 
@@ -644,7 +672,8 @@ impl Store {
         )?)
     }
 
-    /// The message reached `user`.
+    /// The message reached `user`; a delivery notification its sender asked
+    /// for is owed to them from now, in the same transaction.
     pub fn mark_inbound_delivered(
         &mut self,
         id: InboundId,
@@ -717,7 +746,8 @@ impl Store {
             .optional()?)
     }
 
-    /// Delivery failed for good (no user to route to, policy).
+    /// Delivery failed for good (no user to route to, policy); a negative
+    /// notification its sender asked for is owed to them from now.
     pub fn mark_inbound_failed(
         &mut self,
         id: InboundId,
@@ -732,7 +762,8 @@ impl Store {
         )
     }
 
-    /// The message was held longer than the bridge keeps messages.
+    /// The message was held longer than the bridge keeps messages; a
+    /// negative notification its sender asked for is owed to them from now.
     pub fn mark_inbound_expired(
         &mut self,
         id: InboundId,
@@ -748,7 +779,8 @@ impl Store {
     }
 
     /// Changes a pending message with `set`; `ended` at a time when that makes
-    /// it final, which its charging record gets in the same transaction.
+    /// it final, which its charging record gets in the same transaction, with
+    /// the notification owed to an IM's sender.
     fn update_pending(
         &mut self,
         id: InboundId,
@@ -765,6 +797,7 @@ impl Store {
             if n == 1 {
                 if let Some(now) = ended {
                     super::cdr::set_inbound_outcome(tx, id.0, now)?;
+                    super::relay::owe_final_notice(tx, id, now)?;
                 }
                 return Ok(());
             }

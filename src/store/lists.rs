@@ -290,24 +290,31 @@ impl Store {
 
     /// Keeps an IM from one user of the bridge for another (IMPS ↔ SIP) in the
     /// inbox, so it is delivered like a received SMS: now if they are online,
-    /// else when they come back (store and forward). `sender` is the sending
-    /// user's user part, shown to the recipient; `from` is the sending user,
-    /// for the charging record kept with it. The row's modem is [`IM_RELAY`].
+    /// else when they come back (store and forward). The row's modem is
+    /// [`IM_RELAY`].
+    /// The sender's envelope is kept with it; the first attempt is due at
+    /// `due` (the relay tries the recipient itself first).
     pub fn enqueue_im(
         &mut self,
-        to: UserId,
-        from: UserId,
-        sender: &str,
-        text: &str,
+        im: &super::RelayedIm<'_>,
         now: UnixTime,
+        due: UnixTime,
     ) -> Result<super::InboundId, StoreError> {
+        let super::RelayedIm {
+            to,
+            from,
+            sender,
+            text,
+            ref envelope,
+        } = *im;
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO inbound (modem_imsi, sender, text, received_at, state, user_id, next_attempt_at) \
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?4)",
-                params![IM_RELAY, sender, text, now.0, to.0],
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)",
+                params![IM_RELAY, sender, text, now.0, to.0, due.0],
             )?;
             let id = tx.last_insert_rowid();
+            super::relay::keep_envelope(tx, id, envelope, Some(from))?;
             super::cdr::record_inbound(tx, id, Some((from, to)), now)?;
             Ok(super::InboundId(id))
         })

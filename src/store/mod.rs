@@ -76,6 +76,7 @@ mod lists;
 mod notices;
 mod numbers;
 mod outbox;
+mod relay;
 mod reports;
 mod schema;
 mod sending;
@@ -104,6 +105,9 @@ pub use notices::{DueNotice, FailureCause};
 pub use numbers::{Msisdn, NumberError, NumberProblem, normalise_msisdn};
 pub use outbox::{
     ClaimedPart, FrontEnd, MessageId, MessageState, MessageSummary, NewMessage, PartId, Retry,
+};
+pub use relay::{
+    DispositionOutcome, InboundKind, NoticeDisposition, NotifyFlags, RelayEnvelope, RelayedIm,
 };
 pub use reports::{REPORT_WINDOW_SECS, ReportOutcome};
 pub use time::UnixTime;

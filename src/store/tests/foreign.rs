@@ -64,7 +64,14 @@ fn a_block_of_a_foreign_address_outlives_its_list_and_its_removal() {
 fn an_im_from_another_domain_keeps_the_whole_sender_address() {
     let mut s = mem();
     let alice = add_alice(&mut s);
-    let id = s.enqueue_foreign_im(alice, JANE, "hello", T0).unwrap();
+    let env = RelayEnvelope {
+        message_id: Some("j-1"),
+        origin: JANE,
+        notify: NotifyFlags::default(),
+    };
+    let id = s
+        .enqueue_foreign_im(alice, JANE, "hello", &env, T0)
+        .unwrap();
     let due = s.pending_inbound(T0).unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(

@@ -11,6 +11,7 @@ mod offered;
 mod outbox;
 mod people;
 mod prefs;
+mod relay;
 mod report_window;
 
 use super::*;
