@@ -173,7 +173,11 @@ pub(crate) async fn connect_out(
     opened: &super::invite::Opened,
     bound: Bound,
 ) -> std::io::Result<()> {
-    let host = opened.theirs.host().trim_start_matches('[').trim_end_matches(']');
+    let host = opened
+        .theirs
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = opened.theirs.port().unwrap_or(2855);
     let stream = tokio::time::timeout(ctx.handshake_timeout, TcpStream::connect((host, port)))
         .await
@@ -193,7 +197,10 @@ pub(crate) async fn connect_out(
     let framer = Framer::new(limits.max_header_bytes, limits.max_chunk_body);
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        let session = Conn { ctx: &ctx, ..session };
+        let session = Conn {
+            ctx: &ctx,
+            ..session
+        };
         drive(stream, framer, session, bound, None).await;
     });
     Ok(())

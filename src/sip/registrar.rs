@@ -211,8 +211,11 @@ fn takes_sessions(contact: &super::wire::NameAddr) -> bool {
         return true;
     }
     contact.param("+g.3gpp.icsi-ref").is_some_and(|v| {
-        let v = super::wire::unquote(v).replace("%3A", ":").replace("%3a", ":");
-        v.split(',').any(|icsi| icsi.trim().eq_ignore_ascii_case(CPM_SESSION))
+        let v = super::wire::unquote(v)
+            .replace("%3A", ":")
+            .replace("%3a", ":");
+        v.split(',')
+            .any(|icsi| icsi.trim().eq_ignore_ascii_case(CPM_SESSION))
     })
 }
 

@@ -124,7 +124,9 @@ impl SipFrontEnd {
             done,
         };
         let sent = match tx.send(im).await {
-            Ok(()) => result.await.unwrap_or_else(|_| Err("the session ended".into())),
+            Ok(()) => result
+                .await
+                .unwrap_or_else(|_| Err("the session ended".into())),
             Err(_) => Err("the session ended".into()),
         };
         match sent {
@@ -138,13 +140,19 @@ impl SipFrontEnd {
         }
     }
 
-    /// Whom the recipient talks with in the session: the user or foreign
-    /// address an IM came from, else the subscriber's number.
+    /// Whom the recipient talks with in the session: a subscriber's
+    /// number, or the user (ours: an alias; else their address) an IM came
+    /// from, so that the next message of that pair finds the session
+    /// (`deliver_in_session`) and the recipient's replies go back to them.
     fn sender_of(&self, msg: &SmsToIm) -> Recipient {
-        let Some(env) = &msg.envelope else {
-            return Recipient::Number(msg.from.clone());
-        };
-        let address = env.from_address.as_str();
+        let address = msg
+            .envelope
+            .as_ref()
+            .map_or(msg.from.as_str(), |e| e.from_address.as_str());
+        let digits = address.strip_prefix('+').unwrap_or(address);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Recipient::Number(address.to_owned());
+        }
         let domain = address.split_once('@').map(|(_, d)| d);
         let ours = domain.is_none_or(|d| d.eq_ignore_ascii_case(&self.inner.domain))
             || address.to_ascii_lowercase().starts_with("wv:");
