@@ -1,9 +1,11 @@
 //! Chat sessions (RFC 4975 MSRP) on the daemon as a process, with the
 //! simulated modem on a PTY: alice INVITEs a subscriber, her MSRP SENDs go
 //! out as SMS, the phone's reply comes back as a SEND in the same session,
-//! a chunked SEND is reassembled with a 200 per chunk, BYE ends it. Every
-//! MSRP byte of the test, both ways, is decoded by tshark as the independent
-//! parser.
+//! a chunked SEND is reassembled with a 200 per chunk, BYE ends it. The
+//! RCS-e store-and-forward flow to an offline carol: delivered on REGISTER
+//! as MESSAGE, or, when her contact takes sessions, in a session the bridge
+//! opens (falling back to MESSAGE when she refuses it). Every MSRP byte of
+//! the tests, both ways, is decoded by tshark as the independent parser.
 
 mod common;
 mod daemon_support;
@@ -472,6 +474,47 @@ a=path:{carol_path}\r\na=setup:passive\r\n"
     alice_side.write(&relayed.response(200, "OK"));
     tshark_decodes(&alice_side.wire, s.msrp_port);
     tshark_decodes(&c.wire, carol_port);
+}
+
+/// Carol's contact says she takes sessions, but her device refuses the
+/// INVITE (488): each stored message then comes as MESSAGE, once.
+#[test]
+fn a_refused_session_invite_falls_back_to_message() {
+    let s = setup("msrp-rcs-refused");
+    let _alice_side = alice_stores_two_for_carol(&s);
+    let mut carol = Ua::new("sip:carol@sms.test", "carolpw", s.daemon.sip);
+    let contact = format!("<{}>;+g.oma.sip-im", carol.contact());
+    let r = carol.request(
+        "REGISTER",
+        &format!("sip:{DOMAIN}"),
+        &[("Expires", "600"), ("Contact", &contact)],
+        "",
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    let (mut invites, mut got) = (0, Vec::new());
+    while got.len() < 2 {
+        let m = carol
+            .recv(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("only {got:?}\n{}", s.daemon.log()));
+        if m.is_request("INVITE") {
+            invites += 1;
+            carol.answer(&m, 488, "Not Acceptable Here");
+        } else if m.is_request("MESSAGE") {
+            carol.answer(&m, 200, "OK");
+            got.push(m.body);
+        }
+    }
+    assert_eq!(invites, 2, "one session tried per message");
+    assert!(
+        got[0].contains("first, in the INVITE") && got[1].contains("second, over MSRP"),
+        "{got:?}"
+    );
+    assert!(
+        carol
+            .expect_request("MESSAGE", Duration::from_secs(2))
+            .is_none(),
+        "each once"
+    );
 }
 
 /// Answers the bridge's INVITE 200 with our SDP.
