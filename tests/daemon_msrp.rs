@@ -71,17 +71,7 @@ impl Client {
     fn connect(theirs: MsrpUri, ours: MsrpUri) -> Client {
         let port = theirs.port().expect("port");
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect MSRP");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Client {
-            stream,
-            framer: Framer::new(64 * 1024, 64 * 1024),
-            ours,
-            theirs,
-            wire: Vec::new(),
-            tid: 0,
-        }
+        Client::accepted(stream, theirs, ours)
     }
 
     /// A connection the bridge made to our listener.
@@ -387,15 +377,7 @@ fn rcs_store_and_forward_by_invite_to_a_session_capable_user() {
     let carol_path = MsrpUri::tcp("127.0.0.1", carol_port, "c4r0l5ess10n");
 
     // Step 3: carol registers with the OMA SIMPLE IM feature tag.
-    let mut carol = Ua::new("sip:carol@sms.test", "carolpw", s.daemon.sip);
-    let contact = format!("<{}>;+g.oma.sip-im", carol.contact());
-    let r = carol.request(
-        "REGISTER",
-        &format!("sip:{DOMAIN}"),
-        &[("Expires", "600"), ("Contact", &contact)],
-        "",
-    );
-    assert_eq!(r.status(), 200, "{r:?}");
+    let carol = carol_takes_sessions(&s);
 
     // Step 4: the bridge's INVITE, as alice, offering to connect to us.
     let invite = carol
@@ -482,15 +464,7 @@ a=path:{carol_path}\r\na=setup:passive\r\n"
 fn a_refused_session_invite_falls_back_to_message() {
     let s = setup("msrp-rcs-refused");
     let _alice_side = alice_stores_two_for_carol(&s);
-    let mut carol = Ua::new("sip:carol@sms.test", "carolpw", s.daemon.sip);
-    let contact = format!("<{}>;+g.oma.sip-im", carol.contact());
-    let r = carol.request(
-        "REGISTER",
-        &format!("sip:{DOMAIN}"),
-        &[("Expires", "600"), ("Contact", &contact)],
-        "",
-    );
-    assert_eq!(r.status(), 200, "{r:?}");
+    let carol = carol_takes_sessions(&s);
     let (mut invites, mut got) = (0, Vec::new());
     while got.len() < 2 {
         let m = carol
@@ -515,6 +489,20 @@ fn a_refused_session_invite_falls_back_to_message() {
             .is_none(),
         "each once"
     );
+}
+
+/// Carol, registered with the OMA SIMPLE IM feature tag on her Contact.
+fn carol_takes_sessions(s: &Setup) -> Ua {
+    let mut carol = Ua::new("sip:carol@sms.test", "carolpw", s.daemon.sip);
+    let contact = format!("<{}>;+g.oma.sip-im", carol.contact());
+    let r = carol.request(
+        "REGISTER",
+        &format!("sip:{DOMAIN}"),
+        &[("Expires", "600"), ("Contact", &contact)],
+        "",
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    carol
 }
 
 /// Answers the bridge's INVITE 200 with our SDP.
