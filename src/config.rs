@@ -71,6 +71,10 @@ pub struct Msrp {
     pub max_chunks_per_message: usize,
     /// Messages being reassembled at once in one session (default 4).
     pub max_messages_in_progress: usize,
+    /// Deliver stored IMs to every registering user by INVITE + MSRP, not
+    /// only to contacts whose feature tags (`+g.oma.sip-im`, the OMA CPM
+    /// session ICSI) say they take chat sessions (default false).
+    pub invite_all_users: bool,
 }
 
 impl Default for Msrp {
@@ -88,6 +92,7 @@ impl Default for Msrp {
             max_message: 64 * 1024,
             max_chunks_per_message: 64,
             max_messages_in_progress: 4,
+            invite_all_users: false,
         }
     }
 }

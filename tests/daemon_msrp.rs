@@ -1,9 +1,11 @@
 //! Chat sessions (RFC 4975 MSRP) on the daemon as a process, with the
 //! simulated modem on a PTY: alice INVITEs a subscriber, her MSRP SENDs go
 //! out as SMS, the phone's reply comes back as a SEND in the same session,
-//! a chunked SEND is reassembled with a 200 per chunk, BYE ends it. Every
-//! MSRP byte of the test, both ways, is decoded by tshark as the independent
-//! parser.
+//! a chunked SEND is reassembled with a 200 per chunk, BYE ends it. The
+//! RCS-e store-and-forward flow to an offline carol: delivered on REGISTER
+//! as MESSAGE, or, when her contact takes sessions, in a session the bridge
+//! opens (falling back to MESSAGE when she refuses it). Every MSRP byte of
+//! the tests, both ways, is decoded by tshark as the independent parser.
 
 mod common;
 mod daemon_support;
@@ -69,6 +71,11 @@ impl Client {
     fn connect(theirs: MsrpUri, ours: MsrpUri) -> Client {
         let port = theirs.port().expect("port");
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect MSRP");
+        Client::accepted(stream, theirs, ours)
+    }
+
+    /// A connection the bridge made to our listener.
+    fn accepted(stream: TcpStream, theirs: MsrpUri, ours: MsrpUri) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
@@ -291,13 +298,11 @@ fn tcp_loss_ends_the_session_and_the_reply_comes_as_message() {
     assert!(wait_sent(&s.sim, 1, Duration::from_secs(5)));
 }
 
-/// The RCS-e store-and-forward flow, step by step: alice INVITEs carol,
-/// who is not registered, with the first message in the INVITE; the bridge
-/// answers for carol and stores it; a second message comes as MSRP SEND;
-/// carol registers and gets both, once each.
-#[test]
-fn rcs_store_and_forward_to_an_unregistered_user() {
-    let s = setup("msrp-rcs");
+/// Steps 1 and 2 of the RCS-e store-and-forward flow: alice INVITEs
+/// carol, who is not registered, with the first message in the INVITE; the
+/// bridge answers for carol and stores it; a second message comes as MSRP
+/// SEND. Alice's MSRP side, for tshark.
+fn alice_stores_two_for_carol(s: &Setup) -> Client {
     let mut alice = Ua::new("sip:alice@sms.test", "secret", s.daemon.sip);
     let ours = MsrpUri::parse("msrp://127.0.0.1:40001/rcs5ess10n;tcp").unwrap();
     let cpim = format!(
@@ -322,8 +327,17 @@ Content-Type: message/cpim\r\n\r\n{cpim}\r\n--rcs--\r\n",
     let mut c = Client::connect(answer_path(&r.body), ours);
     let resp = c.send_chunks("rcs00002", "second, over MSRP", 1000);
     assert_eq!(code(&resp[0]), 200);
-    // Step 3: carol registers; step 4: both are delivered (as MESSAGE:
-    // INVITE + MSRP towards a registering user is not built yet).
+    c
+}
+
+/// The RCS-e store-and-forward flow, step by step, to a carol whose
+/// registration says nothing of chat sessions: she registers and gets both
+/// as MESSAGE, once each.
+#[test]
+fn rcs_store_and_forward_to_an_unregistered_user() {
+    let s = setup("msrp-rcs");
+    let c = alice_stores_two_for_carol(&s);
+    // Step 3: carol registers; step 4: both are delivered as MESSAGE.
     let mut carol = Ua::new("sip:carol@sms.test", "carolpw", s.daemon.sip);
     assert_eq!(carol.register(600).status(), 200);
     let mut got = Vec::new();
@@ -346,6 +360,172 @@ Content-Type: message/cpim\r\n\r\n{cpim}\r\n--rcs--\r\n",
         "each once"
     );
     tshark_decodes(&c.wire, s.msrp_port);
+}
+
+/// The same flow to a carol whose Contact carries `+g.oma.sip-im`: the
+/// bridge INVITEs her as alice with an offer to connect out, she answers
+/// with her own MSRP listener, the bridge connects and SENDs both stored
+/// messages in the order alice sent them, each answered 200; nothing comes
+/// as MESSAGE. Carol's reply in that session reaches alice in hers. Both
+/// sides of MSRP go through tshark.
+#[test]
+fn rcs_store_and_forward_by_invite_to_a_session_capable_user() {
+    let s = setup("msrp-rcs-invite");
+    let alice_side = alice_stores_two_for_carol(&s);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("carol's MSRP listener");
+    let carol_port = listener.local_addr().unwrap().port();
+    let carol_path = MsrpUri::tcp("127.0.0.1", carol_port, "c4r0l5ess10n");
+
+    // Step 3: carol registers with the OMA SIMPLE IM feature tag.
+    let carol = carol_takes_sessions(&s);
+
+    // Step 4: the bridge's INVITE, as alice, offering to connect to us.
+    let invite = carol
+        .expect_request("INVITE", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no INVITE\n{}", s.daemon.log()));
+    assert!(
+        invite.header("From").is_some_and(|f| f.contains("alice")),
+        "{invite:?}"
+    );
+    assert_eq!(invite.header("Content-Type"), Some("application/sdp"));
+    assert!(invite.body.contains("a=setup:active"), "{}", invite.body);
+    let bridge_path = answer_path(&invite.body);
+    assert_eq!(bridge_path.port(), Some(s.msrp_port));
+    let answer = format!(
+        "v=0\r\no=carol 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=message {carol_port} TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\n\
+a=path:{carol_path}\r\na=setup:passive\r\n"
+    );
+    answer_invite(&carol, &invite, &answer);
+    let ack = carol
+        .expect_request("ACK", Duration::from_secs(10))
+        .expect("the ACK of our 200");
+    assert_eq!(ack.header("Call-ID"), invite.header("Call-ID"));
+
+    // The bridge connects and sends; carol answers each SEND 200.
+    listener.set_nonblocking(false).expect("blocking accept");
+    let (stream, _) = listener.accept().expect("the bridge connects");
+    let mut c = Client::accepted(stream, bridge_path.clone(), carol_path.clone());
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let send = c
+            .read()
+            .unwrap_or_else(|| panic!("only {got:?}\n{}", s.daemon.log()));
+        assert_eq!(send.kind, Kind::Request(Method::Send), "{send:?}");
+        assert_eq!(send.to_path, vec![carol_path.clone()]);
+        assert_eq!(send.from_path, vec![bridge_path.clone()]);
+        c.write(&send.response(200, "OK"));
+        got.push(String::from_utf8_lossy(&send.body).into_owned());
+    }
+    assert!(
+        got[0].contains("first, in the INVITE") && got[1].contains("second, over MSRP"),
+        "in the order sent: {got:?}\n{}",
+        s.daemon.log()
+    );
+    assert!(
+        carol
+            .expect_request("MESSAGE", Duration::from_secs(2))
+            .is_none(),
+        "delivered in the session, not again as MESSAGE"
+    );
+    // Carol answers in her session: it reaches alice in hers.
+    let mut reply = Chunk::send(
+        "c4r0l0001",
+        vec![bridge_path.clone()],
+        vec![carol_path.clone()],
+    );
+    reply.message_id = Some("c4r0lmsg1".into());
+    reply.byte_range = Some(ByteRange {
+        start: 1,
+        end: Some(11),
+        total: Some(11),
+    });
+    reply.content_type = Some("text/plain".into());
+    reply.body = b"got both, A".to_vec();
+    c.write(&reply);
+    assert_eq!(code(&c.read().expect("the reply taken")), 200);
+    let mut alice_side = alice_side;
+    let relayed = alice_side
+        .read()
+        .unwrap_or_else(|| panic!("no reply for alice\n{}", s.daemon.log()));
+    assert_eq!(relayed.kind, Kind::Request(Method::Send));
+    assert!(
+        String::from_utf8_lossy(&relayed.body).contains("got both, A"),
+        "{relayed:?}"
+    );
+    alice_side.write(&relayed.response(200, "OK"));
+    tshark_decodes(&alice_side.wire, s.msrp_port);
+    tshark_decodes(&c.wire, carol_port);
+}
+
+/// Carol's contact says she takes sessions, but her device refuses the
+/// INVITE (488): each stored message then comes as MESSAGE, once.
+#[test]
+fn a_refused_session_invite_falls_back_to_message() {
+    let s = setup("msrp-rcs-refused");
+    let _alice_side = alice_stores_two_for_carol(&s);
+    let carol = carol_takes_sessions(&s);
+    let (mut invites, mut got) = (0, Vec::new());
+    while got.len() < 2 {
+        let m = carol
+            .recv(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("only {got:?}\n{}", s.daemon.log()));
+        if m.is_request("INVITE") {
+            invites += 1;
+            carol.answer(&m, 488, "Not Acceptable Here");
+        } else if m.is_request("MESSAGE") {
+            carol.answer(&m, 200, "OK");
+            got.push(m.body);
+        }
+    }
+    assert_eq!(invites, 2, "one session tried per message");
+    assert!(
+        got[0].contains("first, in the INVITE") && got[1].contains("second, over MSRP"),
+        "{got:?}"
+    );
+    assert!(
+        carol
+            .expect_request("MESSAGE", Duration::from_secs(2))
+            .is_none(),
+        "each once"
+    );
+}
+
+/// Carol, registered with the OMA SIMPLE IM feature tag on her Contact.
+fn carol_takes_sessions(s: &Setup) -> Ua {
+    let mut carol = Ua::new("sip:carol@sms.test", "carolpw", s.daemon.sip);
+    let contact = format!("<{}>;+g.oma.sip-im", carol.contact());
+    let r = carol.request(
+        "REGISTER",
+        &format!("sip:{DOMAIN}"),
+        &[("Expires", "600"), ("Contact", &contact)],
+        "",
+    );
+    assert_eq!(r.status(), 200, "{r:?}");
+    carol
+}
+
+/// Answers the bridge's INVITE 200 with our SDP.
+fn answer_invite(ua: &Ua, invite: &daemon_support::SipMsg, sdp: &str) {
+    let mut msg = "SIP/2.0 200 OK\r\n".to_owned();
+    for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        for (k, v) in &invite.headers {
+            if k.eq_ignore_ascii_case(h) {
+                let v = if h == "To" {
+                    format!("{v};tag=c4r0l")
+                } else {
+                    v.clone()
+                };
+                msg.push_str(&format!("{h}: {v}\r\n"));
+            }
+        }
+    }
+    msg.push_str(&format!(
+        "Contact: <{}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        ua.contact(),
+        sdp.len()
+    ));
+    ua.send_raw(msg.as_bytes());
 }
 
 /// Sends BYE in the INVITE's dialog; the status.

@@ -49,6 +49,9 @@ pub struct Shared {
     pub outbox_generation: Arc<std::sync::atomic::AtomicU64>,
     /// New or newly due SMS for IM users.
     pub inbound: Arc<Notify>,
+    /// Counts users coming online, so a delivery attempt that failed while
+    /// its user was registering is not put off by the retry back-off.
+    pub online_generation: std::sync::atomic::AtomicU64,
     /// Whether a modem can send.
     pub modems_ready: ModemsReady,
     /// Our domains and listen addresses, and the peers of other domains
@@ -107,6 +110,7 @@ impl Shared {
             country_code: cfg.numbers.default_country_code.clone(),
             outbox: Arc::new(Notify::new()),
             outbox_generation: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            online_generation: std::sync::atomic::AtomicU64::new(0),
             inbound: Arc::new(Notify::new()),
             modems_ready,
             domains: Arc::new(crate::domains::Domains::from_config(cfg)),
@@ -758,6 +762,8 @@ impl BridgeApi for Bridge {
 
     fn user_online(&self, address: String) {
         let sh = Arc::clone(&self.shared);
+        sh.online_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::spawn(async move {
             let now = sh.now();
             let due = sh

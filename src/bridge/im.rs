@@ -279,7 +279,8 @@ impl Bridge {
         // it, so its outcome is recorded once; the loop's first try is held
         // back until after the longest SIP transaction.
         let shared = Arc::clone(&self.shared);
-        let attempt = tokio::spawn(async move { super::inbound::deliver(&shared, m).await });
+        let attempt =
+            tokio::spawn(async move { super::inbound::deliver(&shared, m, &mut Vec::new()).await });
         match tokio::time::timeout(INLINE_WAIT, attempt).await {
             Ok(Ok(Ok(delivered))) => Ok(delivered),
             Ok(Ok(Err(e))) => {

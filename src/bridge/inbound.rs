@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -87,12 +88,18 @@ pub async fn run_inbound(shared: Arc<Shared>, shutdown: CancellationToken) {
                         let Ok(_permit) = limit.acquire_owned().await else {
                             return;
                         };
+                        // After one is kept for later, that user gets no
+                        // later one of this sender in this round: in order.
+                        let mut held = Vec::new();
                         for m in msgs {
                             if stop.is_cancelled() {
                                 return;
                             }
+                            if m.user.is_some_and(|u| held.contains(&u)) {
+                                continue;
+                            }
                             let id = m.id;
-                            if let Err(e) = deliver(&shared, m).await {
+                            if let Err(e) = deliver(&shared, m, &mut held).await {
                                 tracing::warn!(
                                     inbound = id.0,
                                     "delivery bookkeeping failed, will retry: {e}"
@@ -151,8 +158,13 @@ fn phone_reply(
 }
 
 /// Routes and delivers one message (or hands a notice to its user's front
-/// end), and records what happened. `Ok(true)` when it reached the user.
-pub(super) async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<bool, StoreError> {
+/// end), and records what happened. `Ok(true)` when it reached the user; the
+/// user goes into `held` when it is kept for later.
+pub(super) async fn deliver(
+    shared: &Arc<Shared>,
+    m: InboundMessage,
+    held: &mut Vec<crate::store::UserId>,
+) -> Result<bool, StoreError> {
     let now = shared.now();
     let id = m.id;
     if policy::inbound_expired(m.received_at, now, shared.policy.inbound_expiry) {
@@ -256,6 +268,8 @@ pub(super) async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<b
     let to = msg.to_user.clone();
     let metrics = &shared.metrics;
     let label = kind.as_str();
+    let online = || shared.online_generation.load(Ordering::SeqCst);
+    let online_before = online();
     match fe.deliver(msg).await {
         DeliveryResult::Delivered => {
             tracing::info!(inbound = id.0, from = %sender, %to, "SMS delivered");
@@ -290,10 +304,17 @@ pub(super) async fn deliver(shared: &Arc<Shared>, m: InboundMessage) -> Result<b
             if m.attempts == 0 {
                 Metrics::front_end_counter(&metrics.im_stored, label);
             }
+            held.push(uid);
             shared
                 .db(move |s| s.mark_inbound_retry(id, Some(uid), at, &why))
-                .await
-                .map(|()| false)
+                .await?;
+            // A user who came online meanwhile may have been made due
+            // before this retry was written: due again, at once.
+            if online() != online_before {
+                shared.db(move |s| s.inbound_due_for(uid, now)).await?;
+                shared.inbound.notify_one();
+            }
+            Ok(false)
         }
         DeliveryResult::Failed(why) => {
             tracing::warn!(inbound = id.0, %to, "delivery refused: {why}");

@@ -86,7 +86,9 @@ fn to_bob(id: &str) -> ImToSms {
 async fn pass(shared: &Arc<Shared>, now: UnixTime) {
     let due = shared.db(move |s| s.pending_inbound(now)).await.unwrap();
     for m in due {
-        super::inbound::deliver(shared, m).await.unwrap();
+        super::inbound::deliver(shared, m, &mut Vec::new())
+            .await
+            .unwrap();
     }
 }
 

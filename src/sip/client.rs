@@ -33,6 +33,8 @@ pub(crate) struct Final {
     /// The CSeq of the request this answers (higher than the one sent
     /// when a challenge was answered).
     pub(crate) cseq: u32,
+    /// The body (an INVITE's 200 carries the SDP answer).
+    pub(crate) body: Vec<u8>,
 }
 
 impl Final {
@@ -164,6 +166,7 @@ impl Client {
                 code,
                 headers,
                 cseq,
+                body: resp.body,
             });
         }
         Err("the transaction ended without a final response".into())

@@ -37,6 +37,7 @@ use crate::bridge::api::{
 use crate::presence::Presence;
 
 mod federation;
+mod session_out;
 
 /// Why the front end could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +80,8 @@ struct Inner {
     /// How long a request to another domain may take: a transaction's time
     /// (64·T1) and a little for the DNS.
     foreign_timeout: Duration,
+    /// Set by `start_msrp`: for the sessions we open.
+    opener: std::sync::OnceLock<session_out::Opener>,
     _endpoint: rsipstack::transaction::Endpoint,
 }
 
@@ -261,6 +264,7 @@ impl SipFrontEnd {
                 upstream,
                 routes: RwLock::new(Arc::new(Routes::default())),
                 foreign_timeout: t1 * 64 + Duration::from_secs(5),
+                opener: std::sync::OnceLock::new(),
                 _endpoint: endpoint,
             }),
         };
@@ -500,20 +504,22 @@ impl SipFrontEnd {
             },
         })));
         let (byes, mut bye_rx) = tokio::sync::mpsc::unbounded_channel();
-        msrp_conn::serve(
-            listener,
-            msrp_conn::Listener {
-                sessions: Arc::clone(&sessions),
-                bridge: Arc::clone(self.inner.uas.bridge()),
-                handshake_timeout: cfg.handshake_timeout,
-                response_timeout: self.inner.foreign_timeout,
-                max_connections: cfg.max_sessions,
-                max_per_address: cfg.max_sessions_per_address,
-                byes,
-                random,
-            },
-            stop.clone(),
-        );
+        let ctx = msrp_conn::Listener {
+            sessions: Arc::clone(&sessions),
+            bridge: Arc::clone(self.inner.uas.bridge()),
+            handshake_timeout: cfg.handshake_timeout,
+            response_timeout: self.inner.foreign_timeout,
+            max_connections: cfg.max_sessions,
+            max_per_address: cfg.max_sessions_per_address,
+            byes,
+            random,
+        };
+        let _ = self.inner.opener.set(session_out::Opener {
+            listener: ctx.clone(),
+            stop: stop.clone(),
+            all_users: cfg.invite_all_users,
+        });
+        msrp_conn::serve(listener, ctx, stop.clone());
         let fe = self.clone();
         tokio::spawn(async move {
             loop {
@@ -635,6 +641,10 @@ impl ImFrontEnd for SipFrontEnd {
             // A chat session of this user with this sender takes it first.
             if fe.deliver_in_session(&msg).await {
                 return DeliveryResult::Delivered;
+            }
+            // Else a session we open, if the user's device takes one.
+            if let Some(r) = fe.deliver_by_session_invite(&msg).await {
+                return r;
             }
             let domain = fe.inner.domain.clone();
             let aor = msg.to_user.clone();

@@ -89,6 +89,59 @@ struct Dialog {
     /// Where a BYE of ours goes.
     remote_target: String,
     next_hop: Option<String>,
+    /// The CSeq of a BYE of ours.
+    bye_cseq: u32,
+}
+
+/// A session the bridge opened itself (its INVITE answered 2xx) to
+/// deliver stored IMs to `user`, who is then the session's peer, and
+/// `other` the sender whose messages (and `user`'s replies) it carries.
+#[derive(Debug, Clone)]
+pub(crate) struct Opened {
+    pub(crate) ours: MsrpUri,
+    /// The answer's `a=path`.
+    pub(crate) theirs: MsrpUri,
+    pub(crate) user: Sender,
+    pub(crate) other: Recipient,
+    pub(crate) source: IpAddr,
+    pub(crate) dialog: OpenedDialog,
+}
+
+/// The dialog our INVITE made.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenedDialog {
+    pub(crate) call_id: String,
+    /// Our From (without tag) and its tag.
+    pub(crate) local: String,
+    pub(crate) local_tag: String,
+    /// Their To from the 2xx (with its tag).
+    pub(crate) remote: String,
+    /// The 2xx's Contact.
+    pub(crate) remote_target: String,
+    pub(crate) next_hop: Option<String>,
+    pub(crate) invite_cseq: u32,
+}
+
+impl OpenedDialog {
+    /// `None` when the 2xx had no To tag: no dialog.
+    fn dialog(&self) -> Option<Dialog> {
+        let remote_tag = parse_name_addr(&self.remote)?.param("tag")?.to_owned();
+        Some(Dialog {
+            call_id: self.call_id.clone(),
+            local_tag: self.local_tag.clone(),
+            remote_tag,
+            remote: self.remote.clone(),
+            local: self.local.clone(),
+            remote_target: self.remote_target.clone(),
+            next_hop: self.next_hop.clone(),
+            bye_cseq: self.invite_cseq + 1,
+        })
+    }
+
+    /// The BYE that ends the dialog when no session comes of it.
+    pub(crate) fn bye(&self) -> Option<OutRequest> {
+        self.dialog().map(|d| bye_request(&d))
+    }
 }
 
 /// Every open session, by our session-id.
@@ -108,6 +161,41 @@ impl Sessions {
 
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// A fresh session-id and our `a=path` for it.
+    pub(crate) fn new_path(&self, random: fn() -> String) -> MsrpUri {
+        MsrpUri::tcp(&self.cfg.host, self.cfg.port, &session_id(random))
+    }
+
+    /// Keeps a session we opened, its connection about to be made
+    /// (`outgoing` is its queue); the token ends that connection with the
+    /// session. `None` when the 2xx had no To tag.
+    pub(crate) fn opened(
+        &mut self,
+        o: &Opened,
+        now: u64,
+        outgoing: mpsc::Sender<OutgoingIm>,
+    ) -> Option<(String, CancellationToken)> {
+        let id = o.ours.session_id()?.to_owned();
+        let ended = CancellationToken::new();
+        let session = Session {
+            ours: o.ours.clone(),
+            theirs: o.theirs.clone(),
+            peer: o.user.clone(),
+            target: o.other.clone(),
+            number: None,
+            anonymous: false,
+            dialog: o.dialog.dialog()?,
+            source: o.source,
+            answer: Vec::new(),
+            expires_at: now + self.cfg.idle_timeout,
+            timer: None,
+            outgoing: Some(outgoing),
+            ended: ended.clone(),
+        };
+        self.by_id.insert(id.clone(), session);
+        Some((id, ended))
     }
 
     /// The session our URI `to` names, if `from` is the path its offer gave.
@@ -201,7 +289,7 @@ fn bye_request(d: &Dialog) -> OutRequest {
         from_tag,
         to: d.remote.clone(),
         call_id: d.call_id.clone(),
-        cseq: 1,
+        cseq: d.bye_cseq,
         headers: Vec::new(),
         content_type: None,
         body: Vec::new(),
@@ -416,6 +504,7 @@ impl Uas {
                     local: to.to_owned(),
                     remote_target: contact,
                     next_hop,
+                    bye_cseq: 1,
                 },
                 source: req.source.ip(),
                 answer,
@@ -549,6 +638,7 @@ mod tests {
                     local: "<sip:+491715550001@sms.example>".into(),
                     remote_target: "sip:alice@127.0.0.2:5062".into(),
                     next_hop: None,
+                    bye_cseq: 1,
                 },
                 source: IpAddr::from([127, 0, 0, 2]),
                 answer: Vec::new(),

@@ -117,7 +117,7 @@ async fn connection(
     let (Some(to), Some(from)) = (chunk.to_path.first(), chunk.from_path.last()) else {
         return;
     };
-    let (tx, mut rx) = mpsc::channel::<OutgoingIm>(16);
+    let (tx, rx) = mpsc::channel::<OutgoingIm>(16);
     let bound = {
         let mut table = lock(&ctx.sessions);
         table.matching(to, from).and_then(|s| {
@@ -146,7 +146,7 @@ async fn connection(
     };
     let id = ours.session_id().unwrap_or_default().to_owned();
     info!(%peer, session = %id, "MSRP session connected");
-    let mut session = Conn {
+    let session = Conn {
         ctx,
         reassembly: Reassembly::new(limits),
         ours,
@@ -156,8 +156,82 @@ async fn connection(
         anonymous,
         pending: Vec::new(),
     };
+    let bound = Bound {
+        id,
+        ended,
+        rx,
+        stop,
+    };
+    drive(stream, framer, session, bound, Some(chunk)).await;
+}
+
+/// A session we opened (our INVITE answered): we connect to the
+/// answerer's path (RFC 4975 §5.4) and send first. The session is already
+/// in the table with `rx`'s sender as its queue; `ended` ends it.
+pub(crate) async fn connect_out(
+    ctx: &Listener,
+    opened: &super::invite::Opened,
+    bound: Bound,
+) -> std::io::Result<()> {
+    let host = opened
+        .theirs
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = opened.theirs.port().unwrap_or(2855);
+    let stream = tokio::time::timeout(ctx.handshake_timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    let limits = lock(&ctx.sessions).cfg.limits;
+    info!(peer = %opened.theirs, session = %bound.id, "MSRP session connected out");
+    let session = Conn {
+        ctx,
+        reassembly: Reassembly::new(limits),
+        ours: opened.ours.clone(),
+        theirs: opened.theirs.clone(),
+        sender: opened.user.clone(),
+        target: opened.other.clone(),
+        anonymous: false,
+        pending: Vec::new(),
+    };
+    let framer = Framer::new(limits.max_header_bytes, limits.max_chunk_body);
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let session = Conn {
+            ctx: &ctx,
+            ..session
+        };
+        drive(stream, framer, session, bound, None).await;
+    });
+    Ok(())
+}
+
+/// What ties a connection to its session.
+pub(crate) struct Bound {
+    pub(crate) id: String,
+    pub(crate) ended: CancellationToken,
+    pub(crate) rx: mpsc::Receiver<OutgoingIm>,
+    pub(crate) stop: CancellationToken,
+}
+
+/// Runs a connection bound to its session until either ends; `next` is a
+/// chunk already read.
+async fn drive(
+    mut stream: TcpStream,
+    mut framer: Framer,
+    mut session: Conn<'_>,
+    bound: Bound,
+    mut next: Option<Chunk>,
+) {
+    let Bound {
+        id,
+        ended,
+        mut rx,
+        stop,
+    } = bound;
+    let ctx = session.ctx;
+    let mut buf = vec![0u8; 16 * 1024];
     let mut out = Vec::new();
-    let mut next = Some(chunk);
     let lost = 'conn: loop {
         // Every chunk framed so far is handled before reading more.
         loop {

@@ -21,6 +21,9 @@ pub(crate) struct Binding {
     pub(crate) transport: Transport,
     /// When it was last refreshed, to try the newest first.
     pub(crate) updated: u64,
+    /// The Contact's feature tags say the device takes chat sessions
+    /// (see [`takes_sessions`]).
+    pub(crate) msrp: bool,
 }
 
 /// A REGISTER, reduced to what the registrar needs.
@@ -127,6 +130,7 @@ impl Registrar {
                         source: r.source,
                         transport: r.transport,
                         updated: now,
+                        msrp: takes_sessions(&na),
                     };
                     match existing {
                         Some(i) => bindings[i] = b,
@@ -195,6 +199,24 @@ impl Registrar {
         out.sort();
         out
     }
+}
+
+/// Whether a Contact's feature tags (RFC 3840) say the device takes
+/// session-mode IM: OMA SIMPLE IM's `+g.oma.sip-im`, or the OMA CPM / RCS
+/// session ICSI in `+g.3gpp.icsi-ref`. `+sip.instance` alone only names a
+/// device, and says nothing of what it takes.
+fn takes_sessions(contact: &super::wire::NameAddr) -> bool {
+    const CPM_SESSION: &str = "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session";
+    if contact.param("+g.oma.sip-im").is_some() {
+        return true;
+    }
+    contact.param("+g.3gpp.icsi-ref").is_some_and(|v| {
+        let v = super::wire::unquote(v)
+            .replace("%3A", ":")
+            .replace("%3a", ":");
+        v.split(',')
+            .any(|icsi| icsi.trim().eq_ignore_ascii_case(CPM_SESSION))
+    })
 }
 
 /// An Expires value: delta-seconds (RFC 3261 §20.19); huge values saturate.
@@ -319,5 +341,28 @@ mod tests {
         );
         assert!(r.snapshot(5).is_empty());
         assert_eq!(parse_expires("99999999999"), Ok(u32::MAX));
+    }
+
+    #[test]
+    fn feature_tags_tell_session_capable_contacts() {
+        let mut r = Registrar::new(3600, 3600, 10);
+        let contacts = vec![
+            "<sip:alice@10.0.0.1:5070>;+g.oma.sip-im",
+            "<sip:alice@10.0.0.2:5070>;+sip.instance=\"<urn:uuid:1>\"",
+            "<sip:alice@10.0.0.3:5070>;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\"",
+            "<sip:alice@10.0.0.4:5070>;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.mmtel\"",
+        ];
+        r.register(&reg(contacts, None, "c1", 1), 0).unwrap();
+        let mut got: Vec<(String, bool)> = r
+            .contacts("sip:alice@sms.example", 0)
+            .into_iter()
+            .map(|b| (b.uri, b.msrp))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got.iter().map(|(_, m)| *m).collect::<Vec<_>>(),
+            [true, false, true, false],
+            "{got:?}"
+        );
     }
 }

@@ -36,6 +36,30 @@ const MAX_SDP: usize = 8192;
 /// `a=path`, `a=accept-types` and `a=setup` (session-level attributes count
 /// when the media section lacks them).
 pub(crate) fn read_offer(sdp: &[u8]) -> Result<Offer, OfferError> {
+    let offer = read_media(sdp)?;
+    if offer.setup.as_deref() == Some("passive") {
+        // RFC 6135: the offerer would wait for us; we only take connections.
+        return Err(OfferError::NotAcceptable(
+            "a=setup:passive: the bridge does not connect out".into(),
+        ));
+    }
+    Ok(offer)
+}
+
+/// Reads the answer to an offer of ours ([`offer`]): the answerer waits
+/// for our connection (RFC 4975 §5.4), so `a=setup:active` is refused.
+pub(crate) fn read_answer(sdp: &[u8]) -> Result<Offer, OfferError> {
+    let answer = read_media(sdp)?;
+    if answer.setup.as_deref() == Some("active") {
+        return Err(OfferError::NotAcceptable(
+            "a=setup:active in the answer: we connect, not they".into(),
+        ));
+    }
+    Ok(answer)
+}
+
+/// The `m=message` stream of an offer or answer.
+fn read_media(sdp: &[u8]) -> Result<Offer, OfferError> {
     if sdp.len() > MAX_SDP {
         return Err(OfferError::Malformed("longer than 8192 bytes".into()));
     }
@@ -124,12 +148,6 @@ pub(crate) fn read_offer(sdp: &[u8]) -> Result<Offer, OfferError> {
         ));
     }
     let setup = attr("setup").map(str::to_ascii_lowercase);
-    if setup.as_deref() == Some("passive") {
-        // RFC 6135: the offerer would wait for us; we only take connections.
-        return Err(OfferError::NotAcceptable(
-            "a=setup:passive: the bridge does not connect out".into(),
-        ));
-    }
     Ok(Offer {
         path,
         accept_types,
@@ -141,6 +159,17 @@ pub(crate) fn read_offer(sdp: &[u8]) -> Result<Offer, OfferError> {
 /// offerer to connect (RFC 4975 §5.4: the offerer connects; RFC 6135
 /// `a=setup:passive` when the offer spoke of setup).
 pub(crate) fn answer(ours: &MsrpUri, session_version: u64, offer: &Offer) -> Vec<u8> {
+    let setup = offer.setup.is_some().then_some("passive");
+    media(ours, session_version, setup)
+}
+
+/// Our offer, for a session we open to deliver stored IMs: we connect to
+/// the answerer's path (RFC 4975 §5.4), `a=setup:active` (RFC 6135).
+pub(crate) fn offer(ours: &MsrpUri, session_version: u64) -> Vec<u8> {
+    media(ours, session_version, Some("active"))
+}
+
+fn media(ours: &MsrpUri, session_version: u64, setup: Option<&str>) -> Vec<u8> {
     let host = ours.host().trim_start_matches('[').trim_end_matches(']');
     let ip = if host.contains(':') { "IP6" } else { "IP4" };
     let port = ours.port().unwrap_or(2855);
@@ -150,8 +179,8 @@ c=IN {ip} {host}\r\nt=0 0\r\nm=message {port} TCP/MSRP *\r\n\
 a=accept-types:message/cpim text/plain\r\na=accept-wrapped-types:text/plain\r\n\
 a=path:{ours}\r\n"
     );
-    if offer.setup.is_some() {
-        s.push_str("a=setup:passive\r\n");
+    if let Some(setup) = setup {
+        s.push_str(&format!("a=setup:{setup}\r\n"));
     }
     s.into_bytes()
 }
@@ -280,6 +309,16 @@ m=message 2855 TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\n\
 a=accept-wrapped-types:text/plain\r\na=path:msrp://127.0.0.1:2855/s3ss10n;tcp\r\n\
 a=setup:passive\r\n"
         );
+    }
+
+    #[test]
+    fn our_offer_connects_out_and_reads_the_answer() {
+        let ours = MsrpUri::tcp("127.0.0.1", 2855, "0ut5ess10n");
+        let o = String::from_utf8(offer(&ours, 3)).unwrap();
+        assert!(o.ends_with("a=path:msrp://127.0.0.1:2855/0ut5ess10n;tcp\r\na=setup:active\r\n"));
+        let a = read_answer(format!("{OFFER}a=setup:passive\r\n").as_bytes()).unwrap();
+        assert_eq!(a.path.port(), Some(7654));
+        assert!(read_answer(format!("{OFFER}a=setup:active\r\n").as_bytes()).is_err());
     }
 
     #[test]

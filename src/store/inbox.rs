@@ -620,8 +620,13 @@ impl Store {
 
     /// Inbound messages waiting for delivery whose next attempt is due, oldest first.
     pub fn pending_inbound(&self, now: UnixTime) -> Result<Vec<InboundMessage>, StoreError> {
+        // One sender's messages to one user in order: none is due while an
+        // earlier one of theirs still waits.
         let sql = format!(
-            "{INBOUND_SELECT} WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id"
+            "{INBOUND_SELECT} WHERE state = 'pending' AND next_attempt_at <= ?1 \
+             AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.state = 'pending' \
+             AND e.sender = inbound.sender AND e.user_id IS inbound.user_id \
+             AND e.id < inbound.id AND e.next_attempt_at > ?1) ORDER BY id"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([now.0], inbound_from_row)?;

@@ -412,7 +412,7 @@ impl Ua {
             self.cseq += 1;
             let branch = format!("z9hG4bK{}{}", self.cseq, self.call);
             let mut msg = format!(
-                "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{}>;tag=t{}\r\nTo: <{}>\r\nCall-ID: {call_id}\r\nCSeq: {} {method}\r\nContact: <sip:{}@{}>\r\n",
+                "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <{}>;tag=t{}\r\nTo: <{}>\r\nCall-ID: {call_id}\r\nCSeq: {} {method}\r\n",
                 self.local(),
                 self.user,
                 self.call,
@@ -422,13 +422,11 @@ impl Ua {
                     uri.to_owned()
                 },
                 self.cseq,
-                self.user
-                    .split(':')
-                    .nth(1)
-                    .and_then(|u| u.split('@').next())
-                    .unwrap_or("u"),
-                self.local()
             );
+            // A Contact of the caller's (feature tags) replaces ours.
+            if !extra.iter().any(|(k, _)| k.eq_ignore_ascii_case("Contact")) {
+                msg.push_str(&format!("Contact: <{}>\r\n", self.contact()));
+            }
             for (k, v) in extra {
                 msg.push_str(&format!("{k}: {v}\r\n"));
             }
@@ -485,6 +483,17 @@ impl Ua {
                 _ => return resp,
             }
         }
+    }
+
+    /// Our Contact URI: `sip:<user part>@<our address>`.
+    pub fn contact(&self) -> String {
+        let user = self
+            .user
+            .split(':')
+            .nth(1)
+            .and_then(|u| u.split('@').next())
+            .unwrap_or("u");
+        format!("sip:{user}@{}", self.local())
     }
 
     pub fn register(&mut self, expires: u32) -> SipMsg {

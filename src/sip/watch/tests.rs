@@ -62,6 +62,7 @@ fn ok(cseq: u32, expires: u32) -> Final {
             ("Expires".into(), expires.to_string()),
         ],
         cseq,
+        body: Vec::new(),
     }
 }
 
@@ -81,6 +82,7 @@ fn status(code: u16, cseq: u32) -> Final {
         code,
         headers: Vec::new(),
         cseq,
+        body: Vec::new(),
     }
 }
 

@@ -235,3 +235,29 @@ fn store_and_forward_states() {
     let e = s.mark_inbound_failed(InboundId(999), "x", T0).unwrap_err();
     assert!(matches!(e, StoreError::NotFound { .. }));
 }
+
+/// One sender's messages to one user stay in order: while the first waits
+/// for its retry, the second is not due either, however its own time says.
+#[test]
+fn a_later_message_of_a_sender_waits_for_an_earlier_one() {
+    let mut s = mem();
+    let alice = add_alice(&mut s);
+    let mut sms = |text: &str| {
+        let pdu = &deliver_pdus("+491701234567", text, 0, 1)[0];
+        match s.receive_pdu(MODEM_A, pdu, T0).unwrap() {
+            Received::Message(id) => id,
+            other => panic!("{other:?}"),
+        }
+    };
+    let (first, second) = (sms("one"), sms("two"));
+    s.mark_inbound_retry(first, Some(alice), T0.plus(30), "offline")
+        .unwrap();
+    s.mark_inbound_retry(second, Some(alice), T0.plus(1), "offline")
+        .unwrap();
+    assert!(s.pending_inbound(T0.plus(10)).unwrap().is_empty());
+    let due = s.pending_inbound(T0.plus(30)).unwrap();
+    assert_eq!(
+        due.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [first, second]
+    );
+}
