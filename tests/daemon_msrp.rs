@@ -112,6 +112,12 @@ impl Client {
     }
 
     fn send_chunks(&mut self, id: &str, text: &str, size: usize) -> Vec<Chunk> {
+        self.send_typed(id, "text/plain", text, size)
+    }
+
+    /// Sends `text` as one message of this type in chunks of `size`
+    /// bytes; the response to each.
+    fn send_typed(&mut self, id: &str, content_type: &str, text: &str, size: usize) -> Vec<Chunk> {
         let body = text.as_bytes();
         let total = body.len() as u64;
         let pieces: Vec<&[u8]> = body.chunks(size).collect();
@@ -130,7 +136,7 @@ impl Client {
                 end: Some(at + p.len() as u64),
                 total: Some(total),
             });
-            c.content_type = Some("text/plain".into());
+            c.content_type = Some(content_type.into());
             c.body = p.to_vec();
             c.continuation = if i + 1 == pieces.len() {
                 Continuation::End
@@ -305,15 +311,11 @@ fn tcp_loss_ends_the_session_and_the_reply_comes_as_message() {
 fn alice_stores_two_for_carol(s: &Setup) -> Client {
     let mut alice = Ua::new("sip:alice@sms.test", "secret", s.daemon.sip);
     let ours = MsrpUri::parse("msrp://127.0.0.1:40001/rcs5ess10n;tcp").unwrap();
-    let cpim = format!(
-        "From: <sip:alice@{DOMAIN}>\r\nTo: <sip:carol@{DOMAIN}>\r\n\
-DateTime: 2026-11-30T21:00:00Z\r\n\r\nContent-Type: text/plain;charset=UTF-8\r\n\r\n\
-first, in the INVITE"
-    );
     let body = format!(
         "--rcs\r\nContent-Type: application/sdp\r\n\r\n{}\r\n--rcs\r\n\
-Content-Type: message/cpim\r\n\r\n{cpim}\r\n--rcs--\r\n",
-        offer(&ours)
+Content-Type: message/cpim\r\n\r\n{}\r\n--rcs--\r\n",
+        offer(&ours),
+        alice_cpim("rcs00001", "first, in the INVITE")
     );
     // Step 1: the INVITE carrying the first message; carol is offline.
     let r = alice.request(
@@ -325,9 +327,54 @@ Content-Type: message/cpim\r\n\r\n{cpim}\r\n--rcs--\r\n",
     assert_eq!(r.status(), 200, "{r:?}\n{}", s.daemon.log());
     // Step 2: the second message over MSRP, taken (stored) with a 200.
     let mut c = Client::connect(answer_path(&r.body), ours);
-    let resp = c.send_chunks("rcs00002", "second, over MSRP", 1000);
+    let second = alice_cpim("rcs00002", "second, over MSRP");
+    let resp = c.send_typed("rcs00002", "message/cpim", &second, 1000);
     assert_eq!(code(&resp[0]), 200);
     c
+}
+
+/// One of alice's messages to carol as RCS clients send them: CPIM with
+/// an IMDN message id, asking for a delivery notification.
+fn alice_cpim(id: &str, text: &str) -> String {
+    format!(
+        "From: <sip:alice@{DOMAIN}>\r\nTo: <sip:carol@{DOMAIN}>\r\n\
+NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: {id}\r\n\
+DateTime: 2026-11-30T21:00:00Z\r\nimdn.Disposition-Notification: positive-delivery\r\n\r\n\
+Content-Type: text/plain;charset=UTF-8\r\n\r\n{text}"
+    )
+}
+
+/// Step 5 of the flow: the delivery notifications reach alice in her
+/// session, as CPIM-wrapped IMDNs from carol, one per message, each
+/// answered 200; any other SEND (a reply) is returned, in order of arrival.
+fn alice_hears_delivered(alice: &mut Client, s: &Setup, ids: &[&str]) -> Vec<String> {
+    let mut delivered = Vec::new();
+    let mut others = Vec::new();
+    while delivered.len() < ids.len() {
+        let send = alice
+            .read()
+            .unwrap_or_else(|| panic!("IMDNs so far: {delivered:?}\n{}", s.daemon.log()));
+        assert_eq!(send.kind, Kind::Request(Method::Send), "{send:?}");
+        alice.write(&send.response(200, "OK"));
+        let body = String::from_utf8_lossy(&send.body).into_owned();
+        if body.contains("message/imdn+xml") {
+            assert_eq!(send.content_type.as_deref(), Some("message/cpim"));
+            assert!(
+                body.contains(&format!("From: <sip:carol@{DOMAIN}>")),
+                "{body}"
+            );
+            assert!(body.contains("<delivered/>"), "{body}");
+            let id = ids
+                .iter()
+                .find(|id| body.contains(&format!("<message-id>{id}</message-id>")))
+                .unwrap_or_else(|| panic!("about which message? {body}"));
+            assert!(!delivered.contains(id), "once each: {body}");
+            delivered.push(*id);
+        } else {
+            others.push(body);
+        }
+    }
+    others
 }
 
 /// The RCS-e store-and-forward flow, step by step, to a carol whose
@@ -348,9 +395,7 @@ fn rcs_store_and_forward_to_an_unregistered_user() {
         carol.answer(&m, 200, "OK");
         got.push(m.body);
     }
-    // The delivery loop hands stored messages over side by side: the order
-    // of arrival is its own; each arrives, once.
-    got.sort();
+    // In the order alice sent them, each once.
     assert!(got[0].contains("first, in the INVITE"), "{got:?}");
     assert!(got[1].contains("second, over MSRP"), "{got:?}");
     assert!(
@@ -359,6 +404,10 @@ fn rcs_store_and_forward_to_an_unregistered_user() {
             .is_none(),
         "each once"
     );
+    // Step 5: alice, still in her session, is told of each delivery.
+    let mut c = c;
+    let others = alice_hears_delivered(&mut c, &s, &["rcs00001", "rcs00002"]);
+    assert!(others.is_empty(), "{others:?}");
     tshark_decodes(&c.wire, s.msrp_port);
 }
 
@@ -444,16 +493,19 @@ a=path:{carol_path}\r\na=setup:passive\r\n"
     reply.body = b"got both, A".to_vec();
     c.write(&reply);
     assert_eq!(code(&c.read().expect("the reply taken")), 200);
+    // Alice hears of both deliveries, and carol's reply, in her session.
     let mut alice_side = alice_side;
-    let relayed = alice_side
-        .read()
-        .unwrap_or_else(|| panic!("no reply for alice\n{}", s.daemon.log()));
-    assert_eq!(relayed.kind, Kind::Request(Method::Send));
-    assert!(
-        String::from_utf8_lossy(&relayed.body).contains("got both, A"),
-        "{relayed:?}"
-    );
-    alice_side.write(&relayed.response(200, "OK"));
+    let mut others = alice_hears_delivered(&mut alice_side, &s, &["rcs00001", "rcs00002"]);
+    if others.is_empty() {
+        let relayed = alice_side
+            .read()
+            .unwrap_or_else(|| panic!("no reply for alice\n{}", s.daemon.log()));
+        assert_eq!(relayed.kind, Kind::Request(Method::Send));
+        alice_side.write(&relayed.response(200, "OK"));
+        others.push(String::from_utf8_lossy(&relayed.body).into_owned());
+    }
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert!(others[0].contains("got both, A"), "{others:?}");
     tshark_decodes(&alice_side.wire, s.msrp_port);
     tshark_decodes(&c.wire, carol_port);
 }

@@ -538,20 +538,35 @@ impl SipFrontEnd {
     /// Sends `msg` as MSRP SEND in an open session of its recipient with
     /// its sender: true once the peer answered 200.
     async fn deliver_in_session(&self, msg: &SmsToIm) -> bool {
-        let Some(sessions) = self.inner.uas.msrp() else {
-            return false;
-        };
         let other = msg
             .envelope
             .as_ref()
             .map_or(msg.from.as_str(), |e| e.from_address.as_str());
-        let Some(tx) = lock(sessions).for_reply(&msg.to_user, other) else {
+        let body = msg.text.as_bytes().to_vec();
+        self.send_in_session(&msg.to_user, other, "text/plain;charset=UTF-8", body)
+            .await
+    }
+
+    /// Sends a body as MSRP SEND in an open session of `user` with `other`
+    /// (a subscriber's address or another user's): true once the peer
+    /// answered 200; false when there is no such session or it failed.
+    async fn send_in_session(
+        &self,
+        user: &str,
+        other: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> bool {
+        let Some(sessions) = self.inner.uas.msrp() else {
+            return false;
+        };
+        let Some(tx) = lock(sessions).for_reply(user, other) else {
             return false;
         };
         let (done, result) = tokio::sync::oneshot::channel();
         let im = OutgoingIm {
-            content_type: "text/plain;charset=UTF-8".into(),
-            body: msg.text.as_bytes().to_vec(),
+            content_type: content_type.into(),
+            body,
             done,
         };
         if tx.send(im).await.is_err() {
@@ -560,7 +575,7 @@ impl SipFrontEnd {
         match result.await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
-                info!(user = %msg.to_user, error = %e, "not taken in the chat session: as MESSAGE");
+                info!(%user, error = %e, "not taken in the chat session: as MESSAGE");
                 false
             }
             Err(_) => false,
@@ -659,6 +674,15 @@ impl ImFrontEnd for SipFrontEnd {
             let domain = fe.inner.domain.clone();
             let aor = notice.to_user.clone();
             let new_id = random_text(16);
+            // In the sender's chat session with the recipient while it is
+            // open, as RCS clients expect; else as MESSAGE.
+            let (from_uri, body) = outbound::imdn_body(&notice, &domain, &new_id);
+            if fe
+                .send_in_session(&aor, &from_uri, "message/cpim", body)
+                .await
+            {
+                return DeliveryResult::Delivered;
+            }
             fe.fan_out(&aor, |t, ids| {
                 outbound::imdn_message(&notice, &domain, t, ids, &new_id)
             })

@@ -224,14 +224,7 @@ pub(crate) fn imdn_message(
     ids: Ids,
     new_message_id: &str,
 ) -> OutRequest {
-    // About an IM to a user of the bridge: from them, in our domain.
-    let from_uri = match &n.recipient_user {
-        Some(user) => subscriber_uri(user, domain),
-        None => subscriber_uri(&n.recipient, domain),
-    };
-    let at = n.at.to_string();
-    let doc = Imdn::for_notice(n, &at, &from_uri);
-    let body = imdn::notification_body(&from_uri, &n.to_user, new_message_id, &at, &doc);
+    let (from_uri, body) = imdn_body(n, domain, new_message_id);
     OutRequest {
         method: "MESSAGE",
         request_uri: target.request_uri.clone(),
@@ -245,6 +238,24 @@ pub(crate) fn imdn_message(
         content_type: Some("message/cpim".into()),
         body,
     }
+}
+
+/// The IMDN about `n` as a CPIM body, and whom it is from: the user the IM
+/// went to (in our domain) or the subscriber's address. A MESSAGE carries it
+/// (`imdn_message`), and so does a SEND in the sender's chat session.
+pub(crate) fn imdn_body(
+    n: &DeliveryNotice,
+    domain: &str,
+    new_message_id: &str,
+) -> (String, Vec<u8>) {
+    let from_uri = match &n.recipient_user {
+        Some(user) => subscriber_uri(user, domain),
+        None => subscriber_uri(&n.recipient, domain),
+    };
+    let at = n.at.to_string();
+    let doc = Imdn::for_notice(n, &at, &from_uri);
+    let body = imdn::notification_body(&from_uri, &n.to_user, new_message_id, &at, &doc);
+    (from_uri, body)
 }
 
 /// A NOTIFY in a presence subscription. `state` is the Subscription-State
