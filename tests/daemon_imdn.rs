@@ -29,7 +29,7 @@ fn setup(name: &str) -> Setup {
 }
 
 /// SIP users alice, bob and carol, and with `imps_listen` an IMPS listener
-/// and the IMPS user harry (password `pw-harry`).
+/// and the IMPS users harry (password `pw-harry`) and ivy (`pw-ivy`).
 fn setup_with(name: &str, imps_listen: &str) -> (Setup, Option<SocketAddr>) {
     let dir = TempDir::new(name);
     let sim = SimProcess::start(dir.path(), &[]);
@@ -45,6 +45,7 @@ fn setup_with(name: &str, imps_listen: &str) -> (Setup, Option<SocketAddr>) {
     }
     if imps.is_some() {
         add_user(&config, &format!("wv:harry@{DOMAIN}"), "pw-harry", &[]);
+        add_user(&config, &format!("wv:ivy@{DOMAIN}"), "pw-ivy", &[]);
     }
     let daemon = Daemon::start(dir.path(), config, db, sip, status);
     let s = Setup {
@@ -377,4 +378,51 @@ fn sip_sender_gets_the_imdn_once_the_imps_client_has_the_message() {
     ));
     assert_eq!(ack.code(), Some(200), "{}", ack.raw);
     assert_delivered_imdn(&alice, "harry", "im-h1");
+}
+
+/// IMPS to IMPS: harry asks for a delivery report of a message to ivy, who
+/// is not logged in; it is kept, and once ivy logs in and confirms it
+/// (`MessageDelivered`) harry's next poll brings one `DeliveryReport-Request`
+/// naming ivy.
+#[test]
+fn imps_sender_gets_the_delivery_report_once_the_imps_recipient_has_it() {
+    let (s, harry) = with_harry("imdn-imps-to-imps");
+    let a = harry.ask(&send(&format!("wv:ivy@{DOMAIN}"), "Hi Ivy", true));
+    assert_eq!(a.code(), Some(200), "{}\n{}", a.raw, s.daemon.log());
+    let id = a.text(&["MessageID"]).expect("MessageID").to_owned();
+    let ivy = Client::login(harry.addr, &format!("wv:ivy@{DOMAIN}"), "pw-ivy");
+    let nm = ivy
+        .poll_for("NewMessage", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no NewMessage for ivy\n{}", s.daemon.log()));
+    assert_eq!(nm.text(&["ContentData"]), Some("Hi Ivy"), "{}", nm.raw);
+    let mid = nm
+        .text(&["MessageInfo", "MessageID"])
+        .expect("MessageID")
+        .to_owned();
+    let ack = ivy.ask(&format!(
+        "<MessageDelivered><MessageID>{mid}</MessageID></MessageDelivered>"
+    ));
+    assert_eq!(ack.code(), Some(200), "{}", ack.raw);
+    let r = harry
+        .poll_for("DeliveryReport-Request", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no DeliveryReport\n{}", s.daemon.log()));
+    assert_eq!(r.code(), Some(200), "{}", r.raw);
+    assert_eq!(
+        r.text(&["MessageInfo", "MessageID"]),
+        Some(id.as_str()),
+        "{}",
+        r.raw
+    );
+    assert_eq!(
+        r.text(&["MessageInfo", "Recipient", "User", "UserID"]),
+        Some(format!("wv:ivy@{DOMAIN}").as_str()),
+        "{}",
+        r.raw
+    );
+    assert!(
+        harry
+            .poll_for("DeliveryReport-Request", Duration::from_secs(3))
+            .is_none(),
+        "one report"
+    );
 }
