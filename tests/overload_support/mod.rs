@@ -309,17 +309,27 @@ pub fn free_port() -> u16 {
     s.local_addr().expect("addr").port()
 }
 
-/// The user the requests are from, with no rate limit and no daily cap: set
-/// in SQLite directly (there is no command for "unlimited" yet).
+/// The user the requests are from, with no rate limit and no daily cap
+/// (`users limits --rate 0 --daily 0`); the command's readback says so.
 pub fn add_unlimited_user(config: &Path, db: &Path) {
     crate::daemon_support::cli(
         config,
         &["users", "add", SENDER, "--password-stdin"],
         Some("secret"),
     );
+    let shown = crate::daemon_support::cli(
+        config,
+        &["users", "limits", SENDER, "--rate", "0", "--daily", "0"],
+        None,
+    );
+    assert!(shown.contains("per minute:  no limit"), "{shown}");
     let conn = rusqlite::Connection::open(db).expect("open db");
-    conn.execute("UPDATE users SET rate_per_minute = 0, daily_cap = 0", [])
-        .expect("lift limits");
+    let limits: (i64, i64) = conn
+        .query_row("SELECT rate_per_minute, daily_cap FROM users", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("the user's limits");
+    assert_eq!(limits, (0, 0), "0 is stored as unlimited");
 }
 
 /// A daemon ready for a flood, with its simulated modem (1 s per SMS).
