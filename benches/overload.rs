@@ -6,8 +6,8 @@
 //! 202 within 5 s, 503, no answer, p50/p99 time to the final answer, the
 //! daemon's peak RSS, and the rows in the database against the 202s sent.
 //!
-//! The sending user's rate limit and daily cap are lifted in SQLite directly
-//! (no command sets "unlimited" yet), and `[bridge] queue_limit` is raised.
+//! The sending user's rate limit and daily cap are lifted with `users limits
+//! --rate 0 --daily 0`, and `[bridge] queue_limit` is raised.
 //!
 //! `cargo bench --bench overload` (release). `OVERLOAD_STEPS=1000,5000` and
 //! `OVERLOAD_SECS=3` pick other steps.
