@@ -45,7 +45,11 @@ fn main() {
 
 fn step(rate: u32, secs: u32) {
     let dir = TempDir::new(&format!("overload-bench-{rate}"));
-    let mut flood = start_flood(dir.path(), "", "", 100_000_000);
+    // `OVERLOAD_MAX_IN_FLIGHT` tries another `[sip] max_in_flight`.
+    let sip_extra = std::env::var("OVERLOAD_MAX_IN_FLIGHT")
+        .map(|n| format!("max_in_flight = {n}\n"))
+        .unwrap_or_default();
+    let mut flood = start_flood(dir.path(), &sip_extra, "", 100_000_000);
     let (sip, db, daemon) = (flood.sip, flood.db.clone(), &mut flood.daemon);
     let count = rate as usize * secs as usize;
     let r = offer(sip, count, Pace::PerSecond(rate), &format!("s{rate}"));

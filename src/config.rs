@@ -520,7 +520,7 @@ pub struct Sip {
     /// retransmitted from T1 on (UDP) and time out after 64·T1 (Timer F,
     /// 32 s by default); tests make it short.
     pub t1_ms: u64,
-    /// Requests taken but not yet answered, at most (default 1024); beyond
+    /// Requests taken but not yet answered, at most (default 512); beyond
     /// that a request is answered 503 with Retry-After at once.
     pub max_in_flight: usize,
 }
@@ -539,7 +539,7 @@ impl Default for Sip {
             max_tcp_connections_per_address: 32,
             tcp_message_timeout: Duration::from_secs(10),
             t1_ms: 500,
-            max_in_flight: 1024,
+            max_in_flight: 512,
         }
     }
 }

@@ -26,7 +26,7 @@ use super::invite::{OutgoingIm, SessionConfig, Sessions};
 use super::msrp_conn;
 use super::outbound::{self, Ids, OutRequest, Target};
 use super::route::Routes;
-use super::transport::{self, Admission, BUSY_RETRY_AFTER, ScreenedUdp, TakenFromQueue};
+use super::transport::{self, Admission, BUSY_RETRY_AFTER, InFlight, ScreenedUdp, TakenFromQueue};
 use super::uas::Handled;
 use super::uas::{Followup, Uas, UasConfig, lock};
 use super::wire::{Reply, Request, Transport};
@@ -288,8 +288,11 @@ impl SipFrontEnd {
                     _ = stop.cancelled() => break,
                     tx = incoming.recv() => match tx { Some(tx) => tx, None => break },
                 };
+                // Counted from here, not from when its task first runs: under
+                // a flood the tasks waiting for a core are in flight too.
+                let counted = serving.inner.admission.enter();
                 let fe = serving.clone();
-                tokio::spawn(async move { fe.serve(tx).await });
+                tokio::spawn(async move { fe.serve(tx, counted).await });
             }
         });
         let housekeeping = fe.clone();
@@ -340,7 +343,7 @@ impl SipFrontEnd {
         lock(&self.inner.uas.registrar).snapshot(unix_now())
     }
 
-    async fn serve(&self, mut tx: Transaction) {
+    async fn serve(&self, mut tx: Transaction, counted: InFlight) {
         let req = to_request(&tx);
         let admission = &self.inner.admission;
         let digest = KeyDigest::of(&tx.key);
@@ -349,13 +352,11 @@ impl SipFrontEnd {
                 .with("Retry-After", BUSY_RETRY_AFTER.to_string())
                 .warning("too many requests at once")
         };
-        let mut in_flight = None;
         let handled = match admission.answered.get(digest, std::time::Instant::now()) {
             // A retransmission of one answered before (rsipstack forgot it).
             Some(Answer::Reply(reply)) => Handled::from(*reply),
             Some(Answer::Busy) => Handled::from(busy()),
             None => {
-                let counted = in_flight.insert(admission.enter());
                 let mut handled = if counted.admitted {
                     self.inner.uas.handle(&req, unix_now()).await
                 } else {
@@ -378,7 +379,7 @@ impl SipFrontEnd {
         if let Err(e) = tx.respond(to_response(&tx, handled.reply)).await {
             warn!(error = %e, "cannot send a SIP response");
         }
-        drop(in_flight);
+        drop(counted);
         // The answer is kept compactly in `answered`; rsipstack's copy of the
         // whole response (kept as long) goes.
         let key = tx.key.clone();

@@ -59,13 +59,13 @@ pub(crate) struct Admission {
 }
 
 /// One request counted in flight until dropped.
-pub(crate) struct InFlight<'a> {
-    admission: &'a Admission,
+pub(crate) struct InFlight {
+    admission: Arc<Admission>,
     /// Whether it was within the bound when it came.
     pub(crate) admitted: bool,
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.admission.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
@@ -92,10 +92,10 @@ impl Admission {
 
     /// Counts a request the handler takes; `admitted` is false when the bound
     /// was already reached (a TCP request, or UDP ones that raced the check).
-    pub(crate) fn enter(&self) -> InFlight<'_> {
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
         let before = self.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight {
-            admission: self,
+            admission: Arc::clone(self),
             admitted: before < self.max,
         }
     }
