@@ -10,7 +10,7 @@ mod imps_support;
 mod sim_support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use daemon_support::{
     DOMAIN, Daemon, SipMsg, Ua, add_user, cpim, free_port, next_imdn, write_config,
@@ -109,19 +109,24 @@ impl Client {
     /// Polls until a server-initiated primitive named `name` comes; others
     /// are skipped.
     fn poll_for(&self, name: &str, limit: Duration) -> Option<Answer> {
-        let t = Instant::now();
-        while t.elapsed() < limit {
-            let a = self.ask("<Polling-Request/>");
-            if a.empty {
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
-            }
-            if a.primitive.name == name {
-                return Some(a);
-            }
-        }
-        None
+        imps_support::poll_for(|p| self.ask(p), name, &mut Vec::new(), limit)
     }
+}
+
+/// `client` polls one `DeliveryReport-Request`: delivered (200), about
+/// message `id`, naming the recipient `wv:<user>@sms.test`.
+fn assert_delivery_report(client: &Client, s: &Setup, id: &str, user: &str) {
+    let r = client
+        .poll_for("DeliveryReport-Request", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no DeliveryReport\n{}", s.daemon.log()));
+    assert_eq!(r.code(), Some(200), "{}", r.raw);
+    assert_eq!(r.text(&["MessageInfo", "MessageID"]), Some(id), "{}", r.raw);
+    assert_eq!(
+        r.text(&["MessageInfo", "Recipient", "User", "UserID"]),
+        Some(format!("wv:{user}@{DOMAIN}").as_str()),
+        "{}",
+        r.raw
+    );
 }
 
 fn ua(s: &Setup, user: &str) -> Ua {
@@ -329,22 +334,7 @@ fn imps_sender_with_delivery_report_gets_it_from_a_sip_recipient() {
         "{}",
         m.body
     );
-    let r = harry
-        .poll_for("DeliveryReport-Request", Duration::from_secs(20))
-        .unwrap_or_else(|| panic!("no DeliveryReport\n{}", s.daemon.log()));
-    assert_eq!(r.code(), Some(200), "{}", r.raw);
-    assert_eq!(
-        r.text(&["MessageInfo", "MessageID"]),
-        Some(id.as_str()),
-        "{}",
-        r.raw
-    );
-    assert_eq!(
-        r.text(&["MessageInfo", "Recipient", "User", "UserID"]),
-        Some(format!("wv:bob@{DOMAIN}").as_str()),
-        "{}",
-        r.raw
-    );
+    assert_delivery_report(&harry, &s, &id, "bob");
 }
 
 #[test]
@@ -403,22 +393,7 @@ fn imps_sender_gets_the_delivery_report_once_the_imps_recipient_has_it() {
         "<MessageDelivered><MessageID>{mid}</MessageID></MessageDelivered>"
     ));
     assert_eq!(ack.code(), Some(200), "{}", ack.raw);
-    let r = harry
-        .poll_for("DeliveryReport-Request", Duration::from_secs(20))
-        .unwrap_or_else(|| panic!("no DeliveryReport\n{}", s.daemon.log()));
-    assert_eq!(r.code(), Some(200), "{}", r.raw);
-    assert_eq!(
-        r.text(&["MessageInfo", "MessageID"]),
-        Some(id.as_str()),
-        "{}",
-        r.raw
-    );
-    assert_eq!(
-        r.text(&["MessageInfo", "Recipient", "User", "UserID"]),
-        Some(format!("wv:ivy@{DOMAIN}").as_str()),
-        "{}",
-        r.raw
-    );
+    assert_delivery_report(&harry, &s, &id, "ivy");
     assert!(
         harry
             .poll_for("DeliveryReport-Request", Duration::from_secs(3))

@@ -88,24 +88,9 @@ impl Client {
     }
 
     /// Polls until a server-initiated primitive named `name` comes (others are
-    /// answered and kept in `seen`).
+    /// kept in `seen`).
     fn poll_for(&self, name: &str, seen: &mut Vec<Answer>, limit: Duration) -> Option<Answer> {
-        if let Some(i) = seen.iter().position(|a| a.primitive.name == name) {
-            return Some(seen.remove(i));
-        }
-        let t = Instant::now();
-        while t.elapsed() < limit {
-            let a = self.ask("<Polling-Request/>");
-            if a.empty {
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
-            }
-            if a.primitive.name == name {
-                return Some(a);
-            }
-            seen.push(a);
-        }
-        None
+        imps_support::poll_for(|p| self.ask(p), name, seen, limit)
     }
 }
 

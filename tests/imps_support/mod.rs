@@ -381,3 +381,30 @@ pub fn sms_from_bob(to: &str, text: &str) -> SmsToIm {
         envelope: None,
     }
 }
+
+/// Polls in a client's session (`ask` sends one primitive in it) until a
+/// server-initiated primitive named `name` comes; others are kept in
+/// `seen`, and one already there is taken first.
+pub fn poll_for(
+    ask: impl Fn(&str) -> Answer,
+    name: &str,
+    seen: &mut Vec<Answer>,
+    limit: Duration,
+) -> Option<Answer> {
+    if let Some(i) = seen.iter().position(|a| a.primitive.name == name) {
+        return Some(seen.remove(i));
+    }
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        let a = ask("<Polling-Request/>");
+        if a.empty {
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        if a.primitive.name == name {
+            return Some(a);
+        }
+        seen.push(a);
+    }
+    None
+}
