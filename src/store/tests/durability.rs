@@ -20,8 +20,8 @@ fn an_empty_file_is_migrated_to_the_current_schema() {
         &s,
         "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
     );
-    assert_eq!(tables, 16); // V2 added im_contacts and contact_lists, V6 foreign_contacts,
-    // V7 presence_rules and watchers
+    assert_eq!(tables, 17); // V2 added im_contacts and contact_lists, V6 foreign_contacts,
+    // V7 presence_rules and watchers, V9 message_counts
     drop(s);
     // Opening again changes nothing.
     let s = Store::open(&path).unwrap();

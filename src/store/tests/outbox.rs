@@ -513,3 +513,90 @@ fn a_decoded_status_report_is_applied_by_its_recipient_and_mr() {
         .unwrap();
     assert_eq!(r.message, id2);
 }
+
+/// Each state's count as the triggers keep it, next to `count(*)`.
+fn counts_agree(s: &Store) {
+    for st in [
+        MessageState::Queued,
+        MessageState::Sending,
+        MessageState::Sent,
+        MessageState::Delivered,
+        MessageState::Failed,
+        MessageState::OutcomeUnknown,
+    ] {
+        let counted: i64 = s
+            .conn
+            .query_row(
+                "SELECT count(*) FROM messages WHERE state = ?1",
+                [st.as_str()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            s.count_messages(st).unwrap(),
+            usize::try_from(counted).unwrap(),
+            "{st:?}"
+        );
+    }
+}
+
+/// The per-state counts follow messages queued, sent, failed and deleted,
+/// and a file from before the counts gets them right at its first open.
+#[test]
+fn message_counts_follow_every_change_and_are_made_for_old_files() {
+    let mut s = mem();
+    let alice = add_alice(&mut s);
+    let old = s
+        .enqueue(&new_message(alice, "+491701234567", LONG), T0)
+        .unwrap();
+    for i in 0..3 {
+        s.enqueue(
+            &new_message(alice, "+491701234567", "hi"),
+            T0.plus(3600 + i),
+        )
+        .unwrap();
+    }
+    assert_eq!(s.count_messages(MessageState::Queued).unwrap(), 4);
+    let p = s.claim_next_part("imsi-a", T0.plus(10)).unwrap().unwrap();
+    s.part_sent(p.part, 7, T0.plus(11)).unwrap();
+    counts_agree(&s);
+    assert_eq!(
+        s.expire_queued(T0.plus(1800), T0.plus(7200)).unwrap(),
+        vec![old]
+    );
+    counts_agree(&s);
+    assert_eq!(s.count_messages(MessageState::Failed).unwrap(), 1);
+    s.conn
+        .execute("DELETE FROM messages WHERE id = ?1", [old.0])
+        .unwrap();
+    counts_agree(&s);
+    assert_eq!(s.count_messages(MessageState::Failed).unwrap(), 0);
+    assert_eq!(s.count_messages(MessageState::Queued).unwrap(), 3);
+
+    // A V8 file with messages in it: V9 counts what is there.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..8] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 8).unwrap();
+        c.execute_batch(
+            "INSERT INTO users (id, sip_aor, created_at) VALUES (1, 'sip:alice@example.com', 0);
+             INSERT INTO subscribers (id, msisdn, created_at) VALUES (1, '+491701234567', 0);
+             INSERT INTO messages (id, user_id, subscriber_id, text, alphabet, front_end,
+                 report_requested, imdn_positive, imdn_negative, part_count, state,
+                 created_at, updated_at)
+             VALUES (7, 1, 1, 'a', 'gsm7', 'sip', 0, 0, 0, 1, 'queued', 0, 1),
+                    (8, 1, 1, 'b', 'gsm7', 'sip', 0, 0, 0, 1, 'queued', 0, 1),
+                    (9, 1, 1, 'c', 'gsm7', 'sip', 0, 0, 0, 1, 'delivered', 0, 1);",
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(q::<i64>(&s, "PRAGMA user_version"), schema::VERSION);
+    counts_agree(&s);
+    assert_eq!(s.count_messages(MessageState::Queued).unwrap(), 2);
+    assert_eq!(s.count_messages(MessageState::Delivered).unwrap(), 1);
+}
