@@ -12,6 +12,7 @@ use rsipstack::EndpointBuilder;
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::sip::headers::make_header;
 use rsipstack::sip::{HeadersExt, StatusCode};
+use rsipstack::transaction::TransactionType;
 use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transaction::random_text;
 use rsipstack::transaction::transaction::Transaction;
@@ -376,7 +377,13 @@ impl SipFrontEnd {
             }
         };
         debug!(method = %req.method(), code = handled.reply.code, "answering");
-        if let Err(e) = tx.respond(to_response(&tx, handled.reply)).await {
+        let response = to_response(&tx, handled.reply);
+        let sent = if tx.transaction_type == TransactionType::ServerNonInvite {
+            send_final(&tx, response).await
+        } else {
+            tx.respond(response).await.map_err(|e| e.to_string())
+        };
+        if let Err(e) = sent {
             warn!(error = %e, "cannot send a SIP response");
         }
         drop(counted);
@@ -777,6 +784,23 @@ fn to_request(tx: &Transaction) -> Request {
 }
 
 /// Our [`Reply`] as an rsipstack response to the transaction's request.
+/// The final answer to a non-INVITE request, sent on its transaction's
+/// connection without rsipstack's state machine. `respond` would end the
+/// transaction at once and leave a cleanup timer holding a copy of its key
+/// for 64·T1, for each request answered (some 100–150 bytes each, 160,000 of
+/// them at 5,000/s); the front end's [`Answered`](super::answered) already
+/// gives a retransmission the same answer, through a new transaction.
+async fn send_final(tx: &Transaction, response: rsipstack::sip::Response) -> Result<(), String> {
+    let connection = tx
+        .connection
+        .as_ref()
+        .ok_or_else(|| format!("no connection for {}", tx.key))?;
+    connection
+        .send(response.into(), tx.destination.as_ref())
+        .await
+        .map_err(|e| e.to_string())
+}
+
 fn to_response(tx: &Transaction, reply: Reply) -> rsipstack::sip::Response {
     let body = (!reply.body.is_empty()).then_some(reply.body);
     let mut resp =
