@@ -133,22 +133,14 @@ fn an_sms_from_another_domain_has_no_user_and_names_its_sender() {
 fn v5_files_gain_foreign_contacts_with_every_row_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v5.db");
-    {
-        let c = rusqlite::Connection::open(&path).unwrap();
-        for sql in &schema::MIGRATIONS[..5] {
-            c.execute_batch(sql).unwrap();
-        }
-        c.pragma_update(None, "user_version", 5).unwrap();
-        c.execute_batch(
-            "INSERT INTO users (id, sip_aor, created_at) VALUES (1, 'sip:alice@example.com', 0);
-             INSERT INTO subscribers (id, msisdn, created_at) VALUES (1, '+491701234567', 0);
-             INSERT INTO messages (id, user_id, subscriber_id, text, alphabet, front_end,
-                 report_requested, imdn_positive, imdn_negative, part_count, state,
-                 created_at, updated_at)
-             VALUES (7, 1, 1, 'hi', 'gsm7', 'sip', 1, 0, 0, 1, 'delivered', 0, 1);",
-        )
-        .unwrap();
-    }
+    old_file(
+        &path,
+        5,
+        "INSERT INTO messages (id, user_id, subscriber_id, text, alphabet, front_end,
+             report_requested, imdn_positive, imdn_negative, part_count, state,
+             created_at, updated_at)
+         VALUES (7, 1, 1, 'hi', 'gsm7', 'sip', 1, 0, 0, 1, 'delivered', 0, 1);",
+    );
     let mut s = Store::open(&path).unwrap();
     assert_eq!(q::<i64>(&s, "PRAGMA user_version"), schema::VERSION);
     assert_eq!(s.integrity_check().unwrap(), "ok");

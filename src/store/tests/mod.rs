@@ -28,6 +28,23 @@ pub(super) fn mem() -> Store {
     Store::open_in_memory().unwrap()
 }
 
+/// A file at `path` as a build with schema `version` left it: user 1 (alice),
+/// subscriber 1 (+491701234567), and the rows `sql` adds.
+pub(super) fn old_file(path: &std::path::Path, version: usize, sql: &str) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    for m in &super::schema::MIGRATIONS[..version] {
+        c.execute_batch(m).unwrap();
+    }
+    c.pragma_update(None, "user_version", i64::try_from(version).unwrap())
+        .unwrap();
+    c.execute_batch(
+        "INSERT INTO users (id, sip_aor, created_at) VALUES (1, 'sip:alice@example.com', 0);
+         INSERT INTO subscribers (id, msisdn, created_at) VALUES (1, '+491701234567', 0);",
+    )
+    .unwrap();
+    c.execute_batch(sql).unwrap();
+}
+
 pub(super) fn num(s: &str) -> Msisdn {
     normalise_msisdn(s, Some("49")).unwrap()
 }

@@ -576,24 +576,16 @@ fn message_counts_follow_every_change_and_are_made_for_old_files() {
     // A V8 file with messages in it: V9 counts what is there.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v8.db");
-    {
-        let c = rusqlite::Connection::open(&path).unwrap();
-        for sql in &schema::MIGRATIONS[..8] {
-            c.execute_batch(sql).unwrap();
-        }
-        c.pragma_update(None, "user_version", 8).unwrap();
-        c.execute_batch(
-            "INSERT INTO users (id, sip_aor, created_at) VALUES (1, 'sip:alice@example.com', 0);
-             INSERT INTO subscribers (id, msisdn, created_at) VALUES (1, '+491701234567', 0);
-             INSERT INTO messages (id, user_id, subscriber_id, text, alphabet, front_end,
-                 report_requested, imdn_positive, imdn_negative, part_count, state,
-                 created_at, updated_at)
-             VALUES (7, 1, 1, 'a', 'gsm7', 'sip', 0, 0, 0, 1, 'queued', 0, 1),
-                    (8, 1, 1, 'b', 'gsm7', 'sip', 0, 0, 0, 1, 'queued', 0, 1),
-                    (9, 1, 1, 'c', 'gsm7', 'sip', 0, 0, 0, 1, 'delivered', 0, 1);",
-        )
-        .unwrap();
-    }
+    old_file(
+        &path,
+        8,
+        "INSERT INTO messages (id, user_id, subscriber_id, text, alphabet, front_end,
+             report_requested, imdn_positive, imdn_negative, part_count, state,
+             created_at, updated_at)
+         VALUES (7, 1, 1, 'a', 'gsm7', 'sip', 0, 0, 0, 1, 'queued', 0, 1),
+                (8, 1, 1, 'b', 'gsm7', 'sip', 0, 0, 0, 1, 'queued', 0, 1),
+                (9, 1, 1, 'c', 'gsm7', 'sip', 0, 0, 0, 1, 'delivered', 0, 1);",
+    );
     let s = Store::open(&path).unwrap();
     assert_eq!(q::<i64>(&s, "PRAGMA user_version"), schema::VERSION);
     counts_agree(&s);
