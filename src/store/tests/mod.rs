@@ -13,6 +13,7 @@ mod people;
 mod prefs;
 mod relay;
 mod report_window;
+mod statements;
 
 use super::*;
 use crate::pdu::{
