@@ -57,3 +57,34 @@ fn a_flood_beyond_the_bound_gets_503_loses_nothing_and_stops_cleanly() {
     let exit = exit.unwrap_or_else(|| panic!("no exit after SIGTERM:\n{}", daemon.log_text()));
     assert!(exit.success(), "{exit:?}\n{}", daemon.log_text());
 }
+
+/// The allocator's options are part of the binary (the daemon's memory under
+/// a flood depends on them: docs/performance.md), and the environment can
+/// still add to them.
+#[test]
+fn the_allocator_options_are_built_in() {
+    let out = std::process::Command::new(daemon_support::BIN)
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "confirm_conf:true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "global variable malloc_conf): \"narenas:2,dirty_decay_ms:500,muzzy_decay_ms:0\""
+        ),
+        "{err}"
+    );
+    for set in [
+        "narenas:2",
+        "dirty_decay_ms:500",
+        "muzzy_decay_ms:0",
+        "confirm_conf:true",
+    ] {
+        assert!(
+            err.contains(&format!("Set conf value: {set}\n")),
+            "{set}: {err}"
+        );
+    }
+}

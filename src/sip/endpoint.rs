@@ -355,8 +355,7 @@ impl SipFrontEnd {
         };
         let handled = match admission.answered.get(digest, std::time::Instant::now()) {
             // A retransmission of one answered before (rsipstack forgot it).
-            Some(Answer::Reply(reply)) => Handled::from(*reply),
-            Some(Answer::Busy) => Handled::from(busy()),
+            Some(answer) => Handled::from(answer.reply().unwrap_or_else(busy)),
             None => {
                 let mut handled = if counted.admitted {
                     self.inner.uas.handle(&req, unix_now()).await
@@ -368,7 +367,7 @@ impl SipFrontEnd {
                 handled.reply.to_tag.get_or_insert_with(random);
                 let answer = match handled.reply.code {
                     503 if !counted.admitted => Answer::Busy,
-                    _ => Answer::Reply(Box::new(handled.reply.clone())),
+                    _ => Answer::of(&handled.reply),
                 };
                 admission
                     .answered

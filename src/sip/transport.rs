@@ -160,9 +160,9 @@ impl Admission {
         }
         let key = TransactionKey::from_request(req, TransactionRole::Server).ok()?;
         let digest = KeyDigest::of(&key);
-        match self.answered.get(digest, Instant::now()) {
-            Some(Answer::Busy) => return Some(digest),
-            Some(Answer::Reply(_)) => return None,
+        match self.answered.busy(digest, Instant::now()) {
+            Some(true) => return Some(digest),
+            Some(false) => return None,
             None => {}
         }
         if self.in_flight() < self.max {
