@@ -355,7 +355,8 @@ impl SipFrontEnd {
         };
         let handled = match admission.answered.get(digest, std::time::Instant::now()) {
             // A retransmission of one answered before (rsipstack forgot it).
-            Some(answer) => Handled::from(answer.reply().unwrap_or_else(busy)),
+            Some(Answer::Reply(reply)) => Handled::from(reply),
+            Some(Answer::Busy) => Handled::from(busy()),
             None => {
                 let mut handled = if counted.admitted {
                     self.inner.uas.handle(&req, unix_now()).await
@@ -364,14 +365,17 @@ impl SipFrontEnd {
                     Handled::from(busy())
                 };
                 // The tag is chosen now, so a retransmission gets the same one.
-                handled.reply.to_tag.get_or_insert_with(random);
+                handled
+                    .reply
+                    .to_tag
+                    .get_or_insert_with(|| admission.answered.tag(digest));
                 let answer = match handled.reply.code {
                     503 if !counted.admitted => Answer::Busy,
-                    _ => Answer::of(&handled.reply),
+                    _ => Answer::Reply(handled.reply.clone()),
                 };
                 admission
                     .answered
-                    .remember(digest, answer, std::time::Instant::now());
+                    .remember(digest, &answer, std::time::Instant::now());
                 handled
             }
         };

@@ -233,7 +233,7 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
                         }
                         self.admission
                             .answered
-                            .remember(key, Answer::Busy, Instant::now());
+                            .remember(key, &Answer::Busy, Instant::now());
                     }
                     None if bytes.len() <= buf.len() => {
                         buf[..bytes.len()].copy_from_slice(&bytes);
