@@ -188,18 +188,15 @@ impl Answered {
     pub(crate) fn remember(&self, key: KeyDigest, answer: &Answer, now: Instant) {
         let now = self.second(now);
         let mut k = self.lock();
-        k.expire(now, self.keep);
-        if k.reply(&key, now, self.keep).is_some() || k.is_busy(&key, now) {
-            return;
-        }
+        let kept = k.reply(&key, now, self.keep).is_some() || k.is_busy(&key, now);
         match answer {
+            _ if kept => {}
             Answer::Busy => {
                 let until = now
                     .saturating_add(BUSY_KEEP.min(self.keep))
                     .saturating_add(1);
                 k.busy.insert(key, until);
                 k.busy_order.push_back((until, key));
-                k.expire(now, self.keep);
             }
             Answer::Reply(reply) => {
                 let from = now - now % SLOT;
@@ -222,6 +219,7 @@ impl Answered {
                 }
             }
         }
+        k.expire(now, self.keep);
     }
 
     /// The answer given to `key`, if it is still kept at `now`.
